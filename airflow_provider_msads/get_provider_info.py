@@ -1,0 +1,95 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+The connection form is declared here (``conn-fields``), not in the hook, because Airflow 3.3's
+React UI draws it from this dict without importing the hook. Descriptions say where each value
+comes from in the credentials guide, since that is the question users have while typing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_msads import __version__
+
+CONN_TYPE = "msads"
+HOOK_NAME = "Microsoft Advertising"
+HOOK_CLASS = "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
+
+
+def _text(label: str, description: str, *, secret: bool = False, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if secret:
+        schema["format"] = "password"
+    if pattern:
+        schema["pattern"] = pattern
+    return {"label": label, "description": description, "schema": schema}
+
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "developer_token": _text(
+        "Developer Token",
+        "From Microsoft Advertising: Settings > Developer settings > Request token (guide step 4).",
+        secret=True,
+    ),
+    "refresh_token": _text(
+        "Refresh Token",
+        "From `msads-authorize` or guide steps 5-6. Rotated automatically afterwards; paste a new one only "
+        "after re-authorizing.",
+        secret=True,
+    ),
+    "customer_id": _text(
+        "Customer ID",
+        "The number after cid= in the Microsoft Advertising URL (guide step 3).",
+        pattern=r"^\s*[0-9]+\s*$",
+    ),
+    "account_id": _text(
+        "Account ID",
+        "The number after aid= in the Microsoft Advertising URL (guide step 3); not the account number like F1234ABC.",
+        pattern=r"^\s*[0-9]+\s*$",
+    ),
+    "environment": {
+        "label": "Environment",
+        "description": "production, or sandbox for Microsoft Advertising's sandbox accounts and developer token.",
+        "schema": {"type": ["string", "null"], "enum": ["production", "sandbox"], "default": "production"},
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["host", "schema", "port"],
+    "relabeling": {"login": "Client ID", "password": "Client Secret"},
+    "placeholders": {
+        "login": "Application (client) ID of the app registration (guide step 2), a GUID",
+        "password": "The client secret's Value, not its Secret ID (guide step 2)",
+        "extra": '{"tenant": "common"}  (optional overrides: tenant, token_url, customer_management_url, '
+        "client_secret_expires_on)",
+        "customer_id": "e.g. 251186883",
+        "account_id": "e.g. 180535609",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-msads",
+        "name": "Microsoft Advertising",
+        "description": "Microsoft Advertising (Bing Ads) connection, hook with rotating refresh tokens, "
+        "credential validation operator, sensor and trigger.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": HOOK_NAME,
+                "external-doc-url": "https://learn.microsoft.com/advertising/guides/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.hooks.msads"]}],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": HOOK_CLASS,
+                "hook-name": HOOK_NAME,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
+    }
