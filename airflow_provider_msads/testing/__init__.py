@@ -1,0 +1,22 @@
+"""Microsoft emulator and pytest plugin for offline tests.
+
+``from airflow_provider_msads.testing import MicrosoftAdsEmulator`` works, but the emulator module
+is only imported on first use: this package is imported by the pytest plugin in every pytest run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.testing.emulator import EmulatorAccount, EmulatorApp, MicrosoftAdsEmulator
+
+__all__ = ["EmulatorAccount", "EmulatorApp", "MicrosoftAdsEmulator"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from airflow_provider_msads.testing import emulator
+
+        return getattr(emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
