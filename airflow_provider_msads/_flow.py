@@ -1,0 +1,257 @@
+"""One retry loop, two drivers: the sync/async twins without writing the logic twice.
+
+Like httpx's auth flows, the logic is a generator. It yields *operations* and receives their
+results: an :class:`httpx.Request` to send (answered with a fully read :class:`httpx.Response`),
+a ``float`` to sleep, or a :class:`StoreCall` (blocking local I/O such as the token store, which the
+async driver runs in a worker thread so the event loop never blocks). Failures of an operation
+are thrown into the generator, so its ``try``/``except`` sees them where they happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from airflow_provider_msads.errors import MicrosoftAdsError, ProtocolError, TransientError
+
+T = TypeVar("T")
+
+#: Answers larger than this are refused unread: no Microsoft JSON answer we use comes close.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoreCall:
+    """A blocking local call (token store, lock-free file I/O) the driver should run."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+
+Op = httpx.Request | float | StoreCall
+Flow = Generator[Op, Any, T]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter, honouring Retry-After.
+
+    ``total_budget`` bounds the wall time spent waiting, so a throttled Microsoft cannot hold a
+    worker slot for an hour: after it, the last transient error is raised and Airflow's own task
+    retries take over.
+    """
+
+    attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    max_retry_after: float = 60.0
+    total_budget: float = 90.0
+    jitter: bool = True
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return float(min(max(retry_after, 0.0), self.max_retry_after))
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling) if self.jitter else ceiling  # noqa: S311
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or odd."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def transport_error(exc: httpx.TransportError, what: str) -> TransientError:
+    """A network failure as a transient error; the URL (which has no secrets) names the host."""
+    host = exc.request.url.host if _has_request(exc) else "the server"
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    return TransientError(
+        f"{what}: the connection to {host} {kind} ({type(exc).__name__}).",
+        remedy="Retried with backoff; check network access to Microsoft from the worker if it persists.",
+        retryable=True,
+    )
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when unset
+    except RuntimeError:
+        return False
+    return True
+
+
+def retrying(
+    build: Callable[[], httpx.Request],
+    parse: Callable[[httpx.Response], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
+) -> Flow[T]:
+    """Send ``build()`` until ``parse`` accepts the answer or the error is not worth retrying.
+
+    ``parse`` raises :class:`MicrosoftAdsError` subclasses; ``retryable`` ones are retried up to
+    ``policy.attempts`` within ``policy.total_budget``, ``retry_once`` ones once, the rest never.
+    """
+    started = clock()
+    waited = 0.0  # counted apart from the clock, so a fake sleep in tests is bounded the same way
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            try:
+                response = yield build()
+            except httpx.TransportError as exc:
+                raise transport_error(exc, what) from exc
+            return parse(response)
+        except MicrosoftAdsError as err:
+            allowed = policy.attempts if err.retryable else (min(2, policy.attempts) if err.retry_once else 1)
+            if attempt >= allowed:
+                raise
+            pause = policy.delay(attempt, err.retry_after)
+            if max(clock() - started, waited) + pause > policy.total_budget:
+                raise
+            waited += pause
+            yield pause
+
+
+def _read_capped_sync(response: httpx.Response) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large(response)
+    return bytes(body)
+
+
+async def _read_capped_async(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large(response)
+    return bytes(body)
+
+
+def _too_large(response: httpx.Response) -> ProtocolError:
+    return ProtocolError(
+        f"{response.request.url.host} answered more than {MAX_BODY_BYTES // 1024} KiB; that is not a Microsoft "
+        "token or API answer.",
+        remedy="Check token_url / customer_management_url and any proxy in between.",
+        http_status=response.status_code,
+    )
+
+
+def _rebuilt(response: httpx.Response, body: bytes) -> httpx.Response:
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=body,
+        request=response.request,
+    )
+
+
+def drive_sync(flow: Flow[T], client: httpx.Client, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run ``flow`` with blocking I/O."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            if isinstance(op, httpx.Request):
+                response = client.send(op, stream=True)
+                try:
+                    value = _rebuilt(response, _read_capped_sync(response))
+                finally:
+                    response.close()
+            elif isinstance(op, StoreCall):
+                value = op.fn(*op.args)
+            else:
+                sleep(op)
+        except Exception as exc:  # handed to the flow, which decides
+            error = exc
+
+
+async def drive_async(
+    flow: Flow[T],
+    client: httpx.AsyncClient,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> T:
+    """Run ``flow`` without blocking the event loop (store calls go to a worker thread)."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            if isinstance(op, httpx.Request):
+                response = await client.send(op, stream=True)
+                try:
+                    value = _rebuilt(response, await _read_capped_async(response))
+                finally:
+                    await response.aclose()
+            elif isinstance(op, StoreCall):
+                value = await asyncio.to_thread(op.fn, *op.args)
+            else:
+                await sleep(op)
+        except Exception as exc:
+            error = exc
+
+
+def read_json(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The answer as a JSON object, or the right error when it is not one.
+
+    A non-JSON answer with 429/5xx is a transient outage (an HTML error page from a gateway);
+    with any other status it means a wrong URL or a meddling proxy, which retrying cannot fix.
+    The body itself is never quoted: it might echo what we sent.
+    """
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    status = response.status_code
+    shape = "an empty answer" if not response.content else "an answer that is not a JSON object"
+    content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
+    if status == 429 or status >= 500:
+        raise TransientError(
+            f"{what}: HTTP {status} with {shape} ({content_type}).",
+            remedy="Retried with backoff; Microsoft or a gateway is having trouble.",
+            retryable=True,
+            http_status=status,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    raise ProtocolError(
+        f"{what}: HTTP {status} with {shape} ({content_type}), not Microsoft's JSON.",
+        remedy="Check token_url / customer_management_url (leave them unset for Microsoft) and any proxy.",
+        http_status=status,
+    )

@@ -1,0 +1,24 @@
+"""Isolate Airflow before anything imports it.
+
+Airflow reads its configuration once, at import time. Every test session therefore gets its own
+AIRFLOW_HOME in a temp folder (SQLite metastore, DAGs folder, no example DAGs) and its own token
+store folder, so a developer's ~/airflow and ~/.local/state are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="msads-airflow-home-"))
+(_HOME / "dags").mkdir()
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["MSADS_TOKEN_STORE_DIR"] = str(_HOME / "token-store")
+os.environ.pop("MSADS_TOKEN_STORE", None)
+for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
+    os.environ.pop(_name)
