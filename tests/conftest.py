@@ -22,3 +22,13 @@ os.environ["MSADS_TOKEN_STORE_DIR"] = str(_HOME / "token-store")
 os.environ.pop("MSADS_TOKEN_STORE", None)
 for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
     os.environ.pop(_name)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Run the tests that import Microsoft's ``msads`` SDK last.
+
+    Importing that SDK (its generated pydantic models) leaves the interpreter in a state where
+    Airflow's in-process ``dag.test()`` task runner fails (``RuntimeTaskInstance`` loses
+    ``_ti_context_from_server``). Ordering keeps every test honest without a second process.
+    """
+    items.sort(key=lambda item: "sdk_fidelity" in item.nodeid)
