@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from unit_support import FakeTokenEndpoint, make_credentials
 
 from airflow_provider_msads.auth import clear_process_cache
+from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from unit_support import (
     CLIENT_SECRET,
     CONN_REFRESH,
@@ -25,6 +24,7 @@ from airflow_provider_msads.auth import (
     clear_process_cache,
     token_expired,
 )
+from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
     AADSTS_CATALOGUE,
     InvalidClientError,

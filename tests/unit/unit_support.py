@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials, parse_credentials
 
 CLIENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
