@@ -172,58 +172,80 @@ def _rebuilt(response: httpx.Response, body: bytes) -> httpx.Response:
     )
 
 
-def drive_sync(flow: Flow[T], client: httpx.Client, sleep: Callable[[float], None] = time.sleep) -> T:
-    """Run ``flow`` with blocking I/O."""
+def drive_sync(
+    flow: Flow[T],
+    client: httpx.Client | Callable[[], httpx.Client],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``flow`` with blocking I/O.
+
+    ``client`` may be a factory: it is then called only if the flow sends a request, and that
+    client is closed afterwards, so a flow answered from the token store costs no TLS setup.
+    """
+    made: httpx.Client | None = None
     value: Any = None
     error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if isinstance(op, httpx.Request):
-                response = client.send(op, stream=True)
-                try:
-                    value = _rebuilt(response, _read_capped_sync(response))
-                finally:
-                    response.close()
-            elif isinstance(op, StoreCall):
-                value = op.fn(*op.args)
-            else:
-                sleep(op)
-        except Exception as exc:  # handed to the flow, which decides
-            error = exc
+    try:
+        while True:
+            try:
+                op = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(op, httpx.Request):
+                    if not isinstance(client, httpx.Client):
+                        made = client = client()
+                    response = client.send(op, stream=True)
+                    try:
+                        value = _rebuilt(response, _read_capped_sync(response))
+                    finally:
+                        response.close()
+                elif isinstance(op, StoreCall):
+                    value = op.fn(*op.args)
+                else:
+                    sleep(op)
+            except Exception as exc:  # handed to the flow, which decides
+                error = exc
+    finally:
+        if made is not None:
+            made.close()
 
 
 async def drive_async(
     flow: Flow[T],
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
     sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> T:
     """Run ``flow`` without blocking the event loop (store calls go to a worker thread)."""
+    made: httpx.AsyncClient | None = None
     value: Any = None
     error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if isinstance(op, httpx.Request):
-                response = await client.send(op, stream=True)
-                try:
-                    value = _rebuilt(response, await _read_capped_async(response))
-                finally:
-                    await response.aclose()
-            elif isinstance(op, StoreCall):
-                value = await asyncio.to_thread(op.fn, *op.args)
-            else:
-                await sleep(op)
-        except Exception as exc:
-            error = exc
+    try:
+        while True:
+            try:
+                op = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(op, httpx.Request):
+                    if not isinstance(client, httpx.AsyncClient):
+                        made = client = client()
+                    response = await client.send(op, stream=True)
+                    try:
+                        value = _rebuilt(response, await _read_capped_async(response))
+                    finally:
+                        await response.aclose()
+                elif isinstance(op, StoreCall):
+                    value = await asyncio.to_thread(op.fn, *op.args)
+                else:
+                    await sleep(op)
+            except Exception as exc:
+                error = exc
+    finally:
+        if made is not None:
+            await made.aclose()
 
 
 def read_json(response: httpx.Response, what: str) -> dict[str, Any]:

@@ -184,12 +184,10 @@ class TokenClient:
         return httpx.AsyncClient(timeout=self._timeout, transport=self._async_transport, verify=True, trust_env=True)
 
     def run(self, flow: Flow[Any]) -> Any:
-        with self.client() as client:
-            return drive_sync(flow, client, self._sleep)
+        return drive_sync(flow, self.client, self._sleep)
 
     async def arun(self, flow: Flow[Any]) -> Any:
-        async with self.async_client() as client:
-            return await drive_async(flow, client)
+        return await drive_async(flow, self.async_client)
 
     def refresh(self, refresh_token: str) -> TokenSet:
         result: TokenSet = self.run(self.refresh_flow(refresh_token))
@@ -372,8 +370,9 @@ class TokenManager:
         hit = self._cached(force_refresh, stale_token)
         if hit is not None:
             return hit
-        with self.store.lock(self.key), self.client.client() as http:
-            return self._remember(drive_sync(self._token_flow(force_refresh, stale_token), http, self.client._sleep))
+        with self.store.lock(self.key):
+            flow = self._token_flow(force_refresh, stale_token)
+            return self._remember(drive_sync(flow, self.client.client, self.client._sleep))
 
     async def aget_token(self, *, force_refresh: bool = False, stale_token: str | None = None) -> TokenSet:
         """Async twin; the lock and store run in worker threads, HTTP on the event loop."""
@@ -385,8 +384,7 @@ class TokenManager:
         lock = self.store.lock(self.key)
         await asyncio.to_thread(lock.__enter__)
         try:
-            async with self.client.async_client() as http:
-                tokens = await drive_async(self._token_flow(force_refresh, stale_token), http)
+            tokens = await drive_async(self._token_flow(force_refresh, stale_token), self.client.async_client)
         finally:
             await asyncio.to_thread(lock.__exit__, None, None, None)
         return self._remember(tokens)

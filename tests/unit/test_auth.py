@@ -459,3 +459,16 @@ def test_token_expired_ignores_other_faults():
     fault = {"Errors": [{"Code": 105, "ErrorCode": "InvalidCredentials", "Message": "id 109"}]}
     assert not token_expired(httpx.Response(400, json=fault))
     assert not token_expired(httpx.Response(200, json={"Code": 109}))
+
+
+def test_a_token_served_from_the_store_builds_no_http_client(credentials, endpoint):
+    store = MemoryTokenStore()
+    make_manager(credentials, endpoint, store).get_access_token()
+    clear_process_cache()
+    manager = make_manager(credentials, endpoint, store)
+
+    def no_client() -> httpx.Client:
+        raise AssertionError("an HTTP client was built although the store had a fresh token")
+
+    manager.client.client = no_client  # type: ignore[method-assign]
+    assert manager.get_access_token() == "ACCESS-0001-unit"
