@@ -430,7 +430,9 @@ class MicrosoftAdsAuth(httpx.Auth):
     which token was refused, so a token another worker refreshed meanwhile is reused) and resends.
     """
 
-    requires_response_body = True
+    # Bodies are read only for error answers (to spot fault 109), so large report downloads
+    # through ``get_conn()`` can still be streamed.
+    requires_response_body = False
 
     def __init__(self, manager: TokenManager) -> None:
         self.manager = manager
@@ -446,6 +448,8 @@ class MicrosoftAdsAuth(httpx.Auth):
         token = self.manager.get_token().access_token
         self._apply(request, token)
         response = yield request
+        if response.status_code >= 400:
+            response.read()
         if token_expired(response):
             fresh = self.manager.get_token(force_refresh=True, stale_token=token).access_token
             self._apply(request, fresh)
@@ -455,6 +459,8 @@ class MicrosoftAdsAuth(httpx.Auth):
         token = (await self.manager.aget_token()).access_token
         self._apply(request, token)
         response = yield request
+        if response.status_code >= 400:
+            await response.aread()
         if token_expired(response):
             fresh = (await self.manager.aget_token(force_refresh=True, stale_token=token)).access_token
             self._apply(request, fresh)

@@ -472,3 +472,18 @@ def test_a_token_served_from_the_store_builds_no_http_client(credentials, endpoi
 
     manager.client.client = no_client  # type: ignore[method-assign]
     assert manager.get_access_token() == "ACCESS-0001-unit"
+
+
+def test_successful_answers_can_be_streamed(credentials, endpoint):
+    big = b"x" * 100_000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=httpx.ByteStream(big))
+
+    auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
+    with (
+        httpx.Client(transport=httpx.MockTransport(handler), auth=auth) as http,
+        http.stream("GET", "https://download.example.test/report.zip") as response,
+    ):
+        assert not response.is_stream_consumed
+        assert b"".join(response.iter_bytes()) == big
