@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: venv lint typecheck unit test clean
+.PHONY: venv lint typecheck unit test demo clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,8 @@ unit: venv
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
+demo: venv
+	$(BIN)/python scripts/demo.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

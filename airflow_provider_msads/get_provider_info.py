@@ -83,6 +83,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.hooks.msads"]}],
+        "operators": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.operators.msads"]}],
+        "sensors": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.sensors.msads"]}],
+        "triggers": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.triggers.msads"]}],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

@@ -18,6 +18,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+# One Fernet key for this process and every child (airflow db migrate, CLI runs, DAG tasks):
+# otherwise the first migrate writes a random key into airflow.cfg that this process never read,
+# and Variables written by a child cannot be read back here.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = "tVHlVQ3TsAfzQyC0b2ktWMhMAvnTDMRy6SQw-2sRN9w="
 os.environ["MSADS_TOKEN_STORE_DIR"] = str(_HOME / "token-store")
 os.environ.pop("MSADS_TOKEN_STORE", None)
 for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:

@@ -7,6 +7,8 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 from functools import cached_property
@@ -17,11 +19,14 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_msads.get_provider_info import CONN_TYPE, HOOK_NAME
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
     from airflow_provider_msads.token_store import TokenStore
+    from airflow_provider_msads.validation import CredentialsReport, Step, TokenOutcome
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,42 @@ TOKEN_STORE_ENV = "MSADS_TOKEN_STORE"
 
 
 def _mask_secret(value: str) -> None:
-    """Airflow's masker for a token learnt at run time (tokens are not in the Connection)."""
+    """Airflow's masker for a token learnt at run time (tokens are not in the Connection).
+
+    On a running event loop (the triggerer) the masking runs in a worker thread: adding a mask
+    recompiles the masker's regex of every secret seen so far, which can take a noticeable time
+    that all other triggers would wait for. Tokens are never logged, so masking a moment later
+    loses nothing.
+    """
+    import asyncio
+
     from airflow.providers.common.compat.sdk import mask_secret
 
-    mask_secret(value)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        mask_secret(value)
+        return
+    loop.run_in_executor(None, _mask_quietly, mask_secret, value)
+
+
+def _mask_quietly(mask: Any, value: str) -> None:
+    try:
+        mask(value)
+    except Exception:  # the loop may be closing; the masking is defensive anyway
+        log.debug("Could not register a secret with the masker.", exc_info=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """One verified TLS context per process for the API clients.
+
+    ``verify=True`` builds a new context per client, reading the CA bundle each time (blocking
+    work of tens of milliseconds), which the async path must not do on the event loop.
+    """
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def default_token_store() -> TokenStore:
@@ -67,6 +104,29 @@ def default_token_store() -> TokenStore:
 
 
 _MEMORY_STORE: TokenStore | None = None
+
+
+class ReadOnlyTokenStore:
+    """Reads (and locks) through another store; writes and deletes are dropped.
+
+    For checks that must see the newest rotated refresh token but must not leave state behind
+    (``test_connection``).
+    """
+
+    def __init__(self, inner: TokenStore) -> None:
+        self.inner = inner
+
+    def read(self, key: str) -> str | None:
+        return self.inner.read(key)
+
+    def write(self, key: str, value: str) -> None:
+        log.debug("Not saving token state for %s: read-only store (connection test).", key)
+
+    def delete(self, key: str) -> None:
+        return None
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return self.inner.lock(key)
 
 
 class MicrosoftAdsHook(BaseHook):
@@ -164,7 +224,7 @@ class MicrosoftAdsHook(BaseHook):
             base_url=self.credentials.endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
-            verify=True,
+            verify=_tls_context(),
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -176,13 +236,155 @@ class MicrosoftAdsHook(BaseHook):
             base_url=self.credentials.endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
-            verify=True,
+            verify=_tls_context(),
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
     def reset_token_store(self) -> None:
         """Forget the stored and cached tokens of this connection (after re-authorizing)."""
         self.token_manager.forget()
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _token_outcome(self, started: float, expires_at: float) -> TokenOutcome:
+        from airflow_provider_msads.validation import TokenOutcome
+
+        info = self.token_manager.info
+        rotated_at = info.refresh_rotated_at
+        return TokenOutcome(
+            expires_at=expires_at,
+            refresh_rotated_at=rotated_at,
+            rotated=rotated_at is not None and rotated_at >= started,
+            used_fallback=info.used_fallback,
+            persist_error=info.persist_error,
+        )
+
+    def validate_credentials(
+        self,
+        *,
+        secret_expiry_warning_days: int = 30,
+        rotation_warning_days: int = 30,
+    ) -> CredentialsReport:
+        """Prove all six credentials: forced refresh, GetUser, GetAccount; a report, never a raise.
+
+        The refresh is forced because a cached access token proves neither the client secret nor
+        the refresh token, and because refreshing is what rotates (and so keeps alive) the refresh
+        token; the rotated one is saved in the token store like any other refresh.
+        """
+        import time
+
+        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.validation import (
+            STEP_CONNECTION,
+            STEP_GET_USER,
+            STEP_TOKEN,
+            run_validation,
+            validation_flow,
+        )
+
+        clients: list[httpx.Client] = []
+
+        def perform(step: Step) -> Any:
+            if step.name == STEP_CONNECTION:
+                return self.credentials
+            if step.name == STEP_TOKEN:
+                started = time.time()
+                tokens = self.token_manager.get_token(force_refresh=True)
+                return self._token_outcome(started, tokens.expires_at)
+            if not clients:
+                clients.append(self.get_conn())
+            api = CustomerManagement(self.credentials.endpoints.customer_management_url)
+            if step.name == STEP_GET_USER:
+                return api.get_user(clients[0])
+            return api.get_account(clients[0], step.account_id or self.credentials.account_id)
+
+        flow = validation_flow(
+            self.msads_conn_id,
+            secret_expiry_warning_days=secret_expiry_warning_days,
+            rotation_warning_days=rotation_warning_days,
+        )
+        try:
+            return run_validation(flow, perform)
+        finally:
+            for client in clients:
+                client.close()
+
+    async def avalidate_credentials(
+        self,
+        *,
+        secret_expiry_warning_days: int = 30,
+        rotation_warning_days: int = 30,
+    ) -> CredentialsReport:
+        """Async twin of :meth:`validate_credentials` for the triggerer: async connection read,
+        ``aget_token`` and an ``httpx.AsyncClient``; the token store runs in worker threads."""
+        import time
+
+        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.validation import (
+            STEP_CONNECTION,
+            STEP_GET_USER,
+            STEP_TOKEN,
+            arun_validation,
+            validation_flow,
+        )
+
+        clients: list[httpx.AsyncClient] = []
+
+        async def perform(step: Step) -> Any:
+            if step.name == STEP_CONNECTION:
+                return await self.aget_credentials()
+            if step.name == STEP_TOKEN:
+                started = time.time()
+                tokens = await self.token_manager.aget_token(force_refresh=True)
+                return self._token_outcome(started, tokens.expires_at)
+            if not clients:
+                import asyncio
+
+                await asyncio.to_thread(_tls_context)  # reads the CA bundle once, off the loop
+                clients.append(self.get_async_conn())
+            api = CustomerManagement(self.credentials.endpoints.customer_management_url)
+            if step.name == STEP_GET_USER:
+                return await api.aget_user(clients[0])
+            return await api.aget_account(clients[0], step.account_id or self.credentials.account_id)
+
+        flow = validation_flow(
+            self.msads_conn_id,
+            secret_expiry_warning_days=secret_expiry_warning_days,
+            rotation_warning_days=rotation_warning_days,
+        )
+        try:
+            return await arun_validation(flow, perform)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button and ``airflow connections test``: never raises.
+
+        ``(True, summary with any warnings)`` or ``(False, the verdict that failed and its fix)``.
+
+        The test reads the shared token store (the newest rotated refresh token may be the only
+        live one) but never writes it: the API server tests a connection under a throwaway random
+        connection id, and a test should leave no state behind. Not saving the rotated token
+        loses nothing, as Microsoft keeps the previous refresh token valid.
+        """
+        try:
+            hook = self
+            if self._token_store is None:
+                hook = type(self)(
+                    msads_conn_id=self.msads_conn_id,
+                    token_store=ReadOnlyTokenStore(default_token_store()),
+                    timeout=self.timeout,
+                )
+            report = hook.validate_credentials()
+        except Exception as exc:  # the contract is a tuple, whatever happens
+            from airflow_provider_msads.errors import MicrosoftAdsError
+
+            if isinstance(exc, MicrosoftAdsError):  # our messages hold no secret by construction
+                return False, str(exc)
+            log.warning("Validating connection %r failed unexpectedly.", self.msads_conn_id, exc_info=True)
+            return False, f"Could not be validated ({type(exc).__name__}); see the log."
+        return report.ok, report.summary(with_conn_id=False)
 
     # -- connection form --------------------------------------------------------------------
 

@@ -1,0 +1,413 @@
+"""A one-shot HTTP listener on the redirect URI that catches Microsoft's redirect.
+
+Why it is built this way:
+
+* **Loopback only.** The redirect carries a code that, with the client secret, becomes a refresh
+  token: it must not be served to the network. A redirect URI whose host is not loopback is
+  refused (use ``--manual`` there). ``localhost`` binds both 127.0.0.1 and ::1, since browsers
+  resolve it to either.
+* **Busy port detected before the URL is shown.** Port 8080 is Airflow's own default port;
+  binding first means the user is told (with the two ways out) before signing in, not after.
+  No ``SO_REUSEADDR`` on Windows, where it would let us steal a port that is in use.
+* **Exactly one redirect.** Stray requests (``/favicon.ico``, other paths, a request without
+  ``code``/``error``) get a short answer and the wait goes on; a redirect with the wrong ``state``
+  is rejected, explained (in the browser and through ``on_rejected``) and the wait goes on, so a
+  stale tab cannot end the run; the first redirect with the right state ends it.
+* **Never hangs.** :meth:`RedirectCatcher.wait` gives up after ``timeout`` seconds.
+* **Quiet.** The default request log would print the query string, i.e. the code.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import ipaddress
+import os
+import queue
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_provider_msads.cli.authorize import OnboardingError, Redirect, StateMismatchError, redirect_from_params
+from airflow_provider_msads.endpoints import is_loopback_host
+from airflow_provider_msads.errors import STEP_APP, STEP_AUTHORIZE
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ListenError",
+    "PortInUseError",
+    "RedirectCatcher",
+    "RedirectTimeoutError",
+    "RedirectURIError",
+    "listen_address",
+]
+
+#: Seconds to wait for the redirect: time to sign in, do MFA and read the consent screen.
+DEFAULT_TIMEOUT = 300.0
+
+
+class RedirectURIError(OnboardingError):
+    """The redirect URI cannot be listened on (not loopback, https, malformed)."""
+
+
+class ListenError(OnboardingError):
+    """The redirect URI's port cannot be listened on; ``--manual`` or another redirect URI helps."""
+
+    def __init__(self, message: str, *, host: str, port: int, **kwargs: Any) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(message, **kwargs)
+
+
+class PortInUseError(ListenError):
+    """Something else listens on the redirect URI's port (often Airflow's own web server on 8080)."""
+
+
+class RedirectTimeoutError(OnboardingError):
+    """No redirect arrived in time."""
+
+
+def listen_address(redirect_uri: str) -> tuple[str, int, str]:
+    """``(host, port, path)`` to listen on for ``redirect_uri``, or :class:`RedirectURIError` saying why not."""
+    try:
+        parts = urlsplit(redirect_uri)
+        port = parts.port
+    except ValueError:
+        raise RedirectURIError(
+            f"The redirect URI {redirect_uri!r} is not a valid URL.",
+            field="redirect_uri",
+            remedy="Pass --redirect-uri exactly as registered in the app, e.g. http://localhost:8080.",
+            step=STEP_APP,
+        ) from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise RedirectURIError(
+            f"The redirect URI {redirect_uri!r} must be a full http URL with a host.",
+            field="redirect_uri",
+            remedy="Pass --redirect-uri exactly as registered in the app, e.g. http://localhost:8080.",
+            step=STEP_APP,
+        )
+    if not is_loopback_host(host):
+        raise RedirectURIError(
+            f"The redirect URI's host {host!r} is not this machine's loopback address, so msads-authorize "
+            "cannot receive the redirect there (and will not listen on the network for it).",
+            field="redirect_uri",
+            remedy="Add --manual: after signing in, paste the address the browser was sent to. Or register a "
+            "loopback redirect URI such as http://localhost:8765 in the app (Authentication, platform Web) "
+            "and pass it with --redirect-uri.",
+            step=STEP_APP,
+        )
+    if parts.scheme == "https":
+        raise RedirectURIError(
+            f"The redirect URI {redirect_uri!r} uses https; msads-authorize listens with plain http only "
+            "(it has no certificate for localhost).",
+            field="redirect_uri",
+            remedy="Register an http loopback redirect URI such as http://localhost:8080 (Microsoft allows "
+            "http for localhost) and pass it, or add --manual to paste the redirected address instead.",
+            step=STEP_APP,
+        )
+    if parts.fragment:
+        raise RedirectURIError(
+            "The redirect URI must not contain a #fragment.",
+            field="redirect_uri",
+            remedy="Remove the #… part.",
+            step=STEP_APP,
+        )
+    return host, port if port is not None else 80, parts.path or "/"
+
+
+def _bind_targets(host: str) -> list[tuple[str, socket.AddressFamily, bool]]:
+    """``(address, family, required)``: localhost means both loopbacks, the IPv6 one optional."""
+    literal = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(literal)
+    except ValueError:  # localhost or *.localhost
+        return [("127.0.0.1", socket.AF_INET, True), ("::1", socket.AF_INET6, False)]
+    return [(str(ip), socket.AF_INET6 if ip.version == 6 else socket.AF_INET, True)]
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="referrer" content="no-referrer"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto; line-height: 1.5">
+<h1 style="font-size: 1.4em">{title}</h1><p>{body}</p></body></html>
+"""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands each GET to the catcher; everything else is refused."""
+
+    server: _Server
+    timeout = 10  # an idle browser pre-connection must not hold a thread for long
+    protocol_version = "HTTP/1.0"
+    server_version = "msads-authorize"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: the default log line contains the query string, i.e. the code."""
+
+    def do_GET(self) -> None:
+        self.server.catcher._handle(self)
+
+    def do_HEAD(self) -> None:
+        self.page(405, "Method not allowed", "Only the browser's redirect (GET) is expected here.")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD
+
+    def page(self, status: int, title: str, body: str) -> None:
+        content = _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(content)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(content)
+        except OSError:  # the browser went away; nothing to do
+            pass
+
+
+class _Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    # SO_REUSEADDR lets a restart bind despite TIME_WAIT sockets on POSIX; on Windows it would let
+    # us bind a port another program is listening on, so there we ask for exclusive use instead.
+    allow_reuse_address = os.name != "nt"
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, catcher: RedirectCatcher) -> None:
+        self.address_family = family
+        self.catcher = catcher
+        super().__init__(address, _Handler, bind_and_activate=False)
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def server_bind(self) -> None:
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if os.name == "nt" and exclusive is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        if self.address_family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # TCPServer's bind, not HTTPServer's: that one does a reverse DNS lookup (getfqdn), which
+        # can take seconds on a machine with a slow resolver.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
+class RedirectCatcher:
+    """Listen on the redirect URI (loopback only) until the one redirect of this run arrives.
+
+    Use as a context manager: ``start()`` binds (raising :class:`PortInUseError` before the user
+    is sent to sign in), :meth:`wait` returns the :class:`Redirect` or raises
+    :class:`RedirectTimeoutError`; leaving the block stops listening.
+
+    :param on_rejected: called (from a server thread) with the explanation of each redirect whose
+        ``state`` was wrong; the wait goes on.
+    """
+
+    def __init__(
+        self,
+        redirect_uri: str,
+        *,
+        expected_state: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_rejected: Callable[[StateMismatchError], None] | None = None,
+    ) -> None:
+        self.redirect_uri = redirect_uri
+        self.host, self.port, self.path = listen_address(redirect_uri)
+        self.expected_state = expected_state
+        self.timeout = timeout
+        self.on_rejected = on_rejected
+        self.rejected: list[StateMismatchError] = []
+        self.stray_requests = 0
+        self._servers: list[_Server] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._result: Redirect | None = None
+        self._results: queue.Queue[Redirect] = queue.Queue(maxsize=1)
+        self._page_sent = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> RedirectCatcher:
+        """Bind and serve; a second call (e.g. ``with catcher:`` after ``start()``) does nothing."""
+        if self._servers:
+            return self
+        for address, family, required in _bind_targets(self.host):
+            try:
+                server = _Server((address, self.port), family, self)
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+                    self.close()
+                    raise self._busy(address) from None
+                if exc.errno in (errno.EACCES, errno.EPERM) and required:
+                    self.close()
+                    raise self._forbidden(address) from None
+                if required:
+                    self.close()
+                    raise ListenError(
+                        f"Cannot listen on {address} port {self.port} ({exc.strerror or type(exc).__name__}).",
+                        host=address,
+                        port=self.port,
+                        field="redirect_uri",
+                        remedy="Pass another loopback --redirect-uri registered in the app, or add --manual.",
+                        step=STEP_APP,
+                    ) from None
+                continue  # e.g. no IPv6 on this machine: 127.0.0.1 alone is fine
+            self._servers.append(server)
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"msads-authorize-redirect:{address}:{self.port}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually listened on (differs from the URI's only when it says port 0, in tests)."""
+        return self._servers[0].server_port if self._servers else self.port
+
+    def close(self) -> None:
+        if self._result is not None:
+            self._page_sent.wait(2.0)  # let the browser get its "you may close this window" page
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        self._servers.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> RedirectCatcher:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> Redirect:
+        """The redirect of this run; :class:`RedirectTimeoutError` when none came in time."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            return self._results.get(timeout=limit)
+        except queue.Empty:
+            raise self._timed_out(limit) from None
+
+    # -- requests (server threads) ----------------------------------------------------------
+
+    def _handle(self, handler: _Handler) -> None:
+        parts = urlsplit(handler.path)
+        if (parts.path or "/") != self.path:
+            self.stray_requests += 1
+            handler.page(404, "Not found", "This address only receives Microsoft's sign-in redirect.")
+            return
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            redirect = redirect_from_params(params, expected_state=self.expected_state)
+        except StateMismatchError as err:
+            self.rejected.append(err)
+            handler.page(
+                400,
+                "This sign-in answer is not for the running msads-authorize",
+                "It came from an older authorization link or another page, and was ignored. Open the link that "
+                "msads-authorize printed most recently in your terminal.",
+            )
+            if self.on_rejected is not None:
+                self.on_rejected(err)
+            return
+        if redirect is None:
+            self.stray_requests += 1
+            handler.page(
+                404,
+                "Waiting for Microsoft",
+                "msads-authorize is waiting for Microsoft's redirect after you sign in; this request had none.",
+            )
+            return
+        with self._lock:
+            first = self._result is None
+            if first:
+                self._result = redirect
+                self._results.put(redirect)  # the main thread exchanges the code right now
+        if not first:
+            handler.page(200, "Already received", "The sign-in answer was already received. You may close this window.")
+            return
+        if redirect.is_error:
+            handler.page(
+                200,
+                "Microsoft did not authorize the app",
+                f"Microsoft answered <code>{html.escape(redirect.error or '')}</code>. The terminal running "
+                "msads-authorize explains what to do. You may close this window.",
+            )
+        else:
+            handler.page(
+                200,
+                "Microsoft Advertising authorization received",
+                "msads-authorize got the authorization and is finishing in the terminal. You may close this window.",
+            )
+        self._page_sent.set()
+
+    # -- explanations -----------------------------------------------------------------------
+
+    def _busy(self, address: str) -> PortInUseError:
+        airflow = " Port 8080 is also Airflow's own web server port, the usual reason." if self.port == 8080 else ""
+        return PortInUseError(
+            f"Port {self.port} on {address} is already in use by another program, so msads-authorize cannot "
+            f"receive the redirect to {self.redirect_uri}.{airflow}",
+            host=address,
+            port=self.port,
+            field="redirect_uri",
+            step=STEP_APP,
+            remedy="Either (1) add another loopback redirect URI to the app registration (Authentication > Web > "
+            "Add URI), e.g. http://localhost:8765, and pass it with --redirect-uri http://localhost:8765; or "
+            "(2) add --manual and paste the address the browser is sent to after signing in (works on a headless "
+            "server over SSH too). Stopping the program on that port for a minute also works.",
+        )
+
+    def _forbidden(self, address: str) -> ListenError:
+        return ListenError(
+            f"This user may not listen on port {self.port} (ports below 1024 need administrator rights), so "
+            f"msads-authorize cannot receive the redirect to {self.redirect_uri}.",
+            host=address,
+            port=self.port,
+            field="redirect_uri",
+            step=STEP_APP,
+            remedy="Register a redirect URI with a port above 1024, e.g. http://localhost:8765, and pass it with "
+            "--redirect-uri; or add --manual.",
+        )
+
+    def _timed_out(self, limit: float) -> RedirectTimeoutError:
+        if self.rejected:
+            detail = (
+                f" {len(self.rejected)} answer(s) with a foreign `state` arrived and were ignored: they belonged to "
+                "an older authorization link."
+            )
+        else:
+            detail = ""
+        return RedirectTimeoutError(
+            f"No sign-in answer reached {self.redirect_uri} within {limit:g} seconds; nothing was exchanged.{detail}",
+            field="redirect_uri",
+            step=STEP_AUTHORIZE,
+            remedy="Run msads-authorize again and finish signing in within the time (raise it with --timeout). If "
+            "the browser showed a Microsoft error page instead of returning here, that page names the problem: "
+            "AADSTS50011 means the redirect URI is not registered exactly as given (Step 1), AADSTS700016 a wrong "
+            "Client ID. If the browser runs on another machine (SSH), use --manual or forward the port "
+            f"(ssh -L {self.port}:localhost:{self.port} …).",
+        )

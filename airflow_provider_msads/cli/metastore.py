@@ -1,0 +1,287 @@
+"""The Airflow side of onboarding: save or update the connection, reset its token store, validate.
+
+Imported only for ``--save``, ``--reauthorize`` and validation, so that the rest of the command
+does not pay Airflow's import time (seconds) and works where Airflow is not configured.
+
+The metastore is written like Airflow 3.3's own ``airflow connections add`` does it: the
+``airflow.models.Connection`` model in a ``create_session()`` session. Reads that go through
+the hook (validation) need the *server* process context, which Airflow's CLI commands set with
+``_AIRFLOW_PROCESS_CONTEXT=server``; here it is set only for the duration of the call, so that
+an in-process caller (tests, scripts) is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_msads.cli.authorize import OnboardingError
+from airflow_provider_msads.credentials import CONN_TYPE, EXTRA_PREFIX
+
+__all__ = [
+    "MetastoreError",
+    "StoredConnection",
+    "find_connection",
+    "reset_token_store",
+    "save_connection",
+    "server_context",
+    "shadowing_env_var",
+    "update_refresh_token",
+    "validate_connection",
+    "validate_document",
+]
+
+_CONTEXT_VAR = "_AIRFLOW_PROCESS_CONTEXT"
+#: The id under which a not-saved result is validated (an in-process env-var connection).
+CHECK_CONN_ID = "msads_authorize_check"
+
+
+class MetastoreError(OnboardingError):
+    """The Airflow metastore could not be read or written, or holds something unexpected."""
+
+
+@contextlib.contextmanager
+def server_context() -> Iterator[None]:
+    """Behave as an Airflow server-side process (CLI command) while inside; restore afterwards."""
+    previous = os.environ.get(_CONTEXT_VAR)
+    os.environ[_CONTEXT_VAR] = "server"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_CONTEXT_VAR, None)
+        else:
+            os.environ[_CONTEXT_VAR] = previous
+
+
+@contextlib.contextmanager
+def _temporary_env(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def _metastore_error(exc: BaseException, action: str) -> MetastoreError:
+    """Why the metastore failed, without the exception text (SQL errors may quote parameters)."""
+    name = type(exc).__name__
+    hint = ""
+    text = str(exc).lower()
+    if "no such table" in text or "does not exist" in text or "undefinedtable" in text:
+        hint = " The metastore has no tables yet."
+    return MetastoreError(
+        f"Cannot {action} the Airflow metastore ({name}).{hint}",
+        remedy="Run this where Airflow is configured (same AIRFLOW_HOME / [database] sql_alchemy_conn as the "
+        "scheduler); on a new installation run `airflow db migrate` first. Or use --output instead of --save.",
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class StoredConnection:
+    """A connection row as read from the metastore (values copied out of the session)."""
+
+    conn_id: str
+    conn_type: str | None
+    login: str | None
+    password: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    extra_is_valid: bool = True
+
+    def option(self, name: str) -> Any:
+        """An extra value under its plain or its Airflow 2 prefixed key."""
+        value = self.extra.get(name)
+        if value in (None, ""):
+            value = self.extra.get(EXTRA_PREFIX + name)
+        return None if value in (None, "") else value
+
+    def __repr__(self) -> str:
+        return f"StoredConnection(conn_id={self.conn_id!r}, conn_type={self.conn_type!r}, password=***, extra=***)"
+
+
+def _parse_extra(raw: str | None) -> tuple[dict[str, Any], bool]:
+    if not raw:
+        return {}, True
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}, False
+    return (value, True) if isinstance(value, dict) else ({}, False)
+
+
+def _select(session: Any, conn_id: str) -> Any:
+    from airflow.models import Connection
+    from sqlalchemy import select
+
+    return session.scalar(select(Connection).where(Connection.conn_id == conn_id).limit(1))
+
+
+def find_connection(conn_id: str) -> StoredConnection | None:
+    """The metastore's row for ``conn_id`` (env-var and secrets-backend connections are not rows)."""
+    try:
+        from airflow.utils.session import create_session
+
+        with server_context(), create_session() as session:
+            row = _select(session, conn_id)
+            if row is None:
+                return None
+            extra, valid = _parse_extra(row.extra)
+            return StoredConnection(
+                conn_id=conn_id,
+                conn_type=row.conn_type,
+                login=row.login,
+                password=row.password,
+                extra=extra,
+                extra_is_valid=valid,
+            )
+    except OnboardingError:
+        raise
+    except Exception as exc:
+        raise _metastore_error(exc, "read") from None
+
+
+def shadowing_env_var(conn_id: str) -> str | None:
+    """``AIRFLOW_CONN_<ID>`` when set here: Airflow reads it before the metastore, hiding a saved row."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return name if os.environ.get(name) else None
+
+
+def save_connection(conn_id: str, document: Mapping[str, Any], *, replace: bool, description: str) -> str:
+    """Add the connection, or replace the row of the same id when ``replace``; ``"added"``/``"replaced"``."""
+    try:
+        from airflow.models import Connection
+        from airflow.utils.session import create_session
+
+        with server_context(), create_session() as session:
+            row = _select(session, conn_id)
+            if row is not None and not replace:
+                raise MetastoreError(
+                    f"A connection {conn_id!r} already exists in the metastore; it was left unchanged.",
+                    field="conn_id",
+                    remedy=f"Add --yes to replace it, pick another id, or run `msads-authorize --reauthorize "
+                    f"{conn_id}` to renew only its refresh token.",
+                )
+            extra = json.dumps(document["extra"])
+            if row is None:
+                session.add(
+                    Connection(
+                        conn_id=conn_id,
+                        conn_type=CONN_TYPE,
+                        description=description,
+                        login=document["login"],
+                        password=document["password"],
+                        extra=extra,
+                    )
+                )
+                return "added"
+            row.conn_type = CONN_TYPE
+            row.description = description
+            row.host = row.schema = row.port = None
+            row.login = document["login"]
+            row.password = document["password"]
+            row.extra = extra
+            return "replaced"
+    except OnboardingError:
+        raise
+    except Exception as exc:
+        raise _metastore_error(exc, "write the connection to") from None
+
+
+def update_refresh_token(conn_id: str, refresh_token: str) -> None:
+    """Re-authorization: replace only the refresh token in the row's extra; keep every other value.
+
+    A stale Airflow 2 prefixed copy (``extra__msads__refresh_token``) is removed, since two
+    different values would make the connection unreadable.
+    """
+    try:
+        from airflow.utils.session import create_session
+
+        with server_context(), create_session() as session:
+            row = _select(session, conn_id)
+            if row is None:
+                raise MetastoreError(
+                    f"The connection {conn_id!r} disappeared from the metastore during the authorization.",
+                    field="conn_id",
+                    remedy="Run msads-authorize again with --save to create it.",
+                )
+            extra, valid = _parse_extra(row.extra)
+            if not valid:
+                raise MetastoreError(
+                    f"The extra of connection {conn_id!r} is not a JSON object; its refresh token cannot be replaced.",
+                    field="extra",
+                    remedy="Fix the connection's Extra, or replace the whole connection with --save.",
+                )
+            extra.pop(EXTRA_PREFIX + "refresh_token", None)
+            extra["refresh_token"] = refresh_token
+            row.extra = json.dumps(extra)
+    except OnboardingError:
+        raise
+    except Exception as exc:
+        raise _metastore_error(exc, "update the connection in") from None
+
+
+def reset_token_store(conn_id: str) -> None:
+    """Forget the connection's rotated refresh token and cached access token everywhere they may be.
+
+    The sealed state would not open anyway once the connection holds a new refresh token (the key
+    derives from it), but deleting it makes the new token win at once and leaves nothing stale.
+    The hook's own reset covers whichever store this process would use; the Variable and file
+    stores are cleared explicitly, since workers and scripts may use either.
+    """
+    from airflow_provider_msads.auth import clear_process_cache
+    from airflow_provider_msads.token_store import FileTokenStore, VariableTokenStore, storage_key
+
+    key = storage_key(conn_id)
+    with server_context():
+        with contextlib.suppress(Exception):
+            from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+            MicrosoftAdsHook(msads_conn_id=conn_id).reset_token_store()
+        with contextlib.suppress(Exception):
+            VariableTokenStore().delete(key)
+    with contextlib.suppress(Exception):
+        FileTokenStore().delete(key)
+    clear_process_cache()
+
+
+def _validator(conn_id: str, token_store: Any = None) -> Any | None:
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+    if not hasattr(MicrosoftAdsHook, "validate_credentials"):
+        return None
+    return MicrosoftAdsHook(msads_conn_id=conn_id, token_store=token_store)
+
+
+def can_validate() -> bool:
+    """True when the hook offers the full validation (an older hook may not)."""
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+    return hasattr(MicrosoftAdsHook, "validate_credentials")
+
+
+def validate_connection(conn_id: str) -> Any | None:
+    """The hook's full validation of a saved connection (its token store keeps the rotated token)."""
+    with server_context():
+        hook = _validator(conn_id)
+        return None if hook is None else hook.validate_credentials()
+
+
+def validate_document(document: Mapping[str, Any]) -> Any | None:
+    """Validate a result that was printed, not saved: as an in-process env-var connection.
+
+    A memory token store is used, so nothing is left behind; the refresh token printed stays valid
+    (Microsoft does not revoke a refresh token when it rotates it).
+    """
+    from airflow_provider_msads.token_store import MemoryTokenStore
+
+    with _temporary_env(f"AIRFLOW_CONN_{CHECK_CONN_ID.upper()}", json.dumps(dict(document))):
+        hook = _validator(CHECK_CONN_ID, MemoryTokenStore())
+        return None if hook is None else hook.validate_credentials()

@@ -1,0 +1,144 @@
+"""The forms the result is handed over in, and the one way files are written (0600).
+
+Every form carries the client secret and the refresh token, so none is printed unless the user
+asked for it (``--output``); ``--save`` prints no secret at all. The forms are exactly what
+Airflow reads: the JSON connection form of the design contract, ``AIRFLOW_CONN_<ID>`` with that
+JSON, and ``airflow connections add <id> --conn-json ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_msads.cli.authorize import OnboardingError
+
+__all__ = [
+    "OUTPUT_FORMS",
+    "check_conn_id",
+    "connection_document",
+    "env_var_name",
+    "render",
+    "write_private_file",
+]
+
+#: ``--output`` values, in the order the interactive menu shows them.
+OUTPUT_FORMS = ("airflow-cli", "env", "json")
+
+_CONN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_ENV_SAFE = re.compile(r"[A-Za-z0-9_]+")
+
+
+def check_conn_id(conn_id: str) -> str:
+    """A connection id Airflow accepts everywhere: letters, digits, ``_ . -``, at most 200."""
+    if not _CONN_ID.fullmatch(conn_id or ""):
+        raise OnboardingError(
+            f"{conn_id!r} is not a usable connection id.",
+            field="conn_id",
+            remedy="Use letters, digits, '_', '.' and '-' only (e.g. msads_default), starting with a letter or digit.",
+        )
+    return conn_id
+
+
+def env_var_name(conn_id: str) -> str:
+    """``AIRFLOW_CONN_<ID>``, as Airflow looks it up (upper-cased id); ids with . or - cannot be one."""
+    if not _ENV_SAFE.fullmatch(conn_id):
+        raise OnboardingError(
+            f"The connection id {conn_id!r} cannot be an environment variable name (it has '.' or '-').",
+            field="conn_id",
+            remedy="Pick an id of letters, digits and '_' with --conn-id (e.g. msads_default), or use "
+            "--output airflow-cli / --save.",
+        )
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def connection_document(
+    *,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    developer_token: str | None = None,
+    customer_id: str | None = None,
+    account_id: str | None = None,
+    environment: str = "production",
+    tenant: str = "common",
+    token_url: str | None = None,
+    authorize_url: str | None = None,
+    customer_management_url: str | None = None,
+) -> dict[str, Any]:
+    """The connection in the contract's JSON form; options only when they differ from the defaults.
+
+    Missing ids are left out rather than written empty: the hook then names the missing field,
+    and a later ``airflow connections`` edit adds it.
+    """
+    extra: dict[str, str] = {}
+    for key, value in (
+        ("account_id", account_id),
+        ("customer_id", customer_id),
+        ("developer_token", developer_token),
+        ("refresh_token", refresh_token),
+    ):
+        if value:
+            extra[key] = value
+    if environment != "production":
+        extra["environment"] = environment
+    if tenant != "common":
+        extra["tenant"] = tenant
+    for key, value in (
+        ("token_url", token_url),
+        ("authorize_url", authorize_url),
+        ("customer_management_url", customer_management_url),
+    ):
+        if value:
+            extra[key] = value
+    return {"conn_type": "msads", "login": client_id, "password": client_secret, "extra": extra}
+
+
+def render(form: str, conn_id: str, document: dict[str, Any]) -> str:
+    """One of :data:`OUTPUT_FORMS` as text (one line, ends with a newline)."""
+    body = json.dumps(document, separators=(", ", ": "))
+    if form == "json":
+        return body + "\n"
+    if form == "env":
+        return f"export {env_var_name(conn_id)}={shlex.quote(body)}\n"
+    if form == "airflow-cli":
+        return f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(body)}\n"
+    raise ValueError(f"unknown output form {form!r}")
+
+
+def write_private_file(path: str | os.PathLike[str], text: str, *, overwrite: bool) -> Path:
+    """Write ``text`` to ``path`` readable by the owner only (0600), atomically.
+
+    The content is written to a 0600 temporary file in the same folder and renamed over the
+    target, so no moment exists where the secret sits in a file with wider permissions, and a
+    crash leaves either the old file or the new one.
+    """
+    target = Path(path).expanduser()
+    if target.exists() and not overwrite:
+        raise OnboardingError(
+            f"{target} already exists.",
+            field="output_file",
+            remedy="Choose another --output-file, or add --yes to replace it.",
+        )
+    if target.is_dir():
+        raise OnboardingError(f"{target} is a folder.", field="output_file", remedy="Give a file name.")
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, 0o600)  # mkstemp already uses 0600; say it anyway for odd platforms
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

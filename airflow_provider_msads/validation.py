@@ -1,0 +1,727 @@
+"""Is this connection good enough to ingest with? One report, one verdict per credential.
+
+A credential check is three calls: a token refresh (proves client id, client secret and refresh
+token), GetUser (proves the developer token; lists the customers the user has roles in) and
+GetAccount (proves the account id, its parent customer and that it is Active). Each answer - or
+each error from :mod:`errors` - becomes a :class:`Verdict` on the credential it proves, so a person
+reading the report at 3 a.m. sees *which* field is wrong and *which setup step* to redo.
+
+Like :mod:`_flow`, the logic is written once as a generator: :func:`validation_flow` yields
+:class:`Step` objects ("connection", "token", "GetUser", "GetAccount") and receives their results
+(or has their exceptions thrown in). :func:`run_validation` and :func:`arun_validation` perform
+the steps with callables the hook supplies, blocking or async, so the sync hook, the async trigger
+and the unit tests share every verdict rule.
+
+No Airflow and no network imports here. The report holds no secret by construction: it is built
+from ids, names, timestamps, error codes and this package's own sentences, never from a token,
+a secret or a request body.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_msads.errors import (
+    STEP_AUTHORIZE,
+    STEP_IDS,
+    STEP_SECRET,
+    MicrosoftAdsError,
+    catalogue_rows,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------ vocabulary
+
+#: The six credentials, in the order a human fixes them (the order of the credentials guide).
+CREDENTIAL_FIELDS: tuple[str, ...] = (
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "developer_token",
+    "customer_id",
+    "account_id",
+)
+LABELS: dict[str, str] = {
+    "client_id": "Client ID",
+    "client_secret": "Client Secret",
+    "refresh_token": "Refresh Token",
+    "developer_token": "Developer Token",
+    "customer_id": "Customer ID",
+    "account_id": "Account ID",
+}
+
+OK = "ok"
+WARNING = "warning"
+FAILED = "failed"
+UNVERIFIED = "unverified"
+
+STEP_CONNECTION = "connection"
+STEP_TOKEN = "token"
+STEP_GET_USER = "GetUser"
+STEP_GET_ACCOUNT = "GetAccount"
+
+#: Which credentials each step proves.
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    STEP_CONNECTION: CREDENTIAL_FIELDS,
+    STEP_TOKEN: ("client_id", "client_secret", "refresh_token"),
+    STEP_GET_USER: ("developer_token",),
+    STEP_GET_ACCOUNT: ("account_id", "customer_id"),
+}
+CHECKED_BY: dict[str, str] = {
+    "client_id": "token endpoint",
+    "client_secret": "token endpoint",
+    "refresh_token": "token endpoint",
+    "developer_token": "GetUser",
+    "customer_id": "GetUser roles / GetAccount ParentCustomerId",
+    "account_id": "GetAccount",
+}
+#: Error fields that are not credentials, and the credentials whose verdict may carry them (the first
+#: one the failing step checks): a wrong tenant shows as a client-id problem, a wrong environment as a
+#: refresh-token problem at the token endpoint (scope) and a developer-token one at the API (105).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "tenant": ("client_id",),
+    "redirect_uri": ("client_id",),
+    "environment": ("refresh_token", "developer_token"),
+}
+
+_STATUS_WORDS = {OK: "OK", WARNING: "WARNING", FAILED: "FAILED", UNVERIFIED: "NOT VERIFIED"}
+
+DEFAULT_SECRET_EXPIRY_WARNING_DAYS = 30
+DEFAULT_ROTATION_WARNING_DAYS = 30
+DAY = 86400.0
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human_time(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _as_id(value: object) -> str | None:
+    """Microsoft writes 64-bit ids as JSON strings; accept numbers too."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, str)):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+# ----------------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the driver must do for the flow: read the connection, refresh, or call an operation."""
+
+    name: str
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenOutcome:
+    """What a forced refresh revealed; deliberately holds no token, only times and flags."""
+
+    expires_at: float
+    refresh_rotated_at: float | None = None
+    #: This refresh got a new refresh token from Microsoft (and the store now keeps it).
+    rotated: bool = False
+    #: The stored rotated token was rejected and the connection's own token worked.
+    used_fallback: bool = False
+    #: Why the rotated token could not be saved, if it could not.
+    persist_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one credential: ok, warning, failed (proven wrong) or unverified."""
+
+    field: str
+    status: str
+    message: str
+    checked_by: str
+    #: The setup step (credentials guide) to redo; set on failures.
+    step: str | None = None
+    remedy: str | None = None
+    codes: tuple[int | str, ...] = ()
+    #: Trace / correlation / tracking ids for Microsoft support (not secrets).
+    support_ids: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.field, self.field)
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (OK, WARNING)
+
+    def describe(self) -> str:
+        """One line: label, status, what happened, and for failures the fix and the step."""
+        if self.status == FAILED:
+            text = f"{self.label} check failed: {self.message}"
+            if self.remedy:
+                text += f" Fix: {self.remedy}"
+            if self.step:
+                text += f" Redo: {self.step}."
+        else:
+            text = f"{self.label}: {_STATUS_WORDS.get(self.status, self.status)} - {self.message}"
+        if self.support_ids:
+            text += " (" + ", ".join(f"{name} {value}" for name, value in self.support_ids) + ")"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "label": self.label,
+            "status": self.status,
+            "message": self.message,
+            "checked_by": self.checked_by,
+            "step": self.step,
+            "remedy": self.remedy,
+            "codes": list(self.codes),
+            "support_ids": dict(self.support_ids),
+        }
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    """Not a failure yet, but a person should act before it becomes one."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+@dataclass(frozen=True)
+class CredentialsReport:
+    """The outcome of one validation; :meth:`to_dict` is JSON-safe and free of secrets."""
+
+    conn_id: str
+    checked_at: float
+    verdicts: tuple[Verdict, ...]
+    warnings: tuple[ReportWarning, ...] = ()
+    connection: Mapping[str, Any] | None = None
+    user: Mapping[str, Any] | None = None
+    account: Mapping[str, Any] | None = None
+    access_token_expires_at: float | None = None
+    refresh_token_rotated_at: float | None = None
+    refresh_token_rotated: bool = False
+    notes: tuple[str, ...] = ()
+    #: The error that stopped the check (``MicrosoftAdsError.to_dict()`` shape), if any.
+    error: Mapping[str, Any] | None = None
+
+    # -- verdict queries --------------------------------------------------------------------
+
+    def verdict(self, field_name: str) -> Verdict:
+        return next(v for v in self.verdicts if v.field == field_name)
+
+    @property
+    def ok(self) -> bool:
+        """Every credential proven (warnings allowed) and nothing stopped the check."""
+        return self.error is None and all(v.passed for v in self.verdicts)
+
+    @property
+    def failed(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.status == FAILED)
+
+    @property
+    def retryable(self) -> bool:
+        """Not proven wrong, only not checked for a transient reason: retrying can help."""
+        if self.ok or self.failed:
+            return False
+        return bool(self.error and self.error.get("retryable"))
+
+    @property
+    def permanent(self) -> bool:
+        """A failure that retrying cannot fix: a person must change the connection."""
+        return not self.ok and not self.retryable
+
+    # -- text -------------------------------------------------------------------------------
+
+    def failure_message(self) -> str:
+        """The verdict that failed (or why nothing could be checked), with its fix and setup step."""
+        if self.ok:
+            return ""
+        if self.failed:
+            first = self.failed[0]
+            text = first.describe()
+            if len(self.failed) > 1:
+                text += " Also failed: " + ", ".join(v.label for v in self.failed[1:]) + "."
+            return text
+        error = self.error or {}
+        kind = "transient, retrying may help" if self.retryable else "not a credential verdict"
+        text = f"Could not validate ({kind}): {error.get('message') or 'unknown error'}"
+        if error.get("remedy"):
+            text += f" Fix: {error['remedy']}"
+        if error.get("step"):
+            text += f" Redo: {error['step']}."
+        ids = [
+            f"{name.replace('_', ' ')} {error[name]}"
+            for name in ("trace_id", "correlation_id", "tracking_id")
+            if error.get(name)
+        ]
+        if ids:
+            text += " (" + ", ".join(ids) + ")"
+        return text
+
+    def summary(self, *, with_conn_id: bool = True) -> str:
+        """One line for ``test_connection``, logs and the health-check summary."""
+        prefix = f"{self.conn_id}: " if with_conn_id else ""
+        if not self.ok:
+            return prefix + self.failure_message()
+        parts: list[str] = []
+        if self.user:
+            parts.append(f"user {self.user.get('user_name') or '?'} (id {self.user.get('id') or '?'})")
+        if self.account:
+            parts.append(
+                f"account {self.account.get('name')!r} {self.account.get('number') or ''} "
+                f"(id {self.account.get('id')}, {self.account.get('status')}) "
+                f"under customer {self.account.get('parent_customer_id')}".replace("  ", " ")
+            )
+        if self.access_token_expires_at is not None:
+            parts.append(f"access token valid until {_human_time(self.access_token_expires_at)}")
+        if self.refresh_token_rotated:
+            parts.append("refresh token rotated")
+        elif self.refresh_token_rotated_at is not None:
+            parts.append(f"refresh token last rotated {_human_time(self.refresh_token_rotated_at)}")
+        text = prefix + "OK - credentials valid; " + "; ".join(parts) + "."
+        if self.warnings:
+            text += " Warnings: " + " ".join(w.message for w in self.warnings)
+        return text
+
+    def lines(self) -> list[str]:
+        """The summary, then one line per verdict and warning (for task logs)."""
+        out = [self.summary()]
+        out += [f"  {v.describe()}" for v in self.verdicts]
+        out += [f"  warning [{w.code}]: {w.message}" for w in self.warnings]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conn_id": self.conn_id,
+            "ok": self.ok,
+            "retryable": self.retryable,
+            "checked_at": _iso(self.checked_at),
+            "summary": self.summary(),
+            "verdicts": {v.field: v.to_dict() for v in self.verdicts},
+            "warnings": [w.to_dict() for w in self.warnings],
+            "connection": dict(self.connection) if self.connection is not None else None,
+            "user": dict(self.user) if self.user is not None else None,
+            "account": dict(self.account) if self.account is not None else None,
+            "access_token_expires_at": _iso(self.access_token_expires_at),
+            "refresh_token_rotated_at": _iso(self.refresh_token_rotated_at),
+            "refresh_token_rotated": self.refresh_token_rotated,
+            "notes": list(self.notes),
+            "error": dict(self.error) if self.error is not None else None,
+        }
+
+
+# ------------------------------------------------------------------------------ verdict builder
+
+
+def _support_ids(err: MicrosoftAdsError) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, value)
+        for name, value in (
+            ("trace id", err.trace_id),
+            ("correlation id", err.correlation_id),
+            ("tracking id", err.tracking_id),
+        )
+        if value
+    )
+
+
+def _unexpected(step: str, exc: Exception) -> dict[str, Any]:
+    """An exception that is not ours: name its type only (its text might quote anything)."""
+    not_found = "NotFound" in type(exc).__name__
+    if step == STEP_CONNECTION and not_found:
+        return {
+            "error": type(exc).__name__,
+            "message": "The connection is not defined.",
+            "remedy": "Create the msads connection (UI, CLI or AIRFLOW_CONN_<ID> variable) or fix the connection id.",
+            "retryable": False,
+            "field": None,
+            "step": None,
+            "codes": [],
+        }
+    return {
+        "error": type(exc).__name__,
+        "message": f"Unexpected {type(exc).__name__} during the {step} check.",
+        "remedy": "See the task log for the traceback; retried as a transient problem.",
+        "retryable": True,
+        "field": None,
+        "step": None,
+        "codes": [],
+    }
+
+
+@dataclass
+class _Builder:
+    conn_id: str
+    now: float
+    secret_expiry_warning_days: int
+    rotation_warning_days: int
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    warnings: list[ReportWarning] = field(default_factory=list)
+    credentials: MicrosoftAdsCredentials | None = None
+    user: dict[str, Any] | None = None
+    account: dict[str, Any] | None = None
+    role_customers: tuple[str, ...] = ()
+    tokens: TokenOutcome | None = None
+    error: dict[str, Any] | None = None
+
+    def set(self, name: str, status: str, message: str, **extra: Any) -> None:
+        self.verdicts[name] = Verdict(name, status, message, CHECKED_BY[name], **extra)
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def fail(self, step: str, exc: Exception) -> CredentialsReport:
+        """Turn an error at ``step`` into verdicts; nothing after it was checked."""
+        if isinstance(exc, MicrosoftAdsError):
+            self.error = exc.to_dict()
+            candidates = (exc.field,) if exc.field in CREDENTIAL_FIELDS else FIELD_ALIASES.get(exc.field or "", ())
+            target = next((name for name in candidates if name in STEP_FIELDS[step]), None)
+            if target is not None and not exc.retryable:
+                message = exc.message
+                if exc.field and exc.field != target:
+                    message += f" (option `{exc.field}`)"
+                self.set(
+                    target,
+                    FAILED,
+                    message,
+                    step=exc.step,
+                    remedy=exc.remedy,
+                    codes=exc.codes,
+                    support_ids=_support_ids(exc),
+                )
+                if step == STEP_TOKEN and target == "client_secret":
+                    # Microsoft found the app to check its secret: the client id is right.
+                    self.set("client_id", OK, "The app exists (Microsoft checked its client secret).")
+            else:
+                reason = exc.message
+                for name in STEP_FIELDS[step]:
+                    if name not in self.verdicts:
+                        self.set(name, UNVERIFIED, f"Not checked: {reason}", codes=exc.codes)
+        else:
+            self.error = _unexpected(step, exc)
+            if self.error["retryable"]:  # a surprise: keep the traceback for whoever reads the log
+                log.warning("Unexpected error during the %s check of %r.", step, self.conn_id, exc_info=True)
+        if step == STEP_GET_ACCOUNT and "customer_id" not in self.verdicts:
+            self._customer_without_account()
+        return self.finish()
+
+    def _customer_without_account(self) -> None:
+        cid = self.credentials.customer_id if self.credentials else None
+        if cid and cid in self.role_customers:
+            self.set("customer_id", OK, f"The user has a role in customer {cid}.")
+        elif cid and self.role_customers:
+            self.set(
+                "customer_id",
+                UNVERIFIED,
+                f"The user has no role in customer {cid} (roles in: {', '.join(self.role_customers)}) and the "
+                "account could not be read to show its parent customer.",
+            )
+
+    # -- successes --------------------------------------------------------------------------
+
+    def connection_ok(self, credentials: MicrosoftAdsCredentials) -> None:
+        self.credentials = credentials
+        expires = credentials.client_secret_expires_on
+        if expires is not None:
+            today = datetime.datetime.fromtimestamp(self.now, datetime.timezone.utc).date()
+            left = (expires - today).days
+            if left < 0:
+                self.warnings.append(
+                    ReportWarning(
+                        "client_secret_expiry_passed",
+                        f"client_secret_expires_on ({expires.isoformat()}) is in the past; if the secret still "
+                        "works the date is wrong - update it from the app's Certificates & secrets page.",
+                        "client_secret",
+                    )
+                )
+            elif left <= self.secret_expiry_warning_days:
+                self.warnings.append(
+                    ReportWarning(
+                        "client_secret_expiring",
+                        f"The client secret expires on {expires.isoformat()} (in {left} days): add a new "
+                        f"client secret ({STEP_SECRET}) and update Client Secret and client_secret_expires_on "
+                        "before then.",
+                        "client_secret",
+                    )
+                )
+
+    def token_ok(self, tokens: TokenOutcome) -> None:
+        self.tokens = tokens
+        self.set("client_id", OK, "Accepted by the token endpoint.")
+        self.set("client_secret", OK, "Accepted by the token endpoint.")
+        if tokens.rotated:
+            message = "Accepted; Microsoft issued a new (rotated) refresh token, which keeps the grant alive."
+        else:
+            message = "Accepted by the token endpoint (no new refresh token was issued)."
+        self.set("refresh_token", OK, message)
+        if tokens.used_fallback:
+            self.warnings.append(
+                ReportWarning(
+                    "stored_refresh_token_rejected",
+                    "The stored (rotated) refresh token was rejected; the connection's own refresh token "
+                    "worked instead. Another deployment may share this connection id.",
+                    "refresh_token",
+                )
+            )
+        if tokens.persist_error:
+            self.warnings.append(
+                ReportWarning(
+                    "token_store_not_saved",
+                    f"The rotated refresh token could not be saved ({tokens.persist_error}); fix the token "
+                    "store, or the connection's refresh token will expire after 90 days.",
+                    "refresh_token",
+                )
+            )
+        if not tokens.rotated:
+            rotated_at = tokens.refresh_rotated_at
+            if rotated_at is None:
+                self.warnings.append(
+                    ReportWarning(
+                        "refresh_token_not_rotated",
+                        "Microsoft did not issue a new refresh token, so the token is not being kept alive; "
+                        f"check the scope includes offline_access and authorize again ({STEP_AUTHORIZE}).",
+                        "refresh_token",
+                    )
+                )
+            elif self.now - rotated_at > self.rotation_warning_days * DAY:
+                days = int((self.now - rotated_at) // DAY)
+                self.warnings.append(
+                    ReportWarning(
+                        "refresh_token_stale",
+                        f"The refresh token was last rotated {days} days ago; it dies after 90 days without "
+                        "use. Schedule the msads_token_health_check DAG.",
+                        "refresh_token",
+                    )
+                )
+
+    def user_ok(self, answer: Mapping[str, Any]) -> None:
+        raw_user, raw_roles = answer.get("User"), answer.get("CustomerRoles")
+        user: Mapping[str, Any] = raw_user if isinstance(raw_user, Mapping) else {}
+        roles: list[Any] = raw_roles if isinstance(raw_roles, list) else []
+        customers = [_as_id(role.get("CustomerId")) for role in roles if isinstance(role, Mapping)]
+        own = _as_id(user.get("CustomerId"))
+        self.role_customers = tuple(dict.fromkeys(c for c in [*customers, own] if c))
+        self.user = {
+            "id": _as_id(user.get("Id")),
+            "user_name": _text(user.get("UserName")),
+            "customer_id": own,
+            "customer_ids": list(self.role_customers),
+        }
+        self.set("developer_token", OK, f"Accepted by GetUser (user {self.user['user_name'] or self.user['id']}).")
+
+    def account_ok(self, answer: Mapping[str, Any]) -> None:
+        assert self.credentials is not None
+        raw = answer.get("Account")
+        account: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        aid = _as_id(account.get("Id")) or self.credentials.account_id
+        parent = _as_id(account.get("ParentCustomerId"))
+        status = _text(account.get("AccountLifeCycleStatus")) or "Unknown"
+        self.account = {
+            "id": aid,
+            "name": _text(account.get("Name")),
+            "number": _text(account.get("Number")),
+            "status": status,
+            "parent_customer_id": parent,
+        }
+        name = f"{self.account['name']!r} ({self.account['number'] or aid})"
+        if status == "Active":
+            self.set("account_id", OK, f"Account {name} is Active.")
+        else:
+            message = (
+                f"Account {name} is {status}, not Active: Microsoft Advertising serves no ads for it and "
+                "reports may be empty."
+            )
+            self.set("account_id", WARNING, message)
+            self.warnings.append(ReportWarning("account_not_active", message, "account_id"))
+        cid = self.credentials.customer_id
+        if parent == cid:
+            self.set("customer_id", OK, f"Customer {cid} is the parent customer of account {aid}.")
+        elif cid in self.role_customers:
+            self.set(
+                "customer_id",
+                OK,
+                f"The user has a role in customer {cid}; the account's parent customer is {parent} "
+                "(managed through this customer).",
+            )
+        else:
+            self.set(
+                "customer_id",
+                FAILED,
+                f"Customer ID {cid} is neither the parent customer of account {aid} ({parent}) nor a customer "
+                f"the user has a role in ({', '.join(self.role_customers) or 'none'}).",
+                step=STEP_IDS,
+                remedy=f"Set Customer ID to {parent}, the number after cid= in the Microsoft Advertising URL.",
+            )
+
+    # -- the report -------------------------------------------------------------------------
+
+    def finish(self) -> CredentialsReport:
+        verdicts = tuple(
+            self.verdicts.get(name)
+            or Verdict(name, UNVERIFIED, "Not checked: an earlier check failed.", CHECKED_BY[name])
+            for name in CREDENTIAL_FIELDS
+        )
+        tokens = self.tokens
+        return CredentialsReport(
+            conn_id=self.conn_id,
+            checked_at=self.now,
+            verdicts=verdicts,
+            warnings=tuple(self.warnings),
+            connection=self.credentials.public_dict() if self.credentials else None,
+            user=self.user,
+            account=self.account,
+            access_token_expires_at=tokens.expires_at if tokens else None,
+            refresh_token_rotated_at=tokens.refresh_rotated_at if tokens else None,
+            refresh_token_rotated=tokens.rotated if tokens else False,
+            notes=tuple(self.credentials.notes) if self.credentials else (),
+            error=self.error,
+        )
+
+
+ValidationFlow = Generator[Step, Any, CredentialsReport]
+
+
+def validation_flow(
+    conn_id: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    secret_expiry_warning_days: int = DEFAULT_SECRET_EXPIRY_WARNING_DAYS,
+    rotation_warning_days: int = DEFAULT_ROTATION_WARNING_DAYS,
+) -> ValidationFlow:
+    """Read the connection, refresh, GetUser, GetAccount; each answer or error becomes verdicts.
+
+    The driver answers :class:`Step` ``connection`` with :class:`MicrosoftAdsCredentials`,
+    ``token`` with a :class:`TokenOutcome` (after a *forced* refresh: a cached access token proves
+    neither the secret nor the refresh token, and refreshing is what keeps the refresh token alive),
+    ``GetUser``/``GetAccount`` with the operation's JSON answer; or throws the step's exception in.
+    """
+    b = _Builder(conn_id, clock(), secret_expiry_warning_days, rotation_warning_days)
+    try:
+        credentials = yield Step(STEP_CONNECTION)
+    except Exception as exc:
+        return b.fail(STEP_CONNECTION, exc)
+    b.connection_ok(credentials)
+    try:
+        tokens = yield Step(STEP_TOKEN)
+    except Exception as exc:
+        return b.fail(STEP_TOKEN, exc)
+    b.token_ok(tokens)
+    try:
+        user = yield Step(STEP_GET_USER)
+    except Exception as exc:
+        return b.fail(STEP_GET_USER, exc)
+    b.user_ok(user)
+    try:
+        account = yield Step(STEP_GET_ACCOUNT, account_id=credentials.account_id)
+    except Exception as exc:
+        return b.fail(STEP_GET_ACCOUNT, exc)
+    b.account_ok(account)
+    return b.finish()
+
+
+def run_validation(flow: ValidationFlow, perform: Callable[[Step], Any]) -> CredentialsReport:
+    """Drive ``flow`` with a blocking ``perform(step)``."""
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            report: CredentialsReport = stop.value
+            return report
+        value, error = None, None
+        try:
+            value = perform(step)
+        except Exception as exc:  # handed to the flow, which turns it into verdicts
+            error = exc
+
+
+async def arun_validation(flow: ValidationFlow, perform: Callable[[Step], Awaitable[Any]]) -> CredentialsReport:
+    """Drive ``flow`` with an async ``perform(step)`` (the triggerer's event loop never blocks here)."""
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            report: CredentialsReport = stop.value
+            return report
+        value, error = None, None
+        try:
+            value = await perform(step)
+        except Exception as exc:
+            error = exc
+
+
+# ------------------------------------------------------------------------------ the error table
+
+ERROR_TABLE_START = "<!-- error-table:start -->"
+ERROR_TABLE_END = "<!-- error-table:end -->"
+
+
+def _cell(value: object) -> str:
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def error_table_markdown(rows: Iterable[Mapping[str, Any]] | None = None) -> str:
+    """The README's "what each error means" table, generated from the catalogue in :mod:`errors`."""
+    out = [
+        "| Code | Meaning | Field | Retried | What to do |",
+        "|---|---|---|---|---|",
+    ]
+    for row in catalogue_rows() if rows is None else rows:
+        field_cell = f"`{row['field']}`" if row["field"] else ""
+        out.append(
+            f"| {_cell(row['code'])} | {_cell(row['meaning'])} | {field_cell} | "
+            f"{'yes' if row['retryable'] else 'no'} | {_cell(row['remedy'])} |"
+        )
+    return "\n".join(out)
+
+
+def extract_error_table(markdown: str) -> str:
+    """The text between the error-table markers (stripped); raises ValueError when they are missing."""
+    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
+    end = markdown.index(ERROR_TABLE_END, start)
+    return markdown[start:end].strip()
+
+
+def replace_error_table(markdown: str) -> str:
+    """``markdown`` with the generated table between the markers (to regenerate README/docs)."""
+    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
+    end = markdown.index(ERROR_TABLE_END, start)
+    return markdown[:start] + "\n" + error_table_markdown() + "\n" + markdown[end:]
+
+
+if __name__ == "__main__":  # python -m airflow_provider_msads.validation README.md docs/validation.md
+    import sys
+    from pathlib import Path
+
+    for name in sys.argv[1:]:
+        path = Path(name)
+        path.write_text(replace_error_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        print(f"updated {path}")

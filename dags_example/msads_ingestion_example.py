@@ -1,0 +1,80 @@
+"""
+### Microsoft Advertising ingestion, guarded by a credentials check
+
+1. `credentials_guard` (`MicrosoftAdsCredentialsSensor`, deferrable) waits in the triggerer until
+   the connection validates: refresh, GetUser, GetAccount. If someone is re-authorizing, the run
+   waits for them instead of failing halfway through an ingestion.
+2. `fetch_accounts_info` uses the hook the way your own ingestion code would: `get_conn()` gives
+   an `httpx.Client` that adds Authorization, DeveloperToken, CustomerId and CustomerAccountId to
+   every request and refreshes the access token when it expires; `get_auth_headers()` gives the
+   same headers for any other HTTP client (or Microsoft's SDK). It writes the AccountsInfo answer
+   as JSON to `output_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
+
+CONN_ID = "msads_default"
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="msads_ingestion_example",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    doc_md=__doc__,
+    tags=["msads", "example"],
+    params={
+        "output_dir": Param("~/msads_data", type="string", description="Folder for the AccountsInfo JSON file."),
+    },
+)
+def msads_ingestion_example() -> None:
+    guard = MicrosoftAdsCredentialsSensor(
+        task_id="credentials_guard",
+        msads_conn_id=CONN_ID,
+        deferrable=True,
+        poke_interval=300,
+        timeout=6 * 3600,
+    )
+
+    @task
+    def fetch_accounts_info(**context: Any) -> str:
+        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+        hook = MicrosoftAdsHook(msads_conn_id=CONN_ID)
+        customer_id = hook.credentials.customer_id
+
+        # 1. The authenticated client: base URL is Customer Management; pass absolute URLs for
+        #    the campaign, reporting and bulk services.
+        with hook.get_conn() as client:
+            response = client.post("AccountsInfo/Query", json={"CustomerId": customer_id, "OnlyParentAccounts": False})
+            response.raise_for_status()
+        accounts = response.json()["AccountsInfo"]
+
+        # 2. The same headers for any other client (requests, aiohttp, Microsoft's SDK). Never log
+        #    the values: the Authorization header is a live access token.
+        headers = hook.get_auth_headers()
+        log.info("Ads headers available for other clients: %s", sorted(headers))
+
+        out_dir = Path(context["params"]["output_dir"]).expanduser()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        day = context.get("ds_nodash") or pendulum.now("UTC").format("YYYYMMDD")
+        path = out_dir / f"accounts_info_{customer_id}_{day}.json"
+        path.write_text(json.dumps(accounts, indent=2, sort_keys=True), encoding="utf-8")
+        log.info("Wrote %d accounts to %s", len(accounts), path)
+        return str(path)
+
+    guard >> fetch_accounts_info()
+
+
+msads_ingestion_example()

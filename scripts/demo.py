@@ -1,0 +1,623 @@
+"""A local Airflow with the Microsoft Advertising provider, in one command (``make demo``).
+
+What it does, in order:
+
+1. uses ``.demo/`` in the repository as AIRFLOW_HOME (SQLite metastore, logs, token store) and the
+   repository's ``dags_example/`` as the DAGs folder;
+2. starts the bundled Microsoft emulator on loopback, or, when the six credentials are given as
+   environment variables (MSADS_CLIENT_ID, MSADS_CLIENT_SECRET, MSADS_DEVELOPER_TOKEN,
+   MSADS_REFRESH_TOKEN, MSADS_CUSTOMER_ID, MSADS_ACCOUNT_ID; optional MSADS_ENVIRONMENT), uses
+   Microsoft itself;
+3. migrates the metastore and writes the connection ``msads_default`` into it;
+4. starts Airflow: api-server (the UI), scheduler, dag-processor and triggerer;
+5. runs the ``msads_token_health_check`` DAG once (``airflow dags test``);
+6. prints the UI address, the login and the health-check result, then runs until Ctrl-C or
+   SIGTERM, and stops everything it started. ``--check`` stops by itself after step 6.
+
+Every process it starts runs in its own process group (so Ctrl-C reaches only the demo, which
+then stops them in order) and carries a marker in its environment. On the way out the groups get
+SIGTERM, then SIGKILL after a grace period; then every process of the tree read before the first
+signal, and any process still carrying the marker, is killed: task processes put themselves in
+groups of their own. The demo then checks that none is left and says so.
+
+No credential is printed. ``--show-connection`` prints the emulator's connection JSON (fake
+credentials, valid only against that emulator process); it refuses to with real credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = ROOT / "dags_example"
+HEALTH_DAG = "msads_token_health_check"
+CONN_ID = "msads_default"
+DEFAULT_PORT = 8790  # not 8080 (the OAuth redirect URI's port), not 8793/8794 (Airflow's log servers)
+MARKER = "MSADS_DEMO_RUN"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+CREDENTIAL_VARS = {
+    "MSADS_CLIENT_ID": "login",
+    "MSADS_CLIENT_SECRET": "password",
+    "MSADS_DEVELOPER_TOKEN": "developer_token",
+    "MSADS_REFRESH_TOKEN": "refresh_token",
+    "MSADS_CUSTOMER_ID": "customer_id",
+    "MSADS_ACCOUNT_ID": "account_id",
+}
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+# Writes the connection into the metastore. Runs in a child (Airflow reads its configuration at
+# import), and gets the connection through an environment variable: never on a command line.
+UPSERT_CONNECTION = """
+import json, os
+from airflow.utils import db
+from airflow.models.connection import Connection
+from airflow.utils.session import create_session
+
+db.initdb()  # what `airflow db migrate` does (standalone uses it too)
+data = json.loads(os.environ.pop("MSADS_DEMO_CONNECTION"))
+with create_session() as session:
+    session.query(Connection).filter(Connection.conn_id == data["conn_id"]).delete()
+    session.add(Connection(conn_id=data["conn_id"], conn_type=data["conn_type"], login=data["login"],
+                           password=data["password"], extra=json.dumps(data["extra"]),
+                           description="Written by scripts/demo.py"))
+print("connection saved")
+"""
+
+
+# A process as (pid, start time in clock ticks): a pid that was reused is not the same process.
+Pid = tuple[int, int]
+
+
+class Stop(Exception):
+    """Raised by the signal handler: Ctrl-C or SIGTERM."""
+
+
+class DemoError(Exception):
+    """A step failed; the message says which, and where its log is."""
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Processes:
+    """Every process the demo starts, each the leader of its own process group."""
+
+    marker: str
+    log_dir: Path
+    started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    force: bool = False
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], *, stdout: int | IO[bytes] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdout=log if stdout is None else stdout,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env={**env, MARKER: self.marker},
+                start_new_session=True,  # own group: Ctrl-C reaches only us, we stop them in order
+                cwd=ROOT,
+            )
+        finally:
+            log.close()  # the child holds its own descriptor
+        self.started.append((name, process))
+        return process
+
+    def run(self, name: str, argv: list[str], env: dict[str, str], timeout: float) -> int:
+        """Run one command to completion (still stoppable by Ctrl-C); its output goes to its log."""
+        process = self.start(name, argv, env)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                self.stop_group(process)
+                raise DemoError(f"{name} did not finish within {timeout:.0f} s; see {self.log_dir / name}.log")
+            time.sleep(0.2)
+        return process.returncode
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+
+    def stop_group(self, process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+        self._signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+        if process.poll() is None:
+            self._signal_group(process, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+    def marked(self) -> set[Pid]:
+        """Processes whose environment carries this run's marker (those that did not retitle
+        themselves: ``setproctitle`` may overwrite the memory that /proc/PID/environ shows)."""
+        needle = f"{MARKER}={self.marker}".encode()
+        found = set()
+        for pid in _pids():
+            with contextlib.suppress(OSError):
+                if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                    found.add(_identity(pid))
+        return {pid for pid in found if pid is not None}
+
+    def tree(self) -> set[Pid]:
+        """Every live process the demo started, and all their descendants, wherever their group."""
+        children: dict[int, list[int]] = {}
+        for pid in _pids():
+            info = _stat(pid)
+            if info is not None:
+                children.setdefault(info[0], []).append(pid)
+        todo = [process.pid for _, process in self.started if process.poll() is None]
+        found: set[Pid] = set()
+        while todo:
+            pid = todo.pop()
+            identity = _identity(pid)
+            if identity is not None and identity not in found:
+                found.add(identity)
+                todo += children.get(pid, [])
+        return found | self.marked()
+
+    def stop_all(self, grace: float = 15.0) -> set[Pid]:
+        """Stop every group (newest first), then every descendant left; returns what still runs.
+
+        Task processes put themselves in process groups of their own, so signalling our groups
+        is not enough: the process tree is read before the first signal and swept at the end.
+        """
+        seen = self.tree()
+        for _, process in reversed(self.started):
+            if process.poll() is None:
+                self._signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not self.force:
+            if all(process.poll() is not None for _, process in self.started) and not _alive(seen):
+                break
+            time.sleep(0.2)
+        for _, process in self.started:
+            if process.poll() is None:  # not reaped yet, so its group id cannot have been reused
+                self._signal_group(process, signal.SIGKILL)
+        for _ in range(3):  # descendants, including those in groups of their own
+            left = _alive(seen) | self.tree()
+            seen |= left
+            for pid, _ in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            for _, process in self.started:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+            time.sleep(0.3)
+        return _alive(seen) | self.marked()
+
+
+def _pids() -> list[int]:
+    return [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and int(entry.name) != os.getpid()
+    ]
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(parent pid, start time, state) from /proc/PID/stat, or None when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return int(fields[1]), int(fields[19]), fields[0]
+
+
+def _identity(pid: int) -> Pid | None:
+    info = _stat(pid)
+    return None if info is None else (pid, info[1])
+
+
+def _alive(processes: set[Pid]) -> set[Pid]:
+    """Those still running (zombies count as gone: only their parent's wait is missing)."""
+    alive = set()
+    for pid, started in processes:
+        info = _stat(pid)
+        if info is not None and info[1] == started and info[2] != "Z":
+            alive.add((pid, started))
+    return alive
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def airflow_env(home: Path, port: int) -> dict[str, str]:
+    """The environment of every Airflow process: everything lives in ``home``; the UI on loopback."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
+    env.pop("_AIRFLOW_PROCESS_CONTEXT", None)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",  # LocalExecutor keeps one worker process per slot
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            # Internal log servers on free ports, so that another Airflow on this machine (8793,
+            # 8794 by default) cannot break the demo.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "MSADS_TOKEN_STORE_DIR": str(home / "token-store"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("MSADS_TOKEN_STORE", None)  # inside Airflow: the Variable store, shared by all processes
+    for name in CREDENTIAL_VARS:  # Airflow does not need them; the connection holds them
+        env.pop(name, None)
+    return env
+
+
+def real_credentials() -> dict[str, Any] | None:
+    """The connection for Microsoft itself when all six variables are set; None when none are."""
+    given = {name: os.environ.get(name, "").strip() for name in CREDENTIAL_VARS}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise DemoError(
+            "Set all six credential variables or none (none = the emulator). Missing: " + ", ".join(missing)
+        )
+    extra = {
+        CREDENTIAL_VARS[name]: value
+        for name, value in given.items()
+        if CREDENTIAL_VARS[name] not in ("login", "password")
+    }
+    extra["environment"] = os.environ.get("MSADS_ENVIRONMENT", "production").strip() or "production"
+    return {
+        "conn_type": "msads",
+        "login": given["MSADS_CLIENT_ID"],
+        "password": given["MSADS_CLIENT_SECRET"],
+        "extra": extra,
+    }
+
+
+# ------------------------------------------------------------------------------------- steps
+
+
+def start_emulator(procs: Processes, env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
+    """Start ``python -m airflow_provider_msads.testing``; returns its connection (fake credentials)."""
+    process = procs.start(
+        "emulator", [sys.executable, "-u", "-m", "airflow_provider_msads.testing"], env, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    buffer = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        chunk = process.stdout.read() or b""
+        buffer += chunk
+        for line in buffer.decode(errors="replace").splitlines():
+            if line.startswith("AIRFLOW_CONN_MSADS_DEFAULT='") and line.endswith("'"):
+                return dict(json.loads(line.split("=", 1)[1][1:-1]))
+        time.sleep(0.1)
+    raise DemoError(f"The emulator did not start; see {procs.log_dir / 'emulator.log'}")
+
+
+def wait_for_api(base_url: str, procs: Processes, api: subprocess.Popen[bytes], timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise DemoError(f"The API server exited ({api.returncode}); see {procs.log_dir / 'api-server.log'}")
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            health = httpx.get(f"{base_url}/api/v2/monitor/health", timeout=3, trust_env=False).json()
+            if health.get("metadatabase", {}).get("status") == "healthy":
+                return
+        time.sleep(0.5)
+    raise DemoError(f"The API server was not healthy within {timeout:.0f} s; see {procs.log_dir / 'api-server.log'}")
+
+
+def admin_password(home: Path, timeout: float = 30.0) -> str | None:
+    """The password that the simple auth manager generated for ``admin`` (written at API start)."""
+    path = home / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            password = json.loads(path.read_text()).get("admin")
+            if password:
+                return str(password)
+        time.sleep(0.5)
+    return None
+
+
+@dataclass
+class HealthResult:
+    state: str  # success, failed, skipped
+    lines: list[str] = field(default_factory=list)
+
+
+class AirflowApi:
+    """The few REST calls the demo makes, logged in as ``admin`` (Airflow 3 public API v2)."""
+
+    def __init__(self, base_url: str, password: str) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=base_url, timeout=15, trust_env=False)
+        token = self.client.post("/auth/token", json={"username": "admin", "password": password})
+        token.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def newest_run(self, dag_id: str, started_after: str) -> dict[str, Any] | None:
+        got = self.client.get(
+            f"/api/v2/dags/{dag_id}/dagRuns",
+            params={"order_by": "-start_date", "limit": 1, "start_date_gte": started_after},
+        )
+        got.raise_for_status()
+        runs = got.json()["dag_runs"]
+        return dict(runs[0]) if runs else None
+
+    def _run_path(self, run: dict[str, Any]) -> str:
+        return f"/api/v2/dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+
+    def task_states(self, run: dict[str, Any]) -> dict[str, str]:
+        got = self.client.get(f"{self._run_path(run)}/taskInstances")
+        got.raise_for_status()
+        return {f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"]) for ti in got.json()["task_instances"]}
+
+    def fail_run(self, run: dict[str, Any]) -> None:
+        self.client.patch(self._run_path(run), json={"state": "failed"}).raise_for_status()
+
+    def reports(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """The credential reports that the mapped ``validate`` tasks pushed (also when they failed)."""
+        found = []
+        for map_index in range(100):
+            got = self.client.get(
+                f"{self._run_path(run)}/taskInstances/validate/xcomEntries/report",
+                params={"map_index": map_index, "deserialize": True},
+            )
+            if got.status_code == 404:
+                break
+            got.raise_for_status()
+            found.append(dict(got.json()["value"]))
+        return found
+
+
+def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, timeout: float = 600) -> HealthResult:
+    """``airflow dags test`` of the health check, watched through the API.
+
+    A transient failure (Microsoft unreachable, throttling) puts ``validate`` into up_for_retry,
+    and ``dags test`` would then wait out the DAG's 10-minute retry delay: the demo reports it at
+    once instead, and marks that run failed.
+    """
+    import httpx
+
+    started_after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    process = procs.start("health-check", [sys.executable, "-m", "airflow", "dags", "test", HEALTH_DAG], env)
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] | None = None
+    note = ""
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            note = f"(no result within {timeout:.0f} s)"
+            break
+        time.sleep(2)
+        with contextlib.suppress(httpx.HTTPError, KeyError):
+            run = run or api.newest_run(HEALTH_DAG, started_after)
+            if run is not None and "up_for_retry" in api.task_states(run).values():
+                note = "(a transient error: Airflow would retry in 10 minutes; the demo does not wait)"
+                break
+    if process.poll() is None:
+        procs.stop_group(process)
+        if run is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                api.fail_run(run)
+    try:
+        run = api.newest_run(HEALTH_DAG, started_after)
+        state = "failed" if note or run is None else str(run["state"])
+        reports = api.reports(run) if run is not None else []
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return HealthResult("failed", [f"(could not read the result through the API: {type(exc).__name__})"])
+    lines = [note] if note else []
+    for report in reports:
+        lines.append(str(report["summary"]))
+        lines += [f"    {v['label']}: {v['status'].upper()} - {v['message']}" for v in report["verdicts"].values()]
+    if not reports:
+        lines.append("(the check stopped before validating a connection; see the health-check log)")
+    return HealthResult(state, lines)
+
+
+# --------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/demo.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="do everything, print, then stop (exit 1 on failure)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Airflow UI port (default {DEFAULT_PORT})")
+    parser.add_argument("--home", type=Path, default=ROOT / ".demo", help="AIRFLOW_HOME (default .demo/)")
+    parser.add_argument(
+        "--show-connection",
+        action="store_true",
+        help="print the emulator's AIRFLOW_CONN_MSADS_DEFAULT line (fake credentials; emulator only)",
+    )
+    return parser.parse_args(argv)
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM end the demo the same way: through ``finally``, which stops everything."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+@contextlib.contextmanager
+def step(title: str) -> Iterator[None]:
+    started = time.monotonic()
+    print(f"- {title} ...", end="", flush=True)
+    try:
+        yield
+    except BaseException:
+        say(" failed")
+        raise
+    say(f" done ({time.monotonic() - started:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    home: Path = args.home.resolve()
+    log_dir = home / "logs" / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = Processes(marker=uuid.uuid4().hex, log_dir=log_dir)
+    install_signal_handlers()
+    ok = False
+    try:
+        ok = run_demo(args, home, procs)
+        if not args.check:
+            say("\nAirflow is running. Press Ctrl-C to stop everything.")
+            watch(procs)
+    except Stop as why:
+        say(f"\nStopping ({why}) ...")
+    except DemoError as err:
+        say(f"\nDEMO FAILED: {err}")
+    finally:
+        # While stopping, another Ctrl-C / SIGTERM skips the grace period instead of interrupting.
+        signal.signal(signal.SIGINT, lambda *_: setattr(procs, "force", True))
+        signal.signal(signal.SIGTERM, lambda *_: setattr(procs, "force", True))
+        count = len(procs.started)
+        leftovers = procs.stop_all()
+        if leftovers:
+            say(f"WARNING: processes still running after the stop: {sorted(pid for pid, _ in leftovers)}")
+            ok = False
+        elif count:
+            say(f"Stopped the {count} processes the demo started, and their children; none is left running.")
+    return 0 if ok else 1
+
+
+def watch(procs: Processes) -> None:
+    """Wait for Ctrl-C / SIGTERM; say so once if a component dies meanwhile."""
+    reported: set[str] = set()
+    while True:
+        for name, process in procs.started:
+            if name in COMPONENTS and process.poll() is not None and name not in reported:
+                reported.add(name)
+                say(f"WARNING: {name} exited ({process.returncode}); see {procs.log_dir / name}.log")
+        time.sleep(1)
+
+
+def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
+    """Steps 1-6 of the module docstring; True when Airflow is up and the health check passed."""
+    connection = real_credentials()
+    if not port_is_free(args.port):
+        raise DemoError(f"Port {args.port} is in use (another demo or Airflow?); pick another with --port.")
+    env = airflow_env(home, args.port)
+    base_url = f"http://127.0.0.1:{args.port}"
+    airflow = [sys.executable, "-m", "airflow"]
+    say(f"Airflow home: {home}  (logs: {procs.log_dir})")
+
+    target = "Microsoft (credentials from MSADS_* variables)"
+    if connection is None:
+        with step("Starting the Microsoft emulator on 127.0.0.1"):
+            connection = start_emulator(procs, env)
+        target = f"the emulator at {connection['extra']['token_url'].split('/common/')[0]}"
+        if args.show_connection:
+            say("  # FAKE credentials, valid only against this emulator process:")
+            say(f"  AIRFLOW_CONN_MSADS_DEFAULT='{json.dumps(connection)}'")
+    elif args.show_connection:
+        say("  (--show-connection prints the emulator's fake connection only, never real credentials)")
+
+    with step(f"Migrating the metastore and saving connection {CONN_ID!r} (-> {target})"):
+        payload = json.dumps({"conn_id": CONN_ID, **connection})
+        code = procs.run(
+            "setup", [sys.executable, "-c", UPSERT_CONNECTION], {**env, "MSADS_DEMO_CONNECTION": payload}, 600
+        )
+        if code != 0:
+            raise DemoError(f"Setting up the metastore failed; see {procs.log_dir / 'setup.log'}")
+
+    with step("Starting Airflow: " + ", ".join(COMPONENTS)):
+        api_server = procs.start(
+            "api-server",
+            [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"],
+            env,
+        )
+        for name in COMPONENTS[1:]:
+            procs.start(name, [*airflow, name], env)
+
+    with step(f"Waiting for the Airflow UI at {base_url}"):
+        wait_for_api(base_url, procs, api_server, timeout=300)
+        password = admin_password(home)
+    if password is None:
+        raise DemoError(f"No admin password was generated; see {procs.log_dir / 'api-server.log'}")
+
+    health_dag = DAGS_FOLDER / f"{HEALTH_DAG}.py"
+    if health_dag.exists():
+        try:
+            api = AirflowApi(base_url, password)
+        except Exception as exc:  # httpx errors, or an unexpected answer
+            raise DemoError(f"Could not log in to the Airflow API as admin ({type(exc).__name__})") from exc
+        try:
+            with step(f"Running {HEALTH_DAG} once (airflow dags test)"):
+                result = run_health_check(procs, env, api)
+        finally:
+            api.close()
+    else:
+        say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
+        result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
+
+    say("")
+    say("=" * 78)
+    say(f"Airflow UI:     {base_url}   (also http://localhost:{args.port})")
+    say(f"Login:          admin / {password}")
+    say(f"                (generated by Airflow, kept in {home / 'simple_auth_manager_passwords.json.generated'})")
+    say(f"Connection:     {CONN_ID} -> {target}")
+    say(f"Health check:   {result.state.upper()}  (log: {procs.log_dir / 'health-check.log'})")
+    for line in result.lines:
+        say(f"  {line}")
+    say("DAGs:           dags_example/ (paused; unpause them in the UI to run on schedule)")
+    say("=" * 78)
+    return result.state == "success"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

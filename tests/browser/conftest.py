@@ -1,0 +1,181 @@
+"""Fixtures of the browser suite: a migrated metastore, a real Airflow API server, headless Chromium.
+
+The browser is Debian's ``chromium`` driven by the ``playwright`` Python package with
+``executable_path``; Playwright's own browser download (``playwright install``) is never used.
+A missing browser or package FAILS the suite with the install command: CI installs both, and a
+silently skipped UI test would hide a broken connection form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_ENV = "MSADS_BROWSER_EXECUTABLE"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# What Chromium needs on a closed, screenless machine (as root): no sandbox, no GPU, and none of
+# the background calls to Google's hosts that this network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT = 150.0  # seconds; about 15-30 s on 2 busy cores
+INSTALL_HINT = (
+    "Install them with `apt-get install -y chromium` (Debian's package, /usr/bin/chromium) and "
+    "`pip install playwright` (or `uv pip install playwright`); do NOT run `playwright install`, the "
+    f"tests use the system browser. Set {CHROMIUM_ENV} to use another Chromium binary."
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives the Airflow UI in headless Chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_airflow_db() -> Path:
+    """The session's AIRFLOW_HOME (tests/conftest.py) with a migrated SQLite metastore."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return home
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    # uvicorn stops in about 1 s, but the process lingers for several more: do not wait for it.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):  # the group id is the leader's pid
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=5)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, deadline: float) -> None:
+    """Poll the health endpoint until the metadatabase answers healthy, or fail with the log."""
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body = response.read().decode()
+            if json.loads(body).get("metadatabase", {}).get("status") == "healthy":
+                return
+            last = body[:300]
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
+    state = f"exited with {process.returncode}" if process.poll() is not None else "still not healthy"
+    pytest.fail(f"Airflow API server {state} ({url}: {last}).\n--- api-server log (tail) ---\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def airflow_api_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``airflow api-server`` on a free loopback port, everyone admin (no login page); its base URL.
+
+    Started in its own process group so that its uvicorn workers stop with it, whatever happens.
+    """
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("api-server") / "api-server.log"
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        # While the server starts, load Airflow here too: the test reads the saved connection back
+        # through the hook, and that first import costs about 10 s that would otherwise add up.
+        from airflow.models.connection import Connection  # noqa: F401
+
+        import airflow_provider_msads.hooks.msads  # noqa: F401
+
+        _wait_healthy(f"{base_url}/api/v2/monitor/health", process, log_path, time.monotonic() + SERVER_START_TIMEOUT)
+        print(f"Airflow API server at {base_url}, log {log_path}")
+        yield base_url
+    finally:
+        _stop_group(process)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``); fails, never skips, when it is not installed."""
+    executable = os.environ.get(CHROMIUM_ENV, DEFAULT_CHROMIUM)
+    if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
+        pytest.fail(f"Browser tests need Chromium, not found at {executable}. {INSTALL_HINT}", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"Browser tests need the `playwright` Python package. {INSTALL_HINT}", pytrace=False)
+
+    # launch() gives every run a fresh temporary profile (user-data-dir) and deletes it on close.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where the test writes its screenshots: ``$MSADS_TEST_OUTPUT/<test>`` or the test's tmp_path."""
+    root = os.environ.get("MSADS_TEST_OUTPUT")
+    folder = Path(root) / request.node.name if root else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"Screenshots of {request.node.name}: {folder}")
+    return folder

@@ -1,0 +1,147 @@
+"""The redirect catcher: loopback only, one redirect, stray requests ignored, wrong state rejected."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import httpx
+import pytest
+from _cli_support import free_port
+
+from airflow_provider_msads.cli.catcher import (
+    PortInUseError,
+    RedirectCatcher,
+    RedirectTimeoutError,
+    RedirectURIError,
+    listen_address,
+)
+
+
+def _get(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=5)
+
+
+def test_stray_requests_are_answered_and_the_wait_goes_on():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="st8", timeout=5) as catcher:
+        assert _get(f"{base}/favicon.ico").status_code == 404
+        assert _get(f"{base}/").status_code == 404  # no code, no error
+        assert httpx.post(f"{base}/?code=x&state=st8", timeout=5).status_code == 405
+        page = _get(f"{base}/?code=the-code&state=st8")
+        assert page.status_code == 200 and "may close this window" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        redirect = catcher.wait()
+        assert redirect.code == "the-code" and not redirect.is_error
+        assert catcher.stray_requests == 2
+        again = _get(f"{base}/?code=other&state=st8")
+        assert "already received" in again.text.lower()
+    with pytest.raises(httpx.ConnectError):  # the port is free again
+        _get(f"{base}/?code=x&state=st8")
+
+
+def test_redirect_path_must_match():
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}/auth/callback"
+    with RedirectCatcher(uri, expected_state="s", timeout=5) as catcher:
+        assert _get(f"http://127.0.0.1:{port}/?code=c&state=s").status_code == 404
+        assert _get(f"{uri}?code=c&state=s").status_code == 200
+        assert catcher.wait().code == "c"
+
+
+def test_wrong_state_is_rejected_explained_and_the_real_redirect_still_wins():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rejected = []
+    with RedirectCatcher(base, expected_state="good", timeout=5, on_rejected=rejected.append) as catcher:
+        page = _get(f"{base}/?code=evil&state=bad")
+        assert page.status_code == 400 and "not for the running msads-authorize" in page.text
+        assert len(rejected) == 1 and "older" in str(rejected[0])
+        _get(f"{base}/?code=good-code&state=good")
+        assert catcher.wait().code == "good-code"
+
+
+def test_error_redirect_ends_the_wait():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="s", timeout=5) as catcher:
+        page = _get(f"{base}/?error=access_denied&error_description=AADSTS65004%3A+declined&state=s")
+        assert page.status_code == 200 and "access_denied" in page.text
+        redirect = catcher.wait()
+        assert redirect.is_error and redirect.error == "access_denied"
+
+
+def test_timeout_instead_of_hanging_mentions_foreign_answers():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="s", timeout=0.3) as catcher:
+        _get(f"{base}/?code=c&state=old")
+        with pytest.raises(RedirectTimeoutError) as info:
+            catcher.wait()
+    text = str(info.value)
+    assert "within 0.3 seconds" in text
+    assert "foreign `state`" in text and "--manual" in text and "AADSTS50011" in text
+
+
+def test_busy_port_is_reported_with_both_ways_out():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortInUseError) as info:
+            RedirectCatcher(f"http://127.0.0.1:{port}", expected_state="s").start()
+    err = info.value
+    assert err.port == port and err.field == "redirect_uri"
+    assert "--redirect-uri" in err.remedy and "--manual" in err.remedy
+
+
+def test_port_8080_names_airflow():
+    catcher = RedirectCatcher("http://localhost:8080", expected_state="s")
+    assert "Airflow's own web server" in str(catcher._busy("127.0.0.1"))
+
+
+def test_localhost_listens_on_loopback_only():
+    port = free_port()
+    with RedirectCatcher(f"http://localhost:{port}", expected_state="s", timeout=5) as catcher:
+        addresses = {server.server_address[0] for server in catcher._servers}
+        assert "127.0.0.1" in addresses and addresses <= {"127.0.0.1", "::1"}
+        _get(f"http://127.0.0.1:{port}/?code=c&state=s")
+        assert catcher.wait().code == "c"
+
+
+@pytest.mark.parametrize(
+    ("uri", "needle"),
+    [
+        ("http://example.com:8080", "--manual"),
+        ("http://0.0.0.0:8080", "--manual"),
+        ("http://192.168.1.10:8080", "--manual"),
+        ("https://localhost:8080", "https"),
+        ("ftp://localhost:8080", "http URL"),
+        ("http://localhost:notaport", "not a valid URL"),
+    ],
+)
+def test_non_loopback_or_unservable_redirect_uris_are_refused(uri: str, needle: str):
+    with pytest.raises(RedirectURIError) as info:
+        listen_address(uri)
+    assert needle in str(info.value)
+
+
+def test_default_port_and_path():
+    assert listen_address("http://localhost") == ("localhost", 80, "/")
+    assert listen_address("http://127.0.0.1:8765/cb") == ("127.0.0.1", 8765, "/cb")
+
+
+def test_concurrent_redirects_yield_exactly_one():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="s", timeout=5) as catcher:
+        threads = [threading.Thread(target=_get, args=(f"{base}/?code=c{i}&state=s",)) for i in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        first = catcher.wait()
+        assert first.code in {f"c{i}" for i in range(5)}
+        with pytest.raises(RedirectTimeoutError):
+            catcher.wait(timeout=0.1)

@@ -1,0 +1,102 @@
+"""The forms the result is printed in, and files written 0600."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+
+import pytest
+
+from airflow_provider_msads.cli.authorize import OnboardingError
+from airflow_provider_msads.cli.output import (
+    check_conn_id,
+    connection_document,
+    env_var_name,
+    render,
+    write_private_file,
+)
+from airflow_provider_msads.credentials import parse_credentials
+
+CLIENT_ID = "00000000-1111-2222-3333-444444444444"
+REFRESH = "M.C521_BAY.0.U.-refresh*token!with$odd'chars\"and spaces"
+
+
+def _document(**overrides):
+    values = {
+        "client_id": CLIENT_ID,
+        "client_secret": "abc1Q~secret-value_with.chars",
+        "refresh_token": "M.C521_BAY.0.U.-Tm5iFoM-JqbtKnSw3Y1AlgNQDpBtx1yNqcuhEVZdUx",
+        "developer_token": "DEVTOKEN123",
+        "customer_id": "251186883",
+        "account_id": "180535609",
+    }
+    values.update(overrides)
+    return connection_document(**values)
+
+
+def test_document_is_the_contract_json_form_and_parses_back():
+    doc = _document()
+    assert doc == {
+        "conn_type": "msads",
+        "login": CLIENT_ID,
+        "password": "abc1Q~secret-value_with.chars",
+        "extra": {
+            "account_id": "180535609",
+            "customer_id": "251186883",
+            "developer_token": "DEVTOKEN123",
+            "refresh_token": "M.C521_BAY.0.U.-Tm5iFoM-JqbtKnSw3Y1AlgNQDpBtx1yNqcuhEVZdUx",
+        },
+    }
+    creds = parse_credentials(conn_id="x", login=doc["login"], password=doc["password"], extra=doc["extra"])
+    assert creds.account_id == "180535609" and creds.environment == "production"
+
+
+def test_options_only_when_not_default_and_missing_ids_left_out():
+    doc = _document(
+        environment="sandbox",
+        tenant="contoso.onmicrosoft.com",
+        token_url="http://127.0.0.1:1/common/oauth2/v2.0/token",
+        developer_token=None,
+        account_id=None,
+    )
+    assert doc["extra"]["environment"] == "sandbox" and doc["extra"]["tenant"] == "contoso.onmicrosoft.com"
+    assert doc["extra"]["token_url"].endswith("/token")
+    assert "developer_token" not in doc["extra"] and "account_id" not in doc["extra"]
+
+
+def test_json_env_and_airflow_cli_forms_round_trip_through_a_shell():
+    doc = _document(refresh_token=REFRESH)
+    assert json.loads(render("json", "msads_default", doc)) == doc
+    env = shlex.split(render("env", "msads_default", doc))
+    assert env[0] == "export"
+    name, _, value = env[1].partition("=")
+    assert name == "AIRFLOW_CONN_MSADS_DEFAULT" and json.loads(value) == doc
+    cli = shlex.split(render("airflow-cli", "msads-prod", doc))
+    assert cli[:4] == ["airflow", "connections", "add", "msads-prod"] and cli[4] == "--conn-json"
+    assert json.loads(cli[5]) == doc
+
+
+def test_conn_id_and_env_var_name_rules():
+    assert check_conn_id("msads_default") == "msads_default"
+    assert env_var_name("msads_prod") == "AIRFLOW_CONN_MSADS_PROD"
+    with pytest.raises(OnboardingError, match="environment variable"):
+        env_var_name("msads-prod")
+    for bad in ("", "has space", "-lead", "x" * 201, "a;b"):
+        with pytest.raises(OnboardingError):
+            check_conn_id(bad)
+
+
+def test_private_file_is_0600_and_not_overwritten_unless_asked(tmp_path):
+    target = tmp_path / "conn.json"
+    write_private_file(target, "one\n", overwrite=False)
+    assert target.read_text() == "one\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    with pytest.raises(OnboardingError, match="already exists"):
+        write_private_file(target, "two\n", overwrite=False)
+    os.chmod(target, 0o644)  # a world-readable old file is replaced by a private one
+    write_private_file(target, "two\n", overwrite=True)
+    assert target.read_text() == "two\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["conn.json"]  # no temp file left behind

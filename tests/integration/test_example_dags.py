@@ -1,0 +1,218 @@
+"""The example DAGs parse, and run under ``dag.test()`` against the emulator over a real socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from airflow_support import load_dag
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "dags_example"
+HEALTH = "msads_token_health_check"
+INGEST = "msads_ingestion_example"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_cache():
+    from airflow_provider_msads.auth import clear_process_cache
+
+    clear_process_cache()
+    yield
+    clear_process_cache()
+
+
+def _install(dags_folder: Path, name: str) -> Path:
+    target = dags_folder / f"{name}.py"
+    shutil.copy(EXAMPLES / f"{name}.py", target)
+    return target
+
+
+def _tis(run) -> dict[tuple[str, int], object]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = run.get_task_instances(session=session)
+        for ti in tis:
+            session.expunge(ti)
+    return {(ti.task_id, ti.map_index): ti for ti in tis}
+
+
+def _xcom(run, task_id: str, key: str, map_index: int = -1):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key, map_index=map_index)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def _secrets(emulator, *extra: str) -> list[str]:
+    return [
+        emulator.app.client_secret,
+        emulator.developer_token,
+        *emulator.issued_refresh_tokens,
+        *emulator.issued_access_tokens,
+        *extra,
+    ]
+
+
+def test_example_dags_parse_without_importing_the_http_stack(airflow_db):
+    """DAG parsing imports the operator and sensor modules; the hook, auth and trigger must stay unloaded."""
+    code = (
+        "import sys, json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(EXAMPLES)!r})\n"
+        "heavy = [m for m in ('airflow_provider_msads.hooks.msads', 'airflow_provider_msads.auth',\n"
+        "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.token_store', 'airflow_provider_msads._flow')\n"
+        "         if m in sys.modules]\n"
+        "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},\n"
+        "                  'dags': sorted(bag.dag_ids), 'heavy': heavy}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    assert info["errors"] == {}
+    assert info["dags"] == [INGEST, HEALTH]
+    assert info["heavy"] == []
+
+
+def test_dag_shapes(airflow_db):
+    from datetime import timedelta
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    assert not bag.import_errors
+    bag_health = bag.dags[HEALTH]
+    assert bag_health.schedule == timedelta(hours=12)
+    assert bag_health.params["conn_ids"] == ["msads_default"]
+    assert set(bag_health.task_dict) == {"connection_ids", "validate", "summary"}
+    assert bag_health.task_dict["summary"].trigger_rule == "all_done"
+
+    ingest = bag.dags[INGEST]
+    guard = ingest.task_dict["credentials_guard"]
+    assert guard.deferrable is True
+    assert ingest.task_dict["fetch_accounts_info"].upstream_task_ids == {"credentials_guard"}
+
+
+def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emulator, msads_conn):
+    from airflow.models.variable import Variable
+
+    from airflow_provider_msads.token_store import TokenCipher
+
+    dag = load_dag(_install(dags_folder, HEALTH), HEALTH)
+    run = dag.test()
+    assert str(run.state) == "success"
+    assert msads_emulator.counters["token.refresh_token"] == 1
+    assert msads_emulator.counters["api.GetUser"] == 1
+    assert msads_emulator.counters["api.GetAccount"] == 1
+
+    # The rotated refresh token is what the store keeps: the health check keeps it alive.
+    blob = Variable.get("msads_token_store__msads_default")
+    state = TokenCipher(msads_conn["extra"]["refresh_token"], "msads_default").open(blob)
+    assert state is not None
+    assert state.refresh_token == msads_emulator.issued_refresh_tokens[-1] != msads_conn["extra"]["refresh_token"]
+
+    report = _xcom(run, "validate", "report", map_index=0)
+    assert report["ok"] is True
+    assert report["refresh_token_rotated"] is True
+    assert report["account"]["id"] == msads_emulator.account.id
+    assert _xcom(run, "summary", "return_value") == {"healthy": ["msads_default"], "warnings": []}
+    dumped = json.dumps(report)
+    for secret in _secrets(msads_emulator):
+        assert secret not in dumped
+
+
+def test_health_check_names_what_to_redo_without_spending_retries(
+    dags_folder: Path, msads_emulator, msads_conn, monkeypatch: pytest.MonkeyPatch, capfd
+):
+    broken = msads_emulator.connection_dict()
+    broken["password"] = msads_emulator.app.client_secret[:-4] + "Zz9Q"  # a wrong secret value
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_BROKEN", json.dumps(broken))
+
+    dag = load_dag(_install(dags_folder, HEALTH), HEALTH)
+    run = dag.test(run_conf={"conn_ids": ["msads_default", "msads_broken"]})
+    assert str(run.state) == "failed"
+
+    tis = _tis(run)
+    good, bad, summary = tis[("validate", 0)], tis[("validate", 1)], tis[("summary", -1)]
+    assert str(good.state) == "success"
+    assert str(bad.state) == "failed"
+    assert bad.max_tries >= 2, "the DAG gives retries for transient problems"
+    assert bad.try_number == 1, "a wrong secret fails at once (AirflowFailException), retries are not spent"
+    assert str(summary.state) == "failed"
+    assert (good.rendered_map_index, bad.rendered_map_index) == ("msads_default", "msads_broken")
+    assert msads_emulator.counters["token.refresh_token"] == 2  # one per connection, no retry
+
+    report = _xcom(run, "validate", "report", map_index=1)
+    assert report["ok"] is False and report["retryable"] is False
+    verdict = report["verdicts"]["client_secret"]
+    assert verdict["status"] == "failed"
+    assert verdict["codes"] == [7000215]
+    assert verdict["step"].startswith("Step 2")
+    assert "Client Secret check failed" in report["summary"]
+    dumped = json.dumps(report)
+    for secret in _secrets(msads_emulator, broken["password"]):
+        assert secret not in dumped
+
+    # The summary task's failure tells a human which connection, which field, which step.
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err
+    assert "need a person" in logged
+    assert "msads_broken: Client Secret check failed" in logged
+    assert "Redo: Step 2" in logged
+    for secret in _secrets(msads_emulator, broken["password"]):
+        assert secret not in logged
+
+
+def test_ingestion_example_guards_then_fetches(
+    dags_folder: Path, msads_emulator, msads_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.triggers.msads import MicrosoftAdsCredentialsTrigger
+
+    def no_sync_validation(self, **kwargs):
+        raise AssertionError("the deferrable sensor must validate in the trigger, not on the worker")
+
+    runs: list[dict] = []
+    original_run = MicrosoftAdsCredentialsTrigger.run
+
+    async def spy_run(self):
+        runs.append(self.serialize()[1])
+        async for event in original_run(self):
+            yield event
+
+    monkeypatch.setattr(MicrosoftAdsHook, "validate_credentials", no_sync_validation)
+    monkeypatch.setattr(MicrosoftAdsCredentialsTrigger, "run", spy_run)
+
+    dag = load_dag(_install(dags_folder, INGEST), INGEST)
+    out = tmp_path / "out"
+    run = dag.test(run_conf={"output_dir": str(out)})
+    assert str(run.state) == "success"
+    assert runs == [{"msads_conn_id": "msads_default", "poke_interval": 300.0, "timeout": 21600.0}]
+
+    report = _xcom(run, "credentials_guard", "return_value")
+    assert report["ok"] is True and report["account"]["id"] == msads_emulator.account.id
+    for secret in _secrets(msads_emulator):
+        assert secret not in json.dumps(report)
+
+    [written] = out.glob("accounts_info_*.json")
+    assert _xcom(run, "fetch_accounts_info", "return_value") == str(written)
+    accounts = json.loads(written.read_text())
+    assert [a["Id"] for a in accounts] == [msads_emulator.account.id]
+    # The guard refreshed once in the trigger; the fetch reused the shared access token.
+    assert msads_emulator.counters["token.refresh_token"] == 1
+    assert msads_emulator.counters["api.GetAccountsInfo"] == 1
