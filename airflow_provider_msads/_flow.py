@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
+import ssl
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -82,15 +84,52 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def transport_error(exc: httpx.TransportError, what: str) -> TransientError:
-    """A network failure as a transient error; the URL (which has no secrets) names the host."""
+def transport_error(exc: httpx.TransportError, what: str) -> MicrosoftAdsError:
+    """A network failure as a transient error; the URL (which has no secrets) names the host.
+
+    An untrusted certificate is the exception: retrying cannot fix it, and the usual cause (a
+    TLS-inspecting proxy whose CA the worker does not trust) needs a different remedy.
+    """
     host = exc.request.url.host if _has_request(exc) else "the server"
+    if _certificate_failure(exc):
+        return ProtocolError(
+            f"{what}: the TLS certificate of {host} was not trusted, so nothing was sent.",
+            remedy="If a proxy inspects TLS traffic, add its CA certificate to the worker's trust store "
+            "(SSL_CERT_FILE); verification is never switched off.",
+        )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
     return TransientError(
         f"{what}: the connection to {host} {kind} ({type(exc).__name__}).",
         remedy="Retried with backoff; check network access to Microsoft from the worker if it persists.",
         retryable=True,
     )
+
+
+def shared_tls_context() -> ssl.SSLContext:
+    """One verified TLS context per process (per CA setting) for every client we build.
+
+    ``verify=True`` makes httpx build a context per client, loading the CA bundle each time: tens of
+    milliseconds of blocking work, which the triggerer's event loop must not do per token refresh.
+    """
+    import os
+
+    return _tls_context_for(os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context_for(cert_file: str, cert_dir: str) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True, trust_env=True)
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _has_request(exc: httpx.TransportError) -> bool:
@@ -152,6 +191,24 @@ async def _read_capped_async(response: httpx.Response) -> bytes:
         if len(body) > MAX_BODY_BYTES:
             raise _too_large(response)
     return bytes(body)
+
+
+def load_capped(response: httpx.Response) -> None:
+    """``response.read()``, but refusing a body over the cap instead of holding it all in memory."""
+    _refuse_declared_oversize(response)
+    response._content = _read_capped_sync(response)
+
+
+async def aload_capped(response: httpx.Response) -> None:
+    """Async twin of :func:`load_capped`."""
+    _refuse_declared_oversize(response)
+    response._content = await _read_capped_async(response)
+
+
+def _refuse_declared_oversize(response: httpx.Response) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(response)
 
 
 def _too_large(response: httpx.Response) -> ProtocolError:

@@ -33,11 +33,14 @@ from airflow_provider_msads._flow import (
     Flow,
     RetryPolicy,
     StoreCall,
+    aload_capped,
     drive_async,
     drive_sync,
+    load_capped,
     parse_retry_after,
     read_json,
     retrying,
+    shared_tls_context,
 )
 from airflow_provider_msads.errors import (
     InvalidGrantError,
@@ -178,10 +181,14 @@ class TokenClient:
     # -- drivers ----------------------------------------------------------------------------
 
     def client(self) -> httpx.Client:
-        return httpx.Client(timeout=self._timeout, transport=self._transport, verify=True, trust_env=True)
+        return httpx.Client(
+            timeout=self._timeout, transport=self._transport, verify=shared_tls_context(), trust_env=True
+        )
 
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self._timeout, transport=self._async_transport, verify=True, trust_env=True)
+        return httpx.AsyncClient(
+            timeout=self._timeout, transport=self._async_transport, verify=shared_tls_context(), trust_env=True
+        )
 
     def run(self, flow: Flow[Any]) -> Any:
         return drive_sync(flow, self.client, self._sleep)
@@ -449,7 +456,7 @@ class MicrosoftAdsAuth(httpx.Auth):
         self._apply(request, token)
         response = yield request
         if response.status_code >= 400:
-            response.read()
+            load_capped(response)
         if token_expired(response):
             fresh = self.manager.get_token(force_refresh=True, stale_token=token).access_token
             self._apply(request, fresh)
@@ -460,7 +467,7 @@ class MicrosoftAdsAuth(httpx.Auth):
         self._apply(request, token)
         response = yield request
         if response.status_code >= 400:
-            await response.aread()
+            await aload_capped(response)
         if token_expired(response):
             fresh = (await self.manager.aget_token(force_refresh=True, stale_token=token)).access_token
             self._apply(request, fresh)

@@ -319,8 +319,9 @@ class VariableTokenStore:
             self._backend().set(
                 key,
                 value,
-                description="Sealed token state of airflow-provider-msads (rotated refresh token, cached "
-                "access token). Safe to delete: the connection's own refresh token is used then.",
+                description="Sealed token state of airflow-provider-msads (the newest rotated refresh token "
+                "and the cached access token). Do not delete: the connection's own refresh token may be "
+                "older than Microsoft's 90-day limit; if it is gone, re-run msads-authorize.",
             )
         except TypeError:
             self._backend().set(key, value)

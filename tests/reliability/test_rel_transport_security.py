@@ -251,12 +251,6 @@ def test_an_untrusted_certificate_is_refused_even_with_insecure_env(
     assert credentials.client_secret not in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _flow.transport_error turns an ssl.SSLCertVerificationError into a generic retryable "
-    "'connection failed (ConnectError)' TransientError: it is retried with backoff and never says that "
-    "the certificate was not trusted (a TLS-inspecting proxy is the usual cause)",
-)
 def test_a_certificate_failure_says_so_and_is_not_retried(msads_emulator, untrusted_https):
     url, _ = untrusted_https
     credentials = _untrusted_credentials(msads_emulator, url)
