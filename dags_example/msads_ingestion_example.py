@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task
+
+# common-compat keeps one import line working on Airflow 2.11 and 3.x (airflow.sdk on 3).
+from airflow.providers.common.compat.sdk import Param, dag, task
 
 from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
 

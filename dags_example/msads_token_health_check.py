@@ -26,8 +26,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+
+# common-compat keeps one import line working on Airflow 2.11 and 3.x (airflow.sdk on 3).
+from airflow.providers.common.compat.sdk import AirflowFailException, Param, dag, task
 
 from airflow_provider_msads.operators.msads import REPORT_XCOM_KEY, MicrosoftAdsValidateCredentialsOperator
 

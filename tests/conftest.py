@@ -2,14 +2,18 @@
 
 Airflow reads its configuration once, at import time. Every test session therefore gets its own
 AIRFLOW_HOME in a temp folder (SQLite metastore, DAGs folder, no example DAGs) and its own token
-store folder, so a developer's ~/airflow and ~/.local/state are never touched.
+store folder, so a developer's ~/airflow and ~/.local/state are never touched. With
+``MSADS_TEST_METASTORE=postgres`` the metastore is a throwaway local PostgreSQL instead.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="msads-airflow-home-"))
 (_HOME / "dags").mkdir()
@@ -17,6 +21,14 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+_POSTGRES = None
+if os.environ.get("MSADS_TEST_METASTORE", "sqlite") == "postgres":
+    from _pg_metastore import PostgresServer
+
+    _POSTGRES = PostgresServer()
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _POSTGRES.start()
+elif os.environ.get("MSADS_TEST_METASTORE", "sqlite") != "sqlite":
+    raise SystemExit("MSADS_TEST_METASTORE must be sqlite (the default) or postgres.")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 # One Fernet key for this process and every child (airflow db migrate, CLI runs, DAG tasks):
 # otherwise the first migrate writes a random key into airflow.cfg that this process never read,
@@ -36,3 +48,17 @@ def pytest_collection_modifyitems(items: list) -> None:
     ``_ti_context_from_server``). Ordering keeps every test honest without a second process.
     """
     items.sort(key=lambda item: "sdk_fidelity" in item.nodeid)
+
+
+def pytest_unconfigure(config: object) -> None:
+    if _POSTGRES is not None:
+        _POSTGRES.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_task_context() -> Iterator[None]:
+    """Airflow 2's in-process task runner exports AIRFLOW_CTX_* into os.environ and leaves them;
+    a later test would then look like a task to the provider (which picks its token store by it)."""
+    yield
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CTX_")]:
+        os.environ.pop(name)

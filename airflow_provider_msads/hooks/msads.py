@@ -43,14 +43,29 @@ def _mask_secret(value: str) -> None:
     """
     import asyncio
 
-    from airflow.providers.common.compat.sdk import mask_secret
-
+    mask_secret = _airflow_mask_secret()
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         mask_secret(value)
         return
     loop.run_in_executor(None, _mask_quietly, mask_secret, value)
+
+
+@functools.cache
+def _airflow_mask_secret() -> Any:
+    """Airflow's mask_secret: common-compat has it only from 1.22, so older pins fall back by hand."""
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:
+        try:  # Airflow 3.1+
+            from airflow.sdk.log import mask_secret
+        except ImportError:
+            try:  # Airflow 3.0
+                from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+            except ImportError:  # Airflow 2
+                from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    return mask_secret
 
 
 def _mask_quietly(mask: Any, value: str) -> None:
@@ -60,24 +75,19 @@ def _mask_quietly(mask: Any, value: str) -> None:
         log.debug("Could not register a secret with the masker.", exc_info=True)
 
 
-@functools.lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
-    """One verified TLS context per process for the API clients.
+    from airflow_provider_msads._flow import shared_tls_context
 
-    ``verify=True`` builds a new context per client, reading the CA bundle each time (blocking
-    work of tens of milliseconds), which the async path must not do on the event loop.
-    """
-    import httpx
-
-    return httpx.create_ssl_context()
+    return shared_tls_context()
 
 
 def default_token_store() -> TokenStore:
     """The store that every process of this deployment can share.
 
     Inside a task or triggerer (execution API) and in server processes (metastore), an Airflow
-    Variable, so all workers share one rotated refresh token and one access token. In a bare
-    script, which sees neither, a 0600 file. ``MSADS_TOKEN_STORE=variable|file|memory`` overrides.
+    Variable, so all workers share one rotated refresh token and one access token (on Airflow 2:
+    in tasks and Airflow's own processes, which talk to the metastore directly). In a bare
+    script, which may see no metastore, a 0600 file. ``MSADS_TOKEN_STORE=variable|file|memory`` overrides.
     """
     from airflow_provider_msads import token_store as ts
 
@@ -98,9 +108,26 @@ def default_token_store() -> TokenStore:
             f"Unknown {TOKEN_STORE_ENV} value {choice!r}.",
             remedy=f"Set {TOKEN_STORE_ENV} to variable, file or memory, or unset it.",
         )
-    if ts._in_task_process() or os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server":
+    if ts._in_task_process() or os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server" or _airflow_2_component():
         return ts.VariableTokenStore()
     return ts.FileTokenStore()
+
+
+def _airflow_2_component() -> bool:
+    """An Airflow 2 task or component, which all reach the metastore directly.
+
+    Airflow 2 has no execution API and no process-context marker; a running task exports
+    ``AIRFLOW_CTX_DAG_ID``, and every component (scheduler, triggerer, Celery worker, CLI,
+    the webserver's gunicorn) is started as ``airflow ...`` or ``gunicorn``.
+    """
+    from airflow import __version__ as airflow_version
+
+    if airflow_version.split(".", 1)[0] != "2":
+        return False
+    import sys
+
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "AIRFLOW_CTX_DAG_ID" in os.environ or program in {"airflow", "gunicorn"}
 
 
 _MEMORY_STORE: TokenStore | None = None
@@ -387,6 +414,51 @@ class MicrosoftAdsHook(BaseHook):
         return report.ok, report.summary(with_conn_id=False)
 
     # -- connection form --------------------------------------------------------------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The same five extra fields as ``conn-fields``, as wtforms for Airflow 2.11 to 3.1.
+
+        Airflow 3.2+ draws the form from provider info and never calls this. Older versions call it in
+        the webserver (real FAB widgets) or, on 3.0/3.1, in the API server with wtforms, flask_babel and
+        FAB patched by mocks that accept only ``label, validators, description, default, widget``; so
+        every import happens here, at call time, and only those keywords are passed.
+        """
+        from wtforms import PasswordField, StringField
+        from wtforms.validators import Optional, Regexp, any_of
+
+        from airflow_provider_msads.get_provider_info import CONN_FIELDS
+
+        try:
+            from flask_babel import lazy_gettext
+        except ImportError:  # Airflow 3 without the FAB provider: labels are plain strings
+            lazy_gettext = str
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+
+            text_widget: Any = BS3TextFieldWidget()
+            password_widget: Any = BS3PasswordFieldWidget()
+        except ImportError:  # no FAB: wtforms' own inputs (PasswordField's is still type=password)
+            text_widget = password_widget = None
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec["schema"]
+            validators: list[Any] = [Optional()]
+            if "pattern" in schema:
+                validators.append(Regexp(schema["pattern"], message=f"{spec['label']}: digits only."))
+            if "enum" in schema:
+                validators.append(any_of(schema["enum"]))
+            secret = schema.get("format") == "password"
+            field_class = PasswordField if secret else StringField
+            widget = password_widget if secret else text_widget
+            kwargs: dict[str, Any] = {"validators": validators, "description": spec["description"]}
+            if "default" in schema:
+                kwargs["default"] = schema["default"]
+            if widget is not None:
+                kwargs["widget"] = widget
+            widgets[name] = field_class(lazy_gettext(spec["label"]), **kwargs)
+        return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

@@ -5,9 +5,61 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load_dag(path: Path, dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
+def dagbag_class():
+    """DagBag moved in Airflow 3.1; the matrix runs 2.11 and 3.0 too."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag
 
+
+def load_dag(path: Path, dag_id: str):
+    DagBag = dagbag_class()
     bag = DagBag(dag_folder=str(path))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
+
+
+def reset_secrets_masker() -> None:
+    """Empty Airflow's secrets masker, wherever this Airflow keeps it (2.11, 3.0, 3.1+)."""
+    import importlib
+    import sys
+
+    for name in (
+        "airflow.sdk._shared.secrets_masker",
+        "airflow._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+        "airflow.utils.log.secrets_masker",
+    ):
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                continue
+        module = sys.modules[name]
+        masker = module._secrets_masker()
+        if hasattr(masker, "reset_masker"):
+            masker.reset_masker()
+        else:  # Airflow 2.11
+            masker.patterns = set()
+            masker.replacer = None
+        return
+
+
+def xcom_value(row):
+    """An XCom row's Python value (Airflow 2.11's column type already deserializes it)."""
+    from airflow import __version__ as airflow_version
+
+    if airflow_version.startswith("2."):
+        return row.value
+    return xcom_model().deserialize_value(row)
+
+
+def xcom_model():
+    """The XCom table's model: XComModel on Airflow 3, BaseXCom on 2.11."""
+    try:
+        from airflow.models.xcom import XComModel
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import BaseXCom as XComModel  # type: ignore[no-redef]
+    return XComModel

@@ -112,7 +112,14 @@ def test_reset_token_store_forgets_state(msads_emulator, msads_conn):
 def test_default_store_depends_on_the_process(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("MSADS_TOKEN_STORE", raising=False)
     monkeypatch.delenv("_AIRFLOW_PROCESS_CONTEXT", raising=False)
+    monkeypatch.delenv("AIRFLOW_CTX_DAG_ID", raising=False)  # dag.test() on Airflow 2 leaves it set
     assert isinstance(default_token_store(), FileTokenStore)  # a bare script
+    from airflow import __version__ as airflow_version
+
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "some_dag")  # what an Airflow 2 task exports
+    expected = VariableTokenStore if airflow_version.startswith("2.") else FileTokenStore
+    assert isinstance(default_token_store(), expected)
+    monkeypatch.delenv("AIRFLOW_CTX_DAG_ID")
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
     assert isinstance(default_token_store(), VariableTokenStore)  # CLI / API server
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
@@ -145,6 +152,7 @@ def test_bare_script_uses_the_file_store(msads_emulator, msads_conn, tmp_path: P
 
     env = {**os.environ, "MSADS_TOKEN_STORE_DIR": str(tmp_path)}
     env.pop("_AIRFLOW_PROCESS_CONTEXT", None)
+    env.pop("AIRFLOW_CTX_DAG_ID", None)
     code = (
         "from airflow_provider_msads.hooks.msads import MicrosoftAdsHook\n"
         "hook = MicrosoftAdsHook()\n"

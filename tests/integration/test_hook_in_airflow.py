@@ -17,7 +17,7 @@ DAG_SOURCE = textwrap.dedent(
     import hashlib
 
     import pendulum
-    from airflow.sdk import dag, task
+    from airflow.providers.common.compat.sdk import dag, task
 
 
     @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)

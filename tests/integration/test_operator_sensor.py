@@ -131,7 +131,7 @@ def test_sensor_poke(msads_emulator, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_sensor_defers_with_only_the_conn_id_and_timing():
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     sensor = MicrosoftAdsCredentialsSensor(
         task_id="s", msads_conn_id="msads_x", deferrable=True, poke_interval=7, timeout=70
@@ -164,7 +164,7 @@ RESCHEDULE_DAG = textwrap.dedent(
     from __future__ import annotations
 
     import pendulum
-    from airflow.sdk import dag, task
+    from airflow.providers.common.compat.sdk import dag, task
 
     from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
 
@@ -222,12 +222,14 @@ def test_reschedule_sensor_waits_while_someone_reauthorizes(
         sensor_ti = tis["wait_for_credentials"]
         assert sensor_ti.try_number == 1
         assert reschedules >= 1
-        from airflow.models.xcom import XComModel
+        from airflow_support import xcom_model, xcom_value
+
+        XComModel = xcom_model()
 
         value = session.scalars(
             select(XComModel).filter_by(run_id=run.run_id, task_id="account_id", key="return_value")
         ).one()
-        assert str(XComModel.deserialize_value(value)) == msads_emulator.account.id
+        assert str(xcom_value(value)) == msads_emulator.account.id
     assert msads_emulator.counters["token.refresh_token"] >= 2
 
 
@@ -289,23 +291,30 @@ def test_trigger_times_out_with_the_last_verdict(msads_emulator, monkeypatch: py
 
 def test_trigger_never_blocks_the_event_loop(msads_emulator, msads_conn, monkeypatch: pytest.MonkeyPatch):
     """Slow Microsoft answers and the token store must not stall the triggerer's other triggers."""
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
+    from airflow_support import reset_secrets_masker
 
     monkeypatch.setenv("MSADS_TOKEN_STORE", "file")  # real blocking I/O that must run in threads
     # Airflow's masker recompiles one regex of every secret seen when a secret is added (also
     # inside Airflow's own aget_connection, on the loop); this test session has fed it hundreds of
     # emulator secrets, a real triggerer a handful. Start from a triggerer-sized masker.
-    _secrets_masker().reset_masker()
+    reset_secrets_masker()
 
-    def sync_connection(*args, **kwargs):
-        raise AssertionError("sync connection access inside the trigger")
+    real_get_connection = MicrosoftAdsHook.get_connection
+    loop_threads: set[int] = set()
 
-    monkeypatch.setattr(MicrosoftAdsHook, "get_connection", sync_connection)
+    def sync_connection(cls, conn_id: str):
+        # Airflow 3.1+ reads it with aget_connection; older ones only in a worker thread.
+        if threading.get_ident() in loop_threads:
+            raise AssertionError("sync connection access on the triggerer's event loop")
+        return real_get_connection(conn_id)
+
+    monkeypatch.setattr(MicrosoftAdsHook, "get_connection", classmethod(sync_connection))
     # A blocking wait for either answer would stall the loop for a whole second.
     msads_emulator.inject("token", "latency", delay=1.0)
     msads_emulator.inject("api", "latency", delay=1.0, operation="GetAccount")
 
     async def main() -> tuple[dict, float]:
+        loop_threads.add(threading.get_ident())
         gaps: list[float] = []
         stop = asyncio.Event()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -297,8 +298,15 @@ def test_async_twin_gives_the_same_verdicts(msads_emulator, monkeypatch: pytest.
     conn = msads_emulator.connection_dict()
     _use(monkeypatch, conn)
 
+    loop_thread = threading.get_ident()  # asyncio.run drives the loop from this thread
+    real_get_connection = MicrosoftAdsHook.get_connection
+
     def sync_get_connection(*args, **kwargs):
-        raise AssertionError("the async validation must read the connection asynchronously")
+        # Airflow 3.1+ has aget_connection; older ones have only the sync read, which must then
+        # happen in a worker thread, never on the triggerer's event loop.
+        if threading.get_ident() == loop_thread:
+            raise AssertionError("the async validation must not read the connection on the event loop")
+        return real_get_connection(*args, **kwargs)
 
     good = asyncio.run(MicrosoftAdsHook(token_store=MemoryTokenStore()).avalidate_credentials())
     assert good.ok and good.account["id"] == msads_emulator.account.id

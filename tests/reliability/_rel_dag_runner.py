@@ -25,7 +25,10 @@ T0 = time.monotonic()
 
 def main() -> None:
     dags_folder, output_dir = sys.argv[1], sys.argv[2]
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=dags_folder)
     if bag.import_errors:
