@@ -420,14 +420,31 @@ def token_expired(response: httpx.Response) -> bool:
     """HTTP 401, or an Ads fault 109 (AuthenticationTokenExpired) in whatever status."""
     if response.status_code == 401:
         return True
-    if response.status_code < 400 or b"109" not in response.content:
-        return False
+    return response.status_code >= 400 and "109" in _fault_codes(response)
+
+
+def _fault_codes(response: httpx.Response) -> set[str]:
+    """The Ads fault codes of an (already read) error answer; empty when it is not one."""
+    if b"Code" not in response.content:
+        return set()
     try:
         body = json.loads(response.content)
     except ValueError:
-        return False
+        return set()
     items = (body.get("Errors") or []) + (body.get("OperationErrors") or []) if isinstance(body, dict) else []
-    return any(isinstance(item, dict) and str(item.get("Code")) == "109" for item in items)
+    return {str(item.get("Code")) for item in items if isinstance(item, dict)}
+
+
+def _worth_refreshing(response: httpx.Response, minted_now: bool) -> bool:
+    """Whether a new access token could change Microsoft's answer.
+
+    Fault 105 means the access token *or the developer token* is invalid. For a token minted in
+    this very call only the developer token (or the environment) can be wrong, and another refresh
+    would only rotate the refresh token for nothing, on every call.
+    """
+    if not token_expired(response):
+        return False
+    return not (minted_now and "105" in _fault_codes(response))
 
 
 class MicrosoftAdsAuth(httpx.Auth):
@@ -452,23 +469,25 @@ class MicrosoftAdsAuth(httpx.Auth):
                 request.headers[name] = value
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        requests_before = self.manager.info.token_requests
         token = self.manager.get_token().access_token
         self._apply(request, token)
         response = yield request
         if response.status_code >= 400:
             load_capped(response)
-        if token_expired(response):
+        if _worth_refreshing(response, minted_now=self.manager.info.token_requests != requests_before):
             fresh = self.manager.get_token(force_refresh=True, stale_token=token).access_token
             self._apply(request, fresh)
             yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        requests_before = self.manager.info.token_requests
         token = (await self.manager.aget_token()).access_token
         self._apply(request, token)
         response = yield request
         if response.status_code >= 400:
             await aload_capped(response)
-        if token_expired(response):
+        if _worth_refreshing(response, minted_now=self.manager.info.token_requests != requests_before):
             fresh = (await self.manager.aget_token(force_refresh=True, stale_token=token)).access_token
             self._apply(request, fresh)
             yield request

@@ -27,6 +27,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -248,6 +249,7 @@ class FileTokenStore:
     def write(self, key: str, value: str) -> None:
         self._ensure_dir()
         target = self._path(key)
+        self._sweep_leftovers(key)
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
             try:
@@ -271,6 +273,20 @@ class FileTokenStore:
                 f"Cannot write the token store file {target} ({exc.strerror}).",
                 remedy=f"Fix its permissions or set {DEFAULT_DIR_ENV} to a folder this user owns.",
             ) from exc
+
+    #: A temp file this old belongs to a writer that was killed between write and rename.
+    LEFTOVER_AGE = 300.0
+
+    def _sweep_leftovers(self, key: str) -> None:
+        """Remove sealed temp files of writers killed mid-write (they would pile up otherwise).
+
+        Only old ones: a younger one may be another process's write in flight.
+        """
+        cutoff = time.time() - self.LEFTOVER_AGE
+        for leftover in self.directory.glob(f".{key}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

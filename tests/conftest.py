@@ -9,6 +9,8 @@ store folder, so a developer's ~/airflow and ~/.local/state are never touched. W
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,3 +64,31 @@ def _no_leaked_task_context() -> Iterator[None]:
     yield
     for name in [n for n in os.environ if n.startswith("AIRFLOW_CTX_")]:
         os.environ.pop(name)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's metastore, migrated once for every test folder (``airflow db migrate``)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return _HOME
+
+
+@pytest.fixture
+def dags_folder(airflow_db: Path) -> Path:
+    return Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+@pytest.fixture
+def msads_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """``msads_default`` as an env-var connection pointing at the emulator."""
+    conn = msads_emulator.connection_dict()
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", msads_emulator.connection_uri_json(conn["extra"]["refresh_token"]))
+    return conn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,13 +34,6 @@ def emulator(redirect_uri: str) -> Iterator[MicrosoftAdsEmulator]:
 
 
 @pytest.fixture(scope="session")
-def cli_airflow_db() -> Path:
-    """A migrated SQLite metastore in the session's AIRFLOW_HOME (set by tests/conftest.py).
-
-    Migrated in-process: the tests that need it import Airflow in this process anyway, and a
-    subprocess would pay Airflow's import (10+ s) a second time.
-    """
-    from airflow.utils.db import upgradedb
-
-    upgradedb()
-    return Path(os.environ["AIRFLOW_HOME"])
+def cli_airflow_db(airflow_db: Path) -> Path:
+    """The session's migrated metastore (tests/conftest.py), under this folder's historic name."""
+    return airflow_db

@@ -58,6 +58,23 @@ def _xcom(run, task_id: str, key: str, map_index: int = -1):
         return None if row is None else xcom_value(row)
 
 
+def _without_airflow_30_test_supervisor_echo(output: str) -> str:
+    """Drop Airflow 3.0's dag.test() supervisor debug lines that echo each mask_secret request.
+
+    Airflow 3.0's dag.test() prints its in-process supervisor's debug log, which includes
+    ``Sending request msg=MaskSecret(value=...)``: the very call that registers a secret prints it.
+    3.3 does not print that debug log, and a deployed supervisor logs "(body omitted)". Only those
+    lines are dropped, and only on 3.0; everything else our code and Airflow print is still checked.
+    """
+    from airflow import __version__ as airflow_version
+
+    if not airflow_version.startswith("3.0."):
+        return output
+    return "\n".join(
+        line for line in output.splitlines() if not ("Sending request" in line and "MaskSecret(" in line)
+    )
+
+
 def _secrets(emulator, *extra: str) -> list[str]:
     return [
         emulator.app.client_secret,
@@ -174,7 +191,7 @@ def test_health_check_names_what_to_redo_without_spending_retries(
 
     # The summary task's failure tells a human which connection, which field, which step.
     captured = capfd.readouterr()
-    logged = captured.out + captured.err
+    logged = _without_airflow_30_test_supervisor_echo(captured.out + captured.err)
     assert "need a person" in logged
     assert "msads_broken: Client Secret check failed" in logged
     assert "Redo: Step 2" in logged

@@ -309,9 +309,10 @@ def test_trigger_never_blocks_the_event_loop(msads_emulator, msads_conn, monkeyp
         return real_get_connection(conn_id)
 
     monkeypatch.setattr(MicrosoftAdsHook, "get_connection", classmethod(sync_connection))
-    # A blocking wait for either answer would stall the loop for a whole second.
-    msads_emulator.inject("token", "latency", delay=1.0)
-    msads_emulator.inject("api", "latency", delay=1.0, operation="GetAccount")
+    # A blocking wait for either answer would stall the loop for the whole 2.5 s; the bound below is
+    # half that, far above the CPU work that stays on the loop even on a busy 2-core CI machine.
+    msads_emulator.inject("token", "latency", delay=2.5)
+    msads_emulator.inject("api", "latency", delay=2.5, operation="GetAccount")
 
     async def main() -> tuple[dict, float]:
         loop_threads.add(threading.get_ident())
@@ -336,7 +337,7 @@ def test_trigger_never_blocks_the_event_loop(msads_emulator, msads_conn, monkeyp
     assert payload["status"] == "success"
     # Some CPU work stays on the loop (Airflow's own masking of the connection it reads, TLS
     # setup); what must never happen is waiting on the network or disk there.
-    assert worst_gap < 0.5, f"the event loop was blocked for {worst_gap:.2f}s"
+    assert worst_gap < 1.25, f"the event loop was blocked for {worst_gap:.2f}s"
 
 
 def test_provider_info_lists_the_new_modules():

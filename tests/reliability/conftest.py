@@ -1,17 +1,13 @@
 """Fixtures of the reliability suite (fault matrix, leak run, crash, concurrency, hostile input).
 
-Fixtures are not shared across sibling test folders, so the few we need from
-``tests/integration/conftest.py`` are repeated here. ``msads_emulator`` and
-``msads_emulator_factory`` come from the package's pytest plugin, as users get them.
+``airflow_db``, ``dags_folder`` and ``msads_conn`` come from tests/conftest.py; ``msads_emulator``
+and ``msads_emulator_factory`` from the package's pytest plugin, as users get them.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -44,32 +40,3 @@ def _fresh_secrets_masker() -> Iterator[None]:
     if legacy is not None:
         legacy._secrets_masker().patterns = set()
         legacy._secrets_masker().replacer = None
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite metastore in the session's AIRFLOW_HOME (see tests/conftest.py)."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return home
-
-
-@pytest.fixture
-def dags_folder(airflow_db: Path) -> Path:
-    return Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-
-
-@pytest.fixture
-def msads_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """``msads_default`` as an env-var connection pointing at the emulator."""
-    conn = msads_emulator.connection_dict()
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", msads_emulator.connection_uri_json(conn["extra"]["refresh_token"]))
-    return conn

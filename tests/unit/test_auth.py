@@ -429,6 +429,43 @@ def test_auth_refreshes_once_when_microsoft_says_expired(expired, credentials, e
     assert [h["Authorization"] for h in seen] == ["Bearer ACCESS-0001-unit", "Bearer ACCESS-0002-unit"]
 
 
+BAD_DEVELOPER_TOKEN = {
+    "TrackingId": "x",
+    "Type": "AdApiFaultDetail",
+    "Errors": [{"Code": 105, "ErrorCode": "InvalidCredentials"}],
+}
+
+
+def test_fault_105_on_a_token_minted_in_this_call_costs_no_second_refresh(credentials, endpoint):
+    """105 with a brand-new access token can only be the developer token: refreshing again would
+    rotate the refresh token on every call and change nothing."""
+    seen: list[httpx.Headers] = []
+    auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
+    refused = [httpx.Response(401, json=BAD_DEVELOPER_TOKEN) for _ in range(3)]
+    with httpx.Client(transport=_api(refused, seen), auth=auth) as http:
+        assert http.post("https://api.example.test/User/Query", json={}).status_code == 401
+        assert len(endpoint.requests) == 1 and len(seen) == 1
+        # The next call reuses the cached token; 105 may now mean it was revoked: one refresh.
+        assert http.post("https://api.example.test/User/Query", json={}).status_code == 401
+    assert len(endpoint.requests) == 2 and len(seen) == 3
+
+
+def test_async_fault_105_on_a_fresh_token_costs_no_second_refresh(credentials, endpoint):
+    seen: list[httpx.Headers] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(httpx.Headers(request.headers))
+        return httpx.Response(401, json=BAD_DEVELOPER_TOKEN)
+
+    async def main() -> int:
+        auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http:
+            return (await http.post("https://api.example.test/User/Query", json={})).status_code
+
+    assert asyncio.run(main()) == 401
+    assert len(seen) == 1 and len(endpoint.requests) == 1
+
+
 def test_auth_does_not_loop_when_still_refused(credentials, endpoint):
     seen: list[httpx.Headers] = []
     auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))

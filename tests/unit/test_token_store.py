@@ -81,6 +81,23 @@ def test_file_store_writes_0600_files_in_a_0700_folder(tmp_path: Path):
     store.delete("k")  # idempotent
 
 
+def test_file_store_sweeps_temp_files_of_killed_writers(tmp_path: Path):
+    store = FileTokenStore(tmp_path)
+    old = tmp_path / ".msads_token_store__c.abc123.tmp"
+    young = tmp_path / ".msads_token_store__c.def456.tmp"
+    other_key = tmp_path / ".msads_token_store__other.ghi789.tmp"
+    for leftover in (old, young, other_key):
+        leftover.write_text("sealed, half written")
+    long_ago = os.stat(old).st_mtime - FileTokenStore.LEFTOVER_AGE - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other_key, (long_ago, long_ago))
+    store.write("msads_token_store__c", "state")
+    assert not old.exists()  # a killed writer's leftover
+    assert young.exists()  # may be another process's write in flight
+    assert other_key.exists()  # another connection's files are left to its own writes
+    assert store.read("msads_token_store__c") == "state"
+
+
 def test_file_store_directory_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MSADS_TOKEN_STORE_DIR", str(tmp_path / "env-dir"))
     store = FileTokenStore()
