@@ -70,9 +70,7 @@ def _without_airflow_30_test_supervisor_echo(output: str) -> str:
 
     if not airflow_version.startswith("3.0."):
         return output
-    return "\n".join(
-        line for line in output.splitlines() if not ("Sending request" in line and "MaskSecret(" in line)
-    )
+    return "\n".join(line for line in output.splitlines() if not ("Sending request" in line and "MaskSecret(" in line))
 
 
 def _secrets(emulator, *extra: str) -> list[str]:
