@@ -197,14 +197,16 @@ class MicrosoftAdsHook(BaseHook):
         if "credentials" not in self.__dict__:
             from airflow_provider_msads.credentials import credentials_from_connection
 
+            import asyncio
+
             aget = getattr(self, "aget_connection", None)
             if aget is not None:
                 conn = await aget(self.msads_conn_id)
-            else:  # Airflow 2: no async API, read in a worker thread
-                import asyncio
-
+            else:  # Airflow 2 and 3.0: no async API, read in a worker thread
                 conn = await asyncio.to_thread(self.get_connection, self.msads_conn_id)
-            self.__dict__["credentials"] = credentials_from_connection(conn)
+            # Parsing reads ``extra_dejson``, which registers the extra's secrets with Airflow's
+            # masker: a regex recompile that grows with every secret the triggerer has seen.
+            self.__dict__["credentials"] = await asyncio.to_thread(credentials_from_connection, conn)
         return self.credentials
 
     @cached_property

@@ -321,3 +321,26 @@ def test_async_twin_gives_the_same_verdicts(msads_emulator, monkeypatch: pytest.
         (v.field, v.status, v.codes, v.step) for v in sync.verdicts
     ]
     assert bad.failure_message().split(" (tracking id")[0] == sync.failure_message().split(" (tracking id")[0]
+
+
+def test_async_credentials_are_parsed_off_the_event_loop(msads_emulator, monkeypatch: pytest.MonkeyPatch):
+    """Parsing touches extra_dejson, i.e. Airflow's masker (a regex recompile): not on the loop."""
+    import airflow_provider_msads.credentials as credentials_module
+
+    _use(monkeypatch, msads_emulator.connection_dict())
+    real = credentials_module.credentials_from_connection
+    parsed_on: list[int] = []
+
+    def spy(conn):
+        parsed_on.append(threading.get_ident())
+        return real(conn)
+
+    monkeypatch.setattr(credentials_module, "credentials_from_connection", spy)
+
+    async def main() -> tuple[int, str]:
+        credentials = await MicrosoftAdsHook(token_store=MemoryTokenStore()).aget_credentials()
+        return threading.get_ident(), credentials.account_id
+
+    loop_thread, account_id = asyncio.run(main())
+    assert account_id == msads_emulator.account.id
+    assert parsed_on and loop_thread not in parsed_on
