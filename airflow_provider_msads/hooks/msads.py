@@ -195,9 +195,9 @@ class MicrosoftAdsHook(BaseHook):
     async def aget_credentials(self) -> MicrosoftAdsCredentials:
         """Async twin for the triggerer: reads the connection without blocking the event loop."""
         if "credentials" not in self.__dict__:
-            from airflow_provider_msads.credentials import credentials_from_connection
-
             import asyncio
+
+            from airflow_provider_msads.credentials import credentials_from_connection
 
             aget = getattr(self, "aget_connection", None)
             if aget is not None:
