@@ -95,7 +95,8 @@ def transport_error(exc: httpx.TransportError, what: str) -> MicrosoftAdsError:
         return ProtocolError(
             f"{what}: the TLS certificate of {host} was not trusted, so nothing was sent.",
             remedy="If a proxy inspects TLS traffic, add its CA certificate to the worker's trust store "
-            "(SSL_CERT_FILE); verification is never switched off.",
+            "(SSL_CERT_FILE); if token_url or customer_management_url name a host of your own, give it a "
+            "certificate the worker trusts. Verification is never switched off.",
         )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
     return TransientError(
