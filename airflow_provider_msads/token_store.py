@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads.errors import TokenStoreError
 
 log = logging.getLogger(__name__)
@@ -251,23 +252,7 @@ class FileTokenStore:
         target = self._path(key)
         self._sweep_leftovers(key)
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(value)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_private_atomically(target, value, temp_prefix=f".{key}.")
         except OSError as exc:
             raise TokenStoreError(
                 f"Cannot write the token store file {target} ({exc.strerror}).",

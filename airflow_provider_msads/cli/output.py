@@ -8,15 +8,14 @@ JSON, and ``airflow connections add <id> --conn-json ...``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads.cli.authorize import OnboardingError
 
 __all__ = [
@@ -128,17 +127,5 @@ def write_private_file(path: str | os.PathLike[str], text: str, *, overwrite: bo
         )
     if target.is_dir():
         raise OnboardingError(f"{target} is a folder.", field="output_file", remedy="Give a file name.")
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp, 0o600)  # mkstemp already uses 0600; say it anyway for odd platforms
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private_atomically(target, text)
     return target
