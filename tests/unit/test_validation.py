@@ -421,13 +421,14 @@ def test_error_table_escapes_pipes_and_newlines():
     assert table.splitlines()[2] == "| X1 | a \\| b c | `client_id` | yes | do |"
 
 
-def test_docs_error_table_matches_the_catalogue():
-    """docs/validation.md (and the README it is merged into) must show the catalogue as it is now.
+@pytest.mark.parametrize("document", ["docs/validation.md", "README.md"])
+def test_docs_error_table_matches_the_catalogue(document: str):
+    """docs/validation.md and the README must show the catalogue as it is now.
 
-    Regenerate with ``python -m airflow_provider_msads.validation docs/validation.md``.
+    Regenerate with ``python -m airflow_provider_msads.validation docs/validation.md README.md``.
     """
-    docs = Path(__file__).resolve().parents[2] / "docs" / "validation.md"
-    assert v.extract_error_table(docs.read_text(encoding="utf-8")) == v.error_table_markdown()
+    path = Path(__file__).resolve().parents[2] / document
+    assert v.extract_error_table(path.read_text(encoding="utf-8")) == v.error_table_markdown()
 
 
 def test_replace_error_table_round_trip():
