@@ -324,14 +324,17 @@ class RedirectCatcher:
             redirect = redirect_from_params(params, expected_state=self.expected_state)
         except StateMismatchError as err:
             self.rejected.append(err)
-            handler.page(
-                400,
-                "This sign-in answer is not for the running msads-authorize",
-                "It came from an older authorization link or another page, and was ignored. Open the link that "
-                "msads-authorize printed most recently in your terminal.",
-            )
-            if self.on_rejected is not None:
-                self.on_rejected(err)
+            try:
+                # Explained in the terminal before the browser shows its page, never after it.
+                if self.on_rejected is not None:
+                    self.on_rejected(err)
+            finally:
+                handler.page(
+                    400,
+                    "This sign-in answer is not for the running msads-authorize",
+                    "It came from an older authorization link or another page, and was ignored. Open the link "
+                    "that msads-authorize printed most recently in your terminal.",
+                )
             return
         if redirect is None:
             self.stray_requests += 1

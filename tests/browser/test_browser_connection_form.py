@@ -80,15 +80,34 @@ def _editor_text(region: Any) -> str:
     return region.locator(".monaco-editor .view-lines").inner_text().replace("\xa0", " ")
 
 
+_EDITOR_SHOWS = """([region, expected]) => {
+    const lines = region.querySelector('.monaco-editor .view-lines');
+    return lines !== null && lines.innerText.replace(/\u00a0/g, ' ') === expected;
+}"""
+
+
 def _set_editor_text(region: Any, text: str) -> None:
-    """Replace the editor's content as a paste would (typing would trigger auto-closing brackets)."""
+    """Replace the editor's content as a paste would (typing would trigger auto-closing brackets).
+
+    Monaco may still add a closing quote or brace after the cursor, and not always at once: drop
+    what follows the paste until the editor shows exactly ``text`` (a condition, not a delay).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     page = region.page
     region.locator(".monaco-editor .view-lines").click()
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(text)
-    # Monaco may still add a closing quote/brace after the cursor: drop anything after the paste.
-    page.keyboard.press("Shift+Control+End")
-    page.keyboard.press("Delete")
+    handle = region.element_handle()
+    for _ in range(5):
+        page.keyboard.press("Shift+Control+End")
+        page.keyboard.press("Delete")
+        try:
+            page.wait_for_function(_EDITOR_SHOWS, arg=[handle, text], timeout=2000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"the JSON editor never showed the pasted text; it shows {_editor_text(region)!r}")
 
 
 def test_connection_form_in_the_browser(
