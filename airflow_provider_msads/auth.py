@@ -442,9 +442,12 @@ def _worth_refreshing(response: httpx.Response, minted_now: bool) -> bool:
     this very call only the developer token (or the environment) can be wrong, and another refresh
     would only rotate the refresh token for nothing, on every call.
     """
-    if not token_expired(response):
+    if response.status_code < 400:
         return False
-    return not (minted_now and "105" in _fault_codes(response))
+    codes = _fault_codes(response)
+    if response.status_code != 401 and "109" not in codes:
+        return False
+    return not (minted_now and "105" in codes)
 
 
 class MicrosoftAdsAuth(httpx.Auth):

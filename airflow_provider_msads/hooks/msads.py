@@ -19,8 +19,6 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_msads.get_provider_info import CONN_TYPE, HOOK_NAME
 
 if TYPE_CHECKING:
-    import ssl
-
     import httpx
 
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
@@ -73,12 +71,6 @@ def _mask_quietly(mask: Any, value: str) -> None:
         mask(value)
     except Exception:  # the loop may be closing; the masking is defensive anyway
         log.debug("Could not register a secret with the masker.", exc_info=True)
-
-
-def _tls_context() -> ssl.SSLContext:
-    from airflow_provider_msads._flow import shared_tls_context
-
-    return shared_tls_context()
 
 
 def default_token_store() -> TokenStore:
@@ -249,11 +241,13 @@ class MicrosoftAdsHook(BaseHook):
         """
         import httpx
 
+        from airflow_provider_msads._flow import shared_tls_context
+
         return httpx.Client(
             base_url=self.credentials.endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
-            verify=_tls_context(),
+            verify=shared_tls_context(),
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -261,11 +255,13 @@ class MicrosoftAdsHook(BaseHook):
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
+        from airflow_provider_msads._flow import shared_tls_context
+
         return httpx.AsyncClient(
             base_url=self.credentials.endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
-            verify=_tls_context(),
+            verify=shared_tls_context(),
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -369,7 +365,9 @@ class MicrosoftAdsHook(BaseHook):
             if not clients:
                 import asyncio
 
-                await asyncio.to_thread(_tls_context)  # reads the CA bundle once, off the loop
+                from airflow_provider_msads._flow import shared_tls_context
+
+                await asyncio.to_thread(shared_tls_context)  # reads the CA bundle once, off the loop
                 clients.append(self.get_async_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
             if step.name == STEP_GET_USER:

@@ -21,32 +21,6 @@ def load_dag(path: Path, dag_id: str):
     return bag.get_dag(dag_id)
 
 
-def reset_secrets_masker() -> None:
-    """Empty Airflow's secrets masker, wherever this Airflow keeps it (2.11, 3.0, 3.1+)."""
-    import importlib
-    import sys
-
-    for name in (
-        "airflow.sdk._shared.secrets_masker",
-        "airflow._shared.secrets_masker",
-        "airflow.sdk.execution_time.secrets_masker",
-        "airflow.utils.log.secrets_masker",
-    ):
-        if name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                continue
-        module = sys.modules[name]
-        masker = module._secrets_masker()
-        if hasattr(masker, "reset_masker"):
-            masker.reset_masker()
-        else:  # Airflow 2.11
-            masker.patterns = set()
-            masker.replacer = None
-        return
-
-
 def xcom_value(row):
     """An XCom row's Python value (Airflow 2.11's column type already deserializes it)."""
     from airflow import __version__ as airflow_version

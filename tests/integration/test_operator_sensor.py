@@ -291,13 +291,13 @@ def test_trigger_times_out_with_the_last_verdict(msads_emulator, monkeypatch: py
 
 def test_trigger_never_blocks_the_event_loop(msads_emulator, msads_conn, monkeypatch: pytest.MonkeyPatch):
     """Slow Microsoft answers and the token store must not stall the triggerer's other triggers."""
-    from airflow_support import reset_secrets_masker
+    from _airflow_compat import reset_secrets_masker
 
     monkeypatch.setenv("MSADS_TOKEN_STORE", "file")  # real blocking I/O that must run in threads
     # Airflow's masker recompiles one regex of every secret seen when a secret is added (also
     # inside Airflow's own aget_connection, on the loop); this test session has fed it hundreds of
     # emulator secrets, a real triggerer a handful. Start from a triggerer-sized masker.
-    reset_secrets_masker()
+    reset_secrets_masker(import_first=True)
 
     real_get_connection = MicrosoftAdsHook.get_connection
     loop_threads: set[int] = set()

@@ -6,10 +6,10 @@ and ``msads_emulator_factory`` from the package's pytest plugin, as users get th
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import pytest
+from _airflow_compat import reset_secrets_masker
 
 from airflow_provider_msads.auth import clear_process_cache
 
@@ -27,16 +27,4 @@ def _fresh_secrets_masker() -> Iterator[None]:
     """Airflow's masker recompiles one regex of every secret ever masked on each new secret; the
     emulator mints new tokens in every test, so without a reset the suite slows down quadratically."""
     yield
-    for name in (
-        "airflow.sdk._shared.secrets_masker",
-        "airflow._shared.secrets_masker",
-        "airflow.sdk.execution_time.secrets_masker",
-    ):
-        module = sys.modules.get(name)
-        reset = getattr(module, "reset_secrets_masker", None)
-        if reset is not None:
-            reset()
-    legacy = sys.modules.get("airflow.utils.log.secrets_masker")  # Airflow 2.11: no reset function
-    if legacy is not None:
-        legacy._secrets_masker().patterns = set()
-        legacy._secrets_masker().replacer = None
+    reset_secrets_masker()
