@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -34,6 +35,7 @@ from airflow_provider_msads._flow import (
     RetryPolicy,
     StoreCall,
     aload_capped,
+    direct_mounts,
     drive_async,
     drive_sync,
     load_capped,
@@ -49,7 +51,17 @@ from airflow_provider_msads.errors import (
     TokenStoreError,
     token_error_from_body,
 )
-from airflow_provider_msads.token_store import TokenCipher, TokenState, TokenStore, storage_key
+from airflow_provider_msads.token_store import (
+    DEFAULT_LOCK_TIMEOUT,
+    Opened,
+    TokenCipher,
+    TokenState,
+    TokenStore,
+    aacquire,
+    held,
+    loop_lock,
+    storage_key,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
@@ -61,6 +73,8 @@ log = logging.getLogger(__name__)
 DEFAULT_EARLY_REFRESH = 300.0
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = "airflow-provider-msads"
+#: Bounds for ``expires_in``: Microsoft says about an hour; anything outside is a broken answer.
+MIN_LIFETIME, MAX_LIFETIME, DEFAULT_LIFETIME = 60.0, 86_400.0, 3600.0
 
 
 def _noop(_: str) -> None:
@@ -148,14 +162,10 @@ class TokenClient:
             self._on_secret(refresh)
         else:
             refresh = None
-        try:
-            lifetime = float(body.get("expires_in", 3600))
-        except (TypeError, ValueError):
-            lifetime = 3600.0
         return TokenSet(
             access_token=access,
             refresh_token=refresh,
-            expires_at=self._clock() + lifetime,
+            expires_at=self._clock() + _lifetime(body.get("expires_in")),
             scope=str(body.get("scope") or ""),
             obtained_at=self._clock(),
         )
@@ -182,13 +192,25 @@ class TokenClient:
 
     def client(self) -> httpx.Client:
         return httpx.Client(
-            timeout=self._timeout, transport=self._transport, verify=shared_tls_context(), trust_env=True
+            timeout=self._timeout,
+            transport=self._transport,
+            verify=shared_tls_context(),
+            trust_env=True,
+            mounts=direct_mounts(self.endpoints.token_url),
         )
 
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            timeout=self._timeout, transport=self._async_transport, verify=shared_tls_context(), trust_env=True
+            timeout=self._timeout,
+            transport=self._async_transport,
+            verify=shared_tls_context(),
+            trust_env=True,
+            mounts=direct_mounts(self.endpoints.token_url),
         )
+
+    def sleep(self, seconds: float) -> None:
+        """The blocking pause between retries (replaceable in tests)."""
+        self._sleep(seconds)
 
     def run(self, flow: Flow[Any]) -> Any:
         return drive_sync(flow, self.client, self._sleep)
@@ -214,9 +236,27 @@ class TokenClient:
         return result
 
 
+def _lifetime(value: object) -> float:
+    """``expires_in`` as seconds within sane bounds: a broken answer must not break what follows.
+
+    NaN, infinities, strings and absurd values come from proxies and broken gateways, not from
+    Microsoft; clamping (instead of refusing) keeps the rotated refresh token that came with them.
+    """
+    try:
+        seconds = DEFAULT_LIFETIME if isinstance(value, bool) or value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        seconds = DEFAULT_LIFETIME
+    if not math.isfinite(seconds):
+        seconds = DEFAULT_LIFETIME
+    return min(max(seconds, MIN_LIFETIME), MAX_LIFETIME)
+
+
 # ------------------------------------------------------------------------------ token manager
 
 _PROCESS_CACHE: dict[tuple[str, ...], TokenSet] = {}
+#: The newest token state this process has read or written, per connection: what a replayed
+#: (older) store entry is measured against.
+_NEWEST_STATE: dict[tuple[str, ...], TokenState] = {}
 _PROCESS_CACHE_LOCK = threading.Lock()
 
 
@@ -224,6 +264,7 @@ def clear_process_cache() -> None:
     """Forget every access token cached in this process (tests, re-authorization)."""
     with _PROCESS_CACHE_LOCK:
         _PROCESS_CACHE.clear()
+        _NEWEST_STATE.clear()
 
 
 @dataclass
@@ -234,6 +275,8 @@ class RefreshInfo:
     token_requests: int = 0
     used_fallback: bool = False
     persist_error: str | None = None
+    #: The store held an entry that could not be used (corrupt, tampered, replayed); said to users.
+    store_warning: str | None = None
 
 
 class TokenManager:
@@ -254,6 +297,7 @@ class TokenManager:
         early_refresh: float = DEFAULT_EARLY_REFRESH,
         clock: Callable[[], float] = time.time,
         on_secret: Callable[[str], None] = _noop,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.credentials = credentials
         self.store = store
@@ -265,9 +309,10 @@ class TokenManager:
             clock=clock,
         )
         self.early_refresh = early_refresh
+        self.lock_timeout = lock_timeout
         self._clock = clock
         self._on_secret = on_secret
-        self._cipher = TokenCipher(credentials.refresh_token, credentials.conn_id)
+        self._cipher = TokenCipher.for_credentials(credentials)
         self.key = storage_key(credentials.conn_id)
         self._cache_key = (
             credentials.conn_id,
@@ -297,18 +342,61 @@ class TokenManager:
         """Drop this connection's cached token and stored state (after re-authorization)."""
         with _PROCESS_CACHE_LOCK:
             _PROCESS_CACHE.pop(self._cache_key, None)
+            _NEWEST_STATE.pop(self._cache_key, None)
         self.store.delete(self.key)
 
     # -- the flow shared by sync and async --------------------------------------------------
 
+    def _warn_store(self, problem: str) -> None:
+        self.info.store_warning = problem
+        log.warning("Token store entry %s for connection %r: %s.", self.key, self.credentials.conn_id, problem)
+
+    def _newest(self, state: TokenState | None) -> TokenState | None:
+        """``state``, unless this process has seen a newer generation (then that one)."""
+        with _PROCESS_CACHE_LOCK:
+            known = _NEWEST_STATE.get(self._cache_key)
+            if state is not None and (known is None or state.generation >= known.generation):
+                _NEWEST_STATE[self._cache_key] = state
+                return state
+        if known is not None and state is not None:
+            self._warn_store(
+                f"stored token state unreadable: it is older (generation {state.generation}) than one this process "
+                f"has seen (generation {known.generation}), a replayed or restored entry; kept the newer one"
+            )
+        return known if state is not None else None
+
+    def _open_stored(self) -> Opened:
+        return self._cipher.open_entry(self.store.read(self.key))
+
     def _load_state(self) -> TokenState | None:
-        state = self._cipher.open(self.store.read(self.key))
+        opened = self._open_stored()
+        if opened.problem:
+            self._warn_store(f"stored token state unreadable ({opened.problem}); fell back to the connection's token")
+        state = self._newest(opened.state)
         if state is not None:
             self._on_secret(state.refresh_token)
             if state.access_token:
                 self._on_secret(state.access_token)
             self.info.refresh_rotated_at = state.refresh_rotated_at
         return state
+
+    def _save(self, state: TokenState) -> bool:
+        """Write ``state`` unless the store already holds this generation or a newer one.
+
+        Read again right before writing: another machine may have saved a newer state since we
+        read (there is no cross-machine lock). Both refresh tokens are valid, and the newer entry
+        must win; an entry of an unknown version raises and is left alone.
+        """
+        current = self._open_stored().state
+        if current is not None and current.generation >= state.generation:
+            log.info(
+                "Token state generation %s was saved meanwhile by another process; keeping it.", current.generation
+            )
+            self._newest(current)
+            return False
+        self.store.write(self.key, self._cipher.seal(state))
+        self._newest(state)
+        return True
 
     def _token_flow(self, force: bool, stale: str | None) -> Generator[Any, Any, TokenSet]:
         """Runs under the lock. Yields store calls and HTTP requests; see ``_flow``."""
@@ -349,12 +437,13 @@ class TokenManager:
             access_expires_at=tokens.expires_at,
             refresh_rotated_at=now if rotated else (state.refresh_rotated_at if state else None),
             updated_at=now,
+            generation=(state.generation if state else 0) + 1,
         )
         self.info.refresh_rotated_at = new_state.refresh_rotated_at
         # Persist before handing out the access token: a crash after this line loses nothing, and
         # a crash before it leaves the previous refresh token, which Microsoft still honours.
         try:
-            yield StoreCall(self.store.write, (self.key, self._cipher.seal(new_state)))
+            yield StoreCall(self._save, (new_state,))
             self.info.persist_error = None
         except TokenStoreError as err:
             self.info.persist_error = err.message
@@ -377,24 +466,58 @@ class TokenManager:
         hit = self._cached(force_refresh, stale_token)
         if hit is not None:
             return hit
-        with self.store.lock(self.key):
+        with held(self.store.lock(self.key), self.lock_timeout):
+            hit = self._cached(force_refresh, stale_token)  # another thread refreshed while we waited
+            if hit is not None:
+                return hit
             flow = self._token_flow(force_refresh, stale_token)
-            return self._remember(drive_sync(flow, self.client.client, self.client._sleep))
+            return self._remember(drive_sync(flow, self.client.client, self.client.sleep))
 
     async def aget_token(self, *, force_refresh: bool = False, stale_token: str | None = None) -> TokenSet:
-        """Async twin; the lock and store run in worker threads, HTTP on the event loop."""
-        import asyncio
+        """Async twin, asyncio-native: no thread ever waits for a lock.
 
+        Callers of one connection on one event loop queue on an ``asyncio.Lock`` (however many,
+        they hold no thread); its holder takes the machine lock with non-blocking tries and
+        ``asyncio.sleep`` in between, under ``lock_timeout``. Only store calls use worker threads,
+        and they never wait for anything. A caller cancelled at any point holds no lock after.
+        """
         hit = self._cached(force_refresh, stale_token)
         if hit is not None:
             return hit
-        lock = self.store.lock(self.key)
-        await asyncio.to_thread(lock.__enter__)
-        try:
-            tokens = await drive_async(self._token_flow(force_refresh, stale_token), self.client.async_client)
-        finally:
-            await asyncio.to_thread(lock.__exit__, None, None, None)
-        return self._remember(tokens)
+        deadline = time.monotonic() + self.lock_timeout
+        async with loop_lock(self.key):
+            hit = self._cached(force_refresh, stale_token)  # the previous holder refreshed for us
+            if hit is not None:
+                return hit
+            lock = self.store.lock(self.key)
+            await aacquire(lock, max(0.0, deadline - time.monotonic()))
+            try:
+                tokens = await drive_async(self._token_flow(force_refresh, stale_token), self.client.async_client)
+            finally:
+                lock.release()
+            return self._remember(tokens)
+
+    def seed(self, tokens: TokenSet) -> None:
+        """Start the store from a code exchange's answer, so that nothing refreshes (spends) its token.
+
+        ``msads-authorize`` hands the user the exchanged refresh token and validates with the access
+        token that came with it; a refresh would rotate it, and the token handed out would no longer be
+        the newest.
+        """
+        now = self._clock()
+        with held(self.store.lock(self.key), self.lock_timeout):
+            current = self._open_stored().state
+            state = TokenState(
+                refresh_token=tokens.refresh_token or self.credentials.refresh_token,
+                access_token=tokens.access_token,
+                access_expires_at=tokens.expires_at,
+                refresh_rotated_at=now,
+                updated_at=now,
+                generation=(current.generation if current else 0) + 1,
+            )
+            self._save(state)
+        self.info.refresh_rotated_at = now
+        self._remember(tokens)
 
     def get_access_token(self) -> str:
         return self.get_token().access_token
@@ -450,6 +573,38 @@ def _worth_refreshing(response: httpx.Response, minted_now: bool) -> bool:
     return not (minted_now and "105" in codes)
 
 
+CREDENTIAL_HEADERS = ("Authorization", "DeveloperToken", "CustomerId", "CustomerAccountId")
+
+
+def strip_credentials(request: httpx.Request) -> None:
+    """Remove every Ads credential header (a report link or a redirect to another host)."""
+    for name in CREDENTIAL_HEADERS:
+        request.headers.pop(name, None)
+
+
+def credential_guard(endpoints: Endpoints) -> Callable[[httpx.Request], None]:
+    """An httpx request event hook: strips credentials from any request leaving the API origins.
+
+    The auth flow sees only the first request; httpx copies its headers onto redirects and drops
+    only ``Authorization`` across origins. Event hooks run for every hop, redirects included.
+    """
+
+    def guard(request: httpx.Request) -> None:
+        if not endpoints.sends_credentials_to(str(request.url)):
+            strip_credentials(request)
+
+    return guard
+
+
+def async_credential_guard(endpoints: Endpoints) -> Callable[[httpx.Request], Any]:
+    sync_guard = credential_guard(endpoints)
+
+    async def guard(request: httpx.Request) -> None:
+        sync_guard(request)
+
+    return guard
+
+
 class MicrosoftAdsAuth(httpx.Auth):
     """Adds Authorization, DeveloperToken, CustomerId and CustomerAccountId to each request.
 
@@ -471,7 +626,15 @@ class MicrosoftAdsAuth(httpx.Auth):
             if name == "Authorization" or name not in request.headers:
                 request.headers[name] = value
 
+    def _ours(self, request: httpx.Request) -> bool:
+        """Credentials go only to the API origins of the connection (see ``Endpoints``)."""
+        return self.manager.credentials.endpoints.sends_credentials_to(str(request.url))
+
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._ours(request):
+            strip_credentials(request)
+            yield request
+            return
         requests_before = self.manager.info.token_requests
         token = self.manager.get_token().access_token
         self._apply(request, token)
@@ -484,6 +647,10 @@ class MicrosoftAdsAuth(httpx.Auth):
             yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._ours(request):
+            strip_credentials(request)
+            yield request
+            return
         requests_before = self.manager.info.token_requests
         token = (await self.manager.aget_token()).access_token
         self._apply(request, token)
@@ -505,5 +672,7 @@ __all__ = [
     "TokenSet",
     "ads_headers",
     "clear_process_cache",
+    "credential_guard",
+    "strip_credentials",
     "token_expired",
 ]

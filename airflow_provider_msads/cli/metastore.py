@@ -17,10 +17,13 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.credentials import CONN_TYPE, EXTRA_PREFIX
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.auth import TokenSet
 
 __all__ = [
     "MetastoreError",
@@ -267,14 +270,22 @@ def can_validate() -> bool:
     return hasattr(MicrosoftAdsHook, "validate_credentials")
 
 
-def validate_connection(conn_id: str) -> Any | None:
-    """The hook's full validation of a saved connection (its token store keeps the rotated token)."""
+def validate_connection(conn_id: str, tokens: TokenSet | None = None) -> Any | None:
+    """The hook's full validation of a saved connection.
+
+    With ``tokens`` (the code exchange's answer) the token store is seeded with them and nothing is
+    refreshed: the refresh token just saved is then the newest, as the one handed out must be.
+    """
     with server_context():
         hook = _validator(conn_id)
-        return None if hook is None else hook.validate_credentials()
+        if hook is None:
+            return None
+        if tokens is not None:
+            hook.token_manager.seed(tokens)
+        return hook.validate_credentials(force_refresh=tokens is None)
 
 
-def validate_document(document: Mapping[str, Any]) -> Any | None:
+def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = None) -> Any | None:
     """Validate a result that was printed, not saved: as an in-process env-var connection.
 
     A memory token store is used, so nothing is left behind; the refresh token printed stays valid
@@ -284,4 +295,8 @@ def validate_document(document: Mapping[str, Any]) -> Any | None:
 
     with _temporary_env(f"AIRFLOW_CONN_{CHECK_CONN_ID.upper()}", json.dumps(dict(document))):
         hook = _validator(CHECK_CONN_ID, MemoryTokenStore())
-        return None if hook is None else hook.validate_credentials()
+        if hook is None:
+            return None
+        if tokens is not None:
+            hook.token_manager.seed(tokens)
+        return hook.validate_credentials(force_refresh=tokens is None)

@@ -7,7 +7,6 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
-    from airflow_provider_msads.token_store import TokenStore
+    from airflow_provider_msads.token_store import StoreLock, TokenStore
     from airflow_provider_msads.validation import CredentialsReport, Step, TokenOutcome
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class ReadOnlyTokenStore:
     def delete(self, key: str) -> None:
         return None
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+    def lock(self, key: str) -> StoreLock:
         return self.inner.lock(key)
 
 
@@ -237,17 +236,23 @@ class MicrosoftAdsHook(BaseHook):
         """An ``httpx.Client`` that authenticates every request and refreshes on expiry.
 
         Its base URL is the Customer Management service; pass absolute URLs for other services
-        (campaign, reporting, bulk), the headers are added all the same.
+        (campaign, reporting, bulk) of the connection's environment. Credentials are attached only
+        to Microsoft Advertising's API (or the connection's configured URLs): a request or redirect
+        to any other host, such as a report download link, goes out without them.
         """
         import httpx
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.auth import credential_guard
 
+        endpoints = self.credentials.endpoints
         return httpx.Client(
-            base_url=self.credentials.endpoints.customer_management_url + "/",
+            base_url=endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
             verify=shared_tls_context(),
+            mounts=direct_mounts(*endpoints.configured_urls()),
+            event_hooks={"request": [credential_guard(endpoints)]},
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -255,13 +260,17 @@ class MicrosoftAdsHook(BaseHook):
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.auth import async_credential_guard
 
+        endpoints = self.credentials.endpoints
         return httpx.AsyncClient(
-            base_url=self.credentials.endpoints.customer_management_url + "/",
+            base_url=endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
             verify=shared_tls_context(),
+            mounts=direct_mounts(*endpoints.configured_urls()),
+            event_hooks={"request": [async_credential_guard(endpoints)]},
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -271,7 +280,7 @@ class MicrosoftAdsHook(BaseHook):
 
     # -- validation -------------------------------------------------------------------------
 
-    def _token_outcome(self, started: float, expires_at: float) -> TokenOutcome:
+    def _token_outcome(self, started: float, expires_at: float, refreshed: bool = True) -> TokenOutcome:
         from airflow_provider_msads.validation import TokenOutcome
 
         info = self.token_manager.info
@@ -282,6 +291,8 @@ class MicrosoftAdsHook(BaseHook):
             rotated=rotated_at is not None and rotated_at >= started,
             used_fallback=info.used_fallback,
             persist_error=info.persist_error,
+            store_warning=info.store_warning,
+            refreshed=refreshed,
         )
 
     def validate_credentials(
@@ -289,17 +300,21 @@ class MicrosoftAdsHook(BaseHook):
         *,
         secret_expiry_warning_days: int = 30,
         rotation_warning_days: int = 30,
+        force_refresh: bool = True,
     ) -> CredentialsReport:
         """Prove all six credentials: forced refresh, GetUser, GetAccount; a report, never a raise.
 
         The refresh is forced because a cached access token proves neither the client secret nor
         the refresh token, and because refreshing is what rotates (and so keeps alive) the refresh
         token; the rotated one is saved in the token store like any other refresh.
+        ``force_refresh=False`` is for a token store just seeded by a code exchange
+        (``msads-authorize``), whose refresh token must not be spent before it is handed out.
         """
         import time
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
+            STEP_ACCOUNTS_INFO,
             STEP_CONNECTION,
             STEP_GET_USER,
             STEP_TOKEN,
@@ -314,13 +329,15 @@ class MicrosoftAdsHook(BaseHook):
                 return self.credentials
             if step.name == STEP_TOKEN:
                 started = time.time()
-                tokens = self.token_manager.get_token(force_refresh=True)
-                return self._token_outcome(started, tokens.expires_at)
+                tokens = self.token_manager.get_token(force_refresh=force_refresh)
+                return self._token_outcome(started, tokens.expires_at, refreshed=force_refresh)
             if not clients:
                 clients.append(self.get_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
             if step.name == STEP_GET_USER:
                 return api.get_user(clients[0])
+            if step.name == STEP_ACCOUNTS_INFO:
+                return api.get_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
             return api.get_account(clients[0], step.account_id or self.credentials.account_id)
 
         flow = validation_flow(
@@ -346,6 +363,7 @@ class MicrosoftAdsHook(BaseHook):
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
+            STEP_ACCOUNTS_INFO,
             STEP_CONNECTION,
             STEP_GET_USER,
             STEP_TOKEN,
@@ -372,6 +390,8 @@ class MicrosoftAdsHook(BaseHook):
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
             if step.name == STEP_GET_USER:
                 return await api.aget_user(clients[0])
+            if step.name == STEP_ACCOUNTS_INFO:
+                return await api.aget_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
             return await api.aget_account(clients[0], step.account_id or self.credentials.account_id)
 
         flow = validation_flow(
