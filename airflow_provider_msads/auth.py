@@ -18,6 +18,8 @@ Three layers, each usable alone:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -89,7 +91,10 @@ class TokenSet:
     expires_at: float
     refresh_token: str | None = None
     scope: str = ""
+    #: When the token endpoint answered: a forced refresh that began earlier may reuse this answer.
     obtained_at: float = field(default_factory=time.time)
+    #: When the refresh token was last rotated, as the manager knew it after this answer.
+    refresh_rotated_at: float | None = None
 
     def is_fresh(self, now: float, margin: float = DEFAULT_EARLY_REFRESH) -> bool:
         return now < self.expires_at - margin
@@ -319,18 +324,30 @@ class TokenManager:
             self._cipher.fingerprint,
             credentials.client_id,
             credentials.endpoints.token_url,
+            # A forced refresh proves the secret too: a token minted with another secret must not count.
+            hashlib.sha256(credentials.client_secret.encode()).hexdigest()[:16],
         )
         self.info = RefreshInfo()
 
     # -- cache ------------------------------------------------------------------------------
 
-    def _cached(self, force: bool, stale: str | None) -> TokenSet | None:
+    def _cached(self, force: bool, stale: str | None, since: float | None = None) -> TokenSet | None:
+        """A fresh cached token, if it answers the request.
+
+        A forced refresh without a refused token (validation) is answered by a refresh that
+        completed after the caller asked (``since``): it proves the same credentials just as
+        well, so a hundred sensors validating one connection at once cost one token request.
+        """
         with _PROCESS_CACHE_LOCK:
             hit = _PROCESS_CACHE.get(self._cache_key)
         if hit is None or not hit.is_fresh(self._clock(), self.early_refresh):
             return None
-        if force and (stale is None or hit.access_token == stale):
+        if force and stale is None and (since is None or hit.obtained_at < since):
             return None
+        if force and stale is not None and hit.access_token == stale:
+            return None
+        if hit.refresh_rotated_at is not None:
+            self.info.refresh_rotated_at = hit.refresh_rotated_at
         return hit
 
     def _remember(self, tokens: TokenSet) -> TokenSet:
@@ -403,7 +420,13 @@ class TokenManager:
         state: TokenState | None = yield StoreCall(self._load_state)
         now = self._clock()
         if state is not None and state.access_token and state.access_expires_at:
-            stored = TokenSet(state.access_token, state.access_expires_at, state.refresh_token)
+            stored = TokenSet(
+                state.access_token,
+                state.access_expires_at,
+                state.refresh_token,
+                obtained_at=state.updated_at,
+                refresh_rotated_at=state.refresh_rotated_at,
+            )
             if stored.is_fresh(now, self.early_refresh) and not (
                 force and (stale is None or stale == stored.access_token)
             ):
@@ -457,17 +480,18 @@ class TokenManager:
             self.credentials.conn_id,
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(tokens.expires_at)),
         )
-        return tokens
+        return dataclasses.replace(tokens, refresh_rotated_at=new_state.refresh_rotated_at)
 
     # -- public API -------------------------------------------------------------------------
 
     def get_token(self, *, force_refresh: bool = False, stale_token: str | None = None) -> TokenSet:
         """A fresh access token; ``force_refresh`` (with the token Microsoft refused) skips caches."""
+        since = self._clock()
         hit = self._cached(force_refresh, stale_token)
         if hit is not None:
             return hit
         with held(self.store.lock(self.key), self.lock_timeout):
-            hit = self._cached(force_refresh, stale_token)  # another thread refreshed while we waited
+            hit = self._cached(force_refresh, stale_token, since)  # another thread refreshed while we waited
             if hit is not None:
                 return hit
             flow = self._token_flow(force_refresh, stale_token)
@@ -481,12 +505,13 @@ class TokenManager:
         ``asyncio.sleep`` in between, under ``lock_timeout``. Only store calls use worker threads,
         and they never wait for anything. A caller cancelled at any point holds no lock after.
         """
+        since = self._clock()
         hit = self._cached(force_refresh, stale_token)
         if hit is not None:
             return hit
         deadline = time.monotonic() + self.lock_timeout
         async with loop_lock(self.key):
-            hit = self._cached(force_refresh, stale_token)  # the previous holder refreshed for us
+            hit = self._cached(force_refresh, stale_token, since)  # the previous holder refreshed for us
             if hit is not None:
                 return hit
             lock = self.store.lock(self.key)

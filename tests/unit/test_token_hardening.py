@@ -413,3 +413,36 @@ def test_file_store_lock_is_in_the_store_folder(tmp_path: Path):
     lock = store.lock("k")
     assert isinstance(lock, MachineLock)
     assert lock.directory == tmp_path / "store" / ".locks"
+
+
+# ------------------------------------------------ forced refreshes of many callers coalesce
+
+
+def test_concurrent_forced_refreshes_share_one_answer_but_later_ones_refresh_again():
+    """A hundred sensors validating one connection at once: one token request, still a real proof."""
+    endpoint = FakeTokenEndpoint()
+    store = MemoryTokenStore()
+    credentials = make_credentials()
+
+    async def main() -> list[Any]:
+        managers = [make_manager(credentials, endpoint, store) for _ in range(20)]
+        return await asyncio.gather(*(m.aget_token(force_refresh=True) for m in managers))
+
+    results = asyncio.run(main())
+    assert len(endpoint.requests) == 1
+    assert len({r.access_token for r in results}) == 1
+    # Each caller's report still sees the rotation the shared refresh made.
+    assert all(r.refresh_rotated_at is not None for r in results)
+
+    # A forced refresh that starts after that answer refreshes again: old answers prove nothing new.
+    make_manager(credentials, endpoint, store).get_token(force_refresh=True)
+    assert len(endpoint.requests) == 2
+
+
+def test_a_token_minted_with_another_secret_is_not_reused_by_a_forced_refresh():
+    endpoint = FakeTokenEndpoint()
+    store = MemoryTokenStore()
+    make_manager(make_credentials(), endpoint, store).get_token(force_refresh=True)
+    other = make_manager(make_credentials(password="Qx~8Q~ANOTHER-SECRET-VALUE-unit-test-9"), endpoint, store)
+    assert other._cached(True, None, since=0.0) is None
+    assert make_manager(make_credentials(), endpoint, store)._cached(True, None, since=0.0) is not None

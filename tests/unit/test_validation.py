@@ -186,10 +186,46 @@ def test_not_active_account_is_a_warning(status: str):
     assert report.summary().endswith(warning.message)
 
 
-def test_customer_reached_through_a_role_is_accepted():
-    report = run(script(GetUser=user_answer(CUSTOMER, "999"), GetAccount=account_answer(parent="999")))
+def accounts_info(*ids: str) -> dict[str, Any]:
+    return {"AccountsInfo": [{"Id": i, "Name": f"Account {i}", "AccountLifeCycleStatus": "Active"} for i in ids]}
+
+
+def test_customer_reached_through_a_role_is_accepted_once_it_lists_the_account():
+    answers = script(
+        GetUser=user_answer(CUSTOMER, "999"), GetAccount=account_answer(parent="999"), GetAccountsInfo=accounts_info(ACCOUNT)
+    )
+    seen: list[Step] = []
+    report = run_validation(
+        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+    )
     assert report.ok
     assert "managed through this customer" in report.verdict("customer_id").message
+    assert seen[-1] == Step("GetAccountsInfo", customer_id=CUSTOMER)
+
+
+def test_a_role_in_the_customer_alone_does_not_vouch_for_an_unrelated_account():
+    """The independent check's case: parent 999999, Customer ID the user's own, unrelated customer."""
+    answers = script(GetAccount=account_answer(parent="999999"), GetAccountsInfo=accounts_info("111", "222"))
+    report = run(answers)
+    verdict = report.verdict("customer_id")
+    assert verdict.status == FAILED
+    assert verdict.step == STEP_IDS
+    assert f"Customer ID {CUSTOMER}" in verdict.message and "999999" in verdict.message
+    assert "Set Customer ID to 999999" in (verdict.remedy or "")
+    assert not report.ok
+
+
+def test_a_role_naming_the_account_confirms_the_link_without_another_call():
+    user = user_answer(CUSTOMER)
+    user["CustomerRoles"][0]["AccountIds"] = [int(ACCOUNT)]
+    seen: list[Step] = []
+    answers = script(GetUser=user, GetAccount=account_answer(parent="999999"))
+    report = run_validation(
+        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+    )
+    assert report.ok
+    assert "names account" in report.verdict("customer_id").message
+    assert [step.name for step in seen] == ["connection", "token", "GetUser", "GetAccount"]
 
 
 def test_customer_neither_parent_nor_role_fails_naming_the_right_one():
