@@ -7,7 +7,9 @@ thread) that answers like
   ``/{tenant}/oauth2/v2.0/authorize`` (refresh-token rotation, AADSTS error bodies, PKCE,
   single-use codes that expire), and
 * the Microsoft Advertising Customer Management REST API v13 (``GetUser``, ``GetAccount``,
-  ``GetAccountsInfo``) with its two fault shapes (``AdApiFaultDetail`` and ``ApiFault``).
+  ``GetAccountsInfo``) with its two fault shapes (``AdApiFaultDetail`` and ``ApiFault``), and
+* the Reporting REST API v13 (``GenerateReport/Submit`` and ``/Poll``) with expiring,
+  credential-free download links that stream zipped CSV reports of any size.
 
 Why an emulator and not mocks: the failures that break Microsoft Ads pipelines in production
 (a rotated refresh token that was never saved, the secret *ID* pasted instead of its *value*, a
@@ -22,6 +24,7 @@ strings) and internal errors are logged with method and path only.
 
 Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plumbing),
 ``_injection`` (fault injection), ``_identity`` (identity platform), ``_customer_management``,
+``_reporting`` (Reporting v13 and its download links; ``_reporting_catalogue`` is generated),
 ``_catalogues`` (constants and error catalogues), ``_model`` (records).
 
 Import cost matters: the pytest plugin imports this module lazily, and the module itself uses
@@ -36,10 +39,12 @@ __all__ = [
     "INJECTION_KINDS",
     "OPERATIONS",
     "PRODUCTION_SCOPE",
+    "REPORTING_OPERATIONS",
     "SANDBOX_DEVELOPER_TOKEN",
     "SANDBOX_SCOPE",
     "EmulatorAccount",
     "EmulatorApp",
+    "EmulatorReport",
     "MicrosoftAdsEmulator",
 ]
 
@@ -49,8 +54,10 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     INJECTION_KINDS,
     OPERATIONS,
     PRODUCTION_SCOPE,
+    REPORTING_OPERATIONS,
     SANDBOX_DEVELOPER_TOKEN,
     SANDBOX_SCOPE,
 )
 from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
 from airflow_provider_msads.testing.emulator._model import EmulatorAccount, EmulatorApp
+from airflow_provider_msads.testing.emulator._reporting import EmulatorReport

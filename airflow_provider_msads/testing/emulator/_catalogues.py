@@ -22,7 +22,10 @@ SANDBOX_DEVELOPER_TOKEN: Final = "BBD37VB98"
 """Microsoft's universal sandbox developer token: answered with 105 by the production API."""
 
 OPERATIONS: Final = ("GetUser", "GetAccount", "GetAccountsInfo")
-INJECTION_ENDPOINTS: Final = ("token", "authorize", "api")
+REPORTING_OPERATIONS: Final = ("SubmitGenerateReport", "PollGenerateReport")
+INJECTION_ENDPOINTS: Final = ("token", "authorize", "api", "reporting", "download")
+# Kinds that only make sense on a report download link.
+DOWNLOAD_KINDS: Final = ("expired_link", "xml_error", "two_entries", "zip_bomb", "not_zip")
 INJECTION_KINDS: Final = (
     "aadsts",
     "oauth",
@@ -37,6 +40,7 @@ INJECTION_KINDS: Final = (
     "reset",
     "timeout",
     "latency",
+    *DOWNLOAD_KINDS,
 )
 
 _RESOURCE_ENVIRONMENT: Final = {PRODUCTION_SCOPE: "production", SANDBOX_SCOPE: "sandbox"}
@@ -50,6 +54,13 @@ _CM_PATHS: Final = {
     f"{_CM_PREFIX}/Account/Query".lower(): "GetAccount",
     f"{_CM_PREFIX}/AccountsInfo/Query".lower(): "GetAccountsInfo",
 }
+_REPORTING_PREFIX: Final = "/Reporting/v13"
+_REPORTING_PATHS: Final = {
+    f"{_REPORTING_PREFIX}/GenerateReport/Submit".lower(): "SubmitGenerateReport",
+    f"{_REPORTING_PREFIX}/GenerateReport/Poll".lower(): "PollGenerateReport",
+}
+# Report download links look like Azure blob SAS links: /download-reports/<token>/<id>.zip?sv=..&sig=..
+_DOWNLOAD_PREFIX: Final = "/download-reports/"
 _OAUTH_PATH: Final = re.compile(r"/([^/]+)/oauth2/v2\.0/(token|authorize)")
 _MAX_BODY: Final = 16 * 1024 * 1024
 _HUGE_BODY_SIZE: Final = 8 * 1024 * 1024

@@ -72,6 +72,24 @@ class _CustomerManagement(_FaultInjection):
             return _Reply(404, b"", None)
         if method != "POST":
             return _Reply(405, b"", None, [("Allow", "POST")])
+        with self._lock:
+            refused = self._refused_caller(headers, tracking_id)
+            if refused is not None:
+                return refused
+            try:
+                payload = json.loads(body) if body.strip() else None
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict):
+                return self._fault(100, tracking_id)
+            if operation == "GetUser":
+                return self._get_user(payload, tracking_id)
+            if operation == "GetAccount":
+                return self._get_account(payload, tracking_id)
+            return self._get_accounts_info(payload, tracking_id)
+
+    def _refused_caller(self, headers: Mapping[str, str], tracking_id: str) -> _Reply | None:
+        """The Ads API's header checks, shared by every Ads service: None when the caller may pass."""
         authorization = headers.get("authorization", "").strip()
         developer_token = headers.get("developertoken", "").strip()
         if not authorization or not developer_token:
@@ -85,17 +103,7 @@ class _CustomerManagement(_FaultInjection):
                 return self._fault(109, tracking_id)
             if record.environment != "production" or developer_token != self.developer_token:
                 return self._fault(105, tracking_id)
-            try:
-                payload = json.loads(body) if body.strip() else None
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                return self._fault(100, tracking_id)
-            if operation == "GetUser":
-                return self._get_user(payload, tracking_id)
-            if operation == "GetAccount":
-                return self._get_account(payload, tracking_id)
-            return self._get_accounts_info(payload, tracking_id)
+        return None
 
     def _get_user(self, payload: Mapping[str, object], tracking_id: str) -> _Reply:
         requested = payload.get("UserId")

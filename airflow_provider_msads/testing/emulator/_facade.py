@@ -16,12 +16,14 @@ from urllib.parse import parse_qsl
 from airflow_provider_msads.testing.emulator._catalogues import (
     _CM_PATHS,
     _CM_PREFIX,
+    _DOWNLOAD_PREFIX,
     _NINETY_DAYS,
     _OAUTH_PATH,
+    _REPORTING_PATHS,
+    _REPORTING_PREFIX,
     DEFAULT_SCOPE,
     INJECTION_ENDPOINTS,
 )
-from airflow_provider_msads.testing.emulator._customer_management import _CustomerManagement
 from airflow_provider_msads.testing.emulator._http import _Reply, _Server
 from airflow_provider_msads.testing.emulator._identity import _IdentityPlatform
 from airflow_provider_msads.testing.emulator._model import (
@@ -33,17 +35,19 @@ from airflow_provider_msads.testing.emulator._model import (
     _Random,
     _RefreshToken,
 )
+from airflow_provider_msads.testing.emulator._reporting import _Reporting
 
 # --------------------------------------------------------------------------------------------
 # The emulator
 # --------------------------------------------------------------------------------------------
 
 
-class MicrosoftAdsEmulator(_CustomerManagement, _IdentityPlatform):
-    """Microsoft identity platform + Microsoft Advertising Customer Management API, locally.
+class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
+    """Microsoft identity platform + Microsoft Advertising Customer Management and Reporting APIs, locally.
 
     Create it, ``start()`` it (or use it as a context manager) and point the provider at
-    :attr:`base_url`, :meth:`token_url` and :attr:`customer_management_url`. The default world
+    :attr:`base_url`, :meth:`token_url`, :attr:`customer_management_url` and
+    :attr:`reporting_url`. The default world
     (one app, one user, one customer, one Active account, one developer token) is created in
     ``__init__``; :meth:`connection_dict` gives an Airflow connection for it.
 
@@ -104,6 +108,7 @@ class MicrosoftAdsEmulator(_CustomerManagement, _IdentityPlatform):
         self.user_name: str = f"msads.emulator.{self._rand.digits(4)}@example.com"
         self.developer_token: str = self._rand.text(string.ascii_uppercase + string.digits, 16)
         self.account: EmulatorAccount = self.add_account()
+        self._init_reporting()
 
     # ---------------------------------------------------------------------- lifecycle
 
@@ -269,6 +274,7 @@ class MicrosoftAdsEmulator(_CustomerManagement, _IdentityPlatform):
         with self._lock:
             self.counters.clear()
             self.token_requests.clear()
+            self.download_credential_headers.clear()
 
     # ==================================================================== request handling
 
@@ -279,9 +285,15 @@ class MicrosoftAdsEmulator(_CustomerManagement, _IdentityPlatform):
             if endpoint == "token":
                 return self._token_endpoint(tenant, method, headers, body)
             return self._authorize_endpoint(tenant, method, dict(parse_qsl(query, keep_blank_values=True)))
-        operation = _CM_PATHS.get(path.lower())
-        if operation is not None or path.lower().startswith(_CM_PREFIX.lower() + "/"):
+        lowered = path.lower()
+        operation = _CM_PATHS.get(lowered)
+        if operation is not None or lowered.startswith(_CM_PREFIX.lower() + "/"):
             return self._api_endpoint(operation, method, headers, body)
+        operation = _REPORTING_PATHS.get(lowered)
+        if operation is not None or lowered.startswith(_REPORTING_PREFIX.lower() + "/"):
+            return self._reporting_endpoint(operation, method, headers, body)
+        if path.startswith(_DOWNLOAD_PREFIX):
+            return self._download_endpoint(method, path, query, headers)
         with self._lock:
             self.counters["unknown"] += 1
         return _Reply(404, b"Not Found", "text/plain; charset=utf-8")

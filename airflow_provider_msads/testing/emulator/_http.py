@@ -5,15 +5,17 @@ executes the ``_Reply`` it gets back (answer, delay, or reset the connection).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import socket
 import socketserver
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from airflow_provider_msads.testing.emulator._catalogues import _HUGE_BODY_SIZE, _JSON, _MAX_BODY
@@ -34,6 +36,42 @@ class _Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     reset: bool = False
+    # A body too big to hold: called with a file-like writer, sent with chunked transfer encoding.
+    stream: Callable[[BinaryIO], None] | None = None
+
+
+class _ChunkedWriter(io.RawIOBase):
+    """Chunked transfer encoding over the socket, 64 KiB per chunk, so memory stays flat.
+
+    Writable but not seekable: ``zipfile`` then writes data descriptors instead of seeking back.
+    """
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, wfile: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._wfile = wfile
+        self._buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = bytes(data)
+        self._buffer += view
+        if len(self._buffer) >= self._CHUNK:
+            self._emit()
+        return len(view)
+
+    def _emit(self) -> None:
+        if self._buffer:
+            self._wfile.write(b"%x\r\n" % len(self._buffer) + bytes(self._buffer) + b"\r\n")
+            self._buffer.clear()
+
+    def finish(self) -> None:
+        self._emit()
+        self._wfile.write(b"0\r\n\r\n")
+        self._wfile.flush()
 
 
 def _json_bytes(obj: object) -> bytes:
@@ -174,6 +212,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", reply.content_type)
             for name, value in reply.headers:
                 self.send_header(name, value)
+            if reply.stream is not None:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if self.command != "HEAD":
+                    writer = _ChunkedWriter(self.wfile)
+                    reply.stream(writer)  # type: ignore[arg-type]
+                    writer.finish()
+                return
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             if reply.body and self.command != "HEAD":

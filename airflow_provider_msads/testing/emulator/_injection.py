@@ -6,9 +6,11 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _AADSTS,
     _HTML,
     _JSON,
+    DOWNLOAD_KINDS,
     INJECTION_ENDPOINTS,
     INJECTION_KINDS,
     OPERATIONS,
+    REPORTING_OPERATIONS,
 )
 from airflow_provider_msads.testing.emulator._http import _format_retry_after, _huge_body, _Reply
 from airflow_provider_msads.testing.emulator._model import _EmulatorState, _Injection
@@ -35,9 +37,11 @@ class _FaultInjection(_EmulatorState):
     ) -> None:
         """Queue a misbehaviour for the next ``count`` requests to ``endpoint``.
 
-        ``endpoint`` is ``"token"``, ``"authorize"`` or ``"api"`` (``operation`` narrows ``"api"``
-        to ``"GetUser"``, ``"GetAccount"`` or ``"GetAccountsInfo"``). Queues are FIFO per endpoint:
-        a request takes the oldest injection that matches it. Kinds:
+        ``endpoint`` is ``"token"``, ``"authorize"``, ``"api"`` (Customer Management),
+        ``"reporting"`` (Submit and Poll) or ``"download"`` (report download links).
+        ``operation`` narrows ``"api"`` to ``"GetUser"``, ``"GetAccount"`` or ``"GetAccountsInfo"``
+        and ``"reporting"`` to ``"SubmitGenerateReport"`` or ``"PollGenerateReport"``. Queues are
+        FIFO per endpoint: a request takes the oldest injection that matches it. Kinds:
 
         * ``aadsts`` - token/authorize: the AADSTS ``code`` error (body, ``error`` and status from
           the catalogue; ``error``/``status`` override; an unknown code needs ``error``).
@@ -46,7 +50,13 @@ class _FaultInjection(_EmulatorState):
           status 503 for it, 500 for ``server_error``, 401 for ``invalid_client``, else 400),
           AADSTS ``code`` optional; ``body`` replaces the whole body.
         * ``msa_invalid_grant`` - token: personal-account ``invalid_grant`` without AADSTS code.
-        * ``fault`` - api: Microsoft Advertising fault ``code`` (default 0) in its real shape.
+        * ``fault`` - api/reporting: Microsoft Advertising fault ``code`` (default 0) in its real
+          shape (117 CallRateExceeded, 207 ConcurrentRequestOverLimit, 105, 109, 0 ...).
+        * download only: ``expired_link`` (403 Azure ``AuthenticationFailed`` XML), ``xml_error``
+          (Azure XML error, default 404 ``BlobNotFound``), ``two_entries`` (a zip with two
+          entries), ``zip_bomb`` (one entry inflating ~1000:1 to 256 MiB), ``not_zip`` (200 with
+          bytes that are no zip); ``malformed`` there is a truncated zip, ``html`` an error page
+          (pass ``status=200`` for a portal page served as success).
         * ``status`` - bare ``status`` (default 503), body ``body`` (default empty).
         * ``throttle`` - 429 (or ``status``) with ``Retry-After`` (default 1 s).
         * ``html`` - an HTML error page, status default 500.
@@ -64,14 +74,20 @@ class _FaultInjection(_EmulatorState):
             raise ValueError(f"kind must be one of {INJECTION_KINDS}, not {kind!r}")
         if count < 1:
             raise ValueError("count must be at least 1")
-        if operation is not None and (endpoint != "api" or operation not in OPERATIONS):
-            raise ValueError(f"operation only narrows endpoint 'api' and must be one of {OPERATIONS}")
-        if kind in ("aadsts", "oauth") and endpoint == "api":
+        narrowing = {"api": OPERATIONS, "reporting": REPORTING_OPERATIONS}
+        if operation is not None and operation not in narrowing.get(endpoint, ()):
+            raise ValueError(
+                f"operation only narrows endpoint 'api' (one of {OPERATIONS}) "
+                f"or 'reporting' (one of {REPORTING_OPERATIONS})"
+            )
+        if kind in ("aadsts", "oauth") and endpoint not in ("token", "authorize"):
             raise ValueError(f"kind {kind!r} applies to the token and authorize endpoints")
         if kind == "msa_invalid_grant" and endpoint != "token":
             raise ValueError("kind 'msa_invalid_grant' applies to the token endpoint")
-        if kind == "fault" and endpoint != "api":
-            raise ValueError("kind 'fault' applies to endpoint 'api'")
+        if kind == "fault" and endpoint not in ("api", "reporting"):
+            raise ValueError("kind 'fault' applies to endpoints 'api' and 'reporting'")
+        if kind in DOWNLOAD_KINDS and endpoint != "download":
+            raise ValueError(f"kind {kind!r} applies to endpoint 'download'")
         if kind == "aadsts":
             if code is None:
                 raise ValueError("kind 'aadsts' needs code=<AADSTS number>")
