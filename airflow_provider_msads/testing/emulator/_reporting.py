@@ -477,7 +477,7 @@ _ZIP_BOMB_LOCK = threading.Lock()
 
 
 def _zip_bomb() -> bytes:
-    """A small zip whose one CSV entry inflates ~1000:1 to 256 MiB; built once per process."""
+    """A small zip whose one CSV entry inflates ~1000:1 to 256 MiB (a single huge value); built once per process."""
     global _ZIP_BOMB
     with _ZIP_BOMB_LOCK:
         if _ZIP_BOMB is None:
@@ -486,10 +486,11 @@ def _zip_bomb() -> bytes:
                 zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
                 archive.open("report.csv", "w") as entry,
             ):
-                entry.write(b'\xef\xbb\xbf"TimePeriod","Impressions"\r\n')
-                line = b'"2026-01-01","0"\r\n' * 4096
-                for _ in range(_ZIP_BOMB_SIZE // len(line)):
-                    entry.write(line)
+                entry.write(b'\xef\xbb\xbf"TimePeriod","Impressions"\r\n"2026-01-01","')
+                zeros = b"0" * (1024 * 1024)  # one absurd value: deflate's best case, ~1000:1
+                for _ in range(_ZIP_BOMB_SIZE // len(zeros)):
+                    entry.write(zeros)
+                entry.write(b'"\r\n')
             _ZIP_BOMB = buffer.getvalue()
         return _ZIP_BOMB
 
