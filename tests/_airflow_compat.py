@@ -45,5 +45,7 @@ def cipher_for(conn: dict, conn_id: str = "msads_default"):
     from airflow_provider_msads.credentials import parse_credentials
     from airflow_provider_msads.token_store import TokenCipher
 
-    credentials = parse_credentials(conn_id=conn_id, login=conn["login"], password=conn["password"], extra=conn["extra"])
+    credentials = parse_credentials(
+        conn_id=conn_id, login=conn["login"], password=conn["password"], extra=conn["extra"]
+    )
     return TokenCipher.for_credentials(credentials)

@@ -128,9 +128,8 @@ def test_dag_shapes(airflow_db):
 
 
 def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emulator, msads_conn):
-    from airflow.models.variable import Variable
-
     from _airflow_compat import cipher_for
+    from airflow.models.variable import Variable
 
     dag = load_dag(_install(dags_folder, HEALTH), HEALTH)
     run = dag.test()

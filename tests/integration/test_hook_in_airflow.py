@@ -63,11 +63,10 @@ def _state(conn: dict):
 
 
 def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msads_emulator, msads_conn):
+    from _airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
     from airflow_provider_msads.auth import clear_process_cache
-    from _airflow_compat import cipher_for
-
     from airflow_provider_msads.token_store import TokenState
 
     conn_refresh = msads_conn["extra"]["refresh_token"]

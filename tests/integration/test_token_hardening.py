@@ -62,9 +62,7 @@ def test_cancelled_waiters_leave_the_lock_free(msads_emulator, msads_conn, tmp_p
         lock.release()
         # And a cancelled holder releases it too.
         msads_emulator.expire_access_tokens()
-        holder = asyncio.ensure_future(
-            MicrosoftAdsHook(token_store=store).token_manager.aget_token(force_refresh=True)
-        )
+        holder = asyncio.ensure_future(MicrosoftAdsHook(token_store=store).token_manager.aget_token(force_refresh=True))
         await asyncio.sleep(0.2)  # it holds the lock and waits for the emulator
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):

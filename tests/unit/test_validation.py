@@ -192,7 +192,9 @@ def accounts_info(*ids: str) -> dict[str, Any]:
 
 def test_customer_reached_through_a_role_is_accepted_once_it_lists_the_account():
     answers = script(
-        GetUser=user_answer(CUSTOMER, "999"), GetAccount=account_answer(parent="999"), GetAccountsInfo=accounts_info(ACCOUNT)
+        GetUser=user_answer(CUSTOMER, "999"),
+        GetAccount=account_answer(parent="999"),
+        GetAccountsInfo=accounts_info(ACCOUNT),
     )
     seen: list[Step] = []
     report = run_validation(

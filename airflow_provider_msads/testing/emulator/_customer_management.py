@@ -154,11 +154,12 @@ class _CustomerManagement(_FaultInjection):
         roles = [
             {
                 "RoleId": 41,
-                "CustomerId": self.customer_id,
+                "CustomerId": customer,
                 "AccountIds": None,
                 "LinkedAccountIds": None,
                 "CustomerLinkPermission": None,
             }
+            for customer in self._user_customers()
         ]
         return _Reply(200, _json_bytes({"User": user, "CustomerRoles": roles}), _JSON)
 
@@ -211,14 +212,18 @@ class _CustomerManagement(_FaultInjection):
         account = self._accounts.get(account_id) if account_id is not None else None
         if account is None:  # also an account *number* such as "F1234ABC" given as the id
             return self._fault(1102, tracking_id)
-        if account.parent_customer_id != self.customer_id:
+        customers = self._user_customers()
+        if account.parent_customer_id not in customers and account.managed_by not in customers:
             return self._fault(106, tracking_id)
         return _Reply(200, _json_bytes({"Account": self._account_json(account)}), _JSON)
+
+    def _user_customers(self) -> list[str]:
+        return [self.customer_id, *(c for c in self.role_customer_ids if c != self.customer_id)]
 
     def _get_accounts_info(self, payload: Mapping[str, object], tracking_id: str) -> _Reply:
         raw = payload.get("CustomerId")
         customer_id = self.customer_id if raw is None else _as_id(raw)
-        if customer_id != self.customer_id:
+        if customer_id not in self._user_customers():
             return self._fault(1490, tracking_id)
         infos = [
             {
@@ -229,6 +234,6 @@ class _CustomerManagement(_FaultInjection):
                 "PauseReason": 1 if account.status == "Pause" else None,
             }
             for account in self._accounts.values()
-            if account.parent_customer_id == self.customer_id
+            if customer_id in (account.parent_customer_id, account.managed_by)
         ]
         return _Reply(200, _json_bytes({"AccountsInfo": infos}), _JSON)

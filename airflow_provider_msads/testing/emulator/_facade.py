@@ -105,6 +105,8 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
         self.app: EmulatorApp = self.add_app()
         self.user_id: str = self._rand.digits(9)
         self.customer_id: str = self._rand.digits(9)
+        #: Further customers the user has a role in (``GetUser``'s CustomerRoles), besides their own.
+        self.role_customer_ids: list[str] = []
         self.user_name: str = f"msads.emulator.{self._rand.digits(4)}@example.com"
         self.developer_token: str = self._rand.text(string.ascii_uppercase + string.digits, 16)
         self.account: EmulatorAccount = self.add_account()
@@ -212,8 +214,13 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
         status: str = "Active",
         parent_customer_id: str | None = None,
         name: str | None = None,
+        managed_by: str | None = None,
     ) -> EmulatorAccount:
-        """Add an account; under the user's customer unless ``parent_customer_id`` says otherwise."""
+        """Add an account; under the user's customer unless ``parent_customer_id`` says otherwise.
+
+        ``managed_by``: a customer that manages the account through a link (an agency); the user
+        reads the account when they have a role in its parent or in that customer.
+        """
         with self._lock:
             account_id = self._rand.digits(9)
             while account_id in self._accounts:
@@ -229,6 +236,7 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
                 number=number,
                 parent_customer_id=parent_customer_id if parent_customer_id is not None else self.customer_id,
                 status=status,
+                managed_by=managed_by,
             )
             self._accounts[account_id] = account
             return account

@@ -44,6 +44,8 @@ class EmulatorAccount:
     number: str
     parent_customer_id: str
     status: str = "Active"
+    #: A customer that manages this account through a link (an agency): lists and reads it.
+    managed_by: str | None = None
     currency_code: str = "USD"
     time_zone: str = "PacificTimeUSCanadaTijuana"
 
@@ -164,6 +166,7 @@ class _EmulatorState:
     app: EmulatorApp
     user_id: str
     customer_id: str
+    role_customer_ids: list[str]
     user_name: str
     developer_token: str
     account: EmulatorAccount
