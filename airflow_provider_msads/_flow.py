@@ -68,9 +68,6 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling) if self.jitter else ceiling  # noqa: S311
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or odd."""
     if not value:

@@ -227,17 +227,8 @@ class TokenClient:
         result: TokenSet = self.run(self.refresh_flow(refresh_token))
         return result
 
-    async def arefresh(self, refresh_token: str) -> TokenSet:
-        result: TokenSet = await self.arun(self.refresh_flow(refresh_token))
-        return result
-
     def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None = None) -> TokenSet:
         result: TokenSet = self.run(self.code_flow(code, redirect_uri=redirect_uri, code_verifier=code_verifier))
-        return result
-
-    async def aexchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None = None) -> TokenSet:
-        flow = self.code_flow(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-        result: TokenSet = await self.arun(flow)
         return result
 
 
@@ -564,13 +555,6 @@ def ads_headers(credentials: MicrosoftAdsCredentials, access_token: str) -> dict
     }
 
 
-def token_expired(response: httpx.Response) -> bool:
-    """HTTP 401, or an Ads fault 109 (AuthenticationTokenExpired) in whatever status."""
-    if response.status_code == 401:
-        return True
-    return response.status_code >= 400 and "109" in _fault_codes(response)
-
-
 def _fault_codes(response: httpx.Response) -> set[str]:
     """The Ads fault codes of an (already read) error answer; empty when it is not one."""
     if b"Code" not in response.content:
@@ -699,5 +683,4 @@ __all__ = [
     "clear_process_cache",
     "credential_guard",
     "strip_credentials",
-    "token_expired",
 ]

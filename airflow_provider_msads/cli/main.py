@@ -792,10 +792,7 @@ class Onboarding:
                 f"with `airflow connections test {self.conn_id}`."
             )
             return EXIT_OK
-        if report is None:
-            return EXIT_OK
-        lines = report.lines() if hasattr(report, "lines") else [report.summary()]
-        for line in lines:
+        for line in report.lines():
             self.console.say(line)
         return EXIT_OK if report.ok else EXIT_ERROR
 

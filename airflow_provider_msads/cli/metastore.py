@@ -255,22 +255,20 @@ def reset_token_store(conn_id: str) -> None:
     clear_process_cache()
 
 
-def _validator(conn_id: str, token_store: Any = None) -> Any | None:
+def _validator(conn_id: str, token_store: Any = None) -> Any:
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-    if not hasattr(MicrosoftAdsHook, "validate_credentials"):
-        return None
     return MicrosoftAdsHook(msads_conn_id=conn_id, token_store=token_store)
 
 
 def can_validate() -> bool:
-    """True when the hook offers the full validation (an older hook may not)."""
+    """True when Airflow, and so the hook, can be imported here (raises otherwise)."""
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-    return hasattr(MicrosoftAdsHook, "validate_credentials")
+    return MicrosoftAdsHook is not None
 
 
-def validate_connection(conn_id: str, tokens: TokenSet | None = None) -> Any | None:
+def validate_connection(conn_id: str, tokens: TokenSet | None = None) -> Any:
     """The hook's full validation of a saved connection.
 
     With ``tokens`` (the code exchange's answer) the token store is seeded with them and nothing is
@@ -278,14 +276,12 @@ def validate_connection(conn_id: str, tokens: TokenSet | None = None) -> Any | N
     """
     with server_context():
         hook = _validator(conn_id)
-        if hook is None:
-            return None
         if tokens is not None:
             hook.token_manager.seed(tokens)
         return hook.validate_credentials(force_refresh=tokens is None)
 
 
-def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = None) -> Any | None:
+def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = None) -> Any:
     """Validate a result that was printed, not saved: as an in-process env-var connection.
 
     A memory token store is used, so nothing is left behind; the refresh token printed stays valid
@@ -295,8 +291,6 @@ def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = Non
 
     with _temporary_env(f"AIRFLOW_CONN_{CHECK_CONN_ID.upper()}", json.dumps(dict(document))):
         hook = _validator(CHECK_CONN_ID, MemoryTokenStore())
-        if hook is None:
-            return None
         if tokens is not None:
             hook.token_manager.seed(tokens)
         return hook.validate_credentials(force_refresh=tokens is None)

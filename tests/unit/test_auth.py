@@ -21,8 +21,8 @@ from airflow_provider_msads.auth import (
     MicrosoftAdsAuth,
     TokenClient,
     TokenManager,
+    _worth_refreshing,
     clear_process_cache,
-    token_expired,
 )
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
@@ -492,10 +492,12 @@ def test_async_auth_flow_refreshes_on_expiry(credentials, endpoint):
     assert [h["Authorization"] for h in seen] == ["Bearer ACCESS-0001-unit", "Bearer ACCESS-0002-unit"]
 
 
-def test_token_expired_ignores_other_faults():
+def test_only_401_or_fault_109_is_worth_a_refresh():
     fault = {"Errors": [{"Code": 105, "ErrorCode": "InvalidCredentials", "Message": "id 109"}]}
-    assert not token_expired(httpx.Response(400, json=fault))
-    assert not token_expired(httpx.Response(200, json={"Code": 109}))
+    assert not _worth_refreshing(httpx.Response(400, json=fault), minted_now=False)
+    assert not _worth_refreshing(httpx.Response(200, json={"Code": 109}), minted_now=False)
+    assert _worth_refreshing(httpx.Response(400, json={"Errors": [{"Code": 109}]}), minted_now=False)
+    assert _worth_refreshing(httpx.Response(401), minted_now=False)
 
 
 def test_a_token_served_from_the_store_builds_no_http_client(credentials, endpoint):
