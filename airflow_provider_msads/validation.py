@@ -33,6 +33,7 @@ from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     catalogue_rows,
 )
+from airflow_provider_msads.fields import FIELD_LABELS
 
 if TYPE_CHECKING:
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
@@ -50,14 +51,7 @@ CREDENTIAL_FIELDS: tuple[str, ...] = (
     "customer_id",
     "account_id",
 )
-LABELS: dict[str, str] = {
-    "client_id": "Client ID",
-    "client_secret": "Client Secret",
-    "refresh_token": "Refresh Token",
-    "developer_token": "Developer Token",
-    "customer_id": "Customer ID",
-    "account_id": "Account ID",
-}
+LABELS: dict[str, str] = {name: FIELD_LABELS[name] for name in CREDENTIAL_FIELDS}
 
 OK = "ok"
 WARNING = "warning"

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_msads.get_provider_info import CONN_TYPE, HOOK_NAME
+from airflow_provider_msads.fields import CONN_TYPE
+from airflow_provider_msads.get_provider_info import HOOK_NAME
 
 if TYPE_CHECKING:
     import httpx
