@@ -11,11 +11,12 @@ import pytest
 from _airflow_compat import cipher_for
 
 from airflow_provider_msads.auth import clear_process_cache
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, default_token_store
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import (
     FileTokenStore,
     MemoryTokenStore,
     VariableTokenStore,
+    default_token_store,
     storage_key,
 )
 

@@ -17,8 +17,8 @@ import pytest
 
 from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.errors import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, ReadOnlyTokenStore
-from airflow_provider_msads.token_store import MemoryTokenStore, storage_key
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+from airflow_provider_msads.token_store import MemoryTokenStore, ReadOnlyTokenStore, storage_key
 from airflow_provider_msads.validation import FAILED, OK, UNVERIFIED, WARNING
 
 pytestmark = pytest.mark.integration
@@ -276,7 +276,7 @@ def test_test_connection_reports_a_broken_token_store(monkeypatch: pytest.Monkey
 def test_test_connection_reads_the_store_but_leaves_no_state(msads_emulator, msads_conn, monkeypatch):
     """The API server tests under a throwaway conn id: no Variable may be left behind."""
     store = MemoryTokenStore()
-    monkeypatch.setattr("airflow_provider_msads.hooks.msads.default_token_store", lambda: store)
+    monkeypatch.setattr("airflow_provider_msads.token_store.default_token_store", lambda: store)
 
     # A task has rotated the token before: the stored state is what the test must use.
     MicrosoftAdsHook(token_store=store).get_access_token()

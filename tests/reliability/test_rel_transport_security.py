@@ -307,8 +307,8 @@ def test_stored_variable_is_unreadable_without_the_connections_refresh_token(
     from airflow.models.variable import Variable
 
     from airflow_provider_msads.auth import clear_process_cache
-    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, default_token_store
-    from airflow_provider_msads.token_store import VariableTokenStore
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.token_store import VariableTokenStore, default_token_store
 
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")  # a CLI / API-server process: metastore
     monkeypatch.delenv("MSADS_TOKEN_STORE", raising=False)
