@@ -51,6 +51,7 @@ from airflow_provider_msads.errors import (
     ProtocolError,
     TokenError,
     TokenStoreError,
+    fault_codes,
     token_error_from_body,
 )
 from airflow_provider_msads.token_store import (
@@ -555,16 +556,14 @@ def ads_headers(credentials: MicrosoftAdsCredentials, access_token: str) -> dict
     }
 
 
-def _fault_codes(response: httpx.Response) -> set[str]:
+def _fault_codes(response: httpx.Response) -> list[int]:
     """The Ads fault codes of an (already read) error answer; empty when it is not one."""
     if b"Code" not in response.content:
-        return set()
+        return []
     try:
-        body = json.loads(response.content)
+        return fault_codes(json.loads(response.content))
     except ValueError:
-        return set()
-    items = (body.get("Errors") or []) + (body.get("OperationErrors") or []) if isinstance(body, dict) else []
-    return {str(item.get("Code")) for item in items if isinstance(item, dict)}
+        return []
 
 
 def _worth_refreshing(response: httpx.Response, minted_now: bool) -> bool:
@@ -577,9 +576,9 @@ def _worth_refreshing(response: httpx.Response, minted_now: bool) -> bool:
     if response.status_code < 400:
         return False
     codes = _fault_codes(response)
-    if response.status_code != 401 and "109" not in codes:
+    if response.status_code != 401 and 109 not in codes:
         return False
-    return not (minted_now and "105" in codes)
+    return not (minted_now and 105 in codes)
 
 
 CREDENTIAL_HEADERS = ("Authorization", "DeveloperToken", "CustomerId", "CustomerAccountId")

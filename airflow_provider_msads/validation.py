@@ -32,6 +32,7 @@ from airflow_provider_msads.errors import (
     STEP_SECRET,
     MicrosoftAdsError,
     catalogue_rows,
+    format_support_ids,
 )
 from airflow_provider_msads.fields import FIELD_LABELS
 
@@ -184,7 +185,7 @@ class Verdict:
         else:
             text = f"{self.label}: {_STATUS_WORDS.get(self.status, self.status)} - {self.message}"
         if self.support_ids:
-            text += " (" + ", ".join(f"{name} {value}" for name, value in self.support_ids) + ")"
+            text += " " + format_support_ids(self.support_ids)
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -340,18 +341,6 @@ class CredentialsReport:
 # ------------------------------------------------------------------------------ verdict builder
 
 
-def _support_ids(err: MicrosoftAdsError) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (name, value)
-        for name, value in (
-            ("trace id", err.trace_id),
-            ("correlation id", err.correlation_id),
-            ("tracking id", err.tracking_id),
-        )
-        if value
-    )
-
-
 def _unexpected(step: str, exc: Exception) -> dict[str, Any]:
     """An exception that is not ours: name its type only (its text might quote anything)."""
     not_found = "NotFound" in type(exc).__name__
@@ -415,7 +404,7 @@ class _Builder:
                     step=exc.step,
                     remedy=exc.remedy,
                     codes=exc.codes,
-                    support_ids=_support_ids(exc),
+                    support_ids=exc.support_ids,
                 )
                 if step == STEP_TOKEN and target == "client_secret":
                     # Microsoft found the app to check its secret: the client id is right.
