@@ -16,7 +16,7 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -271,6 +271,42 @@ def _rebuilt(response: httpx.Response, body: bytes) -> httpx.Response:
     )
 
 
+Y = TypeVar("Y")
+
+
+def run_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Any]) -> T:
+    """The one loop behind every blocking twin: send each yielded operation to ``perform``,
+    send its result back, or throw its exception in (the flow's ``try`` decides what it means)."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = perform(op)
+        except Exception as exc:  # handed to the flow, which decides
+            error = exc
+
+
+async def arun_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Awaitable[Any]]) -> T:
+    """Async twin of :func:`run_flow`: the same loop, awaiting ``perform``."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = await perform(op)
+        except Exception as exc:
+            error = exc
+
+
 def drive_sync(
     flow: Flow[T],
     client: httpx.Client | Callable[[], httpx.Client],
@@ -286,36 +322,32 @@ def drive_sync(
     Each request must be answered in full within ``deadline`` seconds: every phase's timeout is
     capped at the time left, and the body is abandoned as soon as a chunk arrives late.
     """
-    made: httpx.Client | None = None
-    value: Any = None
-    error: BaseException | None = None
+    made: list[httpx.Client] = []
+
+    def perform(op: Op) -> Any:
+        if isinstance(op, StoreCall):
+            return op.fn(*op.args)
+        if not isinstance(op, httpx.Request):
+            return sleep(op)
+        if isinstance(client, httpx.Client):
+            http = client
+        else:
+            if not made:
+                made.append(client())
+            http = made[0]
+        ends = clock() + deadline
+        _bounded(op, http.timeout, deadline)
+        response = http.send(op, stream=True)
+        try:
+            return _rebuilt(response, _read_capped_sync(response, ends, clock))
+        finally:
+            response.close()
+
     try:
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(op, httpx.Request):
-                    if not isinstance(client, httpx.Client):
-                        made = client = client()
-                    ends = clock() + deadline
-                    _bounded(op, client.timeout, deadline)
-                    response = client.send(op, stream=True)
-                    try:
-                        value = _rebuilt(response, _read_capped_sync(response, ends, clock))
-                    finally:
-                        response.close()
-                elif isinstance(op, StoreCall):
-                    value = op.fn(*op.args)
-                else:
-                    sleep(op)
-            except Exception as exc:  # handed to the flow, which decides
-                error = exc
+        return run_flow(flow, perform)
     finally:
-        if made is not None:
-            made.close()
+        for http in made:
+            http.close()
 
 
 async def drive_async(
@@ -329,30 +361,26 @@ async def drive_async(
 
     Each request, from send to its last byte, is cancelled after ``deadline`` seconds.
     """
-    made: httpx.AsyncClient | None = None
-    value: Any = None
-    error: BaseException | None = None
+    made: list[httpx.AsyncClient] = []
+
+    async def perform(op: Op) -> Any:
+        if isinstance(op, StoreCall):
+            return await asyncio.to_thread(op.fn, *op.args)
+        if not isinstance(op, httpx.Request):
+            return await sleep(op)
+        if isinstance(client, httpx.AsyncClient):
+            http = client
+        else:
+            if not made:
+                made.append(client())
+            http = made[0]
+        return await _send_within(http, op, deadline)
+
     try:
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(op, httpx.Request):
-                    if not isinstance(client, httpx.AsyncClient):
-                        made = client = client()
-                    value = await _send_within(client, op, deadline)
-                elif isinstance(op, StoreCall):
-                    value = await asyncio.to_thread(op.fn, *op.args)
-                else:
-                    await sleep(op)
-            except Exception as exc:
-                error = exc
+        return await arun_flow(flow, perform)
     finally:
-        if made is not None:
-            await made.aclose()
+        for http in made:
+            await http.aclose()
 
 
 async def _send_within(client: httpx.AsyncClient, request: httpx.Request, deadline: float) -> httpx.Response:

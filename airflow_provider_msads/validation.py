@@ -12,7 +12,7 @@ Like :mod:`_flow`, the logic is written once as a generator: :func:`validation_f
 the steps with callables the hook supplies, blocking or async, so the sync hook, the async trigger
 and the unit tests share every verdict rule.
 
-No Airflow and no network imports here. The report holds no secret by construction: it is built
+No Airflow import here, and no I/O: the driver does it. The report holds no secret by construction: it is built
 from ids, names, timestamps, error codes and this package's own sentences, never from a token,
 a secret or a request body.
 """
@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_msads._flow import arun_flow, run_flow
 from airflow_provider_msads.errors import (
     STEP_AUTHORIZE,
     STEP_IDS,
@@ -696,36 +697,12 @@ def validation_flow(
 
 def run_validation(flow: ValidationFlow, perform: Callable[[Step], Any]) -> CredentialsReport:
     """Drive ``flow`` with a blocking ``perform(step)``."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            report: CredentialsReport = stop.value
-            return report
-        value, error = None, None
-        try:
-            value = perform(step)
-        except Exception as exc:  # handed to the flow, which turns it into verdicts
-            error = exc
+    return run_flow(flow, perform)
 
 
 async def arun_validation(flow: ValidationFlow, perform: Callable[[Step], Awaitable[Any]]) -> CredentialsReport:
     """Drive ``flow`` with an async ``perform(step)`` (the triggerer's event loop never blocks here)."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            report: CredentialsReport = stop.value
-            return report
-        value, error = None, None
-        try:
-            value = await perform(step)
-        except Exception as exc:
-            error = exc
+    return await arun_flow(flow, perform)
 
 
 # ------------------------------------------------------------------------------ the error table
