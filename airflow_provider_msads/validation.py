@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,6 @@ from airflow_provider_msads.errors import (
     STEP_IDS,
     STEP_SECRET,
     MicrosoftAdsError,
-    catalogue_rows,
     format_support_ids,
 )
 from airflow_provider_msads.fields import FIELD_LABELS
@@ -703,52 +702,3 @@ def run_validation(flow: ValidationFlow, perform: Callable[[Step], Any]) -> Cred
 async def arun_validation(flow: ValidationFlow, perform: Callable[[Step], Awaitable[Any]]) -> CredentialsReport:
     """Drive ``flow`` with an async ``perform(step)`` (the triggerer's event loop never blocks here)."""
     return await arun_flow(flow, perform)
-
-
-# ------------------------------------------------------------------------------ the error table
-
-ERROR_TABLE_START = "<!-- error-table:start -->"
-ERROR_TABLE_END = "<!-- error-table:end -->"
-
-
-def _cell(value: object) -> str:
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
-def error_table_markdown(rows: Iterable[Mapping[str, Any]] | None = None) -> str:
-    """The README's "what each error means" table, generated from the catalogue in :mod:`errors`."""
-    out = [
-        "| Code | Meaning | Field | Retried | What to do |",
-        "|---|---|---|---|---|",
-    ]
-    for row in catalogue_rows() if rows is None else rows:
-        field_cell = f"`{row['field']}`" if row["field"] else ""
-        out.append(
-            f"| {_cell(row['code'])} | {_cell(row['meaning'])} | {field_cell} | "
-            f"{'yes' if row['retryable'] else 'no'} | {_cell(row['remedy'])} |"
-        )
-    return "\n".join(out)
-
-
-def extract_error_table(markdown: str) -> str:
-    """The text between the error-table markers (stripped); raises ValueError when they are missing."""
-    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
-    end = markdown.index(ERROR_TABLE_END, start)
-    return markdown[start:end].strip()
-
-
-def replace_error_table(markdown: str) -> str:
-    """``markdown`` with the generated table between the markers (to regenerate README/docs)."""
-    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
-    end = markdown.index(ERROR_TABLE_END, start)
-    return markdown[:start] + "\n" + error_table_markdown() + "\n" + markdown[end:]
-
-
-if __name__ == "__main__":  # python -m airflow_provider_msads.validation README.md docs/validation.md
-    import sys
-    from pathlib import Path
-
-    for name in sys.argv[1:]:
-        path = Path(name)
-        path.write_text(replace_error_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-        print(f"updated {path}")

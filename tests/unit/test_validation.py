@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from airflow_provider_msads.errors import (
     TokenStoreError,
     TransientError,
     api_error_from_fault,
-    catalogue_rows,
     token_error_from_body,
 )
 from airflow_provider_msads.validation import (
@@ -436,42 +434,3 @@ def test_async_driver_builds_the_same_report(answers: dict[str, Any]):
 
     async_report = asyncio.run(arun_validation(validation_flow("msads_unit", clock=lambda: NOW), perform))
     assert async_report.to_dict() == run(answers).to_dict()
-
-
-# --------------------------------------------------------------------------------- error table
-
-
-def test_error_table_has_one_row_per_catalogue_entry():
-    table = v.error_table_markdown()
-    lines = table.splitlines()
-    assert lines[0] == "| Code | Meaning | Field | Retried | What to do |"
-    rows = catalogue_rows()
-    assert len(lines) == 2 + len(rows)
-    for line, row in zip(lines[2:], rows, strict=True):
-        assert line.startswith(f"| {row['code']} | ")
-        assert line.count(" | ") == 4 or "\\|" in line
-
-
-def test_error_table_escapes_pipes_and_newlines():
-    table = v.error_table_markdown(
-        [{"code": "X1", "meaning": "a | b\nc", "field": "client_id", "retryable": True, "remedy": "do"}]
-    )
-    assert table.splitlines()[2] == "| X1 | a \\| b c | `client_id` | yes | do |"
-
-
-@pytest.mark.parametrize("document", ["docs/validation.md", "README.md"])
-def test_docs_error_table_matches_the_catalogue(document: str):
-    """docs/validation.md and the README must show the catalogue as it is now.
-
-    Regenerate with ``python -m airflow_provider_msads.validation docs/validation.md README.md``.
-    """
-    path = Path(__file__).resolve().parents[2] / document
-    assert v.extract_error_table(path.read_text(encoding="utf-8")) == v.error_table_markdown()
-
-
-def test_replace_error_table_round_trip():
-    text = f"intro\n{v.ERROR_TABLE_START}\nold table\n{v.ERROR_TABLE_END}\noutro\n"
-    replaced = v.replace_error_table(text)
-    assert v.extract_error_table(replaced) == v.error_table_markdown()
-    assert replaced.startswith("intro\n") and replaced.endswith("outro\n")
-    assert v.replace_error_table(replaced) == replaced
