@@ -7,9 +7,9 @@ each error from :mod:`errors` - becomes a :class:`Verdict` on the credential it 
 reading the report at 3 a.m. sees *which* field is wrong and *which setup step* to redo.
 
 Like :mod:`_flow`, the logic is written once as a generator: :func:`validation_flow` yields
-:class:`Step` objects ("connection", "token", "GetUser", "GetAccount") and receives their results
+:class:`Check` objects ("connection", "token", "GetUser", "GetAccount") and receives their results
 (or has their exceptions thrown in). :func:`run_validation` and :func:`arun_validation` perform
-the steps with callables the hook supplies, blocking or async, so the sync hook, the async trigger
+the checks with callables the hook supplies, blocking or async, so the sync hook, the async trigger
 and the unit tests share every verdict rule.
 
 No Airflow import here, and no I/O: the driver does it. The report holds no secret by construction: it is built
@@ -32,9 +32,18 @@ from airflow_provider_msads.errors import (
     STEP_IDS,
     STEP_SECRET,
     MicrosoftAdsError,
-    format_support_ids,
 )
-from airflow_provider_msads.fields import FIELD_LABELS
+from airflow_provider_msads.report import (
+    CREDENTIAL_FIELDS,
+    FAILED,
+    LABELS,
+    OK,
+    UNVERIFIED,
+    WARNING,
+    CredentialsReport,
+    ReportWarning,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
@@ -43,35 +52,19 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------ vocabulary
 
-#: The six credentials, in the order a human fixes them (the order of the credentials guide).
-CREDENTIAL_FIELDS: tuple[str, ...] = (
-    "client_id",
-    "client_secret",
-    "refresh_token",
-    "developer_token",
-    "customer_id",
-    "account_id",
-)
-LABELS: dict[str, str] = {name: FIELD_LABELS[name] for name in CREDENTIAL_FIELDS}
+CHECK_CONNECTION = "connection"
+CHECK_TOKEN = "token"
+CHECK_GET_USER = "GetUser"
+CHECK_GET_ACCOUNT = "GetAccount"
+CHECK_ACCOUNTS_INFO = "GetAccountsInfo"
 
-OK = "ok"
-WARNING = "warning"
-FAILED = "failed"
-UNVERIFIED = "unverified"
-
-STEP_CONNECTION = "connection"
-STEP_TOKEN = "token"
-STEP_GET_USER = "GetUser"
-STEP_GET_ACCOUNT = "GetAccount"
-STEP_ACCOUNTS_INFO = "GetAccountsInfo"
-
-#: Which credentials each step proves.
-STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    STEP_CONNECTION: CREDENTIAL_FIELDS,
-    STEP_TOKEN: ("client_id", "client_secret", "refresh_token"),
-    STEP_GET_USER: ("developer_token",),
-    STEP_GET_ACCOUNT: ("account_id", "customer_id"),
-    STEP_ACCOUNTS_INFO: ("customer_id",),
+#: Which credentials each check proves.
+CHECK_FIELDS: dict[str, tuple[str, ...]] = {
+    CHECK_CONNECTION: CREDENTIAL_FIELDS,
+    CHECK_TOKEN: ("client_id", "client_secret", "refresh_token"),
+    CHECK_GET_USER: ("developer_token",),
+    CHECK_GET_ACCOUNT: ("account_id", "customer_id"),
+    CHECK_ACCOUNTS_INFO: ("customer_id",),
 }
 CHECKED_BY: dict[str, str] = {
     "client_id": "token endpoint",
@@ -90,21 +83,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "environment": ("refresh_token", "developer_token"),
 }
 
-_STATUS_WORDS = {OK: "OK", WARNING: "WARNING", FAILED: "FAILED", UNVERIFIED: "NOT VERIFIED"}
-
 DEFAULT_SECRET_EXPIRY_WARNING_DAYS = 30
 DEFAULT_ROTATION_WARNING_DAYS = 30
 DAY = 86400.0
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _human_time(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _as_id(value: object) -> str | None:
@@ -121,11 +102,11 @@ def _text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-# ----------------------------------------------------------------------------------- the report
+# ------------------------------------------------------------------------------------ the checks
 
 
 @dataclass(frozen=True)
-class Step:
+class Check:
     """One thing the driver must do for the flow: read the connection, refresh, or call an operation."""
 
     name: str
@@ -151,200 +132,13 @@ class TokenOutcome:
     refreshed: bool = True
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The answer for one credential: ok, warning, failed (proven wrong) or unverified."""
-
-    field: str
-    status: str
-    message: str
-    checked_by: str
-    #: The setup step (credentials guide) to redo; set on failures.
-    step: str | None = None
-    remedy: str | None = None
-    codes: tuple[int | str, ...] = ()
-    #: Trace / correlation / tracking ids for Microsoft support (not secrets).
-    support_ids: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def label(self) -> str:
-        return LABELS.get(self.field, self.field)
-
-    @property
-    def passed(self) -> bool:
-        return self.status in (OK, WARNING)
-
-    def describe(self) -> str:
-        """One line: label, status, what happened, and for failures the fix and the step."""
-        if self.status == FAILED:
-            text = f"{self.label} check failed: {self.message}"
-            if self.remedy:
-                text += f" Fix: {self.remedy}"
-            if self.step:
-                text += f" Redo: {self.step}."
-        else:
-            text = f"{self.label}: {_STATUS_WORDS.get(self.status, self.status)} - {self.message}"
-        if self.support_ids:
-            text += " " + format_support_ids(self.support_ids)
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "label": self.label,
-            "status": self.status,
-            "message": self.message,
-            "checked_by": self.checked_by,
-            "step": self.step,
-            "remedy": self.remedy,
-            "codes": list(self.codes),
-            "support_ids": dict(self.support_ids),
-        }
-
-
-@dataclass(frozen=True)
-class ReportWarning:
-    """Not a failure yet, but a person should act before it becomes one."""
-
-    code: str
-    message: str
-    field: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "field": self.field}
-
-
-@dataclass(frozen=True)
-class CredentialsReport:
-    """The outcome of one validation; :meth:`to_dict` is JSON-safe and free of secrets."""
-
-    conn_id: str
-    checked_at: float
-    verdicts: tuple[Verdict, ...]
-    warnings: tuple[ReportWarning, ...] = ()
-    connection: Mapping[str, Any] | None = None
-    user: Mapping[str, Any] | None = None
-    account: Mapping[str, Any] | None = None
-    access_token_expires_at: float | None = None
-    refresh_token_rotated_at: float | None = None
-    refresh_token_rotated: bool = False
-    notes: tuple[str, ...] = ()
-    #: The error that stopped the check (``MicrosoftAdsError.to_dict()`` shape), if any.
-    error: Mapping[str, Any] | None = None
-
-    # -- verdict queries --------------------------------------------------------------------
-
-    def verdict(self, field_name: str) -> Verdict:
-        return next(v for v in self.verdicts if v.field == field_name)
-
-    @property
-    def ok(self) -> bool:
-        """Every credential proven (warnings allowed) and nothing stopped the check."""
-        return self.error is None and all(v.passed for v in self.verdicts)
-
-    @property
-    def failed(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if v.status == FAILED)
-
-    @property
-    def retryable(self) -> bool:
-        """Not proven wrong, only not checked for a transient reason: retrying can help."""
-        if self.ok or self.failed:
-            return False
-        return bool(self.error and self.error.get("retryable"))
-
-    @property
-    def permanent(self) -> bool:
-        """A failure that retrying cannot fix: a person must change the connection."""
-        return not self.ok and not self.retryable
-
-    # -- text -------------------------------------------------------------------------------
-
-    def failure_message(self) -> str:
-        """The verdict that failed (or why nothing could be checked), with its fix and setup step."""
-        if self.ok:
-            return ""
-        if self.failed:
-            first = self.failed[0]
-            text = first.describe()
-            if len(self.failed) > 1:
-                text += " Also failed: " + ", ".join(v.label for v in self.failed[1:]) + "."
-            return text
-        error = self.error or {}
-        kind = "transient, retrying may help" if self.retryable else "not a credential verdict"
-        text = f"Could not validate ({kind}): {error.get('message') or 'unknown error'}"
-        if error.get("remedy"):
-            text += f" Fix: {error['remedy']}"
-        if error.get("step"):
-            text += f" Redo: {error['step']}."
-        ids = [
-            f"{name.replace('_', ' ')} {error[name]}"
-            for name in ("trace_id", "correlation_id", "tracking_id")
-            if error.get(name)
-        ]
-        if ids:
-            text += " (" + ", ".join(ids) + ")"
-        return text
-
-    def summary(self, *, with_conn_id: bool = True) -> str:
-        """One line for ``test_connection``, logs and the health-check summary."""
-        prefix = f"{self.conn_id}: " if with_conn_id else ""
-        if not self.ok:
-            return prefix + self.failure_message()
-        parts: list[str] = []
-        if self.user:
-            parts.append(f"user {self.user.get('user_name') or '?'} (id {self.user.get('id') or '?'})")
-        if self.account:
-            parts.append(
-                f"account {self.account.get('name')!r} {self.account.get('number') or ''} "
-                f"(id {self.account.get('id')}, {self.account.get('status')}) "
-                f"under customer {self.account.get('parent_customer_id')}".replace("  ", " ")
-            )
-        if self.access_token_expires_at is not None:
-            parts.append(f"access token valid until {_human_time(self.access_token_expires_at)}")
-        if self.refresh_token_rotated:
-            parts.append("refresh token rotated")
-        elif self.refresh_token_rotated_at is not None:
-            parts.append(f"refresh token last rotated {_human_time(self.refresh_token_rotated_at)}")
-        text = prefix + "OK - credentials valid; " + "; ".join(parts) + "."
-        if self.warnings:
-            text += " Warnings: " + " ".join(w.message for w in self.warnings)
-        return text
-
-    def lines(self) -> list[str]:
-        """The summary, then one line per verdict and warning (for task logs)."""
-        out = [self.summary()]
-        out += [f"  {v.describe()}" for v in self.verdicts]
-        out += [f"  warning [{w.code}]: {w.message}" for w in self.warnings]
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conn_id": self.conn_id,
-            "ok": self.ok,
-            "retryable": self.retryable,
-            "checked_at": _iso(self.checked_at),
-            "summary": self.summary(),
-            "verdicts": {v.field: v.to_dict() for v in self.verdicts},
-            "warnings": [w.to_dict() for w in self.warnings],
-            "connection": dict(self.connection) if self.connection is not None else None,
-            "user": dict(self.user) if self.user is not None else None,
-            "account": dict(self.account) if self.account is not None else None,
-            "access_token_expires_at": _iso(self.access_token_expires_at),
-            "refresh_token_rotated_at": _iso(self.refresh_token_rotated_at),
-            "refresh_token_rotated": self.refresh_token_rotated,
-            "notes": list(self.notes),
-            "error": dict(self.error) if self.error is not None else None,
-        }
-
-
 # ------------------------------------------------------------------------------ verdict builder
 
 
-def _unexpected(step: str, exc: Exception) -> dict[str, Any]:
+def _unexpected(check: str, exc: Exception) -> dict[str, Any]:
     """An exception that is not ours: name its type only (its text might quote anything)."""
     not_found = "NotFound" in type(exc).__name__
-    if step == STEP_CONNECTION and not_found:
+    if check == CHECK_CONNECTION and not_found:
         return {
             "error": type(exc).__name__,
             "message": "The connection is not defined.",
@@ -356,7 +150,7 @@ def _unexpected(step: str, exc: Exception) -> dict[str, Any]:
         }
     return {
         "error": type(exc).__name__,
-        "message": f"Unexpected {type(exc).__name__} during the {step} check.",
+        "message": f"Unexpected {type(exc).__name__} during the {check} check.",
         "remedy": "See the task log for the traceback; retried as a transient problem.",
         "retryable": True,
         "field": None,
@@ -387,12 +181,12 @@ class _Builder:
 
     # -- failures ---------------------------------------------------------------------------
 
-    def fail(self, step: str, exc: Exception) -> CredentialsReport:
-        """Turn an error at ``step`` into verdicts; nothing after it was checked."""
+    def fail(self, check: str, exc: Exception) -> CredentialsReport:
+        """Turn an error at ``check`` into verdicts; nothing after it was checked."""
         if isinstance(exc, MicrosoftAdsError):
             self.error = exc.to_dict()
             candidates = (exc.field,) if exc.field in CREDENTIAL_FIELDS else FIELD_ALIASES.get(exc.field or "", ())
-            target = next((name for name in candidates if name in STEP_FIELDS[step]), None)
+            target = next((name for name in candidates if name in CHECK_FIELDS[check]), None)
             if target is not None and not exc.retryable:
                 message = exc.message
                 if exc.field and exc.field != target:
@@ -406,19 +200,19 @@ class _Builder:
                     codes=exc.codes,
                     support_ids=exc.support_ids,
                 )
-                if step == STEP_TOKEN and target == "client_secret":
+                if check == CHECK_TOKEN and target == "client_secret":
                     # Microsoft found the app to check its secret: the client id is right.
                     self.set("client_id", OK, "The app exists (Microsoft checked its client secret).")
             else:
                 reason = exc.message
-                for name in STEP_FIELDS[step]:
+                for name in CHECK_FIELDS[check]:
                     if name not in self.verdicts:
                         self.set(name, UNVERIFIED, f"Not checked: {reason}", codes=exc.codes)
         else:
-            self.error = _unexpected(step, exc)
+            self.error = _unexpected(check, exc)
             if self.error["retryable"]:  # a surprise: keep the traceback for whoever reads the log
-                log.warning("Unexpected error during the %s check of %r.", step, self.conn_id, exc_info=True)
-        if step == STEP_GET_ACCOUNT and "customer_id" not in self.verdicts:
+                log.warning("Unexpected error during the %s check of %r.", check, self.conn_id, exc_info=True)
+        if check == CHECK_GET_ACCOUNT and "customer_id" not in self.verdicts:
             self._customer_without_account()
         return self.finish()
 
@@ -648,7 +442,7 @@ class _Builder:
         )
 
 
-ValidationFlow = Generator[Step, Any, CredentialsReport]
+ValidationFlow = Generator[Check, Any, CredentialsReport]
 
 
 def validation_flow(
@@ -660,45 +454,68 @@ def validation_flow(
 ) -> ValidationFlow:
     """Read the connection, refresh, GetUser, GetAccount; each answer or error becomes verdicts.
 
-    The driver answers :class:`Step` ``connection`` with :class:`MicrosoftAdsCredentials`,
+    The driver answers :class:`Check` ``connection`` with :class:`MicrosoftAdsCredentials`,
     ``token`` with a :class:`TokenOutcome` (after a *forced* refresh: a cached access token proves
     neither the secret nor the refresh token, and refreshing is what keeps the refresh token alive),
-    ``GetUser``/``GetAccount`` with the operation's JSON answer; or throws the step's exception in.
+    ``GetUser``/``GetAccount`` with the operation's JSON answer; or throws the check's exception in.
     """
     b = _Builder(conn_id, clock(), secret_expiry_warning_days, rotation_warning_days)
     try:
-        credentials = yield Step(STEP_CONNECTION)
+        credentials = yield Check(CHECK_CONNECTION)
     except Exception as exc:
-        return b.fail(STEP_CONNECTION, exc)
+        return b.fail(CHECK_CONNECTION, exc)
     b.connection_ok(credentials)
     try:
-        tokens = yield Step(STEP_TOKEN)
+        tokens = yield Check(CHECK_TOKEN)
     except Exception as exc:
-        return b.fail(STEP_TOKEN, exc)
+        return b.fail(CHECK_TOKEN, exc)
     b.token_ok(tokens)
     try:
-        user = yield Step(STEP_GET_USER)
+        user = yield Check(CHECK_GET_USER)
     except Exception as exc:
-        return b.fail(STEP_GET_USER, exc)
+        return b.fail(CHECK_GET_USER, exc)
     b.user_ok(user)
     try:
-        account = yield Step(STEP_GET_ACCOUNT, account_id=credentials.account_id)
+        account = yield Check(CHECK_GET_ACCOUNT, account_id=credentials.account_id)
     except Exception as exc:
-        return b.fail(STEP_GET_ACCOUNT, exc)
+        return b.fail(CHECK_GET_ACCOUNT, exc)
     if b.account_ok(account):
         try:
-            listed = yield Step(STEP_ACCOUNTS_INFO, customer_id=credentials.customer_id)
+            listed = yield Check(CHECK_ACCOUNTS_INFO, customer_id=credentials.customer_id)
         except Exception as exc:
-            return b.fail(STEP_ACCOUNTS_INFO, exc)
+            return b.fail(CHECK_ACCOUNTS_INFO, exc)
         b.accounts_info_ok(listed)
     return b.finish()
 
 
-def run_validation(flow: ValidationFlow, perform: Callable[[Step], Any]) -> CredentialsReport:
-    """Drive ``flow`` with a blocking ``perform(step)``."""
+def run_validation(flow: ValidationFlow, perform: Callable[[Check], Any]) -> CredentialsReport:
+    """Drive ``flow`` with a blocking ``perform(check)``."""
     return run_flow(flow, perform)
 
 
-async def arun_validation(flow: ValidationFlow, perform: Callable[[Step], Awaitable[Any]]) -> CredentialsReport:
-    """Drive ``flow`` with an async ``perform(step)`` (the triggerer's event loop never blocks here)."""
+async def arun_validation(flow: ValidationFlow, perform: Callable[[Check], Awaitable[Any]]) -> CredentialsReport:
+    """Drive ``flow`` with an async ``perform(check)`` (the triggerer's event loop never blocks here)."""
     return await arun_flow(flow, perform)
+
+
+__all__ = [
+    "CHECK_ACCOUNTS_INFO",
+    "CHECK_CONNECTION",
+    "CHECK_GET_ACCOUNT",
+    "CHECK_GET_USER",
+    "CHECK_TOKEN",
+    "CREDENTIAL_FIELDS",
+    "FAILED",
+    "LABELS",
+    "OK",
+    "UNVERIFIED",
+    "WARNING",
+    "Check",
+    "CredentialsReport",
+    "ReportWarning",
+    "TokenOutcome",
+    "Verdict",
+    "arun_validation",
+    "run_validation",
+    "validation_flow",
+]

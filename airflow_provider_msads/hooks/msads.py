@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
     from airflow_provider_msads.token_store import TokenStore
-    from airflow_provider_msads.validation import CredentialsReport, Step, TokenOutcome
+    from airflow_provider_msads.validation import Check, CredentialsReport, TokenOutcome
 
 log = logging.getLogger(__name__)
 
@@ -224,31 +224,31 @@ class MicrosoftAdsHook(BaseHook):
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
-            STEP_ACCOUNTS_INFO,
-            STEP_CONNECTION,
-            STEP_GET_USER,
-            STEP_TOKEN,
+            CHECK_ACCOUNTS_INFO,
+            CHECK_CONNECTION,
+            CHECK_GET_USER,
+            CHECK_TOKEN,
             run_validation,
             validation_flow,
         )
 
         clients: list[httpx.Client] = []
 
-        def perform(step: Step) -> Any:
-            if step.name == STEP_CONNECTION:
+        def perform(check: Check) -> Any:
+            if check.name == CHECK_CONNECTION:
                 return self.credentials
-            if step.name == STEP_TOKEN:
+            if check.name == CHECK_TOKEN:
                 started = time.time()
                 tokens = self.token_manager.get_token(force_refresh=force_refresh)
                 return self._token_outcome(started, tokens.expires_at, refreshed=force_refresh)
             if not clients:
                 clients.append(self.get_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if step.name == STEP_GET_USER:
+            if check.name == CHECK_GET_USER:
                 return api.get_user(clients[0])
-            if step.name == STEP_ACCOUNTS_INFO:
-                return api.get_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
-            return api.get_account(clients[0], step.account_id or self.credentials.account_id)
+            if check.name == CHECK_ACCOUNTS_INFO:
+                return api.get_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
+            return api.get_account(clients[0], check.account_id or self.credentials.account_id)
 
         flow = validation_flow(
             self.msads_conn_id,
@@ -273,20 +273,20 @@ class MicrosoftAdsHook(BaseHook):
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
-            STEP_ACCOUNTS_INFO,
-            STEP_CONNECTION,
-            STEP_GET_USER,
-            STEP_TOKEN,
+            CHECK_ACCOUNTS_INFO,
+            CHECK_CONNECTION,
+            CHECK_GET_USER,
+            CHECK_TOKEN,
             arun_validation,
             validation_flow,
         )
 
         clients: list[httpx.AsyncClient] = []
 
-        async def perform(step: Step) -> Any:
-            if step.name == STEP_CONNECTION:
+        async def perform(check: Check) -> Any:
+            if check.name == CHECK_CONNECTION:
                 return await self.aget_credentials()
-            if step.name == STEP_TOKEN:
+            if check.name == CHECK_TOKEN:
                 started = time.time()
                 tokens = await self.token_manager.aget_token(force_refresh=True)
                 return self._token_outcome(started, tokens.expires_at)
@@ -298,11 +298,11 @@ class MicrosoftAdsHook(BaseHook):
                 await asyncio.to_thread(shared_tls_context)  # reads the CA bundle once, off the loop
                 clients.append(self.get_async_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if step.name == STEP_GET_USER:
+            if check.name == CHECK_GET_USER:
                 return await api.aget_user(clients[0])
-            if step.name == STEP_ACCOUNTS_INFO:
-                return await api.aget_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
-            return await api.aget_account(clients[0], step.account_id or self.credentials.account_id)
+            if check.name == CHECK_ACCOUNTS_INFO:
+                return await api.aget_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
+            return await api.aget_account(clients[0], check.account_id or self.credentials.account_id)
 
         flow = validation_flow(
             self.msads_conn_id,

@@ -34,8 +34,8 @@ from airflow_provider_msads.validation import (
     OK,
     UNVERIFIED,
     WARNING,
+    Check,
     CredentialsReport,
-    Step,
     TokenOutcome,
     arun_validation,
     run_validation,
@@ -82,18 +82,18 @@ def script(**overrides: Any) -> dict[str, Any]:
 
 
 def run(answers: dict[str, Any], **options: Any) -> CredentialsReport:
-    seen: list[Step] = []
+    seen: list[Check] = []
 
-    def perform(step: Step) -> Any:
-        seen.append(step)
-        answer = answers[step.name]
+    def perform(check: Check) -> Any:
+        seen.append(check)
+        answer = answers[check.name]
         if isinstance(answer, BaseException):
             raise answer
         return answer
 
     report = run_validation(validation_flow("msads_unit", clock=lambda: NOW, **options), perform)
     if len(seen) == 4:
-        assert seen[3] == Step("GetAccount", account_id=ACCOUNT)
+        assert seen[3] == Check("GetAccount", account_id=ACCOUNT)
     return report
 
 
@@ -194,13 +194,13 @@ def test_customer_reached_through_a_role_is_accepted_once_it_lists_the_account()
         GetAccount=account_answer(parent="999"),
         GetAccountsInfo=accounts_info(ACCOUNT),
     )
-    seen: list[Step] = []
+    seen: list[Check] = []
     report = run_validation(
-        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+        validation_flow("msads_unit", clock=lambda: NOW), lambda check: seen.append(check) or answers[check.name]
     )
     assert report.ok
     assert "managed through this customer" in report.verdict("customer_id").message
-    assert seen[-1] == Step("GetAccountsInfo", customer_id=CUSTOMER)
+    assert seen[-1] == Check("GetAccountsInfo", customer_id=CUSTOMER)
 
 
 def test_a_role_in_the_customer_alone_does_not_vouch_for_an_unrelated_account():
@@ -218,14 +218,14 @@ def test_a_role_in_the_customer_alone_does_not_vouch_for_an_unrelated_account():
 def test_a_role_naming_the_account_confirms_the_link_without_another_call():
     user = user_answer(CUSTOMER)
     user["CustomerRoles"][0]["AccountIds"] = [int(ACCOUNT)]
-    seen: list[Step] = []
+    seen: list[Check] = []
     answers = script(GetUser=user, GetAccount=account_answer(parent="999999"))
     report = run_validation(
-        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+        validation_flow("msads_unit", clock=lambda: NOW), lambda check: seen.append(check) or answers[check.name]
     )
     assert report.ok
     assert "names account" in report.verdict("customer_id").message
-    assert [step.name for step in seen] == ["connection", "token", "GetUser", "GetAccount"]
+    assert [check.name for check in seen] == ["connection", "token", "GetUser", "GetAccount"]
 
 
 def test_customer_neither_parent_nor_role_fails_naming_the_right_one():
@@ -425,9 +425,9 @@ def test_rotation_warnings(tokens: TokenOutcome, codes: list[str]):
     ids=["ok", "secret", "devtoken", "suspended"],
 )
 def test_async_driver_builds_the_same_report(answers: dict[str, Any]):
-    async def perform(step: Step) -> Any:
+    async def perform(check: Check) -> Any:
         await asyncio.sleep(0)
-        answer = answers[step.name]
+        answer = answers[check.name]
         if isinstance(answer, BaseException):
             raise answer
         return answer
