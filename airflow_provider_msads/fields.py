@@ -34,21 +34,19 @@ FIELD_LABELS: dict[str, str] = {
     "conn_type": "Connection type",
 }
 
-#: Keys allowed in ``extra`` (plain or prefixed); the first four are required.
-KNOWN_EXTRAS = frozenset(
-    {
-        "account_id",
-        "customer_id",
-        "developer_token",
-        "refresh_token",
-        "environment",
-        "tenant",
-        "token_url",
-        "authorize_url",
-        "customer_management_url",
-        "client_secret_expires_on",
-    }
+#: The extra keys every connection needs, in the order they are checked.
+REQUIRED_EXTRAS = ("developer_token", "refresh_token", "customer_id", "account_id")
+#: The optional extra keys, in the order they are checked.
+OPTION_ORDER = (
+    "environment",
+    "tenant",
+    "token_url",
+    "authorize_url",
+    "customer_management_url",
+    "client_secret_expires_on",
 )
+#: Keys allowed in ``extra`` (plain or prefixed).
+KNOWN_EXTRAS = frozenset((*REQUIRED_EXTRAS, *OPTION_ORDER))
 
 #: Where in the credentials guide each value comes from.
 FIELD_STEPS: dict[str, str] = {
@@ -77,14 +75,6 @@ MAX_LENGTHS: dict[str, int] = {
     "client_secret_expires_on": 64,
 }
 
-OPTION_ORDER = (
-    "environment",
-    "tenant",
-    "token_url",
-    "authorize_url",
-    "customer_management_url",
-    "client_secret_expires_on",
-)
 URL_FIELDS = ("token_url", "authorize_url", "customer_management_url")
 ID_FIELDS = ("customer_id", "account_id")
 #: The query parameter of the Microsoft Advertising web UI that carries each id.
