@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from airflow_provider_msads.testing.emulator._catalogues import _FAULTS, _JSON, _Fault
 from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
@@ -19,25 +19,40 @@ class _CustomerManagement(_FaultInjection):
     # ---------------------------------------------------------------------- Customer Management API
 
     def _api_endpoint(self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        return self._ads_endpoint("api", operation, method, headers, body, self._api_logic, self._fault)
+
+    def _ads_endpoint(
+        self,
+        service: str,
+        operation: str | None,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        logic: Callable[[str | None, str, Mapping[str, str], bytes, str], _Reply],
+        fault: Callable[[int, str], _Reply],
+    ) -> _Reply:
+        """What every Ads REST service does around its own logic: count, inject, add a TrackingId."""
         tracking_id = str(uuid.uuid4())
         with self._lock:
-            self.counters["api"] += 1
+            self.counters[service] += 1
             if operation is not None:
-                self.counters[f"api.{operation}"] += 1
-        injection = self._take_injection("api", operation)
+                self.counters[f"{service}.{operation}"] += 1
+        injection = self._take_injection(service, operation)
         if injection is not None:
-            injected = self._injected_api_reply(injection, tracking_id)
+            injected = self._injected_ads_reply(service, injection, tracking_id, fault)
             if injected is not None:
                 return injected
-        reply = self._api_logic(operation, method, headers, body, tracking_id)
+        reply = logic(operation, method, headers, body, tracking_id)
         reply.headers.append(("TrackingId", tracking_id))
         reply.delay += self._delay_of(injection)
         return reply
 
-    def _injected_api_reply(self, injection: _Injection, tracking_id: str) -> _Reply | None:
-        reply = self._generic_injection(injection, "api")
+    def _injected_ads_reply(
+        self, service: str, injection: _Injection, tracking_id: str, fault: Callable[[int, str], _Reply]
+    ) -> _Reply | None:
+        reply = self._generic_injection(injection, service)
         if reply is None and injection.kind == "fault":
-            reply = self._fault(injection.code if injection.code is not None else 0, tracking_id)
+            reply = fault(injection.code if injection.code is not None else 0, tracking_id)
             if injection.status is not None:
                 reply.status = injection.status
             if injection.retry_after is not None:

@@ -262,32 +262,9 @@ class _Reporting(_CustomerManagement):
     def _reporting_endpoint(
         self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes
     ) -> _Reply:
-        tracking_id = str(uuid.uuid4())
-        with self._lock:
-            self.counters["reporting"] += 1
-            if operation is not None:
-                self.counters[f"reporting.{operation}"] += 1
-        injection = self._take_injection("reporting", operation)
-        if injection is not None:
-            injected = self._injected_reporting_reply(injection, tracking_id)
-            if injected is not None:
-                return injected
-        reply = self._reporting_logic(operation, method, headers, body, tracking_id)
-        reply.headers.append(("TrackingId", tracking_id))
-        reply.delay += self._delay_of(injection)
-        return reply
-
-    def _injected_reporting_reply(self, injection: _Injection, tracking_id: str) -> _Reply | None:
-        reply = self._generic_injection(injection, "reporting")
-        if reply is None and injection.kind == "fault":
-            reply = self._reporting_fault(injection.code if injection.code is not None else 0, tracking_id)
-            if injection.status is not None:
-                reply.status = injection.status
-            if injection.retry_after is not None:
-                reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
-        if reply is not None:
-            reply.headers.append(("TrackingId", tracking_id))
-        return reply
+        return self._ads_endpoint(
+            "reporting", operation, method, headers, body, self._reporting_logic, self._reporting_fault
+        )
 
     def _reporting_fault(self, code: int, tracking_id: str, details: str | None = None) -> _Reply:
         """Reporting errors in ``ApiFaultDetail`` shape; the generic Ads errors as Customer Management."""
