@@ -338,17 +338,6 @@ ADS_CATALOGUE: dict[int, CatalogueEntry] = {
 }
 
 
-def _oauth(
-    name: str,
-    meaning: str,
-    remedy: str,
-    field: str | None = None,
-    step: str | None = STEP_AUTHORIZE,
-    **flags: bool,
-) -> CatalogueEntry:
-    return CatalogueEntry(None, name, meaning, remedy, field, step, **flags)
-
-
 _RUN_AGAIN_LATER = "Wait a minute and run msads-authorize again."
 
 #: OAuth ``error`` names of an authorize redirect (``?error=``) whose description names no
@@ -356,37 +345,52 @@ _RUN_AGAIN_LATER = "Wait a minute and run msads-authorize again."
 OAUTH_ERROR_CATALOGUE: dict[str, CatalogueEntry] = {
     e.name: e
     for e in (
-        _oauth(
+        CatalogueEntry(
+            None,
             "access_denied",
             "The sign-in was cancelled or the permission request was declined (access_denied).",
             "Run msads-authorize again and click Accept on the consent screen, signed in as a user who can open "
             "the Microsoft Advertising account. If your organisation lets only admins approve apps, ask an admin to "
             "grant consent to the app first.",
+            None,
+            STEP_AUTHORIZE,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "consent_required",
             "Microsoft needs consent to the app's msads.manage permission before it issues a code.",
             "Run msads-authorize again and accept the permission; if you cannot, an admin of your organisation "
             "must grant consent to the app.",
+            None,
+            STEP_AUTHORIZE,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "interaction_required",
             "Microsoft needs an interactive step (multi-factor authentication or a policy prompt).",
             "Run msads-authorize again in a normal browser window and complete every sign-in step.",
+            None,
+            STEP_AUTHORIZE,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "login_required",
             "Microsoft needs you to sign in.",
             "Run msads-authorize again and sign in when asked.",
+            None,
+            STEP_AUTHORIZE,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "invalid_request",
             "Microsoft rejected the authorization request as invalid.",
             "Check Client ID, the tenant, and that the redirect URI is registered exactly (platform Web) in the "
             "app registration.",
-            step=STEP_APP,
+            None,
+            STEP_APP,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "unauthorized_client",
             "The app may not use this sign-in flow, or it does not exist in this directory.",
             "Check Client ID and the tenant, and that the redirect URI is registered under platform Web (not "
@@ -394,33 +398,41 @@ OAUTH_ERROR_CATALOGUE: dict[str, CatalogueEntry] = {
             "client_id",
             STEP_APP,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "unsupported_response_type",
             "The app registration does not allow the authorization code flow.",
             "Register the redirect URI under platform Web in the app registration.",
             "redirect_uri",
             STEP_APP,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "invalid_scope",
             "The requested scope is not valid for Microsoft Advertising.",
             "Check --environment (production or sandbox); a wrong environment asks for the wrong scope.",
             "environment",
             None,
         ),
-        _oauth("invalid_client", "Microsoft rejected the app (client).", "Check Client ID.", "client_id", STEP_SECRET),
-        _oauth(
+        CatalogueEntry(
+            None, "invalid_client", "Microsoft rejected the app (client).", "Check Client ID.", "client_id", STEP_SECRET
+        ),
+        CatalogueEntry(
+            None,
             "server_error",
             "Microsoft's sign-in service had an internal error.",
             _RUN_AGAIN_LATER,
-            step=None,
+            None,
+            None,
             retryable=True,
         ),
-        _oauth(
+        CatalogueEntry(
+            None,
             "temporarily_unavailable",
             "Microsoft's sign-in service is temporarily unavailable.",
             _RUN_AGAIN_LATER,
-            step=None,
+            None,
+            None,
             retryable=True,
         ),
     )
