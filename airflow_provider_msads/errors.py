@@ -26,9 +26,13 @@ STEP_AUTHORIZE = "Steps 5-6 (authorize again and get a new refresh token; `msads
 
 @dataclass(frozen=True)
 class CatalogueEntry:
-    """What a Microsoft code means for the person who owns the connection."""
+    """What a Microsoft code means for the person who owns the connection.
 
-    code: int
+    ``code`` is None for an OAuth ``error`` name that comes without an AADSTS code (the authorize
+    redirect's ``?error=``); ``name`` is then the key.
+    """
+
+    code: int | None
     name: str
     meaning: str
     remedy: str
@@ -245,6 +249,7 @@ AADSTS_CATALOGUE: dict[int, CatalogueEntry] = {
             STEP_AUTHORIZE,
         ),
     )
+    if e.code is not None
 }
 
 #: Microsoft Advertising API fault codes (Customer Management and others).
@@ -329,10 +334,112 @@ ADS_CATALOGUE: dict[int, CatalogueEntry] = {
             STEP_IDS,
         ),
     )
+    if e.code is not None
+}
+
+
+_RUN_AGAIN_LATER = "Wait a minute and run msads-authorize again."
+
+#: OAuth ``error`` names of an authorize redirect (``?error=``) whose description names no
+#: catalogued AADSTS code; the AADSTS catalogue wins when it knows the code.
+OAUTH_ERROR_CATALOGUE: dict[str, CatalogueEntry] = {
+    e.name: e
+    for e in (
+        CatalogueEntry(
+            None,
+            "access_denied",
+            "The sign-in was cancelled or the permission request was declined (access_denied).",
+            "Run msads-authorize again and click Accept on the consent screen, signed in as a user who can open "
+            "the Microsoft Advertising account. If your organisation lets only admins approve apps, ask an admin to "
+            "grant consent to the app first.",
+            None,
+            STEP_AUTHORIZE,
+        ),
+        CatalogueEntry(
+            None,
+            "consent_required",
+            "Microsoft needs consent to the app's msads.manage permission before it issues a code.",
+            "Run msads-authorize again and accept the permission; if you cannot, an admin of your organisation "
+            "must grant consent to the app.",
+            None,
+            STEP_AUTHORIZE,
+        ),
+        CatalogueEntry(
+            None,
+            "interaction_required",
+            "Microsoft needs an interactive step (multi-factor authentication or a policy prompt).",
+            "Run msads-authorize again in a normal browser window and complete every sign-in step.",
+            None,
+            STEP_AUTHORIZE,
+        ),
+        CatalogueEntry(
+            None,
+            "login_required",
+            "Microsoft needs you to sign in.",
+            "Run msads-authorize again and sign in when asked.",
+            None,
+            STEP_AUTHORIZE,
+        ),
+        CatalogueEntry(
+            None,
+            "invalid_request",
+            "Microsoft rejected the authorization request as invalid.",
+            "Check Client ID, the tenant, and that the redirect URI is registered exactly (platform Web) in the "
+            "app registration.",
+            None,
+            STEP_APP,
+        ),
+        CatalogueEntry(
+            None,
+            "unauthorized_client",
+            "The app may not use this sign-in flow, or it does not exist in this directory.",
+            "Check Client ID and the tenant, and that the redirect URI is registered under platform Web (not "
+            "'Single-page application' or 'Mobile and desktop').",
+            "client_id",
+            STEP_APP,
+        ),
+        CatalogueEntry(
+            None,
+            "unsupported_response_type",
+            "The app registration does not allow the authorization code flow.",
+            "Register the redirect URI under platform Web in the app registration.",
+            "redirect_uri",
+            STEP_APP,
+        ),
+        CatalogueEntry(
+            None,
+            "invalid_scope",
+            "The requested scope is not valid for Microsoft Advertising.",
+            "Check --environment (production or sandbox); a wrong environment asks for the wrong scope.",
+            "environment",
+            None,
+        ),
+        CatalogueEntry(
+            None, "invalid_client", "Microsoft rejected the app (client).", "Check Client ID.", "client_id", STEP_SECRET
+        ),
+        CatalogueEntry(
+            None,
+            "server_error",
+            "Microsoft's sign-in service had an internal error.",
+            _RUN_AGAIN_LATER,
+            None,
+            None,
+            retryable=True,
+        ),
+        CatalogueEntry(
+            None,
+            "temporarily_unavailable",
+            "Microsoft's sign-in service is temporarily unavailable.",
+            _RUN_AGAIN_LATER,
+            None,
+            None,
+            retryable=True,
+        ),
+    )
 }
 
 #: OAuth ``error`` strings that mean "try again later" whatever the code.
-TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+TRANSIENT_OAUTH_ERRORS = frozenset(name for name, entry in OAUTH_ERROR_CATALOGUE.items() if entry.retryable)
 
 _TRACE_TAIL = re.compile(r"\s*(Trace ID|Correlation ID|Timestamp):.*", re.DOTALL)
 _AADSTS_PREFIX = re.compile(r"^AADSTS\d+:\s*")
@@ -513,6 +620,11 @@ def _first_int(values: Iterable[Any]) -> list[int]:
 _AADSTS_IN_TEXT = re.compile(r"AADSTS(\d+)")
 
 
+def aadsts_codes(text: str) -> list[int]:
+    """The AADSTS codes named in a text (an ``error_description``), in order."""
+    return [int(code) for code in _AADSTS_IN_TEXT.findall(text)]
+
+
 def token_error_from_body(status: int, body: Mapping[str, Any], *, retry_after: float | None = None) -> TokenError:
     """Map a token-endpoint error answer to the matching error class.
 
@@ -523,7 +635,7 @@ def token_error_from_body(status: int, body: Mapping[str, Any], *, retry_after: 
     codes = _first_int(body.get("error_codes") or [])
     description = str(body.get("error_description") or "")
     if not codes:
-        codes = [int(m) for m in _AADSTS_IN_TEXT.findall(description)[:1]]
+        codes = aadsts_codes(description)[:1]
     trace_id = _str_or_none(body.get("trace_id"))
     correlation_id = _str_or_none(body.get("correlation_id"))
     entry = next((AADSTS_CATALOGUE[c] for c in codes if c in AADSTS_CATALOGUE), None)

@@ -1,7 +1,8 @@
 """``msads-authorize``: onboarding in one command (steps 5-6 of the credentials guide).
 
 ``main`` is the console script's entry point (``msads-authorize = airflow_provider_msads.cli:main``,
-also ``python -m airflow_provider_msads.cli``). The parts are importable for scripts and tests:
+also ``python -m airflow_provider_msads.cli``); :mod:`.main` lists the modules of the command.
+The parts are importable for scripts and tests:
 :func:`build_authorize_url` / :func:`new_authorization_request`, :class:`RedirectCatcher`,
 :func:`parse_redirect`, :func:`exchange`, :func:`render`, and, in
 :mod:`airflow_provider_msads.cli.metastore` (imports Airflow), ``save_connection``.
@@ -32,7 +33,8 @@ from airflow_provider_msads.cli.catcher import (
     RedirectTimeoutError,
     RedirectURIError,
 )
-from airflow_provider_msads.cli.main import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Console, main
+from airflow_provider_msads.cli.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Console
+from airflow_provider_msads.cli.main import main
 from airflow_provider_msads.cli.output import connection_document, render, write_private_file
 
 __all__ = [

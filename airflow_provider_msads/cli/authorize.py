@@ -27,11 +27,13 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from airflow_provider_msads.errors import (
     AADSTS_CATALOGUE,
+    OAUTH_ERROR_CATALOGUE,
     STEP_APP,
     STEP_AUTHORIZE,
-    STEP_SECRET,
+    CatalogueEntry,
     MicrosoftAdsError,
     TokenError,
+    aadsts_codes,
     describe_microsoft_text,
 )
 
@@ -240,95 +242,8 @@ def parse_redirect(text: str, *, expected_state: str) -> Redirect:
 
 # ------------------------------------------------------------------------- Microsoft's ?error=
 
-_AADSTS_IN_TEXT = re.compile(r"AADSTS(\d+)")
 _TRACE = re.compile(r"Trace ID:\s*([0-9A-Za-z-]+)")
 _CORRELATION = re.compile(r"Correlation ID:\s*([0-9A-Za-z-]+)")
-
-# error -> (meaning, remedy, field, step, retryable) for redirects without a catalogued code.
-_REDIRECT_ERRORS: dict[str, tuple[str, str, str | None, str | None, bool]] = {
-    "access_denied": (
-        "The sign-in was cancelled or the permission request was declined (access_denied).",
-        "Run msads-authorize again and click Accept on the consent screen, signed in as a user who can open "
-        "the Microsoft Advertising account. If your organisation lets only admins approve apps, ask an admin to "
-        "grant consent to the app first.",
-        None,
-        STEP_AUTHORIZE,
-        False,
-    ),
-    "consent_required": (
-        "Microsoft needs consent to the app's msads.manage permission before it issues a code.",
-        "Run msads-authorize again and accept the permission; if you cannot, an admin of your organisation "
-        "must grant consent to the app.",
-        None,
-        STEP_AUTHORIZE,
-        False,
-    ),
-    "interaction_required": (
-        "Microsoft needs an interactive step (multi-factor authentication or a policy prompt).",
-        "Run msads-authorize again in a normal browser window and complete every sign-in step.",
-        None,
-        STEP_AUTHORIZE,
-        False,
-    ),
-    "login_required": (
-        "Microsoft needs you to sign in.",
-        "Run msads-authorize again and sign in when asked.",
-        None,
-        STEP_AUTHORIZE,
-        False,
-    ),
-    "invalid_request": (
-        "Microsoft rejected the authorization request as invalid.",
-        "Check Client ID, the tenant, and that the redirect URI is registered exactly (platform Web) in the "
-        "app registration.",
-        None,
-        STEP_APP,
-        False,
-    ),
-    "unauthorized_client": (
-        "The app may not use this sign-in flow, or it does not exist in this directory.",
-        "Check Client ID and the tenant, and that the redirect URI is registered under platform Web (not "
-        "'Single-page application' or 'Mobile and desktop').",
-        "client_id",
-        STEP_APP,
-        False,
-    ),
-    "unsupported_response_type": (
-        "The app registration does not allow the authorization code flow.",
-        "Register the redirect URI under platform Web in the app registration.",
-        "redirect_uri",
-        STEP_APP,
-        False,
-    ),
-    "invalid_scope": (
-        "The requested scope is not valid for Microsoft Advertising.",
-        "Check --environment (production or sandbox); a wrong environment asks for the wrong scope.",
-        "environment",
-        None,
-        False,
-    ),
-    "invalid_client": (
-        "Microsoft rejected the app (client).",
-        "Check Client ID.",
-        "client_id",
-        STEP_SECRET,
-        False,
-    ),
-    "server_error": (
-        "Microsoft's sign-in service had an internal error.",
-        "Wait a minute and run msads-authorize again.",
-        None,
-        None,
-        True,
-    ),
-    "temporarily_unavailable": (
-        "Microsoft's sign-in service is temporarily unavailable.",
-        "Wait a minute and run msads-authorize again.",
-        None,
-        None,
-        True,
-    ),
-}
 
 
 def authorization_error(redirect: Redirect) -> AuthorizationError:
@@ -341,7 +256,7 @@ def authorization_error(redirect: Redirect) -> AuthorizationError:
     """
     error = redirect.error or "unknown_error"
     description = redirect.error_description or ""
-    codes = [int(c) for c in _AADSTS_IN_TEXT.findall(description)[:3]]
+    codes = aadsts_codes(description)[:3]
     trace = _TRACE.search(description)
     correlation = _CORRELATION.search(description)
     ms_text = describe_microsoft_text(description)
@@ -350,34 +265,23 @@ def authorization_error(redirect: Redirect) -> AuthorizationError:
     correlation_id = correlation.group(1) if correlation else None
     entry = next((AADSTS_CATALOGUE[c] for c in codes if c in AADSTS_CATALOGUE), None)
     if entry is not None:
-        return AuthorizationError(
-            f"Microsoft refused the authorization ({error}): AADSTS{entry.code} {entry.meaning}{says}",
-            codes=codes,
-            field=entry.field,
-            step=entry.step,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            trace_id=trace_id,
-            correlation_id=correlation_id,
-        )
-    meaning, remedy, field, step, retryable = _REDIRECT_ERRORS.get(
-        error,
-        (
+        message = f"Microsoft refused the authorization ({error}): AADSTS{entry.code} {entry.meaning}"
+    else:
+        entry = OAUTH_ERROR_CATALOGUE.get(error) or CatalogueEntry(
+            None,
+            error,
             f"Microsoft refused the authorization ({error}).",
             "Check Client ID, the tenant and the redirect URI registered in the app, then run msads-authorize again.",
-            None,
-            STEP_APP,
-            False,
-        ),
-    )
-    code_text = f" (AADSTS{codes[0]})" if codes else ""
+            step=STEP_APP,
+        )
+        message = entry.meaning + (f" (AADSTS{codes[0]})" if codes else "")
     return AuthorizationError(
-        f"{meaning}{code_text}{says}",
+        message + says,
         codes=[*codes] or [error],
-        field=field,
-        step=step,
-        remedy=remedy,
-        retryable=retryable,
+        field=entry.field,
+        step=entry.step,
+        remedy=entry.remedy,
+        retryable=entry.retryable,
         trace_id=trace_id,
         correlation_id=correlation_id,
     )

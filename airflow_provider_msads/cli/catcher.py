@@ -56,11 +56,16 @@ class RedirectURIError(OnboardingError):
 
 
 class ListenError(OnboardingError):
-    """The redirect URI's port cannot be listened on; ``--manual`` or another redirect URI helps."""
+    """The redirect URI's port cannot be listened on; ``--manual`` or another redirect URI helps.
+
+    Always about the redirect URI registered in step 1, hence the default field and step.
+    """
 
     def __init__(self, message: str, *, host: str, port: int, **kwargs: Any) -> None:
         self.host = host
         self.port = port
+        kwargs.setdefault("field", "redirect_uri")
+        kwargs.setdefault("step", STEP_APP)
         super().__init__(message, **kwargs)
 
 
@@ -261,9 +266,7 @@ class RedirectCatcher:
                         f"Cannot listen on {address} port {self.port} ({exc.strerror or type(exc).__name__}).",
                         host=address,
                         port=self.port,
-                        field="redirect_uri",
                         remedy="Pass another loopback --redirect-uri registered in the app, or add --manual.",
-                        step=STEP_APP,
                     ) from None
                 continue  # e.g. no IPv6 on this machine: 127.0.0.1 alone is fine
             self._servers.append(server)
@@ -371,8 +374,6 @@ class RedirectCatcher:
             f"receive the redirect to {self.redirect_uri}.{airflow}",
             host=address,
             port=self.port,
-            field="redirect_uri",
-            step=STEP_APP,
             remedy="Either (1) add another loopback redirect URI to the app registration (Authentication > Web > "
             "Add URI), e.g. http://localhost:8765, and pass it with --redirect-uri http://localhost:8765; or "
             "(2) add --manual and paste the address the browser is sent to after signing in (works on a headless "
@@ -385,8 +386,6 @@ class RedirectCatcher:
             f"msads-authorize cannot receive the redirect to {self.redirect_uri}.",
             host=address,
             port=self.port,
-            field="redirect_uri",
-            step=STEP_APP,
             remedy="Register a redirect URI with a port above 1024, e.g. http://localhost:8765, and pass it with "
             "--redirect-uri; or add --manual.",
         )

@@ -1,6 +1,6 @@
 """Helpers for driving ``msads-authorize`` in tests: streams to read from, a browser to act as.
 
-The command runs in a thread with a :class:`~airflow_provider_msads.cli.main.Console` whose
+The command runs in a thread with a :class:`~airflow_provider_msads.cli.console.Console` whose
 streams are these objects, so a test can wait for the authorize URL, act as the browser (GET the
 URL on the emulator, follow its redirect into the catcher) and then read the exit code.
 """
@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from airflow_provider_msads.cli.main import Console, main
+from airflow_provider_msads.cli.console import Console
+from airflow_provider_msads.cli.main import main
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
 
 

@@ -18,7 +18,13 @@ from airflow_provider_msads.cli.authorize import (
     redirect_from_params,
 )
 from airflow_provider_msads.endpoints import resolve_endpoints
-from airflow_provider_msads.errors import STEP_APP, STEP_AUTHORIZE, MicrosoftAdsError
+from airflow_provider_msads.errors import (
+    OAUTH_ERROR_CATALOGUE,
+    STEP_APP,
+    STEP_AUTHORIZE,
+    TRANSIENT_OAUTH_ERRORS,
+    MicrosoftAdsError,
+)
 
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"
 
@@ -164,3 +170,22 @@ def test_uncatalogued_errors_by_name():
     assert "Web" in _error("unsupported_response_type").remedy
     unknown = _error("weird_error", "no code here")
     assert unknown.codes == ("weird_error",) and "weird_error" in str(unknown)
+
+
+@pytest.mark.parametrize("name", sorted(OAUTH_ERROR_CATALOGUE))
+def test_every_oauth_error_of_the_catalogue_explains_its_redirect(name: str):
+    entry = OAUTH_ERROR_CATALOGUE[name]
+    err = _error(name, "Something went wrong.")
+    assert err.message == f"{entry.meaning} Microsoft says: Something went wrong." and err.remedy == entry.remedy
+    assert (err.field, err.step, err.retryable) == (entry.field, entry.step, entry.retryable)
+    assert err.codes == (name,)
+
+
+def test_unknown_oauth_error_points_at_the_app_registration():
+    err = _error("weird_error", "AADSTS123456: not catalogued.")
+    assert err.codes == (123456,) and err.step == STEP_APP and err.field is None and not err.retryable
+    assert err.message.startswith("Microsoft refused the authorization (weird_error). (AADSTS123456)")
+
+
+def test_transient_oauth_errors_are_the_retryable_entries():
+    assert {"server_error", "temporarily_unavailable"} == TRANSIENT_OAUTH_ERRORS

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from _cli_support import CliRun, FeedStdin, browser, flow_args, follow, free_port, query, sign_in
 
-from airflow_provider_msads.cli.main import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from airflow_provider_msads.cli.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 
 def _secrets(emulator, refresh_token: str | None = None) -> list[str]:
@@ -179,9 +179,32 @@ def test_interactive_questions_secret_ids_and_a_second_chance(emulator, redirect
     assert run.wait() == EXIT_OK, run.output
     text = run.stderr.text
     assert "Client Secret" in text and "Account ID" in text and "account *number*" in text
+    for prompt in (
+        "Client Secret (the secret's Value, not its ID): ",
+        "Developer Token (Enter to skip): ",
+        "Customer ID (the number after cid= in the Microsoft Advertising URL) (Enter to skip): ",
+        "Account ID (the number after aid= in the Microsoft Advertising URL) (Enter to skip): ",
+    ):
+        assert prompt in text
     assert emulator.app.client_secret not in text
     doc = json.loads(run.stdout.text)
     assert doc["extra"]["account_id"] == emulator.account.id
+
+
+@pytest.mark.parametrize(
+    ("choice", "starts"),
+    [
+        ("2", "airflow connections add msads_default --conn-json "),
+        ("3", "export AIRFLOW_CONN_MSADS_DEFAULT="),
+        ("4", "{"),
+    ],
+)
+def test_interactive_destination_menu_prints_the_chosen_form(emulator, redirect_uri, choice, starts):
+    run = CliRun(flow_args(emulator, redirect_uri, "--no-validate"), stdin=FeedStdin([choice]), interactive=True)
+    browser(run.authorize_url())
+    assert run.wait() == EXIT_OK, run.output
+    assert "Choice [1]: " in run.stderr.text
+    assert run.stdout.text.startswith(starts)
 
 
 def test_non_interactive_without_destination_is_a_usage_error(emulator, redirect_uri):

@@ -7,7 +7,7 @@ import json
 import pytest
 from _cli_support import CliRun, FeedStdin, browser, flow_args
 
-from airflow_provider_msads.cli.main import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from airflow_provider_msads.cli.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 pytestmark = pytest.mark.integration
 
