@@ -1,6 +1,6 @@
 """Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
 
-The connection form is declared here (``conn-fields``), not in the hook, because Airflow 3.3's
+The connection form is declared here (``conn-fields``), not in the hook, because Airflow 3.2+'s
 React UI draws it from this dict without importing the hook. Descriptions say where each value
 comes from in the credentials guide, since that is the question users have while typing.
 """
