@@ -100,6 +100,7 @@ FIELD_LABELS: dict[str, str] = {
     "token_url": "Token URL",
     "authorize_url": "Authorize URL",
     "customer_management_url": "Customer Management URL",
+    "reporting_url": "Reporting URL",
     "client_secret_expires_on": "Client Secret expiry date",
     "extra": "Extra",
     "conn_type": "Connection type",
@@ -118,6 +119,7 @@ KNOWN_EXTRAS = frozenset(
         "authorize_url",
         "customer_management_url",
         "client_secret_expires_on",
+        "reporting_url",
     }
 )
 
@@ -146,6 +148,7 @@ MAX_LENGTHS: dict[str, int] = {
     "authorize_url": 2048,
     "customer_management_url": 2048,
     "client_secret_expires_on": 64,
+    "reporting_url": 2048,
 }
 
 _OPTION_ORDER = (
@@ -155,8 +158,9 @@ _OPTION_ORDER = (
     "authorize_url",
     "customer_management_url",
     "client_secret_expires_on",
+    "reporting_url",
 )
-_URL_FIELDS = ("token_url", "authorize_url", "customer_management_url")
+_URL_FIELDS = ("token_url", "authorize_url", "customer_management_url", "reporting_url")
 _ID_FIELDS = ("customer_id", "account_id")
 #: The query parameter of the Microsoft Advertising web UI that carries each id.
 _URL_PARAM = {"account_id": "aid", "customer_id": "cid"}
@@ -211,6 +215,8 @@ class MicrosoftAdsCredentials:
     client_secret_expires_on: datetime.date | None = None
     #: What parsing normalised (e.g. stripped whitespace), for humans; never holds a value.
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: Full Reporting v13 URL overriding the environment's default (the emulator's, in tests).
+    reporting_url: str | None = None
 
     @property
     def endpoints(self) -> Endpoints:
@@ -221,6 +227,7 @@ class MicrosoftAdsCredentials:
             token_url=self.token_url,
             authorize_url=self.authorize_url,
             customer_management_url=self.customer_management_url,
+            reporting_url=self.reporting_url,
         )
 
     def __repr__(self) -> str:
@@ -247,6 +254,7 @@ class MicrosoftAdsCredentials:
                 self.client_secret_expires_on.isoformat() if self.client_secret_expires_on else None
             ),
             "notes": list(self.notes),
+            "reporting_url": self.reporting_url,
         }
 
 
@@ -841,6 +849,7 @@ def parse_credentials(
         customer_management_url=urls["customer_management_url"],
         client_secret_expires_on=expires_on,
         notes=tuple(parser.notes),
+        reporting_url=urls["reporting_url"],
     )
     _ = credentials.endpoints  # any remaining URL problem surfaces now, not at the first request
     return credentials

@@ -19,6 +19,10 @@ _SCOPES = {
     "production": "https://ads.microsoft.com/msads.manage offline_access",
     "sandbox": "https://si.ads.microsoft.com/msads.manage offline_access",
 }
+_REPORTING = {
+    "production": "https://reporting.api.bingads.microsoft.com/Reporting/v13",
+    "sandbox": "https://reporting.api.sandbox.bingads.microsoft.com/Reporting/v13",
+}
 _CUSTOMER_MANAGEMENT = {
     "production": "https://clientcenter.api.bingads.microsoft.com/CustomerManagement/v13",
     "sandbox": "https://clientcenter.api.sandbox.bingads.microsoft.com/CustomerManagement/v13",
@@ -35,6 +39,8 @@ class Endpoints:
     authorize_url: str
     customer_management_url: str
     scope: str
+    #: Reporting v13 (submit, poll); its download links are elsewhere and get no credentials.
+    reporting_url: str = _REPORTING["production"]
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -100,6 +106,7 @@ def resolve_endpoints(
     token_url: str | None = None,
     authorize_url: str | None = None,
     customer_management_url: str | None = None,
+    reporting_url: str | None = None,
 ) -> Endpoints:
     """Defaults for the environment, with checked overrides.
 
@@ -131,4 +138,5 @@ def resolve_endpoints(
         authorize_url=authorize,
         customer_management_url=cm,
         scope=_SCOPES[environment],
+        reporting_url=check_url(reporting_url, "reporting_url") if reporting_url else _REPORTING[environment],
     )
