@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -451,9 +452,18 @@ REPORTING_RETRY = RetryPolicy(attempts=6, backoff_base=2.0, backoff_max=60.0, to
 class Reporting:
     """Submit and Poll over one authenticated httpx client (sync or async)."""
 
-    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        asleep: Callable[[float], Any] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or REPORTING_RETRY
+        self._sleep = sleep or time.sleep
+        self._asleep = asleep or asyncio.sleep
 
     def _post(self, path: str, body: dict[str, Any]) -> Callable[[], httpx.Request]:
         url = f"{self.base_url}/{path}"
@@ -515,16 +525,16 @@ class Reporting:
         )
 
     def submit(self, client: httpx.Client, report_request: Mapping[str, Any]) -> str:
-        return drive_sync(self.submit_flow(report_request), client)
+        return drive_sync(self.submit_flow(report_request), client, self._sleep)
 
     async def asubmit(self, client: httpx.AsyncClient, report_request: Mapping[str, Any]) -> str:
-        return await drive_async(self.submit_flow(report_request), client)
+        return await drive_async(self.submit_flow(report_request), client, self._asleep)
 
     def poll(self, client: httpx.Client, request_id: str) -> ReportStatus:
-        return drive_sync(self.poll_flow(request_id), client)
+        return drive_sync(self.poll_flow(request_id), client, self._sleep)
 
     async def apoll(self, client: httpx.AsyncClient, request_id: str) -> ReportStatus:
-        return await drive_async(self.poll_flow(request_id), client)
+        return await drive_async(self.poll_flow(request_id), client, self._asleep)
 
 
 def report_failed_error(status: ReportStatus) -> ReportingError:
@@ -550,8 +560,7 @@ def check_download_url(url: str) -> str:
     if secure and parts.hostname and parts.username is None and parts.password is None:
         return url
     raise ReportDownloadError(
-        f"Refusing the report download link: it is not https ({parts.scheme or 'no scheme'}://"
-        f"{parts.hostname or ''}).",
+        f"Refusing the report download link: it is not https ({parts.scheme or 'no scheme'}://{parts.hostname or ''}).",
         remedy="Microsoft's links are https blob URLs; check reporting_url and any proxy in between.",
     )
 
