@@ -83,9 +83,25 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.hooks.msads"]}],
-        "operators": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.operators.msads"]}],
+        "operators": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_msads.operators.msads",
+                    "airflow_provider_msads.operators.reporting",
+                ],
+            }
+        ],
         "sensors": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.sensors.msads"]}],
-        "triggers": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.triggers.msads"]}],
+        "triggers": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_msads.triggers.msads",
+                    "airflow_provider_msads.triggers.reporting",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

@@ -834,6 +834,7 @@ def write_empty_report(
     columns: Sequence[str], destination: str, *, compression: str | None = None, publish: Publisher | None = None
 ) -> DownloadResult:
     """Success without a link: the file is the column row alone, as Microsoft would write it."""
+    _check_compression(compression)
     destination = final_name(destination, compression)
     row = header_row(columns)
     with _output(destination, publish) as out:
