@@ -559,6 +559,43 @@ class MicrosoftAdsHook(BaseHook):
             )
         return status.download_url
 
+    # -- Microsoft's SDK ---------------------------------------------------------------------
+
+    def get_sdk_authorization_data(self) -> Any:
+        """A ``bingads.AuthorizationData`` for Microsoft's SDK (``pip install airflow-provider-msads[sdk]``).
+
+        Its authentication asks this hook for the access token on every call, so the SDK shares the
+        token store (rotated refresh token, shared access token) instead of refreshing on its own,
+        which would fork the refresh-token chain.
+        """
+        try:
+            from bingads.authorization import AuthorizationData
+        except ImportError as exc:
+            from airflow_provider_msads.errors import CredentialsError
+
+            raise CredentialsError(
+                "Microsoft's SDK (bingads) is not installed.",
+                remedy="pip install 'airflow-provider-msads[sdk]' (the msads package).",
+            ) from exc
+        credentials = self.credentials
+        return AuthorizationData(
+            account_id=int(credentials.account_id),
+            customer_id=int(credentials.customer_id),
+            developer_token=credentials.developer_token,
+            authentication=_hook_authentication(self),
+        )
+
+
+def _hook_authentication(hook: MicrosoftAdsHook) -> Any:
+    """A ``bingads`` Authentication whose Bearer token comes from the hook's token manager."""
+    from bingads.authorization import Authentication
+
+    class HookAuthentication(Authentication):  # type: ignore[misc]
+        def enrich_headers(self, headers: dict[str, str]) -> None:
+            headers["Authorization"] = "Bearer " + hook.get_access_token()
+
+    return HookAuthentication()
+
 
 def publish_to_object_storage(local: str, destination: str) -> None:
     """Upload a finished file to an ObjectStoragePath URL under a hidden temporary key, then move it.
