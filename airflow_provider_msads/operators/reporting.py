@@ -39,14 +39,17 @@ REQUEST_ID_XCOM_KEY = "report_request_id"
 STATE_VARIABLE_PREFIX = "msads_report_request__"
 
 
-def _text_date(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value.date().isoformat()
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return str(value)
+def _variables() -> Any:
+    """The task SDK's Variable inside a task, the metastore model elsewhere (tests, Airflow 2)."""
+    from airflow_provider_msads.token_store import _in_task_process
+
+    if _in_task_process():
+        from airflow.sdk import Variable
+
+        return Variable
+    from airflow.models.variable import Variable as ModelVariable
+
+    return ModelVariable
 
 
 class MicrosoftAdsReportOperator(BaseOperator):
@@ -171,14 +174,12 @@ class MicrosoftAdsReportOperator(BaseOperator):
         return hashlib.sha256(json.dumps([conn_id, request], sort_keys=True).encode()).hexdigest()
 
     def _saved_request_id(self, context: Context, fingerprint: str) -> str | None:
-        from airflow.providers.common.compat.sdk import Variable
-
         from airflow_provider_msads.reporting import REQUEST_ID_LIFETIME
 
         if int(getattr(context["ti"], "try_number", 1) or 1) <= 1:
             return None
         try:
-            saved = json.loads(Variable.get(self._state_key(context), None) or "null")
+            saved = json.loads(_variables().get(self._state_key(context), None) or "null")
         except Exception:  # a state we cannot read: submit again, as peers always do
             self.log.warning("Could not read the saved report request; submitting a new one.", exc_info=True)
             return None
@@ -191,24 +192,20 @@ class MicrosoftAdsReportOperator(BaseOperator):
         return str(saved["request_id"])
 
     def _save_request_id(self, context: Context, request_id: str, fingerprint: str) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
         value = json.dumps({"request_id": request_id, "submitted_at": time.time(), "fingerprint": fingerprint})
         try:
-            Variable.set(
+            _variables().set(
                 self._state_key(context),
                 value,
                 description="airflow-provider-msads: the report request a retry of this task resumes "
                 "(deleted when the report is written).",
             )
-        except TypeError:  # older signatures without description
-            Variable.set(self._state_key(context), value)
+        except Exception:  # resuming is an optimisation: without it a retry submits again
+            self.log.warning("Could not save report request %s for retries to resume.", request_id, exc_info=True)
 
     def _forget_request_id(self, context: Context) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
         try:
-            Variable.delete(self._state_key(context))
+            _variables().delete(self._state_key(context))
         except Exception:
             self.log.debug("Could not delete the saved report request.", exc_info=True)
 
