@@ -84,7 +84,7 @@ CHUNK_SIZE = 1024 * 1024
 #: A zip entry larger than this, or inflating more than MAX_RATIO times beyond SMALL_ENTRY, is a
 #: zip bomb rather than a report.
 MAX_ENTRY_BYTES = 64 * 1024**3
-MAX_RATIO = 1000
+MAX_RATIO = 400
 SMALL_ENTRY = 16 * 1024 * 1024
 #: Microsoft's CSV ends lines with CRLF.
 LINE_END = "\r\n"
@@ -689,15 +689,18 @@ def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return entry
 
 
+#: Every byte but the double quote and the line feed: deleted to count quotes per line at C speed.
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in (0x22, 0x0A))
+
+
 class RowCounter:
     """Counts CSV records, not lines: a quoted value may hold a line break.
 
-    Fed the CSV in arbitrary chunks. Complete lines are examined in bulk: when no line has an odd
-    number of quotes (the usual case) the count is one ``bytes.count``; otherwise lines are walked
-    one by one tracking whether a quoted value is open.
+    Fed the CSV in arbitrary chunks. Complete lines are examined in bulk, in C: everything but
+    quotes and line feeds is deleted and quote pairs removed, which leaves a lone quote exactly on
+    the lines with an odd number of quotes. Without one (the usual case) the count is one
+    ``bytes.count``; otherwise the reduced lines are walked, tracking whether a value is open.
     """
-
-    _ODD_QUOTES_LINE = re.compile(rb'^[^"\n]*(?:"[^"\n]*"[^"\n]*)*"[^"\n]*$', re.MULTILINE)
 
     def __init__(self) -> None:
         self.records = 0
@@ -711,11 +714,12 @@ class RowCounter:
             self._tail = data
             return
         head, self._tail = data[: cut + 1], data[cut + 1 :]
-        if not self._in_quotes and not self._ODD_QUOTES_LINE.search(head):
+        reduced = head.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        if not self._in_quotes and b'"' not in reduced:
             self.records += head.count(b"\n")
             return
-        for line in head.split(b"\n")[:-1]:
-            if line.count(b'"') % 2:
+        for line in reduced.split(b"\n")[:-1]:
+            if line:  # one lone quote: this line opens or closes a quoted value
                 self._in_quotes = not self._in_quotes
             if not self._in_quotes:
                 self.records += 1
