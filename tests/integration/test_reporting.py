@@ -324,9 +324,18 @@ def _check_file(result: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_dag_test_polls_in_worker_or_triggerer(
-    dags_folder: Path, msads_emulator, report_conn, tmp_path: Path, deferrable: bool
+    dags_folder: Path, msads_emulator, report_conn, tmp_path: Path, deferrable: bool, monkeypatch: pytest.MonkeyPatch
 ):
     msads_emulator.configure_next_report(pending_polls=3)
+    trigger_events: list[dict[str, Any]] = []
+    original_run = MicrosoftAdsReportTrigger.run
+
+    async def spy_run(self):
+        async for event in original_run(self):
+            trigger_events.append(event.payload)
+            yield event
+
+    monkeypatch.setattr(MicrosoftAdsReportTrigger, "run", spy_run)
     run = _run(
         dags_folder,
         f"msads_report_{'deferred' if deferrable else 'worker'}",
@@ -342,8 +351,11 @@ def test_dag_test_polls_in_worker_or_triggerer(
     assert report.start == report.end == interval_start
     assert msads_emulator.report_submits == 1 and msads_emulator.downloads_with_credentials == 0
     if deferrable:
-        # The trigger polled; the worker polled once more for a fresh link.
-        assert msads_emulator.report_polls >= 4
+        # The trigger polled until Success; the worker polled once more for a fresh link.
+        assert [(e["status"], e["polls"]) for e in trigger_events] == [("success", 4)]
+        assert msads_emulator.report_polls == 5
+    else:
+        assert trigger_events == [] and msads_emulator.report_polls == 4
 
 
 def test_dag_test_retry_resumes_the_same_request(dags_folder: Path, msads_emulator, report_conn, tmp_path: Path):
@@ -424,3 +436,29 @@ def test_trigger_reports_timeout_and_failure(msads_emulator, report_conn):
     failed_id = hook.submit_report(_request(msads_emulator))
     event = asyncio.run(first(MicrosoftAdsReportTrigger(request_id=failed_id, poll_interval=0.01, timeout=5)))
     assert event["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "words"),
+    [
+        ("zip_bomb", {}, "zip bomb"),
+        ("two_entries", {}, "2 files"),
+        ("not_zip", {}, "not a zip"),
+        ("html", {"status": 200}, "instead of"),
+    ],
+)
+def test_download_refuses_what_is_not_one_csv(
+    msads_emulator, report_conn, tmp_path: Path, kind: str, options: dict[str, Any], words: str
+):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    msads_emulator.inject("download", kind, **options)
+    with pytest.raises(AirflowFailException, match=words):
+        _operator(tmp_path).execute({"ti": FakeTI()})
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_operator_renews_an_expired_link(msads_emulator, report_conn, tmp_path: Path):
+    msads_emulator.inject("download", "expired_link")
+    result = _operator(tmp_path).execute({"ti": FakeTI()})
+    assert result["rows"] > 0 and msads_emulator.report_downloads == 2
