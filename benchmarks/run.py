@@ -26,12 +26,16 @@ BENCHMARKS = {
     "P2": "bench_p2_import_cost.py",
     "P3": "bench_p3_warm_cache.py",
     "P4": "bench_p4_health_check.py",
+    "P5": "bench_p5_report_download.py",
+    "P6": "bench_p6_report_triggers.py",
 }
 GOALS = {
     "P1": ("token_requests_shared_store", "token requests (goal 1)"),
     "P2": ("provider_import_ms", "ms added to DAG parse (goal <= 20)"),
     "P3": ("warm_in_process_us", "µs per warm call"),
     "P4": ("ratio_concurrent_to_one", "x one connection (goal <= 2)"),
+    "P5": ("rss_growth_mb", "MB peak RSS growth for the report (goal < 64)"),
+    "P6": ("ratio_concurrent_to_one", "x one trigger"),
 }
 
 
