@@ -27,7 +27,15 @@ def test_benchmarks_run_in_quick_mode(tmp_path: Path):
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    for title in ("P1 token requests", "P2 import cost", "P3 get_access_token()", "P4 health check", "P5 report download", "P6 ", "Summary"):
+    for title in (
+        "P1 token requests",
+        "P2 import cost",
+        "P3 get_access_token()",
+        "P4 health check",
+        "P5 report download",
+        "P6 ",
+        "Summary",
+    ):
         assert title in result.stdout, title
     figures = json.loads(out.read_text())
     assert set(figures) >= {"meta", "P1", "P2", "P3", "P4", "P5", "P6"}
