@@ -479,13 +479,22 @@ class MicrosoftAdsHook(BaseHook):
 
         return Reporting(self.credentials.endpoints.reporting_url)
 
+    async def _aready(self) -> None:
+        """Connection read and CA bundle loaded off the event loop (the triggerer runs many triggers)."""
+        import asyncio
+
+        from airflow_provider_msads._flow import shared_tls_context
+
+        await self.aget_credentials()
+        await asyncio.to_thread(shared_tls_context)
+
     def submit_report(self, report_request: dict[str, Any]) -> str:
         """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
         with self.get_conn() as client:
             return self._reporting().submit(client, report_request)
 
     async def asubmit_report(self, report_request: dict[str, Any]) -> str:
-        await self.aget_credentials()
+        await self._aready()
         async with self.get_async_conn() as client:
             return await self._reporting().asubmit(client, report_request)
 
@@ -495,7 +504,7 @@ class MicrosoftAdsHook(BaseHook):
             return self._reporting().poll(client, request_id)
 
     async def apoll_report(self, request_id: str) -> ReportStatus:
-        await self.aget_credentials()
+        await self._aready()
         async with self.get_async_conn() as client:
             return await self._reporting().apoll(client, request_id)
 

@@ -35,7 +35,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch) -> dict:
+def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
     """``msads_default`` pointing at the emulator, Reporting included."""
     conn = msads_emulator.connection_dict()
     conn["extra"]["reporting_url"] = msads_emulator.reporting_url
@@ -462,3 +462,16 @@ def test_operator_renews_an_expired_link(msads_emulator, report_conn, tmp_path: 
     msads_emulator.inject("download", "expired_link")
     result = _operator(tmp_path).execute({"ti": FakeTI()})
     assert result["rows"] > 0 and msads_emulator.report_downloads == 2
+
+
+def test_report_error_status_fails_and_forgets_the_request(msads_emulator, report_conn, tmp_path: Path):
+    from airflow.models.variable import Variable
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    msads_emulator.configure_next_report(status="Error", pending_polls=0)
+    op = _operator(tmp_path)
+    ti = FakeTI()
+    with pytest.raises(AirflowException, match=r"could not build report .* \(Poll status Error\)"):
+        op.execute({"ti": ti})
+    assert Variable.get(op._state_key({"ti": ti}), default_var=None) is None  # a retry submits again
+    assert not (tmp_path / "out" / "campaign.csv").exists()
