@@ -475,3 +475,11 @@ def test_report_error_status_fails_and_forgets_the_request(msads_emulator, repor
         op.execute({"ti": ti})
     assert Variable.get(op._state_key({"ti": ti}), default_var=None) is None  # a retry submits again
     assert not (tmp_path / "out" / "campaign.csv").exists()
+
+
+def test_expired_access_token_109_is_refreshed_once(msads_emulator, report_conn, tmp_path: Path):
+    hook = MicrosoftAdsHook()
+    hook.get_access_token()
+    msads_emulator.inject("reporting", "fault", code=109, operation="SubmitGenerateReport")
+    assert hook.submit_report(_request(msads_emulator))
+    assert msads_emulator.counters["token.refresh_token"] == 2 and msads_emulator.report_submits == 2
