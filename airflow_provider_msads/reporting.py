@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -597,8 +598,9 @@ def _check_download_response(response: httpx.Response) -> None:
     if "html" in kind or "xml" in kind or "json" in kind:
         raise ReportDownloadError(
             f"The report download from {host} answered {kind} instead of a zip (an error page).",
-            remedy="A proxy or the blob store answered an error page; run the task again.",
+            remedy="A proxy or the blob store answered an error page; retried by the task's retries.",
             http_status=response.status_code,
+            retryable=True,
         )
 
 
@@ -611,7 +613,8 @@ def _sniff(first: bytes, host: str) -> None:
         f"The report download from {host} is "
         + ("an HTML/XML error page" if page else "not a zip file")
         + " instead of the report's zip.",
-        remedy="A proxy or the blob store answered something else; run the task again.",
+        remedy="A proxy or the blob store answered something else; retried by the task's retries.",
+        retryable=True,
     )
 
 
@@ -733,36 +736,36 @@ class RowCounter:
 
 
 def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int]:
-    """Copy the single CSV entry into ``out`` (BOM stripped, gzipped if asked): (rows, csv bytes)."""
+    """Copy the single CSV entry into ``out`` (BOM stripped, gzipped if asked): (rows, csv bytes).
+
+    A damaged zip (a cut connection, a truncated blob) is retryable: the task's next try polls for
+    a fresh link. Disk errors (OSError) are not wrapped: they are the worker's, not Microsoft's.
+    """
     counter = RowCounter()
     written = 0
-    with zipfile.ZipFile(zip_path) as archive:
-        entry = _the_csv_entry(archive)
-        writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
-        try:
-            with archive.open(entry) as source:
-                first = True
-                while True:
-                    chunk = source.read(CHUNK_SIZE)
-                    if not chunk:
-                        break
-                    if first:
-                        chunk = chunk.removeprefix(b"\xef\xbb\xbf")
-                        first = False
-                    written += len(chunk)
-                    if written > entry.file_size:  # pragma: no cover - zipfile stops at the declared size
-                        raise ReportDownloadError("The report zip inflates beyond its declared size.")
-                    counter.feed(chunk)
-                    writer.write(chunk)
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno is not None:
-                raise
-            raise ReportDownloadError(
-                f"The report zip is damaged ({type(exc).__name__}).", remedy="Run the task again for a fresh download."
-            ) from exc
-        finally:
-            if writer is not out:
-                writer.close()
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            entry = _the_csv_entry(archive)
+            writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
+            try:
+                with archive.open(entry) as source:
+                    first = True
+                    while chunk := source.read(CHUNK_SIZE):
+                        if first:
+                            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+                            first = False
+                        written += len(chunk)
+                        counter.feed(chunk)
+                        writer.write(chunk)
+            finally:
+                if writer is not out:
+                    writer.close()
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ReportDownloadError(
+            f"The report zip is damaged ({type(exc).__name__}).",
+            remedy="Retried by the task's retries, which poll for a fresh link.",
+            retryable=True,
+        ) from exc
     records = counter.close()
     return max(records - 1, 0), written
 

@@ -439,22 +439,24 @@ def test_trigger_reports_timeout_and_failure(msads_emulator, report_conn):
 
 
 @pytest.mark.parametrize(
-    ("kind", "options", "words"),
+    ("kind", "options", "words", "retried"),
     [
-        ("zip_bomb", {}, "zip bomb"),
-        ("two_entries", {}, "2 files"),
-        ("not_zip", {}, "not a zip"),
-        ("html", {"status": 200}, "instead of"),
+        ("zip_bomb", {}, "zip bomb", False),
+        ("two_entries", {}, "2 files", False),
+        ("not_zip", {}, "not a zip", True),
+        ("html", {"status": 200}, "instead of", True),
+        ("malformed", {}, "damaged", True),
     ],
 )
 def test_download_refuses_what_is_not_one_csv(
-    msads_emulator, report_conn, tmp_path: Path, kind: str, options: dict[str, Any], words: str
+    msads_emulator, report_conn, tmp_path: Path, kind: str, options: dict[str, Any], words: str, retried: bool
 ):
-    from airflow.providers.common.compat.sdk import AirflowFailException
+    from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
     msads_emulator.inject("download", kind, **options)
-    with pytest.raises(AirflowFailException, match=words):
+    with pytest.raises(AirflowException, match=words) as raised:
         _operator(tmp_path).execute({"ti": FakeTI()})
+    assert isinstance(raised.value, AirflowFailException) is not retried  # retries poll for a fresh link
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
