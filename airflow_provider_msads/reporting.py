@@ -199,6 +199,8 @@ def build_report_request(
             field="columns",
             remedy='Give e.g. ["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks", "Spend"].',
         )
+    if isinstance(account_ids, (str, int)):  # a templated "123,456" or a single id
+        account_ids = [a for a in str(account_ids).replace(" ", "").split(",") if a]
     time: dict[str, Any] = {"ReportTimeZone": time_zone or DEFAULT_TIME_ZONE}
     if predefined_time:
         if date_from is not None or date_to is not None:

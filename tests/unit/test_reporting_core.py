@@ -69,6 +69,11 @@ def test_build_merges_report_request_and_makes_ids_strings() -> None:
     assert req["Filter"] == {"Status": "Active"}
 
 
+def test_account_ids_from_a_template_string() -> None:
+    assert _request(account_ids="123, 456")["Scope"]["AccountIds"] == ["123", "456"]
+    assert _request(account_ids=789)["Scope"]["AccountIds"] == ["789"]
+
+
 def test_predefined_time_and_time_zone() -> None:
     req = _request(date_from=None, date_to=None, predefined_time="Yesterday", time_zone="PacificTimeUSCanadaTijuana")
     assert req["Time"] == {"ReportTimeZone": "PacificTimeUSCanadaTijuana", "PredefinedTime": "Yesterday"}
