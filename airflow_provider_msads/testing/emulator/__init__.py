@@ -24,8 +24,9 @@ strings) and internal errors are logged with method and path only.
 
 Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plumbing),
 ``_injection`` (fault injection), ``_identity`` (identity platform), ``_customer_management``,
-``_reporting`` (Reporting v13 and its download links; ``_reporting_catalogue`` is generated),
-``_catalogues`` (constants and error catalogues), ``_model`` (records).
+``_reporting`` (Reporting v13 and its download links), ``_report_files`` (the zipped CSV it
+serves), ``_reporting_catalogue`` (generated from the SDK), ``_catalogues`` (constants and error
+catalogues), ``_model`` (records).
 
 Import cost matters: the pytest plugin imports this module lazily, and the module itself uses
 only the standard library (no Airflow, no third-party packages).
@@ -60,4 +61,4 @@ from airflow_provider_msads.testing.emulator._catalogues import (
 )
 from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
 from airflow_provider_msads.testing.emulator._model import EmulatorAccount, EmulatorApp
-from airflow_provider_msads.testing.emulator._reporting import EmulatorReport
+from airflow_provider_msads.testing.emulator._report_files import EmulatorReport
