@@ -12,7 +12,7 @@
 3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
    daily `CampaignPerformanceReportRequest` for the data interval plus a lookback window of
    `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
-   the last days), written as CSV to `output_dir/campaign_performance/<ds>.csv` once complete. A
+   the last days), written as CSV to `output_dir/campaign_performance/<interval start>.csv` once complete. A
    retry resumes the same report request instead of submitting it again.
 """
 
@@ -91,10 +91,9 @@ def msads_ingestion_example() -> None:
         report_type="CampaignPerformanceReportRequest",
         columns=["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"],
         aggregation="Daily",
-        # Inclusive; ds is the data interval's (only) day for @daily.
-        date_from="{{ macros.ds_add(ds, -params.lookback_days) }}",
-        date_to="{{ ds }}",
-        destination="{{ params.output_dir }}/campaign_performance/{{ ds }}.csv",
+        # Inclusive. date_to defaults to the data interval's last day; the lookback starts earlier.
+        date_from="{{ macros.ds_add(data_interval_start | ds, -params.lookback_days) }}",
+        destination="{{ params.output_dir }}/campaign_performance/{{ data_interval_start | ds }}.csv",
         deferrable=True,
         poll_interval=30,
         timeout=2 * 3600,
