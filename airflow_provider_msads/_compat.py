@@ -38,6 +38,18 @@ def server_process() -> bool:
     return os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server"
 
 
+def variable_api() -> Any:
+    """Variables as this process may reach them: the task SDK's inside a task (execution API), the
+    metastore model elsewhere (server processes, tests, Airflow 2). Both take ``get(key, default)``."""
+    if in_task_process():
+        from airflow.sdk import Variable
+
+        return Variable
+    from airflow.models.variable import Variable as ModelVariable
+
+    return ModelVariable
+
+
 @functools.cache
 def airflow_mask_secret() -> Any:
     """Airflow's mask_secret: common-compat has it only from 1.22, so older pins fall back by hand."""

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msads._compat import airflow_2_component, in_task_process, server_process
+from airflow_provider_msads._compat import airflow_2_component, in_task_process, server_process, variable_api
 from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads._locks import (
     DEFAULT_DIR_ENV,
@@ -138,13 +138,7 @@ class VariableTokenStore:
     """
 
     def _backend(self) -> Any:
-        if in_task_process():
-            from airflow.sdk import Variable
-
-            return Variable
-        from airflow.models.variable import Variable as ModelVariable
-
-        return ModelVariable
+        return variable_api()
 
     def read(self, key: str) -> str | None:
         try:

@@ -66,6 +66,8 @@ class MicrosoftAdsCredentials:
     client_secret_expires_on: datetime.date | None = None
     #: What parsing normalised (e.g. stripped whitespace), for humans; never holds a value.
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: Full Reporting v13 URL overriding the environment's default (the emulator's, in tests).
+    reporting_url: str | None = None
 
     @property
     def endpoints(self) -> Endpoints:
@@ -76,6 +78,7 @@ class MicrosoftAdsCredentials:
             token_url=self.token_url,
             authorize_url=self.authorize_url,
             customer_management_url=self.customer_management_url,
+            reporting_url=self.reporting_url,
         )
 
     def __repr__(self) -> str:
@@ -102,6 +105,7 @@ class MicrosoftAdsCredentials:
                 self.client_secret_expires_on.isoformat() if self.client_secret_expires_on else None
             ),
             "notes": list(self.notes),
+            "reporting_url": self.reporting_url,
         }
 
 
@@ -161,6 +165,7 @@ def parse_credentials(
         customer_management_url=urls["customer_management_url"],
         client_secret_expires_on=expires_on,
         notes=tuple(p.notes),
+        reporting_url=urls["reporting_url"],
     )
     _ = credentials.endpoints  # any remaining URL problem surfaces now, not at the first request
     return credentials

@@ -32,6 +32,10 @@ _SCOPES = {
     "production": "https://ads.microsoft.com/msads.manage offline_access",
     "sandbox": "https://si.ads.microsoft.com/msads.manage offline_access",
 }
+_REPORTING = {
+    "production": "https://reporting.api.bingads.microsoft.com/Reporting/v13",
+    "sandbox": "https://reporting.api.sandbox.bingads.microsoft.com/Reporting/v13",
+}
 _CUSTOMER_MANAGEMENT = {
     "production": "https://clientcenter.api.bingads.microsoft.com/CustomerManagement/v13",
     "sandbox": "https://clientcenter.api.sandbox.bingads.microsoft.com/CustomerManagement/v13",
@@ -48,10 +52,12 @@ class Endpoints:
     authorize_url: str
     customer_management_url: str
     scope: str
+    #: Reporting v13 (submit, poll); its download links are elsewhere and get no credentials.
+    reporting_url: str = _REPORTING["production"]
 
     def configured_urls(self) -> tuple[str, ...]:
         """The API URLs of this connection (defaults or overrides) that get Ads credentials."""
-        return (self.customer_management_url,)
+        return (self.customer_management_url, self.reporting_url)
 
     def sends_credentials_to(self, url: str) -> bool:
         """Whether a request to ``url`` may carry the access token and the developer token.
@@ -203,6 +209,7 @@ def resolve_endpoints(
     token_url: str | None = None,
     authorize_url: str | None = None,
     customer_management_url: str | None = None,
+    reporting_url: str | None = None,
 ) -> Endpoints:
     """Defaults for the environment, with checked overrides.
 
@@ -234,4 +241,5 @@ def resolve_endpoints(
         authorize_url=authorize,
         customer_management_url=cm,
         scope=_SCOPES[environment],
+        reporting_url=check_url(reporting_url, "reporting_url") if reporting_url else _REPORTING[environment],
     )

@@ -752,7 +752,7 @@ def _str_or_none(value: Any) -> str | None:
 def catalogue_rows() -> list[dict[str, Any]]:
     """Rows of the README's "what each error means" table, in catalogue order."""
     rows = []
-    for kind, catalogue in (("AADSTS", AADSTS_CATALOGUE), ("Ads", ADS_CATALOGUE)):
+    for kind, catalogue in (("AADSTS", AADSTS_CATALOGUE), ("Ads", ADS_CATALOGUE), ("Reporting", REPORTING_CATALOGUE)):
         for entry in catalogue.values():
             rows.append(
                 {
@@ -764,3 +764,56 @@ def catalogue_rows() -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+#: Reporting v13 codes the report operator explains (117, 207, 105, 109 as in ADS_CATALOGUE).
+REPORTING_CATALOGUE: dict[int, CatalogueEntry] = {
+    e.code: e
+    for e in (
+        CatalogueEntry(
+            100,
+            "NullRequest",
+            "Reporting: misleading; usually a misspelt column or enum value (Details name the path, e.g. "
+            "$.Columns[4]), reported as 'column 5 ('Impresions') is not a column of …'.",
+            "Fix the named column in `columns` (or the named value in report_request).",
+            "columns",
+        ),
+        CatalogueEntry(
+            2004,
+            "NoCompleteDataAvaliable",
+            "Reporting: return_only_complete_data is true and the range includes today or unprocessed data.",
+            "End the range before yesterday in the report's time zone, or set return_only_complete_data=False "
+            "and re-pull a lookback window.",
+            "return_only_complete_data",
+        ),
+        CatalogueEntry(
+            2015,
+            "InvalidCustomDateRangeStart",
+            "Reporting: the start date is invalid or outside retention (hourly 6 months, daily 36 months).",
+            "Check date_from; the operator refuses ranges beyond retention before submitting.",
+            "date_from",
+        ),
+        CatalogueEntry(
+            2016,
+            "InvalidCustomDateRangeEnd",
+            "Reporting: the end date is invalid.",
+            "Check date_to (inclusive, not before date_from).",
+            "date_to",
+        ),
+        CatalogueEntry(
+            2029,
+            "ReportingServiceAccountsOverLimit",
+            "Reporting: more than 1,000 account ids in one request.",
+            "Split account_ids into batches of at most 1,000 (checked before submitting).",
+            "account_ids",
+        ),
+        CatalogueEntry(
+            2034,
+            "AccountNotAuthorized",
+            "Reporting: the authorizing user cannot report on an account in the scope (number unconfirmed).",
+            "Check account_ids and that the user who authorized the connection can open those accounts.",
+            "account_ids",
+        ),
+    )
+    if e.code is not None
+}

@@ -61,7 +61,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "login": "Application (client) ID of the app registration (guide step 2), a GUID",
         "password": "The client secret's Value, not its Secret ID (guide step 2)",
         "extra": '{"tenant": "common"}  (optional overrides: tenant, token_url, customer_management_url, '
-        "client_secret_expires_on)",
+        "client_secret_expires_on, reporting_url)",
         "customer_id": "e.g. 251186883",
         "account_id": "e.g. 180535609",
     },
@@ -83,9 +83,25 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.hooks.msads"]}],
-        "operators": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.operators.msads"]}],
+        "operators": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_msads.operators.msads",
+                    "airflow_provider_msads.operators.reporting",
+                ],
+            }
+        ],
         "sensors": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.sensors.msads"]}],
-        "triggers": [{"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_msads.triggers.msads"]}],
+        "triggers": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_msads.triggers.msads",
+                    "airflow_provider_msads.triggers.reporting",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

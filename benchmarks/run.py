@@ -26,6 +26,8 @@ BENCHMARKS = {
     "P2": "bench_p2_import_cost.py",
     "P3": "bench_p3_warm_cache.py",
     "P4": "bench_p4_health_check.py",
+    "P5": "bench_p5_report_download.py",
+    "P6": "bench_p6_report_triggers.py",
     "P7": "bench_p7_async_callers.py",
 }
 GOALS = {
@@ -33,6 +35,8 @@ GOALS = {
     "P2": ("provider_import_ms", "ms added to DAG parse (goal <= 20)"),
     "P3": ("warm_in_process_us", "µs per warm call"),
     "P4": ("ratio_concurrent_to_one", "x one connection (goal <= 2)"),
+    "P5": ("rss_growth_mb", "MB peak RSS growth for the report (goal < 64)"),
+    "P6": ("ratio_concurrent_to_one", "x one trigger"),
     "P7": ("token_requests", "token requests for 200 async callers on 2 threads (goal 1)"),
 }
 

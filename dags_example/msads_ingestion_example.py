@@ -9,6 +9,11 @@
    every request and refreshes the access token when it expires; `get_auth_headers()` gives the
    same headers for any other HTTP client (or Microsoft's SDK). It writes the AccountsInfo answer
    as JSON to `output_dir`.
+3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
+   daily `CampaignPerformanceReportRequest` for the data interval plus a lookback window of
+   `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
+   the last days), written as CSV to `output_dir/campaign_performance/<interval start>.csv` once complete. A
+   retry resumes the same report request instead of submitting it again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pendulum
 # common-compat keeps one import line working on Airflow 2.11 and 3.x (airflow.sdk on 3).
 from airflow.providers.common.compat.sdk import Param, dag, task
 
+from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
 
 CONN_ID = "msads_default"
@@ -37,7 +43,10 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
     tags=["msads", "example"],
     params={
-        "output_dir": Param("~/msads_data", type="string", description="Folder for the AccountsInfo JSON file."),
+        "output_dir": Param("~/msads_data", type="string", description="Folder for the JSON and CSV files."),
+        "lookback_days": Param(
+            2, type="integer", minimum=0, maximum=30, description="Days before the interval to pull again."
+        ),
     },
 )
 def msads_ingestion_example() -> None:
@@ -76,7 +85,22 @@ def msads_ingestion_example() -> None:
         log.info("Wrote %d accounts to %s", len(accounts), path)
         return str(path)
 
-    guard >> fetch_accounts_info()
+    report = MicrosoftAdsReportOperator(
+        task_id="campaign_performance",
+        msads_conn_id=CONN_ID,
+        report_type="CampaignPerformanceReportRequest",
+        columns=["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"],
+        aggregation="Daily",
+        # Inclusive. date_to defaults to the data interval's last day; the lookback starts earlier.
+        date_from="{{ macros.ds_add(data_interval_start | ds, -params.lookback_days) }}",
+        destination="{{ params.output_dir }}/campaign_performance/{{ data_interval_start | ds }}.csv",
+        deferrable=True,
+        poll_interval=30,
+        timeout=2 * 3600,
+        retries=3,
+    )
+
+    guard >> [fetch_accounts_info(), report]
 
 
 msads_ingestion_example()

@@ -334,7 +334,11 @@ def start_emulator(procs: Processes, env: dict[str, str], timeout: float = 60.0)
         buffer += chunk
         for line in buffer.decode(errors="replace").splitlines():
             if line.startswith("AIRFLOW_CONN_MSADS_DEFAULT='") and line.endswith("'"):
-                return dict(json.loads(line.split("=", 1)[1][1:-1]))
+                connection = dict(json.loads(line.split("=", 1)[1][1:-1]))
+                extra = connection["extra"]
+                # Reports too go to the emulator (it serves Reporting v13 next to Customer Management).
+                extra.setdefault("reporting_url", extra["token_url"].split("/common/")[0] + "/Reporting/v13")
+                return connection
         time.sleep(0.1)
     raise DemoError(f"The emulator did not start; see {procs.log_dir / 'emulator.log'}")
 

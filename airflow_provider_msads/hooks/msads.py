@@ -7,6 +7,7 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.reporting import DownloadResult, Reporting, ReportStatus
     from airflow_provider_msads.token_store import TokenStore
     from airflow_provider_msads.validation import Check, CredentialsReport, TokenOutcome
 
@@ -402,3 +404,163 @@ class MicrosoftAdsHook(BaseHook):
             "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
             "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
         }
+
+    # -- reporting (Reporting v13; the logic lives in airflow_provider_msads.reporting) ------
+
+    def _reporting(self) -> Reporting:
+        from airflow_provider_msads.reporting import Reporting
+
+        return Reporting(self.credentials.endpoints.reporting_url)
+
+    async def _aready(self) -> None:
+        """Connection read and CA bundle loaded off the event loop (the triggerer runs many triggers)."""
+        import asyncio
+
+        from airflow_provider_msads._flow import shared_tls_context
+
+        await self.aget_credentials()
+        await asyncio.to_thread(shared_tls_context)
+
+    def submit_report(self, report_request: dict[str, Any]) -> str:
+        """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
+        with self.get_conn() as client:
+            return self._reporting().submit(client, report_request)
+
+    async def asubmit_report(self, report_request: dict[str, Any]) -> str:
+        await self._aready()
+        async with self.get_async_conn() as client:
+            return await self._reporting().asubmit(client, report_request)
+
+    def poll_report(self, request_id: str) -> ReportStatus:
+        """One Poll: ``status`` Pending, Success or Error; ``download_url`` None for an empty report."""
+        with self.get_conn() as client:
+            return self._reporting().poll(client, request_id)
+
+    async def apoll_report(self, request_id: str) -> ReportStatus:
+        await self._aready()
+        async with self.get_async_conn() as client:
+            return await self._reporting().apoll(client, request_id)
+
+    def download_report(
+        self,
+        url: str,
+        destination: str,
+        *,
+        compression: str | None = None,
+        request_id: str | None = None,
+    ) -> DownloadResult:
+        """Stream the report zip behind ``url`` to ``destination`` (a path or ObjectStoragePath URL).
+
+        The link gets no credentials. Links live five minutes: given ``request_id``, a 403/404 polls
+        again for a fresh link and retries, instead of failing a task that merely waited too long.
+        """
+        from airflow_provider_msads import reporting as rp
+
+        for renewal in range(rp.LINK_RENEWALS + 1):
+            try:
+                return rp.download_report(url, destination, compression=compression, publish=publish_to_object_storage)
+            except rp.LinkExpiredError:
+                if request_id is None or renewal == rp.LINK_RENEWALS:
+                    raise
+                log.info("Report %s: the download link expired; polling for a fresh one.", request_id)
+                url = self._fresh_link(self.poll_report(request_id))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def adownload_report(
+        self,
+        url: str,
+        destination: str,
+        *,
+        compression: str | None = None,
+        request_id: str | None = None,
+    ) -> DownloadResult:
+        from airflow_provider_msads import reporting as rp
+
+        for renewal in range(rp.LINK_RENEWALS + 1):
+            try:
+                return await rp.adownload_report(
+                    url, destination, compression=compression, publish=publish_to_object_storage
+                )
+            except rp.LinkExpiredError:
+                if request_id is None or renewal == rp.LINK_RENEWALS:
+                    raise
+                log.info("Report %s: the download link expired; polling for a fresh one.", request_id)
+                url = self._fresh_link(await self.apoll_report(request_id))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _fresh_link(status: ReportStatus) -> str:
+        from airflow_provider_msads.reporting import ReportDownloadError
+
+        if status.status != "Success" or not status.download_url:
+            raise ReportDownloadError(
+                f"Report {status.request_id}: polling for a fresh download link answered {status.status} "
+                "without a link.",
+                remedy="Run the task again; it resumes the same request while Microsoft keeps it (2 days).",
+                tracking_id=status.tracking_id,
+            )
+        return status.download_url
+
+    # -- Microsoft's SDK ---------------------------------------------------------------------
+
+    def get_sdk_authorization_data(self) -> Any:
+        """A ``bingads.AuthorizationData`` for Microsoft's SDK (``pip install airflow-provider-msads[sdk]``).
+
+        Its authentication asks this hook for the access token on every call, so the SDK shares the
+        token store (rotated refresh token, shared access token) instead of refreshing on its own,
+        which would fork the refresh-token chain.
+        """
+        try:
+            from bingads.authorization import AuthorizationData
+        except ImportError as exc:
+            from airflow_provider_msads.errors import CredentialsError
+
+            raise CredentialsError(
+                "Microsoft's SDK (bingads) is not installed.",
+                remedy="pip install 'airflow-provider-msads[sdk]' (the msads package).",
+            ) from exc
+        credentials = self.credentials
+        return AuthorizationData(
+            account_id=int(credentials.account_id),
+            customer_id=int(credentials.customer_id),
+            developer_token=credentials.developer_token,
+            authentication=_hook_authentication(self),
+        )
+
+
+def _hook_authentication(hook: MicrosoftAdsHook) -> Any:
+    """A ``bingads`` Authentication whose Bearer token comes from the hook's token manager."""
+    from bingads.authorization import Authentication
+
+    class HookAuthentication(Authentication):  # type: ignore[misc]
+        def enrich_headers(self, headers: dict[str, str]) -> None:
+            headers["Authorization"] = "Bearer " + hook.get_access_token()
+
+    return HookAuthentication()
+
+
+def publish_to_object_storage(local: str, destination: str) -> None:
+    """Upload a finished file to an ObjectStoragePath URL under a hidden temporary key, then move it.
+
+    The move is a rename for ``file://`` and a server-side copy plus delete for object stores: the
+    final key appears only with the whole file, so a loader never reads half a report.
+    """
+    import shutil
+    import uuid
+
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from airflow_provider_msads.reporting import CHUNK_SIZE
+
+    final = ObjectStoragePath(destination)
+    with contextlib.suppress(Exception):  # object stores have no folders; local ones need them
+        final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
+    try:
+        with open(local, "rb") as source, temp.open("wb") as target:  # type: ignore[no-untyped-call]
+            shutil.copyfileobj(source, target, CHUNK_SIZE)
+        temp.rename(final)
+    finally:
+        with contextlib.suppress(Exception):
+            if temp.exists():
+                temp.unlink()

@@ -93,7 +93,8 @@ def test_example_dags_parse_without_importing_the_http_stack(airflow_db):
         "    from airflow.models.dagbag import DagBag\n"
         f"bag = DagBag(dag_folder={str(EXAMPLES)!r})\n"
         "heavy = [m for m in ('airflow_provider_msads.hooks.msads', 'airflow_provider_msads.auth',\n"
-        "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.token_store', 'airflow_provider_msads._flow')\n"
+        "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.token_store', 'airflow_provider_msads._flow',\n"
+        "         'airflow_provider_msads.reporting', 'airflow_provider_msads.triggers.reporting')\n"
         "         if m in sys.modules]\n"
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},\n"
         "                  'dags': sorted(bag.dag_ids), 'heavy': heavy}))\n"
@@ -125,6 +126,9 @@ def test_dag_shapes(airflow_db):
     guard = ingest.task_dict["credentials_guard"]
     assert guard.deferrable is True
     assert ingest.task_dict["fetch_accounts_info"].upstream_task_ids == {"credentials_guard"}
+    report = ingest.task_dict["campaign_performance"]
+    assert report.upstream_task_ids == {"credentials_guard"} and report.deferrable is True
+    assert report.report_type == "CampaignPerformanceReportRequest" and report.retries == 3
 
 
 def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emulator, msads_conn):
@@ -216,11 +220,24 @@ def test_ingestion_example_guards_then_fetches(
     monkeypatch.setattr(MicrosoftAdsHook, "validate_credentials", no_sync_validation)
     monkeypatch.setattr(MicrosoftAdsCredentialsTrigger, "run", spy_run)
 
+    conn = dict(msads_conn, extra={**msads_conn["extra"], "reporting_url": msads_emulator.reporting_url})
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    msads_emulator.configure_next_report(pending_polls=0)  # ready at the trigger's first poll
+
     dag = load_dag(_install(dags_folder, INGEST), INGEST)
     out = tmp_path / "out"
     run = dag.test(run_conf={"output_dir": str(out)})
     assert str(run.state) == "success"
     assert runs == [{"msads_conn_id": "msads_default", "poke_interval": 300.0, "timeout": 21600.0}]
+
+    # The report: the data interval's day plus the two lookback days, as CSV under output_dir.
+    result = _xcom(run, "campaign_performance", "return_value")
+    [csv_file] = (out / "campaign_performance").glob("*.csv")
+    assert result["path"] == str(csv_file) and result["rows"] > 0
+    submitted = msads_emulator.reports[result["report_request_id"]]
+    assert (submitted.end - submitted.start).days == 2
+    assert submitted.end == run.data_interval_start.date()
+    assert msads_emulator.downloads_with_credentials == 0
 
     report = _xcom(run, "credentials_guard", "return_value")
     assert report["ok"] is True and report["account"]["id"] == msads_emulator.account.id
@@ -234,3 +251,4 @@ def test_ingestion_example_guards_then_fetches(
     # The guard refreshed once in the trigger; the fetch reused the shared access token.
     assert msads_emulator.counters["token.refresh_token"] == 1
     assert msads_emulator.counters["api.GetAccountsInfo"] == 1
+    assert msads_emulator.report_submits == 1

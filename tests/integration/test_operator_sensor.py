@@ -355,14 +355,17 @@ def test_provider_info_lists_the_new_modules():
         for kind in ("operators", "sensors", "triggers")
     }
     assert found == {
-        "operators": ["airflow_provider_msads.operators.msads"],
+        "operators": ["airflow_provider_msads.operators.msads", "airflow_provider_msads.operators.reporting"],
         "sensors": ["airflow_provider_msads.sensors.msads"],
-        "triggers": ["airflow_provider_msads.triggers.msads"],
+        "triggers": ["airflow_provider_msads.triggers.msads", "airflow_provider_msads.triggers.reporting"],
     }
     classes = {
-        "operators": "MicrosoftAdsValidateCredentialsOperator",
-        "sensors": "MicrosoftAdsCredentialsSensor",
-        "triggers": "MicrosoftAdsCredentialsTrigger",
+        "airflow_provider_msads.operators.msads": "MicrosoftAdsValidateCredentialsOperator",
+        "airflow_provider_msads.operators.reporting": "MicrosoftAdsReportOperator",
+        "airflow_provider_msads.sensors.msads": "MicrosoftAdsCredentialsSensor",
+        "airflow_provider_msads.triggers.msads": "MicrosoftAdsCredentialsTrigger",
+        "airflow_provider_msads.triggers.reporting": "MicrosoftAdsReportTrigger",
     }
-    for kind, [module] in found.items():
-        assert hasattr(importlib.import_module(module), classes[kind])
+    for modules in found.values():
+        for module in modules:
+            assert hasattr(importlib.import_module(module), classes[module])

@@ -27,11 +27,20 @@ def test_benchmarks_run_in_quick_mode(tmp_path: Path):
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    for title in ("P1 token requests", "P2 import cost", "P3 get_access_token()", "P4 health check", "Summary"):
+    for title in (
+        "P1 token requests",
+        "P2 import cost",
+        "P3 get_access_token()",
+        "P4 health check",
+        "P5 report download",
+        "P6 ",
+        "Summary",
+    ):
         assert title in result.stdout, title
     figures = json.loads(out.read_text())
-    assert set(figures) >= {"meta", "P1", "P2", "P3", "P4"}
+    assert set(figures) >= {"meta", "P1", "P2", "P3", "P4", "P5", "P6"}
     assert figures["P1"]["token_requests_shared_store"] == 1
     assert figures["P3"]["token_requests"] == 1
     assert figures["P2"]["heavy_modules_pulled"] == []  # DAG parsing does not import httpx/cryptography
     assert figures["P4"]["connections"] >= 2
+    assert figures["P5"]["rows"] > 0 and figures["P6"]["polls"] >= figures["P6"]["triggers"]

@@ -50,6 +50,7 @@ DEVELOPER_TOKEN = "LEAKPROBEDEVTKN7"
 def _conn(emulator, refresh_token: str, password: str = CLIENT_SECRET) -> str:
     conn = emulator.connection_dict(refresh_token)
     conn["password"] = password
+    conn["extra"]["reporting_url"] = emulator.reporting_url  # the example's report goes there too
     return json.dumps(conn)
 
 
@@ -126,6 +127,7 @@ def test_no_secret_anywhere_after_both_example_dags(dags_folder: Path, msads_emu
     }
     env.pop("MSADS_TOKEN_STORE", None)
     output_dir = tmp_path / "ingested"
+    msads_emulator.report_pending_polls = 0  # the example polls every 30 s; ready at the first poll
 
     stdout, stderr, states = _run_dags(msads_emulator, dags_folder, output_dir, env)
 
@@ -133,7 +135,10 @@ def test_no_secret_anywhere_after_both_example_dags(dags_folder: Path, msads_emu
     assert states == {"health": "failed", "ingestion": "success", "ingestion-expired": "success"}, states
     assert "7000215" in stdout + stderr  # the wrong secret was reported...
     assert "700082" in stdout + stderr  # ...and the expired refresh token
-    assert msads_emulator.counters["api.GetAccountsInfo"] >= 3  # the 109 answer, then the retry
+    # Two ingestion runs, each one GetAccountsInfo and one report Submit, plus the 109 answer that
+    # whichever of the two tasks came first after the expiry met, then its retry.
+    assert msads_emulator.counters["api.GetAccountsInfo"] + msads_emulator.report_submits >= 5
+    assert msads_emulator.report_downloads == 2 and msads_emulator.downloads_with_credentials == 0
     assert any(r.get("refresh_token") == good_refresh for r in msads_emulator.token_requests)
     assert len(msads_emulator.issued_access_tokens) == 3  # health, sensor (forced), after the 109
 

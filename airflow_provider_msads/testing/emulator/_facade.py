@@ -262,6 +262,7 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
             "refresh_token": token,
             "token_url": self.token_url(),
             "customer_management_url": self.customer_management_url,
+            "reporting_url": self.reporting_url,
         }
 
     def connection_dict(self, refresh_token: str | None = None) -> dict[str, object]:

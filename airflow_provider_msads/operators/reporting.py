@@ -1,0 +1,342 @@
+"""MicrosoftAdsReportOperator: one Reporting v13 report, put where the warehouse loader reads it.
+
+Thin, like the other operators: ``__init__`` only stores (DAG parsing builds it), the request is
+built and checked by :mod:`airflow_provider_msads.reporting`, the HTTP work is the hook's.
+
+Two things here are Airflow's own concern:
+
+* **Resuming.** A ReportRequestId stays pollable for two days, and slow reports outlive a task's
+  timeout; peers that re-submit on each retry never finish in slow periods. The id is saved
+  before waiting, and a retry (or a cleared task) of the same run polls it again when the request
+  is unchanged and the id younger than two days. Airflow clears a task's XComs when a new try
+  starts, so the id is kept in an Airflow Variable named after the task instance (and pushed to
+  XCom under ``report_request_id`` for people to see); it is deleted once the file is written.
+* **Waiting.** In the worker (``time.sleep`` between polls) or, with ``deferrable``, in the
+  triggerer (:class:`~airflow_provider_msads.triggers.reporting.MicrosoftAdsReportTrigger`); the
+  worker then polls once more for a fresh link (links live five minutes) and downloads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.reporting import DownloadResult, ReportStatus
+
+#: XCom key of the ReportRequestId (pushed before waiting).
+REQUEST_ID_XCOM_KEY = "report_request_id"
+#: Prefix of the Airflow Variable that lets a retry resume the same report request.
+STATE_VARIABLE_PREFIX = "msads_report_request__"
+
+
+def _variables() -> Any:
+    from airflow_provider_msads._compat import variable_api
+
+    return variable_api()
+
+
+class MicrosoftAdsReportOperator(BaseOperator):
+    """Submit a report, wait for it, stream its CSV to ``destination``; return what was written.
+
+    :param report_type: the request ``Type``, e.g. ``"CampaignPerformanceReportRequest"``.
+    :param columns: column names, in file order (``TimePeriod`` first for daily rows).
+    :param destination: local path or ObjectStoragePath URL (``file://``, ``s3://conn@bucket/key``,
+        …), templated. The file appears under this name only when complete.
+    :param aggregation: Daily by default; Hourly data is kept 6 months, the rest 36.
+    :param date_from: first day (inclusive, templated); default: the data interval's start.
+    :param date_to: last day (inclusive, templated); default: the day before the data interval's end.
+    :param predefined_time: instead of dates, e.g. ``"Yesterday"``.
+    :param account_ids: default: the connection's Account ID.
+    :param time_zone: Microsoft's ReportTimeZone name; default GMT.
+    :param return_only_complete_data: fail (2004) rather than return data still being processed.
+    :param report_request: merged into the request: filters, campaign scopes, anything else.
+    :param compression: None (plain CSV) or ``"gzip"`` (``.gz`` is added to the name).
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param poll_interval: seconds between polls.
+    :param timeout: seconds to wait for Microsoft before failing; a retry resumes the same request.
+    """
+
+    template_fields: Sequence[str] = (
+        "msads_conn_id",
+        "date_from",
+        "date_to",
+        "destination",
+        "account_ids",
+        "report_request",
+        "predefined_time",
+    )
+    template_fields_renderers = {"report_request": "json"}
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        report_type: str,
+        columns: Sequence[str],
+        destination: str,
+        msads_conn_id: str = "msads_default",
+        aggregation: str = "Daily",
+        date_from: str | datetime.date | None = None,
+        date_to: str | datetime.date | None = None,
+        predefined_time: str | None = None,
+        account_ids: Sequence[str | int] | None = None,
+        time_zone: str | None = None,
+        return_only_complete_data: bool = False,
+        report_request: dict[str, Any] | None = None,
+        compression: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.msads_conn_id = msads_conn_id
+        self.report_type = report_type
+        self.columns = list(columns)
+        self.destination = destination
+        self.aggregation = aggregation
+        self.date_from = date_from
+        self.date_to = date_to
+        self.predefined_time = predefined_time
+        self.account_ids = account_ids
+        self.time_zone = time_zone
+        self.return_only_complete_data = return_only_complete_data
+        self.report_request = report_request
+        self.compression = compression
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.timeout = float(timeout)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _dates(self, context: Context) -> tuple[Any, Any]:
+        if self.predefined_time:
+            return self.date_from, self.date_to
+        date_from, date_to = self.date_from, self.date_to
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if date_from is None and start is not None:
+            date_from = start.date()
+        if date_to is None and end is not None:
+            # The interval's end is exclusive: a daily run for D has end D+1 00:00.
+            date_to = max((end - datetime.timedelta(microseconds=1)).date(), start.date() if start else end.date())
+        return date_from, date_to
+
+    def build_request(self, context: Context, hook: MicrosoftAdsHook) -> dict[str, Any]:
+        from airflow_provider_msads.reporting import build_report_request, check_report_request
+
+        date_from, date_to = self._dates(context)
+        accounts = self.account_ids if self.account_ids else [hook.credentials.account_id]
+        request = build_report_request(
+            report_type=self.report_type,
+            columns=self.columns,
+            account_ids=accounts,
+            aggregation=self.aggregation,
+            date_from=date_from,
+            date_to=date_to,
+            predefined_time=self.predefined_time,
+            time_zone=self.time_zone,
+            return_only_complete_data=self.return_only_complete_data,
+            report_name=self.task_id,
+            report_request=self.report_request,
+        )
+        check_report_request(request)
+        return request
+
+    # -- resume state -----------------------------------------------------------------------
+
+    @staticmethod
+    def _state_key(context: Context) -> str:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        ident = f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{map_index}"
+        return STATE_VARIABLE_PREFIX + hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def _fingerprint(request: dict[str, Any], conn_id: str) -> str:
+        return hashlib.sha256(json.dumps([conn_id, request], sort_keys=True).encode()).hexdigest()
+
+    def _saved_request_id(self, context: Context, fingerprint: str) -> str | None:
+        from airflow_provider_msads.reporting import REQUEST_ID_LIFETIME
+
+        if int(getattr(context["ti"], "try_number", 1) or 1) <= 1:
+            return None
+        try:
+            saved = json.loads(_variables().get(self._state_key(context), None) or "null")
+        except Exception:  # a state we cannot read: submit again, as peers always do
+            self.log.warning("Could not read the saved report request; submitting a new one.", exc_info=True)
+            return None
+        if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+            return None
+        age = time.time() - float(saved.get("submitted_at", 0))
+        # A margin of an hour: the id must still be pollable when the report is done.
+        if age > REQUEST_ID_LIFETIME.total_seconds() - 3600:
+            return None
+        return str(saved["request_id"])
+
+    def _save_request_id(self, context: Context, request_id: str, fingerprint: str) -> None:
+        value = json.dumps({"request_id": request_id, "submitted_at": time.time(), "fingerprint": fingerprint})
+        try:
+            _variables().set(
+                self._state_key(context),
+                value,
+                description="airflow-provider-msads: the report request a retry of this task resumes "
+                "(deleted when the report is written).",
+            )
+        except Exception:  # resuming is an optimisation: without it a retry submits again
+            self.log.warning("Could not save report request %s for retries to resume.", request_id, exc_info=True)
+
+    def _forget_request_id(self, context: Context) -> None:
+        try:
+            _variables().delete(self._state_key(context))
+        except Exception:
+            self.log.debug("Could not delete the saved report request.", exc_info=True)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _hook(self) -> MicrosoftAdsHook:
+        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+        return MicrosoftAdsHook(msads_conn_id=self.msads_conn_id)
+
+    def _raise(self, err: Exception) -> NoReturn:
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        if isinstance(err, MicrosoftAdsError):
+            if err.retryable:
+                raise AirflowException(str(err)) from err
+            raise AirflowFailException(str(err)) from err
+        raise err
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        hook = self._hook()
+        try:
+            request = self.build_request(context, hook)
+            fingerprint = self._fingerprint(request, self.msads_conn_id)
+            request_id = self._saved_request_id(context, fingerprint)
+            if request_id is not None:
+                self.log.info("Resuming report request %s submitted by an earlier try.", request_id)
+            else:
+                request_id = hook.submit_report(request)
+                self._save_request_id(context, request_id, fingerprint)
+                self.log.info("Submitted report request %s (%s).", request_id, self.report_type)
+        except MicrosoftAdsError as err:
+            self._raise(err)
+        context["ti"].xcom_push(key=REQUEST_ID_XCOM_KEY, value=request_id)
+        started = time.time()
+        if self.deferrable:
+            from airflow_provider_msads.triggers.reporting import MicrosoftAdsReportTrigger
+
+            self.defer(
+                trigger=MicrosoftAdsReportTrigger(
+                    request_id=request_id,
+                    msads_conn_id=self.msads_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout=self.timeout,
+                    started_at=started,
+                ),
+                method_name="execute_complete",
+                kwargs={"columns": request["Columns"]},
+            )
+        status = self._wait(hook, request_id, started, context)
+        return self._finish(context, hook, status, request["Columns"])
+
+    def _wait(self, hook: MicrosoftAdsHook, request_id: str, started: float, context: Context) -> ReportStatus:
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        polls = 0
+        while True:
+            polls += 1
+            try:
+                status = hook.poll_report(request_id)
+            except MicrosoftAdsError as err:
+                if not err.retryable:
+                    self._raise(err)
+                self.log.warning("Report %s: poll %d failed transiently (%s).", request_id, polls, err.code)
+            else:
+                if status.done:
+                    return status
+                self.log.info("Report %s: %s after %d polls.", request_id, status.status, polls)
+            waited = time.time() - started
+            if waited + self.poll_interval > self.timeout:
+                raise AirflowException(self._timeout_message(request_id, waited, polls))
+            time.sleep(self.poll_interval)
+
+    def _timeout_message(self, request_id: str, waited: float, polls: int) -> str:
+        return (
+            f"Report request {request_id} was still not ready after waiting {waited:.0f} s ({polls} polls; "
+            f"timeout={self.timeout:.0f} s). A retry of this task resumes polling the same request while Microsoft "
+            "keeps it (2 days); raise `timeout` or add retries for slow periods."
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any], columns: list[str] | None = None) -> Any:
+        """Back from the triggerer: fail as the event says, or poll once for a fresh link and download."""
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        request_id = str(event.get("request_id"))
+        kind = event.get("status")
+        if kind == "timeout":
+            raise AirflowException(
+                self._timeout_message(request_id, float(event.get("waited", 0)), int(event.get("polls", 0)))
+            )
+        if kind == "failed":
+            error = event.get("error") or {}
+            message = str(event.get("message") or "Polling failed.")
+            if error.get("retryable"):
+                raise AirflowException(message)
+            raise AirflowFailException(message)
+        hook = self._hook()
+        try:
+            status = hook.poll_report(request_id)  # a fresh link: the trigger's would be stale
+        except MicrosoftAdsError as err:
+            self._raise(err)
+        return self._finish(context, hook, status, list(columns or self.columns))
+
+    def _finish(
+        self, context: Context, hook: MicrosoftAdsHook, status: ReportStatus, columns: list[str]
+    ) -> dict[str, Any]:
+        from airflow_provider_msads import reporting as rp
+        from airflow_provider_msads.errors import MicrosoftAdsError
+        from airflow_provider_msads.hooks.msads import publish_to_object_storage
+
+        if status.status == "Error":
+            self._forget_request_id(context)  # a retry must submit again: this id will never succeed
+            raise AirflowException(str(rp.report_failed_error(status)))
+        if status.status != "Success":
+            raise AirflowException(f"Report request {status.request_id} is {status.status}, expected Success.")
+        result: DownloadResult
+        try:
+            if status.download_url is None:
+                self.log.info("Report %s has no rows: writing the column row only.", status.request_id)
+                result = rp.write_empty_report(
+                    columns, self.destination, compression=self.compression, publish=publish_to_object_storage
+                )
+            else:
+                result = hook.download_report(
+                    status.download_url, self.destination, compression=self.compression, request_id=status.request_id
+                )
+        except MicrosoftAdsError as err:
+            self._raise(err)
+        self._forget_request_id(context)
+        self.log.info("Wrote %d rows (%d bytes) to %s.", result.rows, result.bytes, result.path)
+        return {
+            "path": result.path,
+            "rows": result.rows,
+            "bytes": result.bytes,
+            "csv_bytes": result.csv_bytes,
+            "compression": result.compression,
+            "report_request_id": status.request_id,
+            "columns": columns,
+        }
