@@ -45,6 +45,7 @@ def test_connection_helpers(msads_emulator: MicrosoftAdsEmulator) -> None:
         "refresh_token": refresh,
         "token_url": msads_emulator.token_url(),
         "customer_management_url": msads_emulator.customer_management_url,
+        "reporting_url": msads_emulator.reporting_url,
     }
     assert msads_emulator.connection_dict(refresh) == {
         "conn_type": "msads",

@@ -155,9 +155,12 @@ def test_reporting_url_is_a_connection_option() -> None:
     creds = parse_credentials(**kw, extra={**base, "reporting_url": "http://127.0.0.1:8/Reporting/v13"})
     assert creds.endpoints.reporting_url == "http://127.0.0.1:8/Reporting/v13"
     assert creds.public_dict()["reporting_url"] == "http://127.0.0.1:8/Reporting/v13"
-    assert parse_credentials(**kw, extra={**base, "extra__msads__reporting_url": "https://r.example/R"}).reporting_url
+    gateway = "https://reporting.api.sandbox.bingads.microsoft.com/Reporting/v13"
+    assert parse_credentials(**kw, extra={**base, "extra__msads__reporting_url": gateway}).reporting_url == gateway
     with pytest.raises(EndpointError, match="reporting_url"):
         parse_credentials(**kw, extra={**base, "reporting_url": "http://r.example/R"})
+    with pytest.raises(EndpointError, match="MSADS_ALLOWED_HOSTS"):  # another host: the deployment must list it
+        parse_credentials(**kw, extra={**base, "reporting_url": "https://r.example/R"})
 
 
 # ------------------------------------------------------------------------------------- submit / poll
