@@ -21,7 +21,7 @@ AS_OF_3.0.6 := 2025-09-15
 as_of = $(if $(AS_OF_$(1)),--exclude-newer $(AS_OF_$(1)) \
 	--exclude-newer-package apache-airflow-providers-common-compat=2100-01-01 --exclude-newer-package msads=2100-01-01)
 
-.PHONY: venv lint typecheck unit test test-matrix test-postgres demo clean
+.PHONY: venv lint typecheck unit test browser test-matrix test-postgres demo clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ typecheck: venv
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
 
-test: lint typecheck
+# Debian's chromium for the browser test, installed when root with apt-get (else the test says how).
+browser:
+	@scripts/ensure-browser.sh
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -q
 
 .venv-%/.installed: pyproject.toml
