@@ -109,6 +109,7 @@ def airflow_api_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPa
     env = {
         **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the Test button, as in `make demo`
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
     }
     with log_path.open("wb") as log:
