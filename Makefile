@@ -21,7 +21,7 @@ AS_OF_3.0.6 := 2025-09-15
 as_of = $(if $(AS_OF_$(1)),--exclude-newer $(AS_OF_$(1)) \
 	--exclude-newer-package apache-airflow-providers-common-compat=2100-01-01 --exclude-newer-package msads=2100-01-01)
 
-.PHONY: venv lint typecheck unit test browser test-matrix test-postgres demo clean
+.PHONY: venv lint typecheck unit test browser test-package test-matrix test-postgres demo clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,12 @@ browser:
 	@scripts/ensure-browser.sh
 
 test: lint typecheck browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/package
+
+# The package as users install it: `uv build` (wheel + sdist), the wheel in a clean venv with
+# Airflow, then `airflow providers list/hooks` and `msads-authorize --help` from that venv.
+test-package: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/package
 
 .venv-%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-$*
