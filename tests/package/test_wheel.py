@@ -34,7 +34,9 @@ def _uv() -> str:
 
 def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cwd, check=False)
-    assert result.returncode == 0, f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result.stdout
 
 
@@ -66,7 +68,9 @@ def test_wheel_installs_into_a_clean_venv_and_airflow_finds_the_provider(tmp_pat
     frozen = _run([uv, "pip", "freeze", "--python", sys.executable])
     constraints = tmp_path / "constraints.txt"
     constraints.write_text(
-        "\n".join(line for line in frozen.splitlines() if "==" in line and not line.startswith("airflow-provider-msads"))
+        "\n".join(
+            line for line in frozen.splitlines() if "==" in line and not line.startswith("airflow-provider-msads")
+        )
     )
     venv = tmp_path / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
@@ -84,7 +88,9 @@ def test_wheel_installs_into_a_clean_venv_and_airflow_finds_the_provider(tmp_pat
     where = _run([str(python), "-c", "import airflow_provider_msads as m; print(m.__file__)"], env=env, cwd=tmp_path)
     assert where.strip().startswith(str(venv)), where
 
-    providers = _json_tail(_run([str(venv / "bin" / "airflow"), "providers", "list", "-o", "json"], env=env, cwd=tmp_path))
+    providers = _json_tail(
+        _run([str(venv / "bin" / "airflow"), "providers", "list", "-o", "json"], env=env, cwd=tmp_path)
+    )
     ours = [p for p in providers if p.get("package_name") == "airflow-provider-msads"]
     assert ours and ours[0]["version"] == __version__, providers
 
