@@ -21,7 +21,7 @@ AS_OF_3.0.6 := 2025-09-15
 as_of = $(if $(AS_OF_$(1)),--exclude-newer $(AS_OF_$(1)) \
 	--exclude-newer-package apache-airflow-providers-common-compat=2100-01-01 --exclude-newer-package msads=2100-01-01)
 
-.PHONY: venv lint typecheck unit test browser test-package test-matrix test-postgres demo clean
+.PHONY: venv lint typecheck unit test browser test-package test-celery test-matrix test-postgres demo clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ browser:
 	@scripts/ensure-browser.sh
 
 test: lint typecheck browser
-	$(BIN)/python -m pytest -q --ignore=tests/package
+	$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment
 
 # The package as users install it: `uv build` (wheel + sdist), the wheel in a clean venv with
 # Airflow, then `airflow providers list/hooks` and `msads-authorize --help` from that venv.
@@ -66,6 +66,11 @@ test-matrix: $(foreach v,$(MATRIX),.venv-$(v)/.installed)
 	  echo "== Airflow $$v: $(MATRIX_TESTS)"; \
 	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) || exit 1; \
 	done
+
+# A CeleryExecutor deployment (Debian's redis-server and postgresql, started on loopback and removed
+# after): two workers as two hosts share one token per connection (tests/deployment).
+test-celery: venv
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/deployment
 
 # The integration tests with PostgreSQL as the metastore (Debian's postgresql package; the tests
 # start a throwaway server on loopback and remove it afterwards).
