@@ -2,7 +2,7 @@
 
 The browser is Debian's ``chromium`` driven by the ``playwright`` Python package with
 ``executable_path``; Playwright's own browser download (``playwright install``) is never used.
-``make test`` installs Chromium when it can (root and apt-get, ``scripts/ensure-browser.sh``).
+``make test`` installs Chromium when it can (root and apt-get, ``scripts/debian-deps.sh``).
 Where it could not, the browser tests are left out with one line naming the install command, so
 that ``make test`` on a developer's machine is not an error. ``.ci/run`` sets
 ``MSADS_REQUIRE_BROWSER=1``, which makes them fail instead: in CI a silently skipped UI
