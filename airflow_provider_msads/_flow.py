@@ -16,7 +16,7 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,9 @@ T = TypeVar("T")
 
 #: Answers larger than this are refused unread: no Microsoft JSON answer we use comes close.
 MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Wall time one request may take from send to last byte. httpx's timeouts bound each read, not
+#: the whole: a server sending a byte every 29 s would otherwise hold the token lock for ever.
+REQUEST_DEADLINE = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,6 @@ class RetryPolicy:
             return float(min(max(retry_after, 0.0), self.max_retry_after))
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
         return random.uniform(ceiling / 2, ceiling) if self.jitter else ceiling  # noqa: S311
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -104,6 +104,27 @@ def transport_error(exc: httpx.TransportError, what: str) -> MicrosoftAdsError:
         remedy="Retried with backoff; check network access to Microsoft from the worker if it persists.",
         retryable=True,
     )
+
+
+def direct_mounts(*urls: str) -> dict[str, None]:
+    """httpx mounts that send loopback traffic straight to the socket, never through a proxy.
+
+    ``trust_env`` stays on for everything else (corporate proxies are common on workers), but an
+    ``HTTPS_PROXY`` must not see what we send to the emulator on loopback.
+    """
+    from urllib.parse import urlsplit
+
+    from airflow_provider_msads.endpoints import is_loopback_host
+
+    hosts = {"127.0.0.1", "localhost", "[::1]"}
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            continue
+        if host and is_loopback_host(host):
+            hosts.add(f"[{host}]" if ":" in host else host)
+    return {f"all://{host}": None for host in sorted(hosts)}
 
 
 def shared_tls_context() -> ssl.SSLContext:
@@ -176,13 +197,33 @@ def retrying(
             yield pause
 
 
-def _read_capped_sync(response: httpx.Response) -> bytes:
+def _read_capped_sync(
+    response: httpx.Response, deadline: float | None = None, clock: Callable[[], float] = time.monotonic
+) -> bytes:
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise _too_large(response)
+        if deadline is not None and clock() > deadline:
+            raise _past_deadline(response.request)
     return bytes(body)
+
+
+def _past_deadline(request: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(f"no complete answer within {REQUEST_DEADLINE:.0f} s", request=request)
+
+
+def _bounded(request: httpx.Request, timeout: httpx.Timeout | None, remaining: float) -> None:
+    """Cap each phase's timeout of ``request`` at the time left before its deadline."""
+    base = timeout or httpx.Timeout(REQUEST_DEADLINE)
+
+    def cap(value: float | None) -> float:
+        return max(0.001, remaining if value is None else min(value, remaining))
+
+    request.extensions["timeout"] = httpx.Timeout(
+        connect=cap(base.connect), read=cap(base.read), write=cap(base.write), pool=cap(base.pool)
+    ).as_dict()
 
 
 async def _read_capped_async(response: httpx.Response) -> bytes:
@@ -230,80 +271,130 @@ def _rebuilt(response: httpx.Response, body: bytes) -> httpx.Response:
     )
 
 
+Y = TypeVar("Y")
+
+
+def run_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Any]) -> T:
+    """The one loop behind every blocking twin: send each yielded operation to ``perform``,
+    send its result back, or throw its exception in (the flow's ``try`` decides what it means)."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = perform(op)
+        except Exception as exc:  # handed to the flow, which decides
+            error = exc
+
+
+async def arun_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Awaitable[Any]]) -> T:
+    """Async twin of :func:`run_flow`: the same loop, awaiting ``perform``."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = await perform(op)
+        except Exception as exc:
+            error = exc
+
+
 def drive_sync(
     flow: Flow[T],
     client: httpx.Client | Callable[[], httpx.Client],
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    deadline: float = REQUEST_DEADLINE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run ``flow`` with blocking I/O.
 
     ``client`` may be a factory: it is then called only if the flow sends a request, and that
     client is closed afterwards, so a flow answered from the token store costs no TLS setup.
+    Each request must be answered in full within ``deadline`` seconds: every phase's timeout is
+    capped at the time left, and the body is abandoned as soon as a chunk arrives late.
     """
-    made: httpx.Client | None = None
-    value: Any = None
-    error: BaseException | None = None
+    made: list[httpx.Client] = []
+
+    def perform(op: Op) -> Any:
+        if isinstance(op, StoreCall):
+            return op.fn(*op.args)
+        if not isinstance(op, httpx.Request):
+            return sleep(op)
+        if isinstance(client, httpx.Client):
+            http = client
+        else:
+            if not made:
+                made.append(client())
+            http = made[0]
+        ends = clock() + deadline
+        _bounded(op, http.timeout, deadline)
+        response = http.send(op, stream=True)
+        try:
+            return _rebuilt(response, _read_capped_sync(response, ends, clock))
+        finally:
+            response.close()
+
     try:
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(op, httpx.Request):
-                    if not isinstance(client, httpx.Client):
-                        made = client = client()
-                    response = client.send(op, stream=True)
-                    try:
-                        value = _rebuilt(response, _read_capped_sync(response))
-                    finally:
-                        response.close()
-                elif isinstance(op, StoreCall):
-                    value = op.fn(*op.args)
-                else:
-                    sleep(op)
-            except Exception as exc:  # handed to the flow, which decides
-                error = exc
+        return run_flow(flow, perform)
     finally:
-        if made is not None:
-            made.close()
+        for http in made:
+            http.close()
 
 
 async def drive_async(
     flow: Flow[T],
     client: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
     sleep: Callable[[float], Any] = asyncio.sleep,
+    *,
+    deadline: float = REQUEST_DEADLINE,
 ) -> T:
-    """Run ``flow`` without blocking the event loop (store calls go to a worker thread)."""
-    made: httpx.AsyncClient | None = None
-    value: Any = None
-    error: BaseException | None = None
+    """Run ``flow`` without blocking the event loop (store calls go to a worker thread).
+
+    Each request, from send to its last byte, is cancelled after ``deadline`` seconds.
+    """
+    made: list[httpx.AsyncClient] = []
+
+    async def perform(op: Op) -> Any:
+        if isinstance(op, StoreCall):
+            return await asyncio.to_thread(op.fn, *op.args)
+        if not isinstance(op, httpx.Request):
+            return await sleep(op)
+        if isinstance(client, httpx.AsyncClient):
+            http = client
+        else:
+            if not made:
+                made.append(client())
+            http = made[0]
+        return await _send_within(http, op, deadline)
+
     try:
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(op, httpx.Request):
-                    if not isinstance(client, httpx.AsyncClient):
-                        made = client = client()
-                    response = await client.send(op, stream=True)
-                    try:
-                        value = _rebuilt(response, await _read_capped_async(response))
-                    finally:
-                        await response.aclose()
-                elif isinstance(op, StoreCall):
-                    value = await asyncio.to_thread(op.fn, *op.args)
-                else:
-                    await sleep(op)
-            except Exception as exc:
-                error = exc
+        return await arun_flow(flow, perform)
     finally:
-        if made is not None:
-            await made.aclose()
+        for http in made:
+            await http.aclose()
+
+
+async def _send_within(client: httpx.AsyncClient, request: httpx.Request, deadline: float) -> httpx.Response:
+    async def send_and_read() -> httpx.Response:
+        response = await client.send(request, stream=True)
+        try:
+            return _rebuilt(response, await _read_capped_async(response))
+        finally:
+            await response.aclose()
+
+    try:
+        return await asyncio.wait_for(send_and_read(), deadline)
+    except asyncio.TimeoutError:
+        raise _past_deadline(request) from None
 
 
 def read_json(response: httpx.Response, what: str) -> dict[str, Any]:

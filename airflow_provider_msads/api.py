@@ -22,7 +22,7 @@ from airflow_provider_msads._flow import (
     read_json,
     retrying,
 )
-from airflow_provider_msads.errors import api_error_from_fault
+from airflow_provider_msads.errors import api_error_from_fault, fault_codes
 
 OPERATIONS = {
     "GetUser": "User/Query",
@@ -37,7 +37,7 @@ def _parse(operation: str) -> Callable[[httpx.Response], dict[str, Any]]:
         if response.status_code >= 400:
             body = read_json(response, operation)
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after is None and _has_code(body, 117):
+            if retry_after is None and 117 in fault_codes(body):
                 retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
             raise api_error_from_fault(
                 response.status_code, body, operation=operation, tracking_id=tracking, retry_after=retry_after
@@ -45,11 +45,6 @@ def _parse(operation: str) -> Callable[[httpx.Response], dict[str, Any]]:
         return read_json(response, operation)
 
     return parse
-
-
-def _has_code(body: dict[str, Any], code: int) -> bool:
-    items = list(body.get("Errors") or []) + list(body.get("OperationErrors") or [])
-    return any(isinstance(i, dict) and str(i.get("Code")) == str(code) for i in items)
 
 
 class CustomerManagement:

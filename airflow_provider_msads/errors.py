@@ -405,18 +405,19 @@ class MicrosoftAdsError(Exception):
         parts.append(f"Fix: {self.remedy}")
         if self.step:
             parts.append(f"Setup guide: {self.step}.")
-        ids = [
-            f"{label} {value}"
-            for label, value in (
-                ("trace id", self.trace_id),
-                ("correlation id", self.correlation_id),
-                ("tracking id", self.tracking_id),
-            )
-            if value
-        ]
-        if ids:
-            parts.append("(" + ", ".join(ids) + ")")
+        if self.support_ids:
+            parts.append(format_support_ids(self.support_ids))
         return " ".join(parts)
+
+    @property
+    def support_ids(self) -> tuple[tuple[str, str], ...]:
+        """The ids Microsoft's support asks for, named: trace, correlation and tracking id."""
+        named = (
+            ("trace id", self.trace_id),
+            ("correlation id", self.correlation_id),
+            ("tracking id", self.tracking_id),
+        )
+        return tuple((name, value) for name, value in named if value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for reports and XCom; holds no secret by construction."""
@@ -434,6 +435,11 @@ class MicrosoftAdsError(Exception):
             "correlation_id": self.correlation_id,
             "tracking_id": self.tracking_id,
         }
+
+
+def format_support_ids(ids: Iterable[tuple[str, str]]) -> str:
+    """``(trace id t-1, tracking id x)``: how every message shows the ids for Microsoft's support."""
+    return "(" + ", ".join(f"{name} {value}" for name, value in ids) + ")"
 
 
 class CredentialsError(MicrosoftAdsError, ValueError):
@@ -478,6 +484,20 @@ class _TransientTokenError(TransientError, TokenError):
 
 class TransientApiError(TransientError, ApiError):
     """An API fault that retrying can cure (throttling, internal errors, expired access token)."""
+
+
+def fault_items(body: object) -> list[Mapping[str, Any]]:
+    """The error entries of an Ads fault body, either shape (``Errors`` of AdApiFaultDetail,
+    ``OperationErrors`` of ApiFaultDetail); empty for anything else."""
+    if not isinstance(body, Mapping):
+        return []
+    items = [*(body.get("Errors") or []), *(body.get("OperationErrors") or [])]
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+def fault_codes(body: object) -> list[int]:
+    """The numeric codes of an Ads fault body, in order (see :func:`fault_items`)."""
+    return _first_int(item.get("Code") for item in fault_items(body))
 
 
 def _first_int(values: Iterable[Any]) -> list[int]:
@@ -582,9 +602,9 @@ def api_error_from_fault(
     retry_after: float | None = None,
 ) -> ApiError:
     """Map an Ads API fault body (AdApiFaultDetail or ApiFault) to an error with its remedy."""
-    items = list(body.get("Errors") or []) + list(body.get("OperationErrors") or [])
+    items = fault_items(body)
     tracking_id = _str_or_none(body.get("TrackingId")) or tracking_id
-    codes = _first_int(item.get("Code") for item in items if isinstance(item, Mapping))
+    codes = fault_codes(body)
     entry = next((ADS_CATALOGUE[c] for c in codes if c in ADS_CATALOGUE), None)
     common: dict[str, Any] = {
         "codes": codes,
@@ -602,9 +622,7 @@ def api_error_from_fault(
             retryable=entry.retryable,
             **common,
         )
-    names = ", ".join(
-        f"{item.get('Code')} {item.get('ErrorCode') or ''}".strip() for item in items if isinstance(item, Mapping)
-    )
+    names = ", ".join(f"{item.get('Code')} {item.get('ErrorCode') or ''}".strip() for item in items)
     transient = status == 429 or status >= 500
     cls = TransientApiError if transient else ApiError
     return cls(

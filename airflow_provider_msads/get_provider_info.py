@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_msads import __version__
+from airflow_provider_msads.fields import CONN_TYPE
 
-CONN_TYPE = "msads"
 HOOK_NAME = "Microsoft Advertising"
 HOOK_CLASS = "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
 

@@ -5,32 +5,35 @@ Why a store at all: Microsoft rotates the refresh token on every use and kills o
 newest one, and the current access token, so that all tasks and workers share one.
 
 Why encrypted, and with *that* key: the state is sealed with AES-GCM under a key derived (HKDF)
-from the refresh token the **connection** holds, plus the connection id. Whoever can read the
-Variable alone learns nothing; whoever can read the connection could mint tokens anyway. When a
-user re-authorizes and pastes a new refresh token into the connection, the key changes, the old
-state no longer opens and is discarded: the connection's token wins, as it should. Rotating the
-client secret does not invalidate refresh tokens, and is not part of the key, so it loses nothing.
+from the refresh token the **connection** holds, the connection id, the client id and the token
+URL. Whoever can read the Variable alone learns nothing; whoever can read the connection could
+mint tokens anyway. When a user re-authorizes and pastes a new refresh token into the connection,
+the key changes and the old state no longer opens: the connection's token wins, as it should. The
+client id and token URL are in the key so that pointing ``token_url`` somewhere else never opens
+(and so never sends) the stored rotated token. The client secret is not in the key: rotating it
+does not invalidate refresh tokens, so it loses nothing.
 
-Backends: an Airflow Variable (shared by every worker), a 0600 file (outside Airflow), memory
-(tests). All are dumb key/value stores with a per-machine lock; the sealing is done here once.
+What is never thrown away: an entry of an envelope version this code does not know (a newer
+worker wrote it) is refused, never overwritten; an entry that does not open is reported as a
+warning, not dropped in silence; each sealed state carries a generation number, and a newer
+generation is never replaced by an older one.
+
+Backends (an Airflow Variable shared by every worker, a 0600 file outside Airflow, memory for
+tests) live in :mod:`._stores`, the per-machine lock in :mod:`._locks`; this module seals, and is
+the public import path for all of them.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
@@ -38,14 +41,30 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from airflow_provider_msads._files import write_private_atomically
+from airflow_provider_msads._locks import (
+    DEFAULT_DIR_ENV,
+    DEFAULT_LOCK_TIMEOUT,
+    MachineLock,
+    StoreLock,
+    aacquire,
+    acquire,
+    aheld,
+    default_file_store_dir,
+    default_lock_dir,
+    ensure_private_dir,
+    held,
+    loop_lock,
+    machine_lock,
+)
 from airflow_provider_msads.errors import TokenStoreError
 
 log = logging.getLogger(__name__)
 
-ENVELOPE_PREFIX = "msads-v1"
+#: The envelope this code writes; ``msads-v1`` (key without client id and token URL) is still read.
+ENVELOPE_PREFIX = "msads-v2"
+LEGACY_ENVELOPE_PREFIX = "msads-v1"
+_KNOWN_VERSIONS = {1, 2}
 VARIABLE_PREFIX = "msads_token_store__"
-DEFAULT_DIR_ENV = "MSADS_TOKEN_STORE_DIR"
 
 
 @dataclass(frozen=True, repr=False)
@@ -58,12 +77,38 @@ class TokenState:
     #: When Microsoft last handed us a new refresh token (epoch seconds).
     refresh_rotated_at: float | None = None
     updated_at: float = 0.0
+    #: Incremented by every write; a store never goes back to a lower one (replays, races).
+    generation: int = 0
 
     def __repr__(self) -> str:
         return (
             f"TokenState(refresh_token=***, access_token={'***' if self.access_token else None}, "
-            f"access_expires_at={self.access_expires_at}, refresh_rotated_at={self.refresh_rotated_at})"
+            f"access_expires_at={self.access_expires_at}, refresh_rotated_at={self.refresh_rotated_at}, "
+            f"generation={self.generation})"
         )
+
+    @classmethod
+    def from_json(cls, data: object) -> TokenState:
+        """Known fields only (a newer writer may add some); wrong types are corruption."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        refresh = values.get("refresh_token")
+        if not isinstance(refresh, str) or not refresh:
+            raise ValueError("no refresh token")
+        if values.get("access_token") is not None and not isinstance(values["access_token"], str):
+            raise ValueError("access_token")
+        for name in ("access_expires_at", "refresh_rotated_at", "updated_at"):
+            value = values.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise ValueError(name)
+        generation = values.get("generation", 0)
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ValueError("generation")
+        return cls(**values)
 
 
 def _b64(data: bytes) -> str:
@@ -74,20 +119,67 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What a store entry turned out to be.
+
+    ``state`` is set when it opened. ``problem`` is a sentence (no secret) when an entry was there
+    but could not be used, and the connection's own token is used instead; a user must see it,
+    since after 90 days that entry may have held the only live refresh token.
+    """
+
+    state: TokenState | None = None
+    problem: str | None = None
+    #: The entry belongs to another refresh token of the connection (re-authorized): not a problem.
+    superseded: bool = False
+    version: int | None = None
+
+
+_VERSION = re.compile(r"msads-v(\d{1,6})")
+
+
 class TokenCipher:
     """Seals :class:`TokenState` for one connection; see the module docstring for the key choice."""
 
-    def __init__(self, connection_refresh_token: str, conn_id: str) -> None:
-        material = HKDF(
-            algorithm=hashes.SHA256(),
-            length=48,
-            salt=b"airflow-provider-msads/token-store/v1",
-            info=conn_id.encode(),
-        ).derive(connection_refresh_token.encode())
+    def __init__(
+        self,
+        connection_refresh_token: str,
+        conn_id: str,
+        *,
+        client_id: str = "",
+        token_url: str = "",
+        read_legacy: bool = False,
+    ) -> None:
+        info = json.dumps([conn_id, client_id, token_url]).encode()
+        material = self._derive(connection_refresh_token, b"airflow-provider-msads/token-store/v2", info)
         self._aead = AESGCM(material[:32])
-        #: Names the connection's refresh token without revealing it (derived, not a plain hash).
+        #: Names the key without revealing the token (derived, not a plain hash).
         self.fingerprint = _b64(material[32:])
         self._aad = f"{ENVELOPE_PREFIX}|{conn_id}".encode()
+        # v1 keys knew only token and connection id. Opening such an entry is safe only where the
+        # token URL is Microsoft's own (the caller decides): else a changed token_url could open it.
+        self._legacy: tuple[AESGCM, str, bytes] | None = None
+        if read_legacy:
+            old = self._derive(connection_refresh_token, b"airflow-provider-msads/token-store/v1", conn_id.encode())
+            self._legacy = (AESGCM(old[:32]), _b64(old[32:]), f"{LEGACY_ENVELOPE_PREFIX}|{conn_id}".encode())
+
+    @staticmethod
+    def _derive(secret: str, salt: bytes, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=48, salt=salt, info=info).derive(secret.encode())
+
+    @classmethod
+    def for_credentials(cls, credentials: Any) -> TokenCipher:
+        """The cipher the token manager uses for a :class:`MicrosoftAdsCredentials`."""
+        from airflow_provider_msads.endpoints import is_microsoft_login_url
+
+        token_url = credentials.endpoints.token_url
+        return cls(
+            credentials.refresh_token,
+            credentials.conn_id,
+            client_id=credentials.client_id,
+            token_url=token_url,
+            read_legacy=is_microsoft_login_url(token_url),
+        )
 
     def seal(self, state: TokenState) -> str:
         nonce = os.urandom(12)
@@ -95,28 +187,46 @@ class TokenCipher:
         sealed = self._aead.encrypt(nonce, plaintext, self._aad)
         return f"{ENVELOPE_PREFIX}.{self.fingerprint}.{_b64(nonce + sealed)}"
 
-    def open(self, blob: str | None) -> TokenState | None:
-        """The state, or None when there is none for the connection's current refresh token."""
+    def open_entry(self, blob: str | None) -> Opened:
+        """Open an entry; raise :class:`TokenStoreError` for a version this code must not touch."""
         if not blob:
-            return None
-        try:
-            prefix, fingerprint, payload = blob.strip().split(".")
-        except ValueError:
-            log.warning("Token store entry has an unknown format; ignoring it and starting afresh.")
-            return None
-        if prefix != ENVELOPE_PREFIX:
-            log.warning("Token store entry has an unknown version %r; ignoring it.", prefix[:16])
-            return None
-        if fingerprint != self.fingerprint:
-            log.info("The connection's refresh token changed (re-authorized); discarding the stored token state.")
-            return None
+            return Opened()
+        parts = blob.strip().split(".")
+        match = _VERSION.fullmatch(parts[0]) if parts else None
+        if match is None or len(parts) != 3:
+            return Opened(problem="the stored token state has an unknown format (corrupted or not ours)")
+        version = int(match.group(1))
+        if version not in _KNOWN_VERSIONS:
+            raise TokenStoreError(
+                f"The stored token state is envelope version {version}, written by a newer "
+                "airflow-provider-msads than this one, which will neither use nor overwrite it.",
+                remedy="Run the same airflow-provider-msads version on every worker, triggerer and API server "
+                "(upgrade this one). If you rolled back on purpose, upgrade again, or re-run msads-authorize, "
+                "save the new refresh token in the connection and delete the token store entry.",
+            )
+        _, fingerprint, payload = parts
+        if version == 2:
+            aead, expected, aad = self._aead, self.fingerprint, self._aad
+        elif self._legacy is not None:
+            aead, expected, aad = self._legacy
+        else:
+            return Opened(superseded=True, version=version)
+        if fingerprint != expected:
+            return Opened(superseded=True, version=version)
         try:
             raw = _unb64(payload)
-            data = json.loads(self._aead.decrypt(raw[:12], raw[12:], self._aad))
-            return TokenState(**data)
+            state = TokenState.from_json(json.loads(aead.decrypt(raw[:12], raw[12:], aad)))
         except (InvalidTag, ValueError, TypeError) as exc:
-            log.warning("Token store entry failed its integrity check (%s); ignoring it.", type(exc).__name__)
-            return None
+            return Opened(
+                problem=f"the stored token state failed its integrity check ({type(exc).__name__}): corrupted or "
+                "tampered with",
+                version=version,
+            )
+        return Opened(state=state, version=version)
+
+    def open(self, blob: str | None) -> TokenState | None:
+        """The state, or None when there is none (or none usable) for the connection's current key."""
+        return self.open_entry(blob).state
 
 
 @runtime_checkable
@@ -129,7 +239,7 @@ class TokenStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]: ...
+    def lock(self, key: str) -> StoreLock: ...
 
 
 def storage_key(conn_id: str) -> str:
@@ -140,202 +250,40 @@ def storage_key(conn_id: str) -> str:
     return VARIABLE_PREFIX + safe
 
 
-# ---------------------------------------------------------------------------------------- locks
+# The backends, importable from here as before (they import this module's protocol lazily).
+from airflow_provider_msads._stores import (  # noqa: E402
+    TOKEN_STORE_ENV,
+    FileTokenStore,
+    MemoryTokenStore,
+    ReadOnlyTokenStore,
+    VariableTokenStore,
+    default_token_store,
+)
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-def _default_lock_dir() -> Path:
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return Path(tempfile.gettempdir()) / f"airflow-provider-msads-{uid}" / "locks"
-
-
-@contextlib.contextmanager
-def machine_lock(key: str, lock_dir: Path | None = None) -> Iterator[None]:
-    """Single-flight on this machine: a thread lock, then an exclusive ``flock`` on a lock file.
-
-    Across machines there is no lock to take (Variables have no compare-and-swap). That is safe
-    because Microsoft does not revoke a refresh token when it issues the next one: two workers
-    refreshing at once both get valid tokens, and the later write wins.
-    """
-    with _THREAD_LOCKS_GUARD:
-        tlock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-    with tlock:
-        if sys.platform == "win32":  # pragma: no cover - no flock; threads are still serialised
-            yield
-            return
-        import fcntl
-
-        directory = lock_dir or _default_lock_dir()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = directory / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-# ------------------------------------------------------------------------------------- backends
-
-
-class MemoryTokenStore:
-    """In-process store for tests and one-off scripts."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-        self.writes = 0
-
-    def read(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    def write(self, key: str, value: str) -> None:
-        self.writes += 1
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        with _THREAD_LOCKS_GUARD:
-            return _THREAD_LOCKS.setdefault(f"memory:{id(self)}:{key}", threading.Lock())  # type: ignore[return-value]
-
-
-def default_file_store_dir() -> Path:
-    configured = os.environ.get(DEFAULT_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "airflow-provider-msads"
-
-
-class FileTokenStore:
-    """One 0600 file per connection in a 0700 folder; writes are atomic (temp file + rename).
-
-    For use outside Airflow (scripts, the onboarding command) and for single-machine setups.
-    The folder defaults to ``$MSADS_TOKEN_STORE_DIR`` or ``~/.local/state/airflow-provider-msads``.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_file_store_dir()
-
-    def _path(self, key: str) -> Path:
-        return self.directory / f"{key}.json"
-
-    def _ensure_dir(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise TokenStoreError(
-                f"Cannot create the token store folder {self.directory} ({exc.strerror}).",
-                remedy=f"Set {DEFAULT_DIR_ENV} to a writable folder.",
-            ) from exc
-
-    def read(self, key: str) -> str | None:
-        try:
-            return self._path(key).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise TokenStoreError(
-                f"Cannot read the token store file {self._path(key)} ({exc.strerror}).",
-                remedy=f"Fix its permissions or set {DEFAULT_DIR_ENV} to a folder this user owns.",
-            ) from exc
-
-    def write(self, key: str, value: str) -> None:
-        self._ensure_dir()
-        target = self._path(key)
-        self._sweep_leftovers(key)
-        try:
-            write_private_atomically(target, value, temp_prefix=f".{key}.")
-        except OSError as exc:
-            raise TokenStoreError(
-                f"Cannot write the token store file {target} ({exc.strerror}).",
-                remedy=f"Fix its permissions or set {DEFAULT_DIR_ENV} to a folder this user owns.",
-            ) from exc
-
-    #: A temp file this old belongs to a writer that was killed between write and rename.
-    LEFTOVER_AGE = 300.0
-
-    def _sweep_leftovers(self, key: str) -> None:
-        """Remove sealed temp files of writers killed mid-write (they would pile up otherwise).
-
-        Only old ones: a younger one may be another process's write in flight.
-        """
-        cutoff = time.time() - self.LEFTOVER_AGE
-        for leftover in self.directory.glob(f".{key}.*.tmp"):
-            with contextlib.suppress(OSError):
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
-
-    def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
-
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        self._ensure_dir()
-        return machine_lock(key, self.directory / ".locks")
-
-
-def _in_task_process() -> bool:
-    """True inside an Airflow 3 task (or triggerer) process, which talks to the execution API."""
-    module = sys.modules.get("airflow.sdk.execution_time.task_runner")
-    return getattr(module, "SUPERVISOR_COMMS", None) is not None
-
-
-class VariableTokenStore:
-    """An Airflow Variable per connection: every worker, Celery or Kubernetes, sees the same state.
-
-    Tasks cannot write Connections on Airflow 3, but they can write Variables, through the task
-    SDK; server-side processes (CLI, API server, scheduler) use the metastore model instead.
-    The value is already sealed; Airflow's Fernet encryption at rest comes on top.
-    """
-
-    def _backend(self) -> Any:
-        if _in_task_process():
-            from airflow.sdk import Variable
-
-            return Variable
-        from airflow.models.variable import Variable as ModelVariable
-
-        return ModelVariable
-
-    def read(self, key: str) -> str | None:
-        try:
-            value = self._backend().get(key, None)  # positional: `default` (SDK) vs `default_var` (models)
-        except Exception as exc:
-            raise TokenStoreError(
-                f"Cannot read the Airflow Variable {key!r} ({type(exc).__name__}).",
-                remedy="Check that this process can reach the Airflow metastore / API server.",
-            ) from exc
-        return None if value is None else str(value)
-
-    def write(self, key: str, value: str) -> None:
-        try:
-            self._backend().set(
-                key,
-                value,
-                description="Sealed token state of airflow-provider-msads (the newest rotated refresh token "
-                "and the cached access token). Do not delete: the connection's own refresh token may be "
-                "older than Microsoft's 90-day limit; if it is gone, re-run msads-authorize.",
-            )
-        except TypeError:
-            self._backend().set(key, value)
-        except Exception as exc:
-            raise TokenStoreError(
-                f"Cannot write the Airflow Variable {key!r} ({type(exc).__name__}).",
-                remedy="Check that this process may write Variables (execution API / metastore).",
-            ) from exc
-
-    def delete(self, key: str) -> None:
-        backend = self._backend()
-        with contextlib.suppress(Exception):
-            backend.delete(key)
-
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        return machine_lock(key)
+__all__ = [
+    "DEFAULT_DIR_ENV",
+    "DEFAULT_LOCK_TIMEOUT",
+    "ENVELOPE_PREFIX",
+    "TOKEN_STORE_ENV",
+    "FileTokenStore",
+    "MachineLock",
+    "MemoryTokenStore",
+    "Opened",
+    "ReadOnlyTokenStore",
+    "StoreLock",
+    "TokenCipher",
+    "TokenState",
+    "TokenStore",
+    "VariableTokenStore",
+    "aacquire",
+    "acquire",
+    "aheld",
+    "default_file_store_dir",
+    "default_lock_dir",
+    "default_token_store",
+    "ensure_private_dir",
+    "held",
+    "loop_lock",
+    "machine_lock",
+    "storage_key",
+]

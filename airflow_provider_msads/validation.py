@@ -12,7 +12,7 @@ Like :mod:`_flow`, the logic is written once as a generator: :func:`validation_f
 the steps with callables the hook supplies, blocking or async, so the sync hook, the async trigger
 and the unit tests share every verdict rule.
 
-No Airflow and no network imports here. The report holds no secret by construction: it is built
+No Airflow import here, and no I/O: the driver does it. The report holds no secret by construction: it is built
 from ids, names, timestamps, error codes and this package's own sentences, never from a token,
 a secret or a request body.
 """
@@ -22,17 +22,19 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_msads._flow import arun_flow, run_flow
 from airflow_provider_msads.errors import (
     STEP_AUTHORIZE,
     STEP_IDS,
     STEP_SECRET,
     MicrosoftAdsError,
-    catalogue_rows,
+    format_support_ids,
 )
+from airflow_provider_msads.fields import FIELD_LABELS
 
 if TYPE_CHECKING:
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
@@ -50,14 +52,7 @@ CREDENTIAL_FIELDS: tuple[str, ...] = (
     "customer_id",
     "account_id",
 )
-LABELS: dict[str, str] = {
-    "client_id": "Client ID",
-    "client_secret": "Client Secret",
-    "refresh_token": "Refresh Token",
-    "developer_token": "Developer Token",
-    "customer_id": "Customer ID",
-    "account_id": "Account ID",
-}
+LABELS: dict[str, str] = {name: FIELD_LABELS[name] for name in CREDENTIAL_FIELDS}
 
 OK = "ok"
 WARNING = "warning"
@@ -68,6 +63,7 @@ STEP_CONNECTION = "connection"
 STEP_TOKEN = "token"
 STEP_GET_USER = "GetUser"
 STEP_GET_ACCOUNT = "GetAccount"
+STEP_ACCOUNTS_INFO = "GetAccountsInfo"
 
 #: Which credentials each step proves.
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -75,13 +71,14 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
     STEP_TOKEN: ("client_id", "client_secret", "refresh_token"),
     STEP_GET_USER: ("developer_token",),
     STEP_GET_ACCOUNT: ("account_id", "customer_id"),
+    STEP_ACCOUNTS_INFO: ("customer_id",),
 }
 CHECKED_BY: dict[str, str] = {
     "client_id": "token endpoint",
     "client_secret": "token endpoint",
     "refresh_token": "token endpoint",
     "developer_token": "GetUser",
-    "customer_id": "GetUser roles / GetAccount ParentCustomerId",
+    "customer_id": "GetUser roles / GetAccount ParentCustomerId / GetAccountsInfo",
     "account_id": "GetAccount",
 }
 #: Error fields that are not credentials, and the credentials whose verdict may carry them (the first
@@ -133,6 +130,7 @@ class Step:
 
     name: str
     account_id: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +145,10 @@ class TokenOutcome:
     used_fallback: bool = False
     #: Why the rotated token could not be saved, if it could not.
     persist_error: str | None = None
+    #: The store held an entry that could not be used (corrupt, tampered, replayed).
+    store_warning: str | None = None
+    #: False when the access token was not refreshed for the check (it came with a code exchange).
+    refreshed: bool = True
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class Verdict:
         else:
             text = f"{self.label}: {_STATUS_WORDS.get(self.status, self.status)} - {self.message}"
         if self.support_ids:
-            text += " (" + ", ".join(f"{name} {value}" for name, value in self.support_ids) + ")"
+            text += " " + format_support_ids(self.support_ids)
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -339,18 +341,6 @@ class CredentialsReport:
 # ------------------------------------------------------------------------------ verdict builder
 
 
-def _support_ids(err: MicrosoftAdsError) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (name, value)
-        for name, value in (
-            ("trace id", err.trace_id),
-            ("correlation id", err.correlation_id),
-            ("tracking id", err.tracking_id),
-        )
-        if value
-    )
-
-
 def _unexpected(step: str, exc: Exception) -> dict[str, Any]:
     """An exception that is not ours: name its type only (its text might quote anything)."""
     not_found = "NotFound" in type(exc).__name__
@@ -387,6 +377,8 @@ class _Builder:
     user: dict[str, Any] | None = None
     account: dict[str, Any] | None = None
     role_customers: tuple[str, ...] = ()
+    #: Account ids the user's roles name per customer (Microsoft lists them for account-level roles).
+    role_accounts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tokens: TokenOutcome | None = None
     error: dict[str, Any] | None = None
 
@@ -412,7 +404,7 @@ class _Builder:
                     step=exc.step,
                     remedy=exc.remedy,
                     codes=exc.codes,
-                    support_ids=_support_ids(exc),
+                    support_ids=exc.support_ids,
                 )
                 if step == STEP_TOKEN and target == "client_secret":
                     # Microsoft found the app to check its secret: the client id is right.
@@ -474,7 +466,9 @@ class _Builder:
         self.tokens = tokens
         self.set("client_id", OK, "Accepted by the token endpoint.")
         self.set("client_secret", OK, "Accepted by the token endpoint.")
-        if tokens.rotated:
+        if not tokens.refreshed:
+            message = "Issued just now by the code exchange; not spent by this check, so it is still the newest."
+        elif tokens.rotated:
             message = "Accepted; Microsoft issued a new (rotated) refresh token, which keeps the grant alive."
         else:
             message = "Accepted by the token endpoint (no new refresh token was issued)."
@@ -485,6 +479,16 @@ class _Builder:
                     "stored_refresh_token_rejected",
                     "The stored (rotated) refresh token was rejected; the connection's own refresh token "
                     "worked instead. Another deployment may share this connection id.",
+                    "refresh_token",
+                )
+            )
+        if tokens.store_warning:
+            self.warnings.append(
+                ReportWarning(
+                    "token_store_unreadable",
+                    f"{tokens.store_warning[0].upper()}{tokens.store_warning[1:]}. If the connection's own refresh "
+                    f"token is over 90 days old it will stop working: authorize again ({STEP_AUTHORIZE}) and save the "
+                    "new refresh token in the connection.",
                     "refresh_token",
                 )
             )
@@ -524,6 +528,12 @@ class _Builder:
         user: Mapping[str, Any] = raw_user if isinstance(raw_user, Mapping) else {}
         roles: list[Any] = raw_roles if isinstance(raw_roles, list) else []
         customers = [_as_id(role.get("CustomerId")) for role in roles if isinstance(role, Mapping)]
+        for role in roles:
+            if not isinstance(role, Mapping) or not (customer := _as_id(role.get("CustomerId"))):
+                continue
+            named = [*(role.get("AccountIds") or []), *(role.get("LinkedAccountIds") or [])]
+            ids = tuple(a for a in (_as_id(x) for x in named if not isinstance(x, (list, dict))) if a)
+            self.role_accounts[customer] = self.role_accounts.get(customer, ()) + ids
         own = _as_id(user.get("CustomerId"))
         self.role_customers = tuple(dict.fromkeys(c for c in [*customers, own] if c))
         self.user = {
@@ -534,7 +544,8 @@ class _Builder:
         }
         self.set("developer_token", OK, f"Accepted by GetUser (user {self.user['user_name'] or self.user['id']}).")
 
-    def account_ok(self, answer: Mapping[str, Any]) -> None:
+    def account_ok(self, answer: Mapping[str, Any]) -> bool:
+        """Verdicts from GetAccount; True when the customer link still needs GetAccountsInfo."""
         assert self.credentials is not None
         raw = answer.get("Account")
         account: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
@@ -561,21 +572,55 @@ class _Builder:
         cid = self.credentials.customer_id
         if parent == cid:
             self.set("customer_id", OK, f"Customer {cid} is the parent customer of account {aid}.")
-        elif cid in self.role_customers:
+            return False
+        if cid in self.role_customers and aid in self.role_accounts.get(cid, ()):
             self.set(
                 "customer_id",
                 OK,
-                f"The user has a role in customer {cid}; the account's parent customer is {parent} "
+                f"The user's role in customer {cid} names account {aid}; its parent customer is {parent} "
+                "(managed through this customer).",
+            )
+            return False
+        if cid in self.role_customers:
+            return True  # a role in the customer alone does not show that it reaches this account
+        self._customer_mismatch(
+            cid, aid, parent, f"nor a customer the user has a role in ({', '.join(self.role_customers) or 'none'})"
+        )
+        return False
+
+    def _customer_mismatch(self, cid: str, aid: str, parent: str | None, why: str) -> None:
+        right = parent or "the account's parent customer"
+        self.set(
+            "customer_id",
+            FAILED,
+            f"Customer ID {cid} is neither the parent customer of account {aid} ({parent}) {why}.",
+            step=STEP_IDS,
+            remedy=f"Set Customer ID to {right}, the number after cid= in the Microsoft Advertising URL when "
+            f"account {aid} is open.",
+        )
+
+    def accounts_info_ok(self, answer: Mapping[str, Any]) -> None:
+        """GetAccountsInfo of the connection's customer: does it list the account?"""
+        assert self.credentials is not None
+        assert self.account is not None
+        cid, aid, parent = self.credentials.customer_id, self.account["id"], self.account["parent_customer_id"]
+        raw = answer.get("AccountsInfo")
+        listed = (
+            {_as_id(info.get("Id")) for info in raw if isinstance(info, Mapping)} if isinstance(raw, list) else set()
+        )
+        if aid in listed:
+            self.set(
+                "customer_id",
+                OK,
+                f"Customer {cid} lists account {aid} (GetAccountsInfo); its parent customer is {parent} "
                 "(managed through this customer).",
             )
         else:
-            self.set(
-                "customer_id",
-                FAILED,
-                f"Customer ID {cid} is neither the parent customer of account {aid} ({parent}) nor a customer "
-                f"the user has a role in ({', '.join(self.role_customers) or 'none'}).",
-                step=STEP_IDS,
-                remedy=f"Set Customer ID to {parent}, the number after cid= in the Microsoft Advertising URL.",
+            self._customer_mismatch(
+                cid,
+                aid,
+                parent,
+                f"nor a customer whose accounts include it (customer {cid} lists {len(listed)} other accounts)",
             )
 
     # -- the report -------------------------------------------------------------------------
@@ -640,88 +685,20 @@ def validation_flow(
         account = yield Step(STEP_GET_ACCOUNT, account_id=credentials.account_id)
     except Exception as exc:
         return b.fail(STEP_GET_ACCOUNT, exc)
-    b.account_ok(account)
+    if b.account_ok(account):
+        try:
+            listed = yield Step(STEP_ACCOUNTS_INFO, customer_id=credentials.customer_id)
+        except Exception as exc:
+            return b.fail(STEP_ACCOUNTS_INFO, exc)
+        b.accounts_info_ok(listed)
     return b.finish()
 
 
 def run_validation(flow: ValidationFlow, perform: Callable[[Step], Any]) -> CredentialsReport:
     """Drive ``flow`` with a blocking ``perform(step)``."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            report: CredentialsReport = stop.value
-            return report
-        value, error = None, None
-        try:
-            value = perform(step)
-        except Exception as exc:  # handed to the flow, which turns it into verdicts
-            error = exc
+    return run_flow(flow, perform)
 
 
 async def arun_validation(flow: ValidationFlow, perform: Callable[[Step], Awaitable[Any]]) -> CredentialsReport:
     """Drive ``flow`` with an async ``perform(step)`` (the triggerer's event loop never blocks here)."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            report: CredentialsReport = stop.value
-            return report
-        value, error = None, None
-        try:
-            value = await perform(step)
-        except Exception as exc:
-            error = exc
-
-
-# ------------------------------------------------------------------------------ the error table
-
-ERROR_TABLE_START = "<!-- error-table:start -->"
-ERROR_TABLE_END = "<!-- error-table:end -->"
-
-
-def _cell(value: object) -> str:
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
-def error_table_markdown(rows: Iterable[Mapping[str, Any]] | None = None) -> str:
-    """The README's "what each error means" table, generated from the catalogue in :mod:`errors`."""
-    out = [
-        "| Code | Meaning | Field | Retried | What to do |",
-        "|---|---|---|---|---|",
-    ]
-    for row in catalogue_rows() if rows is None else rows:
-        field_cell = f"`{row['field']}`" if row["field"] else ""
-        out.append(
-            f"| {_cell(row['code'])} | {_cell(row['meaning'])} | {field_cell} | "
-            f"{'yes' if row['retryable'] else 'no'} | {_cell(row['remedy'])} |"
-        )
-    return "\n".join(out)
-
-
-def extract_error_table(markdown: str) -> str:
-    """The text between the error-table markers (stripped); raises ValueError when they are missing."""
-    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
-    end = markdown.index(ERROR_TABLE_END, start)
-    return markdown[start:end].strip()
-
-
-def replace_error_table(markdown: str) -> str:
-    """``markdown`` with the generated table between the markers (to regenerate README/docs)."""
-    start = markdown.index(ERROR_TABLE_START) + len(ERROR_TABLE_START)
-    end = markdown.index(ERROR_TABLE_END, start)
-    return markdown[:start] + "\n" + error_table_markdown() + "\n" + markdown[end:]
-
-
-if __name__ == "__main__":  # python -m airflow_provider_msads.validation README.md docs/validation.md
-    import sys
-    from pathlib import Path
-
-    for name in sys.argv[1:]:
-        path = Path(name)
-        path.write_text(replace_error_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-        print(f"updated {path}")
+    return await arun_flow(flow, perform)

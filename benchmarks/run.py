@@ -26,12 +26,14 @@ BENCHMARKS = {
     "P2": "bench_p2_import_cost.py",
     "P3": "bench_p3_warm_cache.py",
     "P4": "bench_p4_health_check.py",
+    "P7": "bench_p7_async_callers.py",
 }
 GOALS = {
     "P1": ("token_requests_shared_store", "token requests (goal 1)"),
     "P2": ("provider_import_ms", "ms added to DAG parse (goal <= 20)"),
     "P3": ("warm_in_process_us", "µs per warm call"),
     "P4": ("ratio_concurrent_to_one", "x one connection (goal <= 2)"),
+    "P7": ("token_requests", "token requests for 200 async callers on 2 threads (goal 1)"),
 }
 
 

@@ -38,3 +38,14 @@ def reset_secrets_masker(*, import_first: bool = False) -> None:
             masker = module._secrets_masker()
             masker.patterns = set()
             masker.replacer = None
+
+
+def cipher_for(conn: dict, conn_id: str = "msads_default"):
+    """The token store cipher the hook uses for a connection given as a dict (login, password, extra)."""
+    from airflow_provider_msads.credentials import parse_credentials
+    from airflow_provider_msads.token_store import TokenCipher
+
+    credentials = parse_credentials(
+        conn_id=conn_id, login=conn["login"], password=conn["password"], extra=conn["extra"]
+    )
+    return TokenCipher.for_credentials(credentials)

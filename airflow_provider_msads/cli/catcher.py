@@ -277,11 +277,6 @@ class RedirectCatcher:
             thread.start()
         return self
 
-    @property
-    def bound_port(self) -> int:
-        """The port actually listened on (differs from the URI's only when it says port 0, in tests)."""
-        return self._servers[0].server_port if self._servers else self.port
-
     def close(self) -> None:
         if self._result is not None:
             self._page_sent.wait(2.0)  # let the browser get its "you may close this window" page

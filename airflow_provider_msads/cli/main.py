@@ -24,7 +24,7 @@ import sys
 import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from airflow_provider_msads.cli.authorize import (
     AuthorizationRequest,
@@ -39,6 +39,9 @@ from airflow_provider_msads.cli.catcher import DEFAULT_TIMEOUT, ListenError, Red
 from airflow_provider_msads.cli.output import OUTPUT_FORMS, check_conn_id, connection_document, env_var_name, render
 from airflow_provider_msads.endpoints import ENVIRONMENTS, Endpoints, resolve_endpoints
 from airflow_provider_msads.errors import CredentialsError, MicrosoftAdsError, TokenError
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.auth import TokenSet
 
 __all__ = [
     "ENV_VARS",
@@ -424,11 +427,12 @@ class Onboarding:
             authorize_url=a.authorize_url,
             customer_management_url=a.customer_management_url,
         )
-        if a.client_secret:
-            self.console.say(
-                "Note: --client-secret on a command line is visible to other users (ps) and kept in shell history; "
-                f"{ENV_VARS['client_secret']} or the prompt keep it private."
-            )
+        for secret in ("client_secret", "developer_token"):
+            if getattr(a, secret, None):
+                self.console.say(
+                    f"Note: --{secret.replace('_', '-')} on a command line is visible to other users (ps) and kept in "
+                    f"shell history; {ENV_VARS[secret]} or the prompt keep it private."
+                )
         for _ in range(5):
             for name in ("client_id", "client_secret"):
                 if not values.get(name):
@@ -664,7 +668,7 @@ class Onboarding:
 
     # -- exchange and delivery ---------------------------------------------------------------
 
-    def exchange(self, settings: Settings, request: AuthorizationRequest, redirect: Redirect) -> str:
+    def redeem(self, settings: Settings, request: AuthorizationRequest, redirect: Redirect) -> TokenSet:
         assert redirect.code is not None
         try:
             tokens = exchange(
@@ -681,7 +685,7 @@ class Onboarding:
                 self.console.say(hint)
             raise _Done(EXIT_ERROR) from None
         assert tokens.refresh_token is not None
-        return tokens.refresh_token
+        return tokens
 
     def _exchange_hint(self, err: MicrosoftAdsError) -> str:
         if 70008 in err.codes:
@@ -750,7 +754,11 @@ class Onboarding:
 
     # -- validation --------------------------------------------------------------------------
 
-    def validate(self, settings: Settings, refresh_token: str) -> int:
+    def validate(self, settings: Settings, tokens: TokenSet) -> int:
+        """The full check, with the exchange's access token: nothing refreshes (spends) the refresh token
+        that was just saved or printed, so it stays the newest."""
+        refresh_token = tokens.refresh_token
+        assert refresh_token is not None
         if self.args.no_validate:
             return EXIT_OK
         if settings.missing:
@@ -775,19 +783,16 @@ class Onboarding:
         self.console.say("Validating...")
         try:
             if self.saved:
-                report = metastore.validate_connection(self.conn_id)
+                report = metastore.validate_connection(self.conn_id, tokens)
             else:
-                report = metastore.validate_document(settings.document(refresh_token))
+                report = metastore.validate_document(settings.document(refresh_token), tokens)
         except Exception as exc:  # the result is delivered; a validation that cannot run is only a warning
             self.console.say(
                 f"Could not run the validation ({type(exc).__name__}); the result above is complete. Validate later "
                 f"with `airflow connections test {self.conn_id}`."
             )
             return EXIT_OK
-        if report is None:
-            return EXIT_OK
-        lines = report.lines() if hasattr(report, "lines") else [report.summary()]
-        for line in lines:
+        for line in report.lines():
             self.console.say(line)
         return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -809,12 +814,13 @@ class Onboarding:
         redirect = self.authorize(request)
         if redirect.is_error:
             raise authorization_error(redirect)
-        refresh_token = self.exchange(settings, request, redirect)
+        tokens = self.redeem(settings, request, redirect)
+        assert tokens.refresh_token is not None
         self.console.say(
             f"Authorized: Microsoft issued a refresh token for app {settings.client_id} ({settings.environment})."
         )
-        self.deliver(settings, refresh_token)
-        return self.validate(settings, refresh_token)
+        self.deliver(settings, tokens.refresh_token)
+        return self.validate(settings, tokens)
 
 
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:

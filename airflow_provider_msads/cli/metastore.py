@@ -17,11 +17,14 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.output import with_every_form_field
 from airflow_provider_msads.credentials import CONN_TYPE, EXTRA_PREFIX
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.auth import TokenSet
 
 __all__ = [
     "MetastoreError",
@@ -254,29 +257,33 @@ def reset_token_store(conn_id: str) -> None:
     clear_process_cache()
 
 
-def _validator(conn_id: str, token_store: Any = None) -> Any | None:
+def _validator(conn_id: str, token_store: Any = None) -> Any:
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-    if not hasattr(MicrosoftAdsHook, "validate_credentials"):
-        return None
     return MicrosoftAdsHook(msads_conn_id=conn_id, token_store=token_store)
 
 
 def can_validate() -> bool:
-    """True when the hook offers the full validation (an older hook may not)."""
+    """True when Airflow, and so the hook, can be imported here (raises otherwise)."""
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-    return hasattr(MicrosoftAdsHook, "validate_credentials")
+    return MicrosoftAdsHook is not None
 
 
-def validate_connection(conn_id: str) -> Any | None:
-    """The hook's full validation of a saved connection (its token store keeps the rotated token)."""
+def validate_connection(conn_id: str, tokens: TokenSet | None = None) -> Any:
+    """The hook's full validation of a saved connection.
+
+    With ``tokens`` (the code exchange's answer) the token store is seeded with them and nothing is
+    refreshed: the refresh token just saved is then the newest, as the one handed out must be.
+    """
     with server_context():
         hook = _validator(conn_id)
-        return None if hook is None else hook.validate_credentials()
+        if tokens is not None:
+            hook.token_manager.seed(tokens)
+        return hook.validate_credentials(force_refresh=tokens is None)
 
 
-def validate_document(document: Mapping[str, Any]) -> Any | None:
+def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = None) -> Any:
     """Validate a result that was printed, not saved: as an in-process env-var connection.
 
     A memory token store is used, so nothing is left behind; the refresh token printed stays valid
@@ -286,4 +293,6 @@ def validate_document(document: Mapping[str, Any]) -> Any | None:
 
     with _temporary_env(f"AIRFLOW_CONN_{CHECK_CONN_ID.upper()}", json.dumps(dict(document))):
         hook = _validator(CHECK_CONN_ID, MemoryTokenStore())
-        return None if hook is None else hook.validate_credentials()
+        if tokens is not None:
+            hook.token_manager.seed(tokens)
+        return hook.validate_credentials(force_refresh=tokens is None)

@@ -7,16 +7,14 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_msads.get_provider_info import CONN_TYPE, HOOK_NAME
+from airflow_provider_msads.fields import CONN_TYPE
+from airflow_provider_msads.get_provider_info import HOOK_NAME
 
 if TYPE_CHECKING:
     import httpx
@@ -27,8 +25,6 @@ if TYPE_CHECKING:
     from airflow_provider_msads.validation import CredentialsReport, Step, TokenOutcome
 
 log = logging.getLogger(__name__)
-
-TOKEN_STORE_ENV = "MSADS_TOKEN_STORE"
 
 
 def _mask_secret(value: str) -> None:
@@ -41,7 +37,9 @@ def _mask_secret(value: str) -> None:
     """
     import asyncio
 
-    mask_secret = _airflow_mask_secret()
+    from airflow_provider_msads._compat import airflow_mask_secret
+
+    mask_secret = airflow_mask_secret()
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -50,102 +48,11 @@ def _mask_secret(value: str) -> None:
     loop.run_in_executor(None, _mask_quietly, mask_secret, value)
 
 
-@functools.cache
-def _airflow_mask_secret() -> Any:
-    """Airflow's mask_secret: common-compat has it only from 1.22, so older pins fall back by hand."""
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-    except ImportError:
-        try:  # Airflow 3.1+
-            from airflow.sdk.log import mask_secret
-        except ImportError:
-            try:  # Airflow 3.0
-                from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-            except ImportError:  # Airflow 2
-                from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
-    return mask_secret
-
-
 def _mask_quietly(mask: Any, value: str) -> None:
     try:
         mask(value)
     except Exception:  # the loop may be closing; the masking is defensive anyway
         log.debug("Could not register a secret with the masker.", exc_info=True)
-
-
-def default_token_store() -> TokenStore:
-    """The store that every process of this deployment can share.
-
-    Inside a task or triggerer (execution API) and in server processes (metastore), an Airflow
-    Variable, so all workers share one rotated refresh token and one access token (on Airflow 2:
-    in tasks and Airflow's own processes, which talk to the metastore directly). In a bare
-    script, which may see no metastore, a 0600 file. ``MSADS_TOKEN_STORE=variable|file|memory`` overrides.
-    """
-    from airflow_provider_msads import token_store as ts
-
-    choice = os.environ.get(TOKEN_STORE_ENV, "").strip().lower()
-    if choice == "file":
-        return ts.FileTokenStore()
-    if choice == "memory":
-        global _MEMORY_STORE
-        if _MEMORY_STORE is None:
-            _MEMORY_STORE = ts.MemoryTokenStore()
-        return _MEMORY_STORE
-    if choice == "variable":
-        return ts.VariableTokenStore()
-    if choice:
-        from airflow_provider_msads.errors import TokenStoreError
-
-        raise TokenStoreError(
-            f"Unknown {TOKEN_STORE_ENV} value {choice!r}.",
-            remedy=f"Set {TOKEN_STORE_ENV} to variable, file or memory, or unset it.",
-        )
-    if ts._in_task_process() or os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server" or _airflow_2_component():
-        return ts.VariableTokenStore()
-    return ts.FileTokenStore()
-
-
-def _airflow_2_component() -> bool:
-    """An Airflow 2 task or component, which all reach the metastore directly.
-
-    Airflow 2 has no execution API and no process-context marker; a running task exports
-    ``AIRFLOW_CTX_DAG_ID``, and every component (scheduler, triggerer, Celery worker, CLI,
-    the webserver's gunicorn) is started as ``airflow ...`` or ``gunicorn``.
-    """
-    from airflow import __version__ as airflow_version
-
-    if airflow_version.split(".", 1)[0] != "2":
-        return False
-    import sys
-
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return "AIRFLOW_CTX_DAG_ID" in os.environ or program in {"airflow", "gunicorn"}
-
-
-_MEMORY_STORE: TokenStore | None = None
-
-
-class ReadOnlyTokenStore:
-    """Reads (and locks) through another store; writes and deletes are dropped.
-
-    For checks that must see the newest rotated refresh token but must not leave state behind
-    (``test_connection``).
-    """
-
-    def __init__(self, inner: TokenStore) -> None:
-        self.inner = inner
-
-    def read(self, key: str) -> str | None:
-        return self.inner.read(key)
-
-    def write(self, key: str, value: str) -> None:
-        log.debug("Not saving token state for %s: read-only store (connection test).", key)
-
-    def delete(self, key: str) -> None:
-        return None
-
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        return self.inner.lock(key)
 
 
 class MicrosoftAdsHook(BaseHook):
@@ -203,6 +110,8 @@ class MicrosoftAdsHook(BaseHook):
 
     @cached_property
     def token_store(self) -> TokenStore:
+        from airflow_provider_msads.token_store import default_token_store
+
         return self._token_store if self._token_store is not None else default_token_store()
 
     @cached_property
@@ -237,17 +146,23 @@ class MicrosoftAdsHook(BaseHook):
         """An ``httpx.Client`` that authenticates every request and refreshes on expiry.
 
         Its base URL is the Customer Management service; pass absolute URLs for other services
-        (campaign, reporting, bulk), the headers are added all the same.
+        (campaign, reporting, bulk) of the connection's environment. Credentials are attached only
+        to Microsoft Advertising's API (or the connection's configured URLs): a request or redirect
+        to any other host, such as a report download link, goes out without them.
         """
         import httpx
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.auth import credential_guard
 
+        endpoints = self.credentials.endpoints
         return httpx.Client(
-            base_url=self.credentials.endpoints.customer_management_url + "/",
+            base_url=endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
             verify=shared_tls_context(),
+            mounts=direct_mounts(*endpoints.configured_urls()),
+            event_hooks={"request": [credential_guard(endpoints)]},
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -255,13 +170,17 @@ class MicrosoftAdsHook(BaseHook):
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.auth import async_credential_guard
 
+        endpoints = self.credentials.endpoints
         return httpx.AsyncClient(
-            base_url=self.credentials.endpoints.customer_management_url + "/",
+            base_url=endpoints.customer_management_url + "/",
             auth=self.auth,
             timeout=self.timeout,
             verify=shared_tls_context(),
+            mounts=direct_mounts(*endpoints.configured_urls()),
+            event_hooks={"request": [async_credential_guard(endpoints)]},
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
@@ -271,7 +190,7 @@ class MicrosoftAdsHook(BaseHook):
 
     # -- validation -------------------------------------------------------------------------
 
-    def _token_outcome(self, started: float, expires_at: float) -> TokenOutcome:
+    def _token_outcome(self, started: float, expires_at: float, refreshed: bool = True) -> TokenOutcome:
         from airflow_provider_msads.validation import TokenOutcome
 
         info = self.token_manager.info
@@ -282,6 +201,8 @@ class MicrosoftAdsHook(BaseHook):
             rotated=rotated_at is not None and rotated_at >= started,
             used_fallback=info.used_fallback,
             persist_error=info.persist_error,
+            store_warning=info.store_warning,
+            refreshed=refreshed,
         )
 
     def validate_credentials(
@@ -289,17 +210,21 @@ class MicrosoftAdsHook(BaseHook):
         *,
         secret_expiry_warning_days: int = 30,
         rotation_warning_days: int = 30,
+        force_refresh: bool = True,
     ) -> CredentialsReport:
         """Prove all six credentials: forced refresh, GetUser, GetAccount; a report, never a raise.
 
         The refresh is forced because a cached access token proves neither the client secret nor
         the refresh token, and because refreshing is what rotates (and so keeps alive) the refresh
         token; the rotated one is saved in the token store like any other refresh.
+        ``force_refresh=False`` is for a token store just seeded by a code exchange
+        (``msads-authorize``), whose refresh token must not be spent before it is handed out.
         """
         import time
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
+            STEP_ACCOUNTS_INFO,
             STEP_CONNECTION,
             STEP_GET_USER,
             STEP_TOKEN,
@@ -314,13 +239,15 @@ class MicrosoftAdsHook(BaseHook):
                 return self.credentials
             if step.name == STEP_TOKEN:
                 started = time.time()
-                tokens = self.token_manager.get_token(force_refresh=True)
-                return self._token_outcome(started, tokens.expires_at)
+                tokens = self.token_manager.get_token(force_refresh=force_refresh)
+                return self._token_outcome(started, tokens.expires_at, refreshed=force_refresh)
             if not clients:
                 clients.append(self.get_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
             if step.name == STEP_GET_USER:
                 return api.get_user(clients[0])
+            if step.name == STEP_ACCOUNTS_INFO:
+                return api.get_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
             return api.get_account(clients[0], step.account_id or self.credentials.account_id)
 
         flow = validation_flow(
@@ -346,6 +273,7 @@ class MicrosoftAdsHook(BaseHook):
 
         from airflow_provider_msads.api import CustomerManagement
         from airflow_provider_msads.validation import (
+            STEP_ACCOUNTS_INFO,
             STEP_CONNECTION,
             STEP_GET_USER,
             STEP_TOKEN,
@@ -372,6 +300,8 @@ class MicrosoftAdsHook(BaseHook):
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
             if step.name == STEP_GET_USER:
                 return await api.aget_user(clients[0])
+            if step.name == STEP_ACCOUNTS_INFO:
+                return await api.aget_accounts_info(clients[0], step.customer_id or self.credentials.customer_id)
             return await api.aget_account(clients[0], step.account_id or self.credentials.account_id)
 
         flow = validation_flow(
@@ -396,6 +326,8 @@ class MicrosoftAdsHook(BaseHook):
         loses nothing, as Microsoft keeps the previous refresh token valid.
         """
         try:
+            from airflow_provider_msads.token_store import ReadOnlyTokenStore, default_token_store
+
             hook = self
             if self._token_store is None:
                 hook = type(self)(

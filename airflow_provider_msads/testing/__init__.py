@@ -9,9 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.testing.emulator import EmulatorAccount, EmulatorApp, MicrosoftAdsEmulator
+    from airflow_provider_msads.testing.emulator import (
+        EmulatorAccount,
+        EmulatorApp,
+        EmulatorReport,
+        MicrosoftAdsEmulator,
+    )
 
-__all__ = ["EmulatorAccount", "EmulatorApp", "MicrosoftAdsEmulator"]
+__all__ = ["EmulatorAccount", "EmulatorApp", "EmulatorReport", "MicrosoftAdsEmulator"]
 
 
 def __getattr__(name: str) -> Any:

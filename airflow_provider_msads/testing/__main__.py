@@ -28,8 +28,8 @@ def _is_loopback(host: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_msads.testing",
-        description="Run a local emulator of the Microsoft identity platform and Microsoft Advertising "
-        "Customer Management API v13.",
+        description="Run a local emulator of the Microsoft identity platform and the Microsoft Advertising "
+        "Customer Management and Reporting APIs v13 (Submit, Poll, expiring report download links).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"MSADS_EMULATOR_TOKEN_URL={emulator.token_url()}",
             f"MSADS_EMULATOR_AUTHORIZE_URL={emulator.authorize_url()}",
             f"MSADS_EMULATOR_CUSTOMER_MANAGEMENT_URL={emulator.customer_management_url}",
+            f"MSADS_EMULATOR_REPORTING_URL={emulator.reporting_url}",
             "# The connection below holds FAKE credentials minted by this emulator: not secrets,",
             "# valid only against this emulator process.",
             f"AIRFLOW_CONN_MSADS_DEFAULT='{emulator.connection_uri_json()}'",

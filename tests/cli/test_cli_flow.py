@@ -60,6 +60,19 @@ def test_validation_runs_after_printing(emulator, redirect_uri):
     assert "OK - credentials valid" in run.stderr.text
     assert emulator.counters["api.GetUser"] == 1 and emulator.counters["api.GetAccount"] == 1
     assert "AIRFLOW_CONN_MSADS_NEW" not in os.environ  # the check left the environment as it was
+    # The validation used the exchange's access token: the printed refresh token was never spent,
+    # so it is the newest one (a refresh would have rotated it behind the user's back).
+    assert emulator.counters["token.refresh_token"] == 0
+    assert doc["extra"]["refresh_token"] == emulator.issued_refresh_tokens[-1]
+    assert "not spent by this check" in run.stderr.text
+
+
+def test_secrets_on_the_command_line_get_the_ps_note(emulator, redirect_uri):
+    run = CliRun(flow_args(emulator, redirect_uri, "--output", "json", "--no-validate"))
+    browser(run.authorize_url())
+    assert run.wait() == EXIT_OK
+    for option in ("--client-secret", "--developer-token"):
+        assert f"Note: {option} on a command line is visible to other users (ps)" in run.stderr.text
 
 
 def test_output_file_is_private_and_stdout_empty(emulator, redirect_uri, tmp_path):

@@ -53,6 +53,7 @@ def test_cli_serves_until_signalled(cli: tuple[subprocess.Popen[str], dict[str, 
     assert base_url.startswith("http://127.0.0.1:")
     assert settings["MSADS_EMULATOR_TOKEN_URL"] == f"{base_url}/common/oauth2/v2.0/token"
     assert settings["MSADS_EMULATOR_CUSTOMER_MANAGEMENT_URL"] == f"{base_url}/CustomerManagement/v13"
+    assert settings["MSADS_EMULATOR_REPORTING_URL"] == f"{base_url}/Reporting/v13"
 
     raw = settings["AIRFLOW_CONN_MSADS_DEFAULT"]
     assert raw.startswith("'") and raw.endswith("'")

@@ -128,9 +128,8 @@ def test_dag_shapes(airflow_db):
 
 
 def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emulator, msads_conn):
+    from _airflow_compat import cipher_for
     from airflow.models.variable import Variable
-
-    from airflow_provider_msads.token_store import TokenCipher
 
     dag = load_dag(_install(dags_folder, HEALTH), HEALTH)
     run = dag.test()
@@ -141,7 +140,7 @@ def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emula
 
     # The rotated refresh token is what the store keeps: the health check keeps it alive.
     blob = Variable.get("msads_token_store__msads_default")
-    state = TokenCipher(msads_conn["extra"]["refresh_token"], "msads_default").open(blob)
+    state = cipher_for(msads_conn).open(blob)
     assert state is not None
     assert state.refresh_token == msads_emulator.issued_refresh_tokens[-1] != msads_conn["extra"]["refresh_token"]
 

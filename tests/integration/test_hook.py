@@ -8,14 +8,15 @@ import stat
 from pathlib import Path
 
 import pytest
+from _airflow_compat import cipher_for
 
 from airflow_provider_msads.auth import clear_process_cache
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, default_token_store
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import (
     FileTokenStore,
     MemoryTokenStore,
-    TokenCipher,
     VariableTokenStore,
+    default_token_store,
     storage_key,
 )
 
@@ -60,7 +61,7 @@ def test_access_token_headers_and_client_against_the_emulator(msads_emulator, ms
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     sealed = path.read_text()
     assert token not in sealed
-    state = TokenCipher(msads_conn["extra"]["refresh_token"], "msads_default").open(sealed)
+    state = cipher_for(msads_conn).open(sealed)
     assert state is not None
     assert state.refresh_token == msads_emulator.issued_refresh_tokens[-1]
 
@@ -139,7 +140,7 @@ def test_variable_store_in_a_server_process(airflow_db, msads_emulator, msads_co
     assert isinstance(hook.token_store, VariableTokenStore)
     hook.get_access_token()
     sealed = Variable.get(storage_key("msads_default"))
-    state = TokenCipher(msads_conn["extra"]["refresh_token"], "msads_default").open(sealed)
+    state = cipher_for(msads_conn).open(sealed)
     assert state is not None
     assert state.refresh_token == msads_emulator.issued_refresh_tokens[-1]
     Variable.delete(storage_key("msads_default"))

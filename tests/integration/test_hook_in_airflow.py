@@ -53,21 +53,21 @@ def _run(dag) -> str:
     return str(run.state)
 
 
-def _state(conn_refresh: str):
+def _state(conn: dict):
+    from _airflow_compat import cipher_for
     from airflow.models.variable import Variable
-
-    from airflow_provider_msads.token_store import TokenCipher
 
     blob = Variable.get("msads_token_store__msads_default", default_var=None)
     assert blob, "the token state was not written to the Variable"
-    return blob, TokenCipher(conn_refresh, "msads_default").open(blob)
+    return blob, cipher_for(conn).open(blob)
 
 
 def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msads_emulator, msads_conn):
+    from _airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
     from airflow_provider_msads.auth import clear_process_cache
-    from airflow_provider_msads.token_store import TokenCipher, TokenState
+    from airflow_provider_msads.token_store import TokenState
 
     conn_refresh = msads_conn["extra"]["refresh_token"]
     path = dags_folder / "msads_three_tasks.py"
@@ -78,7 +78,7 @@ def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msad
     assert msads_emulator.counters["token.refresh_token"] == 1
     assert msads_emulator.counters["api.GetUser"] == 3
 
-    blob, state = _state(conn_refresh)
+    blob, state = _state(msads_conn)
     assert state is not None
     rotated = state.refresh_token
     assert rotated != conn_refresh
@@ -93,13 +93,14 @@ def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msad
         access_expires_at=0.0,
         refresh_rotated_at=state.refresh_rotated_at,
         updated_at=state.updated_at,
+        generation=state.generation,
     )
-    Variable.set("msads_token_store__msads_default", TokenCipher(conn_refresh, "msads_default").seal(expired))
+    Variable.set("msads_token_store__msads_default", cipher_for(msads_conn).seal(expired))
     clear_process_cache()
 
     assert _run(dag) == "success"
     assert msads_emulator.counters["token.refresh_token"] == 2
     assert msads_emulator.token_requests[-1]["refresh_token"] == rotated
-    _, newer = _state(conn_refresh)
+    _, newer = _state(msads_conn)
     assert newer is not None
     assert newer.refresh_token == msads_emulator.issued_refresh_tokens[-1] != rotated

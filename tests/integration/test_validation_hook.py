@@ -17,8 +17,8 @@ import pytest
 
 from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.errors import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, ReadOnlyTokenStore
-from airflow_provider_msads.token_store import MemoryTokenStore, storage_key
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+from airflow_provider_msads.token_store import MemoryTokenStore, ReadOnlyTokenStore, storage_key
 from airflow_provider_msads.validation import FAILED, OK, UNVERIFIED, WARNING
 
 pytestmark = pytest.mark.integration
@@ -276,7 +276,7 @@ def test_test_connection_reports_a_broken_token_store(monkeypatch: pytest.Monkey
 def test_test_connection_reads_the_store_but_leaves_no_state(msads_emulator, msads_conn, monkeypatch):
     """The API server tests under a throwaway conn id: no Variable may be left behind."""
     store = MemoryTokenStore()
-    monkeypatch.setattr("airflow_provider_msads.hooks.msads.default_token_store", lambda: store)
+    monkeypatch.setattr("airflow_provider_msads.token_store.default_token_store", lambda: store)
 
     # A task has rotated the token before: the stored state is what the test must use.
     MicrosoftAdsHook(token_store=store).get_access_token()
@@ -344,3 +344,42 @@ def test_async_credentials_are_parsed_off_the_event_loop(msads_emulator, monkeyp
     loop_thread, account_id = asyncio.run(main())
     assert account_id == msads_emulator.account.id
     assert parsed_on and loop_thread not in parsed_on
+
+
+def test_customer_that_reaches_the_account_through_a_link_is_confirmed(msads_emulator, monkeypatch):
+    """An agency: the account's parent is its client's customer; the agency's customer lists it."""
+    account = msads_emulator.add_account(parent_customer_id="999999", managed_by=msads_emulator.customer_id)
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["account_id"] = account.id
+    _use(monkeypatch, conn)
+    report = MicrosoftAdsHook(token_store=MemoryTokenStore()).validate_credentials()
+    assert report.ok, report.lines()
+    verdict = report.verdict("customer_id")
+    assert verdict.status == OK
+    assert "lists account" in verdict.message
+    assert msads_emulator.counters["api.GetAccountsInfo"] == 1
+
+
+def test_a_role_in_an_unrelated_customer_does_not_pass_the_customer_check(msads_emulator, monkeypatch):
+    """The independent check's case: the account's parent is 999999, which the user can also read,
+    while Customer ID is the user's own, unrelated customer. Before: OK ("managed through")."""
+    msads_emulator.role_customer_ids.append("999999")
+    account = msads_emulator.add_account(parent_customer_id="999999")
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["account_id"] = account.id
+    _use(monkeypatch, conn)
+    report = MicrosoftAdsHook(token_store=MemoryTokenStore()).validate_credentials()
+    assert not report.ok
+    verdict = report.verdict("customer_id")
+    assert verdict.status == FAILED, report.lines()
+    assert verdict.step == STEP_IDS
+    assert msads_emulator.customer_id in verdict.message and account.id in verdict.message
+    assert "Set Customer ID to 999999" in (verdict.remedy or "")
+    assert report.verdict("account_id").status == OK
+
+    async def again() -> object:  # the triggerer's path says the same
+        return await MicrosoftAdsHook(token_store=MemoryTokenStore()).avalidate_credentials()
+
+    clear_process_cache()
+    areport = asyncio.run(again())
+    assert areport.verdict("customer_id").status == FAILED

@@ -9,7 +9,7 @@ Modes (first argument):
 
 ``variable MACHINE``
     The same against the Airflow Variable store (a server-side process, metastore access). Each
-    simulated machine has its own TMPDIR, hence its own lock file: no lock is shared between them.
+    simulated machine has its own XDG_RUNTIME_DIR, hence its own lock file: no lock is shared between them.
 
 ``forkserver STORE_DIR``
     Import everything once, then for every ``run DELAY_MS`` line on stdin fork a child that does a

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _airflow_compat import cipher_for
 from _rel_support import REPO_ROOT, child_env
 
-from airflow_provider_msads.token_store import TokenCipher, storage_key
+from airflow_provider_msads.token_store import storage_key
 
 CHILD = str(Path(__file__).with_name("_rel_token_child.py"))
 
@@ -73,7 +74,7 @@ def test_sixteen_processes_cold_store_one_token_request(msads_emulator, tmp_path
     # The store is whole: it opens, holds the rotated refresh token, and nothing else is lying around.
     files = sorted(p.name for p in store_dir.iterdir() if p.is_file())
     assert files == [f"{storage_key('msads_rel')}.json"]
-    state = TokenCipher(conn["extra"]["refresh_token"], "msads_rel").open((store_dir / files[0]).read_text())
+    state = cipher_for(conn, "msads_rel").open((store_dir / files[0]).read_text())
     assert state is not None
     assert state.refresh_token == msads_emulator.issued_refresh_tokens[-1]
     assert state.access_token == msads_emulator.issued_access_tokens[0]
@@ -94,12 +95,13 @@ def test_two_machines_racing_on_one_variable_both_end_valid(
     children = []
     for machine in ("a", "b"):
         tmp = tmp_path / f"machine-{machine}"
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)
         env = {
             "MSADS_REL_CONN": json.dumps(conn),
             "MSADS_REL_CONN_ID": "msads_race",
             "_AIRFLOW_PROCESS_CONTEXT": "server",
-            "TMPDIR": str(tmp),  # its own lock folder: nothing is shared but the Variable
+            "TMPDIR": str(tmp),
+            "XDG_RUNTIME_DIR": str(tmp),  # its own lock folder: nothing is shared but the Variable
         }
         children.append(_spawn(["variable", machine], env))
 
@@ -124,7 +126,7 @@ def test_two_machines_racing_on_one_variable_both_end_valid(
                 )
                 assert answer.status_code == 200, answer.text
     # The Variable opens, and the refresh token it keeps is alive even under strict rotation.
-    state = TokenCipher(conn["extra"]["refresh_token"], "msads_race").open(Variable.get(key))
+    state = cipher_for(conn, "msads_race").open(Variable.get(key))
     assert state is not None
     assert msads_emulator.is_refresh_token_valid(state.refresh_token)
     # And a third process after the race refreshes from it.

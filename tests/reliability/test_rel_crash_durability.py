@@ -47,8 +47,8 @@ def test_sigkill_anywhere_in_refresh_and_persist_never_loses_the_token(msads_emu
     store_dir = tmp_path / "store"
     store = FileTokenStore(store_dir)
     key = storage_key("msads_crash")
-    cipher = TokenCipher(conn_refresh, "msads_crash")
     credentials = credentials_for(msads_emulator, conn_id="msads_crash", refresh_token=conn_refresh)
+    cipher = TokenCipher.for_credentials(credentials)
 
     # Start from a rotated state, as in production: the connection's own token is soon revoked.
     TokenManager(credentials, store=store).get_token()

@@ -156,7 +156,7 @@ def test_no_secret_anywhere_after_both_example_dags(dags_folder: Path, msads_emu
         if path.is_file():
             sources[str(path)] = path.read_text(errors="replace")
     sealed = Variable.get(storage_key("msads_default"))
-    assert sealed.startswith("msads-v1.")
+    assert sealed.startswith("msads-v2.")
     sources["variable"] = sealed
 
     # The quirk is really there (else the exclusion would hide nothing and should go).

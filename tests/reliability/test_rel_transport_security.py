@@ -42,11 +42,43 @@ from airflow_provider_msads.token_store import FileTokenStore, MemoryTokenStore,
         "http://localhost:1/token",
         "http://[::1]:8080/token",
         "https://login.microsoftonline.com/common/oauth2/v2.0/token",
-        "https://login.example.com:8443/t",
     ],
 )
-def test_https_anywhere_and_plain_http_only_to_loopback(url: str):
+def test_microsoft_or_loopback_and_plain_http_only_to_loopback(url: str):
     assert check_url(url, "token_url") == url
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("token_url", "https://login.example.com:8443/t"),
+        ("token_url", "https://clientcenter.api.bingads.microsoft.com/token"),  # an API host is no login host
+        ("authorize_url", "https://attacker.example.net/authorize"),
+        ("customer_management_url", "https://attacker.example.net/CustomerManagement/v13"),
+        ("customer_management_url", "https://login.microsoftonline.com/CustomerManagement/v13"),
+        ("customer_management_url", "https://api.bingads.microsoft.com.evil.example/CustomerManagement/v13"),
+    ],
+)
+def test_other_hosts_need_the_deployment_allow_list(field: str, url: str, monkeypatch: pytest.MonkeyPatch):
+    """Editing a connection's extra must not be enough to send its secrets to a server of one's own."""
+    monkeypatch.delenv("MSADS_ALLOWED_HOSTS", raising=False)
+    with pytest.raises(EndpointError) as caught:
+        check_url(url, field)
+    assert caught.value.field == field
+    assert "MSADS_ALLOWED_HOSTS" in str(caught.value)
+    host = url.split("/")[2].split(":")[0]
+    monkeypatch.setenv("MSADS_ALLOWED_HOSTS", f"other.example.org, {host.upper()}")
+    assert check_url(url, field) == url
+    monkeypatch.setenv("MSADS_ALLOWED_HOSTS", "*." + host.split(".", 1)[1])
+    assert check_url(url, field) == url
+
+
+def test_api_hosts_of_microsoft_are_accepted_for_api_urls():
+    for url in (
+        "https://clientcenter.api.bingads.microsoft.com/CustomerManagement/v13",
+        "https://clientcenter.api.sandbox.bingads.microsoft.com/CustomerManagement/v13",
+    ):
+        assert check_url(url, "customer_management_url") == url
 
 
 @pytest.mark.parametrize(
@@ -66,6 +98,10 @@ def test_https_anywhere_and_plain_http_only_to_loopback(url: str):
         "//login.microsoftonline.com/token",
         "https://user:pw@login.microsoftonline.com/token",
         "https://login.microsoftonline.com/token#fragment",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token?x=1",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token?",
+        "http://evil.localhost/token",  # *.localhost goes through DNS: not loopback
+        "http://127.0.0.1.localhost/token",
     ],
 )
 def test_unsafe_urls_are_refused_naming_the_field(url: str):
@@ -271,8 +307,8 @@ def test_stored_variable_is_unreadable_without_the_connections_refresh_token(
     from airflow.models.variable import Variable
 
     from airflow_provider_msads.auth import clear_process_cache
-    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, default_token_store
-    from airflow_provider_msads.token_store import VariableTokenStore
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.token_store import VariableTokenStore, default_token_store
 
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")  # a CLI / API-server process: metastore
     monkeypatch.delenv("MSADS_TOKEN_STORE", raising=False)
@@ -298,17 +334,25 @@ def test_stored_variable_is_unreadable_without_the_connections_refresh_token(
         assert secret[: len(secret) // 2] not in blob
         assert secret[len(secret) // 2 :] not in blob
 
-    # Only the connection's own refresh token, with its own connection id, opens it.
-    assert TokenCipher(conn_refresh, "msads_default").open(blob) is not None
-    assert TokenCipher(conn_refresh, "msads_other").open(blob) is None
-    assert TokenCipher(msads_emulator.issued_refresh_tokens[-1], "msads_default").open(blob) is None
-    assert TokenCipher(msads_conn["password"], "msads_default").open(blob) is None
-    assert TokenCipher(conn_refresh[:-1], "msads_default").open(blob) is None
+    # Only the connection's own refresh token, with its own connection id, client id and token URL,
+    # opens it: pointing token_url (or client id) elsewhere never opens the stored rotated token.
+    def cipher(refresh: str = conn_refresh, conn_id: str = "msads_default", **changes: str) -> TokenCipher:
+        options = {"client_id": msads_conn["login"], "token_url": msads_emulator.token_url(), **changes}
+        return TokenCipher(refresh, conn_id, **options)
 
-    # Tampering is detected and the state ignored: the connection's own token takes over.
+    assert cipher().open(blob) is not None
+    assert cipher(conn_id="msads_other").open(blob) is None
+    assert cipher(msads_emulator.issued_refresh_tokens[-1]).open(blob) is None
+    assert cipher(msads_conn["password"]).open(blob) is None
+    assert cipher(conn_refresh[:-1]).open(blob) is None
+    assert cipher(token_url="https://gateway.example.com/common/oauth2/v2.0/token").open(blob) is None
+    assert cipher(client_id="11111111-2222-3333-4444-555555555555").open(blob) is None
+
+    # Tampering is detected, reported (not silently dropped), and the connection's own token takes over.
     prefix, fingerprint, payload = blob.split(".")
     flipped = payload[:20] + ("A" if payload[20] != "A" else "B") + payload[21:]
-    assert TokenCipher(conn_refresh, "msads_default").open(f"{prefix}.{fingerprint}.{flipped}") is None
+    assert cipher().open(f"{prefix}.{fingerprint}.{flipped}") is None
+    assert "integrity" in (cipher().open_entry(f"{prefix}.{fingerprint}.{flipped}").problem or "")
     Variable.set(key, f"{prefix}.{fingerprint}.{flipped}")
     clear_process_cache()
     fresh = MicrosoftAdsHook(token_store=store).get_access_token()

@@ -21,8 +21,8 @@ from airflow_provider_msads.auth import (
     MicrosoftAdsAuth,
     TokenClient,
     TokenManager,
+    _worth_refreshing,
     clear_process_cache,
-    token_expired,
 )
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
@@ -257,7 +257,7 @@ def test_rotated_refresh_token_is_persisted_and_presented_next_time(credentials,
     clock = Clock()
     manager = make_manager(credentials, endpoint, store, clock=clock)
     manager.get_access_token()
-    state = TokenCipher(CONN_REFRESH, credentials.conn_id).open(store.read(storage_key(credentials.conn_id)))
+    state = TokenCipher.for_credentials(credentials).open(store.read(storage_key(credentials.conn_id)))
     assert state is not None and state.refresh_token == "M.C5_BAY.ROTATED-0001-unit-refresh"
     assert state.refresh_rotated_at == clock.now
     clock.now += 3600  # the access token is now stale
@@ -294,7 +294,7 @@ def test_state_is_written_before_the_token_is_handed_out(credentials, endpoint):
     store = CrashingStore()
     with pytest.raises(KeyboardInterrupt):
         make_manager(credentials, endpoint, store).get_access_token()
-    state = TokenCipher(CONN_REFRESH, credentials.conn_id).open(store.read(storage_key(credentials.conn_id)))
+    state = TokenCipher.for_credentials(credentials).open(store.read(storage_key(credentials.conn_id)))
     assert state is not None and state.refresh_token.endswith("ROTATED-0001-unit-refresh")
 
 
@@ -397,7 +397,7 @@ def test_auth_sets_all_ads_headers(credentials, endpoint):
     seen: list[httpx.Headers] = []
     auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
     with httpx.Client(transport=_api([], seen), auth=auth) as http:
-        http.post("https://api.example.test/User/Query", json={})
+        http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={})
     headers = seen[0]
     assert headers["Authorization"] == "Bearer ACCESS-0001-unit"
     assert headers["DeveloperToken"] == DEV_TOKEN
@@ -424,7 +424,7 @@ def test_auth_refreshes_once_when_microsoft_says_expired(expired, credentials, e
     seen: list[httpx.Headers] = []
     auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
     with httpx.Client(transport=_api([expired], seen), auth=auth) as http:
-        response = http.post("https://api.example.test/User/Query", json={})
+        response = http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={})
     assert response.status_code == 200
     assert [h["Authorization"] for h in seen] == ["Bearer ACCESS-0001-unit", "Bearer ACCESS-0002-unit"]
 
@@ -443,10 +443,10 @@ def test_fault_105_on_a_token_minted_in_this_call_costs_no_second_refresh(creden
     auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
     refused = [httpx.Response(401, json=BAD_DEVELOPER_TOKEN) for _ in range(3)]
     with httpx.Client(transport=_api(refused, seen), auth=auth) as http:
-        assert http.post("https://api.example.test/User/Query", json={}).status_code == 401
+        assert http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={}).status_code == 401
         assert len(endpoint.requests) == 1 and len(seen) == 1
         # The next call reuses the cached token; 105 may now mean it was revoked: one refresh.
-        assert http.post("https://api.example.test/User/Query", json={}).status_code == 401
+        assert http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={}).status_code == 401
     assert len(endpoint.requests) == 2 and len(seen) == 3
 
 
@@ -460,7 +460,7 @@ def test_async_fault_105_on_a_fresh_token_costs_no_second_refresh(credentials, e
     async def main() -> int:
         auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http:
-            return (await http.post("https://api.example.test/User/Query", json={})).status_code
+            return (await http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={})).status_code
 
     assert asyncio.run(main()) == 401
     assert len(seen) == 1 and len(endpoint.requests) == 1
@@ -470,7 +470,7 @@ def test_auth_does_not_loop_when_still_refused(credentials, endpoint):
     seen: list[httpx.Headers] = []
     auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
     with httpx.Client(transport=_api([httpx.Response(401), httpx.Response(401)], seen), auth=auth) as http:
-        response = http.post("https://api.example.test/User/Query", json={})
+        response = http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={})
     assert response.status_code == 401
     assert len(seen) == 2 and len(endpoint.requests) == 2
 
@@ -486,16 +486,18 @@ def test_async_auth_flow_refreshes_on_expiry(credentials, endpoint):
     async def main() -> int:
         auth = MicrosoftAdsAuth(make_manager(credentials, endpoint))
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http:
-            return (await http.post("https://api.example.test/User/Query", json={})).status_code
+            return (await http.post("https://clientcenter.api.bingads.microsoft.com/User/Query", json={})).status_code
 
     assert asyncio.run(main()) == 200
     assert [h["Authorization"] for h in seen] == ["Bearer ACCESS-0001-unit", "Bearer ACCESS-0002-unit"]
 
 
-def test_token_expired_ignores_other_faults():
+def test_only_401_or_fault_109_is_worth_a_refresh():
     fault = {"Errors": [{"Code": 105, "ErrorCode": "InvalidCredentials", "Message": "id 109"}]}
-    assert not token_expired(httpx.Response(400, json=fault))
-    assert not token_expired(httpx.Response(200, json={"Code": 109}))
+    assert not _worth_refreshing(httpx.Response(400, json=fault), minted_now=False)
+    assert not _worth_refreshing(httpx.Response(200, json={"Code": 109}), minted_now=False)
+    assert _worth_refreshing(httpx.Response(400, json={"Errors": [{"Code": 109}]}), minted_now=False)
+    assert _worth_refreshing(httpx.Response(401), minted_now=False)
 
 
 def test_a_token_served_from_the_store_builds_no_http_client(credentials, endpoint):

@@ -498,6 +498,16 @@ HOSTILE: list[tuple[str, dict[str, Any], str, str]] = [
 ]
 
 
+# Folded in from the former test_connection_parsing.py (its other cases are above already).
+HOSTILE += [
+    ("account-list", {"extra": extra_with(account_id=["1"])}, "account_id", "an array (list)"),
+    ("oversized-refresh", {"extra": extra_with(refresh_token="A" * 20000)}, "refresh_token", "too long"),
+    ("ftp-token-url", {"extra": extra_with(token_url="ftp://login.microsoftonline.com/token")}, "token_url", "https"),
+    ("conflicting-prefixed", {"extra": {**extra_with(), "extra__msads__account_id": "999"}}, "account_id", "twice"),
+    ("bad-tenant", {"extra": extra_with(tenant="not_a_tenant!")}, "tenant", "must be common"),
+]
+
+
 @pytest.mark.parametrize(("kwargs", "field", "phrase"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
 def test_hostile_input_names_the_field_and_leaks_nothing(kwargs: dict[str, Any], field: str, phrase: str) -> None:
     with pytest.raises(CredentialsError) as info:

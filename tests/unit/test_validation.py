@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from airflow_provider_msads.errors import (
     TokenStoreError,
     TransientError,
     api_error_from_fault,
-    catalogue_rows,
     token_error_from_body,
 )
 from airflow_provider_msads.validation import (
@@ -186,10 +184,48 @@ def test_not_active_account_is_a_warning(status: str):
     assert report.summary().endswith(warning.message)
 
 
-def test_customer_reached_through_a_role_is_accepted():
-    report = run(script(GetUser=user_answer(CUSTOMER, "999"), GetAccount=account_answer(parent="999")))
+def accounts_info(*ids: str) -> dict[str, Any]:
+    return {"AccountsInfo": [{"Id": i, "Name": f"Account {i}", "AccountLifeCycleStatus": "Active"} for i in ids]}
+
+
+def test_customer_reached_through_a_role_is_accepted_once_it_lists_the_account():
+    answers = script(
+        GetUser=user_answer(CUSTOMER, "999"),
+        GetAccount=account_answer(parent="999"),
+        GetAccountsInfo=accounts_info(ACCOUNT),
+    )
+    seen: list[Step] = []
+    report = run_validation(
+        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+    )
     assert report.ok
     assert "managed through this customer" in report.verdict("customer_id").message
+    assert seen[-1] == Step("GetAccountsInfo", customer_id=CUSTOMER)
+
+
+def test_a_role_in_the_customer_alone_does_not_vouch_for_an_unrelated_account():
+    """The independent check's case: parent 999999, Customer ID the user's own, unrelated customer."""
+    answers = script(GetAccount=account_answer(parent="999999"), GetAccountsInfo=accounts_info("111", "222"))
+    report = run(answers)
+    verdict = report.verdict("customer_id")
+    assert verdict.status == FAILED
+    assert verdict.step == STEP_IDS
+    assert f"Customer ID {CUSTOMER}" in verdict.message and "999999" in verdict.message
+    assert "Set Customer ID to 999999" in (verdict.remedy or "")
+    assert not report.ok
+
+
+def test_a_role_naming_the_account_confirms_the_link_without_another_call():
+    user = user_answer(CUSTOMER)
+    user["CustomerRoles"][0]["AccountIds"] = [int(ACCOUNT)]
+    seen: list[Step] = []
+    answers = script(GetUser=user, GetAccount=account_answer(parent="999999"))
+    report = run_validation(
+        validation_flow("msads_unit", clock=lambda: NOW), lambda step: seen.append(step) or answers[step.name]
+    )
+    assert report.ok
+    assert "names account" in report.verdict("customer_id").message
+    assert [step.name for step in seen] == ["connection", "token", "GetUser", "GetAccount"]
 
 
 def test_customer_neither_parent_nor_role_fails_naming_the_right_one():
@@ -398,42 +434,3 @@ def test_async_driver_builds_the_same_report(answers: dict[str, Any]):
 
     async_report = asyncio.run(arun_validation(validation_flow("msads_unit", clock=lambda: NOW), perform))
     assert async_report.to_dict() == run(answers).to_dict()
-
-
-# --------------------------------------------------------------------------------- error table
-
-
-def test_error_table_has_one_row_per_catalogue_entry():
-    table = v.error_table_markdown()
-    lines = table.splitlines()
-    assert lines[0] == "| Code | Meaning | Field | Retried | What to do |"
-    rows = catalogue_rows()
-    assert len(lines) == 2 + len(rows)
-    for line, row in zip(lines[2:], rows, strict=True):
-        assert line.startswith(f"| {row['code']} | ")
-        assert line.count(" | ") == 4 or "\\|" in line
-
-
-def test_error_table_escapes_pipes_and_newlines():
-    table = v.error_table_markdown(
-        [{"code": "X1", "meaning": "a | b\nc", "field": "client_id", "retryable": True, "remedy": "do"}]
-    )
-    assert table.splitlines()[2] == "| X1 | a \\| b c | `client_id` | yes | do |"
-
-
-@pytest.mark.parametrize("document", ["docs/validation.md", "README.md"])
-def test_docs_error_table_matches_the_catalogue(document: str):
-    """docs/validation.md and the README must show the catalogue as it is now.
-
-    Regenerate with ``python -m airflow_provider_msads.validation docs/validation.md README.md``.
-    """
-    path = Path(__file__).resolve().parents[2] / document
-    assert v.extract_error_table(path.read_text(encoding="utf-8")) == v.error_table_markdown()
-
-
-def test_replace_error_table_round_trip():
-    text = f"intro\n{v.ERROR_TABLE_START}\nold table\n{v.ERROR_TABLE_END}\noutro\n"
-    replaced = v.replace_error_table(text)
-    assert v.extract_error_table(replaced) == v.error_table_markdown()
-    assert replaced.startswith("intro\n") and replaced.endswith("outro\n")
-    assert v.replace_error_table(replaced) == replaced

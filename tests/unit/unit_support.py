@@ -17,7 +17,7 @@ CLIENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CLIENT_SECRET = "Sx~8Q~CLIENT-SECRET-VALUE-unit-test-123"
 DEV_TOKEN = "DEVTOKENUNIT1234"
 CONN_REFRESH = "M.C5_BAY.CONN-REFRESH-TOKEN-unit-test-0001"
-TOKEN_URL = "https://login.example.test/common/oauth2/v2.0/token"
+TOKEN_URL = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
 
 
 def make_credentials(**overrides: Any) -> MicrosoftAdsCredentials:

@@ -1,0 +1,54 @@
+"""What differs between the Airflow versions we support (2.11, 3.0-3.3), in one place.
+
+Like Airflow's own providers keep ``version_compat.py``: the rest of the package asks these
+functions and never tests versions itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any
+
+
+def in_task_process() -> bool:
+    """True inside an Airflow 3 task (or triggerer) process, which talks to the execution API."""
+    module = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(module, "SUPERVISOR_COMMS", None) is not None
+
+
+def airflow_2_component() -> bool:
+    """An Airflow 2 task or component, which all reach the metastore directly.
+
+    Airflow 2 has no execution API and no process-context marker; a running task exports
+    ``AIRFLOW_CTX_DAG_ID``, and every component (scheduler, triggerer, Celery worker, CLI,
+    the webserver's gunicorn) is started as ``airflow ...`` or ``gunicorn``.
+    """
+    from airflow import __version__ as airflow_version
+
+    if airflow_version.split(".", 1)[0] != "2":
+        return False
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "AIRFLOW_CTX_DAG_ID" in os.environ or program in {"airflow", "gunicorn"}
+
+
+def server_process() -> bool:
+    """An Airflow 3 server-side process (CLI, API server, scheduler): it reaches the metastore."""
+    return os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server"
+
+
+@functools.cache
+def airflow_mask_secret() -> Any:
+    """Airflow's mask_secret: common-compat has it only from 1.22, so older pins fall back by hand."""
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:
+        try:  # Airflow 3.1+
+            from airflow.sdk.log import mask_secret
+        except ImportError:
+            try:  # Airflow 3.0
+                from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+            except ImportError:  # Airflow 2
+                from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    return mask_secret

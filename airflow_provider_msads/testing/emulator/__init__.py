@@ -1,0 +1,64 @@
+"""A faithful, local emulator of the Microsoft services this provider talks to.
+
+It is a real HTTP server (stdlib ``ThreadingHTTPServer`` on 127.0.0.1, random port, daemon
+thread) that answers like
+
+* the Microsoft identity platform v2 endpoints ``/{tenant}/oauth2/v2.0/token`` and
+  ``/{tenant}/oauth2/v2.0/authorize`` (refresh-token rotation, AADSTS error bodies, PKCE,
+  single-use codes that expire), and
+* the Microsoft Advertising Customer Management REST API v13 (``GetUser``, ``GetAccount``,
+  ``GetAccountsInfo``) with its two fault shapes (``AdApiFaultDetail`` and ``ApiFault``), and
+* the Reporting REST API v13 (``GenerateReport/Submit`` and ``/Poll``) with expiring,
+  credential-free download links that stream zipped CSV reports of any size.
+
+Why an emulator and not mocks: the failures that break Microsoft Ads pipelines in production
+(a rotated refresh token that was never saved, the secret *ID* pasted instead of its *value*, a
+developer token for the wrong environment, 90 days of inactivity, throttling, resets) only show up
+when the whole HTTP exchange is played for real. Tests, users' own DAG tests (through the
+``msads_emulator`` pytest fixture), the demo and the benchmarks all use this one server; the
+fidelity test suite checks it against Microsoft's own ``msads`` REST SDK.
+
+Every credential the emulator mints is fake and only valid against this emulator. Nothing here
+logs a token or a secret: the HTTP request log is silenced (the default one prints query
+strings) and internal errors are logged with method and path only.
+
+Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plumbing),
+``_injection`` (fault injection), ``_identity`` (identity platform), ``_customer_management``,
+``_reporting`` (Reporting v13 and its download links), ``_report_files`` (the zipped CSV it
+serves), ``_reporting_catalogue`` (generated from the SDK), ``_catalogues`` (constants and error
+catalogues), ``_model`` (records).
+
+Import cost matters: the pytest plugin imports this module lazily, and the module itself uses
+only the standard library (no Airflow, no third-party packages).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_SCOPE",
+    "INJECTION_ENDPOINTS",
+    "INJECTION_KINDS",
+    "OPERATIONS",
+    "PRODUCTION_SCOPE",
+    "REPORTING_OPERATIONS",
+    "SANDBOX_DEVELOPER_TOKEN",
+    "SANDBOX_SCOPE",
+    "EmulatorAccount",
+    "EmulatorApp",
+    "EmulatorReport",
+    "MicrosoftAdsEmulator",
+]
+
+from airflow_provider_msads.testing.emulator._catalogues import (
+    DEFAULT_SCOPE,
+    INJECTION_ENDPOINTS,
+    INJECTION_KINDS,
+    OPERATIONS,
+    PRODUCTION_SCOPE,
+    REPORTING_OPERATIONS,
+    SANDBOX_DEVELOPER_TOKEN,
+    SANDBOX_SCOPE,
+)
+from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
+from airflow_provider_msads.testing.emulator._model import EmulatorAccount, EmulatorApp
+from airflow_provider_msads.testing.emulator._report_files import EmulatorReport

@@ -1,0 +1,376 @@
+"""The report file as Microsoft writes it, generated on the fly from an ``EmulatorReport``.
+
+A zip with one CSV entry: UTF-8 with BOM, every value quoted (TSV: bare, tab-separated), ``--``
+for no value, the report header lines and copyright footer unless excluded. Rows are derived
+deterministically from the request (accounts x periods x entities of the report's level) and
+written straight into a streaming zip, so a report of any size never sits in memory. Also the
+broken files a download link can be made to serve (two entries, a zip bomb) and Azure's XML errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import threading
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, BinaryIO, Final
+
+from airflow_provider_msads.testing.emulator._http import _Reply
+from airflow_provider_msads.testing.emulator._model import EmulatorAccount
+
+_XML: Final = "application/xml"
+_ZIP: Final = "application/octet-stream"
+_TIME_PERIOD: Final = "TimePeriod"
+_ZIP_BOMB_SIZE: Final = 256 * 1024 * 1024
+
+
+# How many rows one account yields per period, by report level, and which entity it describes.
+_LEVELS: Final = {
+    "AccountPerformanceReportRequest": 1,
+    "CampaignPerformanceReportRequest": 3,
+    "AdGroupPerformanceReportRequest": 6,
+    "AdPerformanceReportRequest": 12,
+    "KeywordPerformanceReportRequest": 12,
+    "SearchQueryPerformanceReportRequest": 12,
+}
+_DEFAULT_LEVEL: Final = 3
+
+
+@dataclass
+class EmulatorReport:
+    """One submitted report; tests may change ``pending_polls``, ``rows`` or ``status`` in flight.
+
+    ``rows`` None means the natural size: accounts x periods x entities of the report's level.
+    ``status`` is what the report ends as (``"Success"`` or ``"Error"``). ``empty_url`` says how an
+    empty report answers Poll: ``"null"`` (``ReportDownloadUrl: null``) or ``"missing"`` (no key).
+    """
+
+    id: str
+    report_type: str
+    columns: list[str]
+    account_ids: list[str]
+    start: date
+    end: date
+    aggregation: str
+    format: str
+    time_zone: str
+    report_name: str
+    exclude_report_header: bool
+    exclude_report_footer: bool
+    exclude_column_headers: bool
+    submitted_at: float
+    pending_polls: int = 1
+    rows: int | None = None
+    status: str = "Success"
+    empty_url: str = "null"
+    polls: int = 0
+    downloads: int = 0
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def periods(self) -> list[str]:
+        """``TimePeriod`` values in order (FormatVersion 2.0: ``yyyy-mm-dd``, hourly ``yyyy-mm-dd|h``)."""
+        aggregation = self.aggregation if _TIME_PERIOD in self.columns else "Summary"
+        days = [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+        if aggregation == "Summary":
+            return ["--"]
+        if aggregation == "Hourly":
+            return [f"{day.isoformat()}|{hour}" for day in days for hour in range(24)]
+        if aggregation == "HourOfDay":
+            return [str(hour) for hour in range(24)]
+        if aggregation == "DayOfWeek":
+            return [str(n) for n in range(1, 8)]
+        starts: dict[str, None] = {}
+        for day in days:
+            if aggregation == "Weekly":
+                first = day - timedelta(days=(day.weekday() + 1) % 7)
+            elif aggregation == "WeeklyStartingMonday":
+                first = day - timedelta(days=day.weekday())
+            elif aggregation == "Monthly":
+                first = day.replace(day=1)
+            elif aggregation == "Yearly":
+                first = day.replace(month=1, day=1)
+            else:
+                first = day
+            starts[first.isoformat()] = None
+        return list(starts)
+
+    def entities_per_account(self) -> int:
+        return _LEVELS.get(self.report_type, _DEFAULT_LEVEL)
+
+    def row_count(self) -> int:
+        if self.rows is not None:
+            return self.rows
+        return len(self.account_ids) * len(self.periods()) * self.entities_per_account()
+
+
+# ------------------------------------------------------------------------------------ rows
+
+
+def _digits(*parts: object) -> int:
+    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=6).digest(), "big")
+
+
+_COUNT_WORDS: Final = ("Impressions", "Clicks", "Conversions", "Assists", "Calls", "Views", "Installs", "Sales")
+_MONEY_WORDS: Final = ("Spend", "Cpc", "Cpa", "Cpm", "Revenue", "Cost", "Bid", "Budget", "Return", "Value")
+_PERCENT_WORDS: Final = ("Ctr", "Rate", "Percent", "Share", "Roas")
+
+
+def _metric_value(column: str, impressions: int, clicks: int, conversions: int, cents: int) -> str:
+    """A metric as Microsoft writes it with FormatVersion 2.0: no separators, ``--`` for none."""
+    if column == "Impressions":
+        return str(impressions)
+    if column == "Clicks":
+        return str(clicks)
+    if column in ("Conversions", "AllConversions"):
+        return str(conversions)
+    if column == "Ctr":
+        return f"{100.0 * clicks / impressions:.2f}%" if impressions else "0.00%"
+    if column == "AverageCpc":
+        return f"{cents / 100 / clicks:.2f}" if clicks else "0.00"
+    if column in ("CostPerConversion", "CostPerAssist", "ReturnOnAdSpend", "AveragePosition", "QualityScore"):
+        return f"{cents / 100 / conversions:.2f}" if conversions else "--"
+    if any(word in column for word in _PERCENT_WORDS):
+        return f"{(cents % 10000) / 100:.2f}%"
+    if any(word in column for word in _MONEY_WORDS):
+        return f"{cents / 100:.2f}"
+    if any(word in column for word in _COUNT_WORDS):
+        return str(conversions)
+    return "--"
+
+
+_BLOCK: Final = 2048  # lines per yielded block: bounded memory, few Python-level writes
+_POOL_SIZE: Final = 1009  # prime; the pool spans more than deflate's 32 KiB window
+
+# Entity k of an account: in a report with L entities per account, campaign k // (L/3), ad group
+# k // (L/6), keyword/ad/search term k. Ids are stable per account, names count from 1.
+_ENTITY_PREFIXES: Final = ("SearchQuery", "AdGroup", "Campaign", "Keyword", "Ad")
+
+
+def _cell(value: str, tsv: bool) -> str:
+    """One value as Microsoft quotes it: every CSV value in double quotes, TSV values bare."""
+    if tsv:
+        return value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _is_dimension(column: str) -> bool:
+    if column == _TIME_PERIOD or column.startswith("Account") or column == "CurrencyCode":
+        return True
+    return column.endswith(("Id", "Name", "Status", "Type", "Number", "Text", "Query", "Labels")) or column in (
+        "Keyword",
+        "AdTitle",
+        "AdDistribution",
+        "DeviceType",
+        "Network",
+        "BidMatchType",
+        "DeliveredMatchType",
+    )
+
+
+def _entity_getter(column: str, level: int) -> Callable[[str], Callable[[int], str]] | None:
+    """For columns naming a campaign, ad group, keyword...: account id -> (entity index -> value)."""
+    prefix = next((p for p in _ENTITY_PREFIXES if column.startswith(p)), None)
+    rest = column[len(prefix) :] if prefix is not None else None
+    if prefix is None or rest not in ("Id", "Name", "", "Title"):
+        if column.endswith("Id") and not column.startswith("Account"):
+            return lambda a: lambda k: str(_digits(column, a, k) % 10**9)
+        return None
+    per = {"Campaign": max(1, level // 3), "AdGroup": max(1, level // 6)}.get(prefix, 1)
+    label = {"AdGroup": "Ad group", "SearchQuery": "search term"}.get(prefix, prefix)
+    salt = len(prefix) * 101
+    if rest == "Id":
+
+        def ids(a: str) -> Callable[[int], str]:
+            base = int(a) * 7 + salt
+            return lambda k: str(100000000 + (base + (k // per) * 13) % 899999999)
+
+        return ids
+    return lambda a: lambda k: f"{label} {k // per + 1}"
+
+
+def _static_value(column: str, period: str, account: EmulatorAccount) -> str:
+    """The values that only depend on the period and the account."""
+    simple = {
+        _TIME_PERIOD: period,
+        "AccountId": account.id,
+        "AccountName": account.name,
+        "AccountNumber": account.number,
+        "AccountStatus": account.status,
+        "CurrencyCode": account.currency_code,
+        "CampaignType": "Search & content",
+        "Network": "Microsoft sites and select traffic",
+        "DeviceType": "Computer",
+        "AdDistribution": "Search",
+    }
+    if column in simple:
+        return simple[column]
+    if column.endswith("Status"):
+        return "Active"
+    return f"{column} 1"
+
+
+def _iter_blocks(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount]) -> Iterator[str]:
+    """The data lines in the service's order (period, account, entity), exactly ``row_count()`` of
+    them, in blocks of up to ``_BLOCK`` lines.
+
+    Speed matters (benchmarks stream 1 GB): per (period, account) the constant cells are baked
+    into a ``str.format`` template, and each row only fills in its entity cells and one entry of
+    a precomputed pool of metric cells. Every run of the same request gives the same lines.
+    """
+    total = report.row_count()
+    if total <= 0 or not report.account_ids:
+        return
+    tsv = report.format == "Tsv"
+    separator = "\t" if tsv else ","
+    level = report.entities_per_account()
+    metrics = [c for c in report.columns if not _is_dimension(c)]
+    pool: list[tuple[str, ...]] = []
+    for n in range(_POOL_SIZE):
+        seed = _digits(report.report_type, n)
+        impressions = seed % 5000
+        clicks = impressions * ((seed >> 13) % 9) // 100
+        conversions = clicks * ((seed >> 21) % 5) // 10
+        cents = clicks * (20 + (seed >> 29) % 300)
+        pool.append(tuple(_cell(_metric_value(c, impressions, clicks, conversions, cents), tsv) for c in metrics))
+    entity_getters: list[Callable[[str], Callable[[int], str]]] = []
+    slots: list[tuple[str, object]] = []  # ("entity", index) | ("metric", index) | ("static", column)
+    for column in report.columns:
+        getter = _entity_getter(column, level) if _is_dimension(column) else None
+        if not _is_dimension(column):
+            slots.append(("metric", metrics.index(column)))
+        elif getter is not None:
+            slots.append(("entity", len(entity_getters)))
+            entity_getters.append(getter)
+        else:
+            slots.append(("static", column))
+    entities = len(entity_getters)
+    periods = report.periods()
+    per_account = max(1, -(-total // (len(periods) * len(report.account_ids))))
+    i = 0
+    for period in periods:
+        for account_id in report.account_ids:
+            account = accounts[account_id]
+            cells: list[str] = []
+            for kind, what in slots:
+                if kind == "static":
+                    cells.append(
+                        _cell(_static_value(str(what), period, account), tsv).replace("{", "{{").replace("}", "}}")
+                    )
+                elif kind == "entity":
+                    cells.append(f"{{{what}}}" if tsv else f'"{{{what}}}"')
+                else:
+                    cells.append(f"{{{entities + int(str(what))}}}")
+            template = separator.join(cells) + "\r\n"
+            fill = template.format
+            getters = [make(account_id) for make in entity_getters]
+            for first in range(0, per_account, _BLOCK):
+                block = range(first, min(per_account, first + _BLOCK, first + total - i))
+                yield "".join(
+                    [
+                        fill(*[get(k) for get in getters], *pool[((i + n) * 7919) % _POOL_SIZE])
+                        for n, k in enumerate(block)
+                    ]
+                )
+                i += len(block)
+                if i >= total:
+                    return
+
+
+def _us_date(day: date) -> str:
+    return f"{day.month}/{day.day}/{day.year}"
+
+
+def _write_csv(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount], out: BinaryIO, now: datetime) -> None:
+    """The report file as Microsoft writes it: BOM, optional header lines, columns, rows, footer."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        text.write("\ufeff")
+        if report.format == "Tsv":
+            writer = csv.writer(text, dialect=csv.excel_tab, quoting=csv.QUOTE_MINIMAL)
+        else:
+            writer = csv.writer(text, dialect=csv.excel, quoting=csv.QUOTE_ALL)
+        today = now.date()
+        if not report.exclude_report_header:
+            completed = (now - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+            stamp = f"{_us_date(completed.date())} {completed.strftime('%I:%M:%S %p').lstrip('0')} (GMT)"
+            for line in (
+                f"Report Name: {report.report_name}",
+                f"Report Time: {_us_date(report.start)},{_us_date(report.end)}",
+                f"Time Zone: {report.time_zone}",
+                f"Last Completed Available Day: {stamp}",
+                f"Last Completed Available Hour: {stamp}",
+                f"Report Aggregation: {report.aggregation}",
+                "Report Filter: ",
+                f"Potential Incomplete Data: {'true' if report.end >= today else 'false'}",
+                f"Rows: {report.row_count()}",
+            ):
+                writer.writerow([line])
+            writer.writerow([])
+        if not report.exclude_column_headers:
+            writer.writerow(report.columns)
+        for block in _iter_blocks(report, accounts):
+            text.write(block)
+        if not report.exclude_report_footer:
+            writer.writerow([])
+            writer.writerow([f"\u00a9{now.year} Microsoft Corporation. All rights reserved. "])
+        text.flush()
+    finally:
+        text.detach()
+
+
+def _zip_report(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount], out: BinaryIO, now: datetime) -> None:
+    """Stream the zip (one entry, deflated) into ``out``; nothing of the report is kept."""
+    big = report.row_count() * max(1, len(report.columns)) * 16 > 2**31 - 2**27
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open(f"{report.id}.csv", "w", force_zip64=big) as entry,
+    ):
+        _write_csv(report, accounts, entry, now)  # type: ignore[arg-type]
+
+
+_ZIP_BOMB: bytes | None = None
+_ZIP_BOMB_LOCK = threading.Lock()
+
+
+def _zip_bomb() -> bytes:
+    """A small zip whose one CSV entry inflates ~1000:1 to 256 MiB (a single huge value); built once per process."""
+    global _ZIP_BOMB
+    with _ZIP_BOMB_LOCK:
+        if _ZIP_BOMB is None:
+            buffer = io.BytesIO()
+            with (
+                zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+                archive.open("report.csv", "w") as entry,
+            ):
+                entry.write(b'\xef\xbb\xbf"TimePeriod","Impressions"\r\n"2026-01-01","')
+                zeros = b"0" * (1024 * 1024)  # one absurd value: deflate's best case, ~1000:1
+                for _ in range(_ZIP_BOMB_SIZE // len(zeros)):
+                    entry.write(zeros)
+                entry.write(b'"\r\n')
+            _ZIP_BOMB = buffer.getvalue()
+        return _ZIP_BOMB
+
+
+def _small_zip(entries: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _azure_error(status: int, code: str, message: str, detail: str | None = None) -> _Reply:
+    """Azure Storage's XML error body (what an expired or unknown SAS link answers)."""
+    request_id = str(uuid.uuid4())
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    extra = f"<AuthenticationErrorDetail>{detail}</AuthenticationErrorDetail>" if detail else ""
+    body = (
+        '\ufeff<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{code}</Code><Message>{message}\nRequestId:{request_id}\nTime:{now}</Message>{extra}</Error>"
+    ).encode()
+    return _Reply(status, body, _XML, [("x-ms-request-id", request_id), ("x-ms-error-code", code)])
