@@ -442,7 +442,10 @@ def test_celery_deployment_shares_one_token_per_connection(tmp_path_factory: pyt
             assert rows, f"no token-store Variable for {conn_id}"
             value, encrypted = rows[0]
             blob = Fernet(fernet.encode()).decrypt(value.encode()).decode() if encrypted else value
-            state = TokenCipher(connection_tokens[conn_id], conn_id).open(blob)
+            cipher = TokenCipher(
+                connection_tokens[conn_id], conn_id, client_id=emulator.app.client_id, token_url=emulator.token_url()
+            )
+            state = cipher.open(blob)
             assert state is not None, f"the Variable of {conn_id} does not open with the connection's key"
             assert state.refresh_token != connection_tokens[conn_id], "the rotated token was kept"
             assert emulator.is_refresh_token_valid(state.refresh_token), f"{conn_id}: the stored token is dead"
