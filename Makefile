@@ -8,23 +8,30 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-# The version matrix: the newest 2.11 and the oldest supported 3.x, each in its own venv, running
-# everything but the browser and reliability suites (those run on AIRFLOW_VERSION above).
-MATRIX ?= 2.11.2 3.0.6
+# The version matrix: the newest 2.11, the oldest supported 3.x, and the newest 3.1 (the last to
+# draw the connection form from the hook's wtforms fields) and 3.2 (the first from conn-fields),
+# each in its own venv, running everything but the browser and reliability suites (those run on
+# AIRFLOW_VERSION above).
+MATRIX ?= 2.11.2 3.0.6 3.1.8 3.2.2
 MATRIX_TESTS ?= tests/unit tests/integration tests/emulator tests/cli
 # Airflow's constraints files live on GitHub, which CI cannot reach; resolving as of shortly after
 # each release (uv --exclude-newer) gives the same effect: the dependency versions it shipped with.
 # common-compat is exempt: we need its newer shims, and it supports every Airflow from 2.11.
 AS_OF_2.11.2 := 2026-03-31
 AS_OF_3.0.6 := 2025-09-15
+AS_OF_3.1.8 := 2026-03-28
+AS_OF_3.2.2 := 2026-06-15
 # The msads SDK (fidelity tests of the emulator) is exempt too: the emulator follows today's SDK.
 as_of = $(if $(AS_OF_$(1)),--exclude-newer $(AS_OF_$(1)) \
 	--exclude-newer-package apache-airflow-providers-common-compat=2100-01-01 --exclude-newer-package msads=2100-01-01)
 
-.PHONY: venv lint typecheck unit test test-matrix test-postgres demo clean
+.PHONY: venv lint typecheck unit test browser test-package test-celery test-matrix test-postgres demo clean
 
+# Debian's python3 has no venv module without the python3-venv package: install it when root with
+# apt-get (as .ci/run installs what it needs), else say so.
 $(UV):
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && scripts/debian-deps.sh --package python3-venv \
+	  && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 $(STAMP): $(UV) pyproject.toml
@@ -43,8 +50,17 @@ typecheck: venv
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
 
-test: lint typecheck
-	$(BIN)/python -m pytest -q
+# Debian's chromium for the browser test, installed when root with apt-get (else the test says how).
+browser:
+	@scripts/debian-deps.sh
+
+test: lint typecheck browser
+	$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment
+
+# The package as users install it: `uv build` (wheel + sdist), the wheel in a clean venv with
+# Airflow, then `airflow providers list/hooks` and `msads-authorize --help` from that venv.
+test-package: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/package
 
 .venv-%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-$*
@@ -57,6 +73,11 @@ test-matrix: $(foreach v,$(MATRIX),.venv-$(v)/.installed)
 	  echo "== Airflow $$v: $(MATRIX_TESTS)"; \
 	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) || exit 1; \
 	done
+
+# A CeleryExecutor deployment (Debian's redis-server and postgresql, started on loopback and removed
+# after): two workers as two hosts share one token per connection (tests/deployment).
+test-celery: venv
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/deployment
 
 # The integration tests with PostgreSQL as the metastore (Debian's postgresql package; the tests
 # start a throwaway server on loopback and remove it afterwards).

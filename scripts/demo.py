@@ -8,8 +8,11 @@ What it does, in order:
    environment variables (MSADS_CLIENT_ID, MSADS_CLIENT_SECRET, MSADS_DEVELOPER_TOKEN,
    MSADS_REFRESH_TOKEN, MSADS_CUSTOMER_ID, MSADS_ACCOUNT_ID; optional MSADS_ENVIRONMENT), uses
    Microsoft itself;
-3. migrates the metastore and writes the connection ``msads_default`` into it;
-4. starts Airflow: api-server (the UI), scheduler, dag-processor and triggerer;
+3. migrates the metastore and writes the connection ``msads_default`` into it, with every form
+   field's key in its extra (``environment`` included), so that the UI's *Edit* dialog shows
+   every field;
+4. starts Airflow: api-server (the UI, with the connection **Test** button enabled), scheduler,
+   dag-processor and triggerer;
 5. runs the ``msads_token_health_check`` DAG once (``airflow dags test``);
 6. prints the UI address, the login and the health-check result, then runs until Ctrl-C or
    SIGTERM, and stops everything it started. ``--check`` stops by itself after step 6.
@@ -272,6 +275,9 @@ def airflow_env(home: Path, port: int) -> dict[str, str]:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",  # LocalExecutor keeps one worker process per slot
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            # The connection form's Test button (off by default since Airflow 2.7): it runs the
+            # hook's test_connection() in the API server, against the demo's own emulator.
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -316,6 +322,14 @@ def real_credentials() -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------------- steps
+
+
+def connection_payload(connection: dict[str, Any], conn_id: str = CONN_ID) -> str:
+    """What ``UPSERT_CONNECTION`` reads: the connection, its extra holding every form field's key
+    (Airflow 3.2+'s *Edit* dialog draws only those fields whose keys the saved extra holds)."""
+    from airflow_provider_msads.cli.output import with_every_form_field
+
+    return json.dumps({"conn_id": conn_id, **connection, "extra": with_every_form_field(connection["extra"])})
 
 
 def start_emulator(procs: Processes, env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
@@ -572,7 +586,7 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
         say("  (--show-connection prints the emulator's fake connection only, never real credentials)")
 
     with step(f"Migrating the metastore and saving connection {CONN_ID!r} (-> {target})"):
-        payload = json.dumps({"conn_id": CONN_ID, **connection})
+        payload = connection_payload(connection)
         code = procs.run(
             "setup", [sys.executable, "-c", UPSERT_CONNECTION], {**env, "MSADS_DEMO_CONNECTION": payload}, 600
         )

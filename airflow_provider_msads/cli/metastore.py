@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msads.cli.authorize import OnboardingError
+from airflow_provider_msads.cli.output import with_every_form_field
 from airflow_provider_msads.credentials import CONN_TYPE, EXTRA_PREFIX
 
 if TYPE_CHECKING:
@@ -202,7 +203,8 @@ def update_refresh_token(conn_id: str, refresh_token: str) -> None:
     """Re-authorization: replace only the refresh token in the row's extra; keep every other value.
 
     A stale Airflow 2 prefixed copy (``extra__msads__refresh_token``) is removed, since two
-    different values would make the connection unreadable.
+    different values would make the connection unreadable. A form field's key that the extra
+    lacks is added (empty, or ``production``), so that the *Edit* dialog shows that field.
     """
     try:
         from airflow.utils.session import create_session
@@ -224,7 +226,7 @@ def update_refresh_token(conn_id: str, refresh_token: str) -> None:
                 )
             extra.pop(EXTRA_PREFIX + "refresh_token", None)
             extra["refresh_token"] = refresh_token
-            row.extra = json.dumps(extra)
+            row.extra = json.dumps(with_every_form_field(extra))
     except OnboardingError:
         raise
     except Exception as exc:

@@ -12,23 +12,38 @@ import json
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads.cli.authorize import OnboardingError
+from airflow_provider_msads.credentials import EXTRA_PREFIX
 
 __all__ = [
+    "FORM_FIELD_DEFAULTS",
     "OUTPUT_FORMS",
     "check_conn_id",
     "connection_document",
     "env_var_name",
     "render",
+    "with_every_form_field",
     "write_private_file",
 ]
 
 #: ``--output`` values, in the order the interactive menu shows them.
 OUTPUT_FORMS = ("airflow-cli", "env", "json")
+
+#: Every extra the connection form shows, with the value written when there is none. Airflow 3.2+
+#: draws in the *Edit* dialog only the form fields whose keys the saved extra holds, so every
+#: connection the provider writes carries all of them; an empty value reads as missing.
+FORM_FIELD_DEFAULTS: dict[str, str] = {
+    "developer_token": "",
+    "refresh_token": "",
+    "customer_id": "",
+    "account_id": "",
+    "environment": "production",
+}
 
 _CONN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _ENV_SAFE = re.compile(r"[A-Za-z0-9_]+")
@@ -71,22 +86,19 @@ def connection_document(
     authorize_url: str | None = None,
     customer_management_url: str | None = None,
 ) -> dict[str, Any]:
-    """The connection in the contract's JSON form; options only when they differ from the defaults.
+    """The connection in the contract's JSON form: every form field's key (see
+    :data:`FORM_FIELD_DEFAULTS`), then the other options only when they differ from the defaults.
 
-    Missing ids are left out rather than written empty: the hook then names the missing field,
-    and a later ``airflow connections`` edit adds it.
+    A missing id is written empty (the hook then names the missing field) so that the form's
+    *Edit* dialog still shows its field for the user to fill in.
     """
-    extra: dict[str, str] = {}
-    for key, value in (
-        ("account_id", account_id),
-        ("customer_id", customer_id),
-        ("developer_token", developer_token),
-        ("refresh_token", refresh_token),
-    ):
-        if value:
-            extra[key] = value
-    if environment != "production":
-        extra["environment"] = environment
+    extra: dict[str, str] = {
+        "account_id": account_id or "",
+        "customer_id": customer_id or "",
+        "developer_token": developer_token or "",
+        "refresh_token": refresh_token,
+        "environment": environment,
+    }
     if tenant != "common":
         extra["tenant"] = tenant
     for key, value in (
@@ -97,6 +109,15 @@ def connection_document(
         if value:
             extra[key] = value
     return {"conn_type": "msads", "login": client_id, "password": client_secret, "extra": extra}
+
+
+def with_every_form_field(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` plus the key of each form field it lacks (an Airflow 2 prefixed key counts)."""
+    completed = dict(extra)
+    for key, default in FORM_FIELD_DEFAULTS.items():
+        if key not in completed and EXTRA_PREFIX + key not in completed:
+            completed[key] = default
+    return completed
 
 
 def render(form: str, conn_id: str, document: dict[str, Any]) -> str:

@@ -2,8 +2,11 @@
 
 The browser is Debian's ``chromium`` driven by the ``playwright`` Python package with
 ``executable_path``; Playwright's own browser download (``playwright install``) is never used.
-A missing browser or package FAILS the suite with the install command: CI installs both, and a
-silently skipped UI test would hide a broken connection form.
+``make test`` installs Chromium when it can (root and apt-get, ``scripts/debian-deps.sh``).
+Where it could not, the browser tests are left out with one line naming the install command, so
+that ``make test`` on a developer's machine is not an error. ``.ci/run`` sets
+``MSADS_REQUIRE_BROWSER=1``, which makes them fail instead: in CI a silently skipped UI
+test would hide a broken connection form.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 CHROMIUM_ENV = "MSADS_BROWSER_EXECUTABLE"
+REQUIRE_ENV = "MSADS_REQUIRE_BROWSER"  # "1" in .ci/run: a missing browser fails instead of skipping
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 # What Chromium needs on a closed, screenless machine (as root): no sandbox, no GPU, and none of
 # the background calls to Google's hosts that this network refuses.
@@ -39,9 +44,9 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_TIMEOUT = 150.0  # seconds; about 15-30 s on 2 busy cores
 INSTALL_HINT = (
-    "Install them with `apt-get install -y chromium` (Debian's package, /usr/bin/chromium) and "
-    "`pip install playwright` (or `uv pip install playwright`); do NOT run `playwright install`, the "
-    f"tests use the system browser. Set {CHROMIUM_ENV} to use another Chromium binary."
+    "Install it with `sudo apt-get install -y chromium` (Debian's package; `make test` runs this itself "
+    "as root); `playwright` comes with the test extra (`pip install -e '.[test]'`); never `playwright install`. "
+    f"{CHROMIUM_ENV} names another Chromium binary"
 )
 
 
@@ -104,6 +109,7 @@ def airflow_api_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPa
     env = {
         **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the Test button, as in `make demo`
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
     }
     with log_path.open("wb") as log:
@@ -141,17 +147,51 @@ def airflow_api_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPa
         _stop_group(process)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """A headless Chromium (Playwright ``Browser``); fails, never skips, when it is not installed."""
+def _browser_problem() -> str | None:
+    """Why the browser tests cannot run here (Chromium or playwright missing), or None."""
     executable = os.environ.get(CHROMIUM_ENV, DEFAULT_CHROMIUM)
     if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
-        pytest.fail(f"Browser tests need Chromium, not found at {executable}. {INSTALL_HINT}", pytrace=False)
+        return f"Chromium not found at {executable}"
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.fail(f"Browser tests need the `playwright` Python package. {INSTALL_HINT}", pytrace=False)
+        return "the `playwright` Python package is not installed"
+    return None
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a browser, leave the browser tests out and say so in ONE line at the end.
+
+    Not under MSADS_REQUIRE_BROWSER=1 (.ci/run): there the ``chromium`` fixture fails them.
+    """
+    problem = _browser_problem()
+    if problem is None or os.environ.get(REQUIRE_ENV) == "1":
+        return
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser:
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]
+        config.hook.pytest_deselected(items=browser)
+        config.stash[_NOT_RUN] = f"BROWSER TESTS NOT RUN ({len(browser)} left out): {problem}. {INSTALL_HINT}."
+
+
+_NOT_RUN = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _NOT_RUN in config.stash:
+        terminalreporter.write_line(config.stash[_NOT_RUN], yellow=True, bold=True)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``). A missing browser fails here only under
+    MSADS_REQUIRE_BROWSER=1 (otherwise the tests were left out at collection)."""
+    problem = _browser_problem()
+    if problem is not None:
+        pytest.fail(f"{problem}. {INSTALL_HINT}. ({REQUIRE_ENV}=1: CI requires the browser tests.)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get(CHROMIUM_ENV, DEFAULT_CHROMIUM)
     # launch() gives every run a fresh temporary profile (user-data-dir) and deletes it on close.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)

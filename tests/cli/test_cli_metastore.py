@@ -56,6 +56,9 @@ def test_save_read_back_through_the_hook_then_reauthorize(cli_airflow_db, emulat
     assert row["password"] == emulator.app.client_secret
     assert row["extra"]["account_id"] == emulator.account.id
     assert row["extra"]["customer_management_url"] == emulator.customer_management_url
+    # Every form field's key, so that Airflow 3.2+'s Edit dialog draws every field.
+    assert row["extra"]["environment"] == "production"
+    assert {"developer_token", "refresh_token", "customer_id", "account_id", "environment"} <= set(row["extra"])
     assert "msads-authorize" in row["description"]
     first_refresh = row["extra"]["refresh_token"]
     for secret in (emulator.app.client_secret, emulator.developer_token, first_refresh):
@@ -109,3 +112,39 @@ def test_reauthorize_needs_an_existing_metastore_connection(cli_airflow_db, emul
     run = CliRun(["--reauthorize", "x", "--client-id", emulator.app.client_id])
     assert run.wait(30) == EXIT_USAGE
     assert "--client-id" in run.stderr.text
+
+
+def test_reauthorize_adds_the_form_field_keys_a_connection_lacks(cli_airflow_db, emulator, redirect_uri):
+    """A connection added by hand without `environment` gets it, so that its Edit dialog shows it."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    conn_id = "msads_cli_by_hand"
+    by_hand = {
+        "account_id": emulator.account.id,
+        "customer_id": emulator.customer_id,
+        "developer_token": emulator.developer_token,
+        "refresh_token": emulator.issue_refresh_token(),
+        "token_url": emulator.token_url(),
+    }
+    with create_session() as session:
+        session.add(
+            Connection(
+                conn_id=conn_id,
+                conn_type="msads",
+                login=emulator.app.client_id,
+                password=emulator.app.client_secret,
+                extra=json.dumps(by_hand),
+            )
+        )
+    try:
+        run = CliRun(["--reauthorize", conn_id, "--redirect-uri", redirect_uri, "--no-browser", "--no-validate"])
+        browser(run.authorize_url())
+        assert run.wait(60) == EXIT_OK, run.output
+        extra = _row(conn_id)["extra"]
+        assert extra.pop("environment") == "production"
+        assert extra.pop("refresh_token") != by_hand.pop("refresh_token")
+        assert extra == by_hand
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()

@@ -11,13 +11,16 @@ import pytest
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.output import (
+    FORM_FIELD_DEFAULTS,
     check_conn_id,
     connection_document,
     env_var_name,
     render,
+    with_every_form_field,
     write_private_file,
 )
 from airflow_provider_msads.credentials import parse_credentials
+from airflow_provider_msads.errors import CredentialsError
 
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"
 REFRESH = "M.C521_BAY.0.U.-refresh*token!with$odd'chars\"and spaces"
@@ -47,13 +50,15 @@ def test_document_is_the_contract_json_form_and_parses_back():
             "customer_id": "251186883",
             "developer_token": "DEVTOKEN123",
             "refresh_token": "M.C521_BAY.0.U.-Tm5iFoM-JqbtKnSw3Y1AlgNQDpBtx1yNqcuhEVZdUx",
+            "environment": "production",
         },
     }
     creds = parse_credentials(conn_id="x", login=doc["login"], password=doc["password"], extra=doc["extra"])
     assert creds.account_id == "180535609" and creds.environment == "production"
 
 
-def test_options_only_when_not_default_and_missing_ids_left_out():
+def test_every_form_field_key_is_written_and_options_only_when_not_default():
+    """Airflow 3.2+'s Edit dialog draws only the form fields whose keys the saved extra holds."""
     doc = _document(
         environment="sandbox",
         tenant="contoso.onmicrosoft.com",
@@ -63,7 +68,23 @@ def test_options_only_when_not_default_and_missing_ids_left_out():
     )
     assert doc["extra"]["environment"] == "sandbox" and doc["extra"]["tenant"] == "contoso.onmicrosoft.com"
     assert doc["extra"]["token_url"].endswith("/token")
-    assert "developer_token" not in doc["extra"] and "account_id" not in doc["extra"]
+    assert doc["extra"]["developer_token"] == "" and doc["extra"]["account_id"] == ""
+    assert set(FORM_FIELD_DEFAULTS) <= set(doc["extra"])
+    assert "tenant" not in _document()["extra"] and "token_url" not in _document()["extra"]
+    with pytest.raises(CredentialsError, match=r"Developer Token .* is missing"):
+        parse_credentials(conn_id="x", login=doc["login"], password=doc["password"], extra=doc["extra"])
+
+
+def test_every_form_field_key_is_added_to_an_extra_that_lacks_it():
+    extra = {"account_id": "1", "extra__msads__customer_id": "2", "token_url": "http://127.0.0.1:1/t"}
+    completed = with_every_form_field(extra)
+    assert completed == {
+        **extra,
+        "developer_token": "",
+        "refresh_token": "",
+        "environment": "production",
+    }, "a prefixed key counts as present"
+    assert with_every_form_field({"environment": "sandbox"})["environment"] == "sandbox"
 
 
 def test_json_env_and_airflow_cli_forms_round_trip_through_a_shell():
