@@ -185,7 +185,8 @@ def test_edit_dialog_shows_every_field(
         # The five form fields first; then Airflow lists the other saved extras (the emulator's
         # URLs) as plain key/value fields.
         assert _labels(extras)[:5] == EXTRA_LABELS
-        assert set(_labels(extras)[5:]) == {"token_url", "customer_management_url"}
+        assert {"token_url", "customer_management_url"} <= set(_labels(extras)[5:])
+        assert set(_labels(extras)[5:]) <= {"token_url", "customer_management_url", "reporting_url"}
         expect(_field(extras, "Account ID").locator("input[name='element_account_id']")).to_have_value(
             msads_emulator.account.id
         )
