@@ -48,18 +48,9 @@ class MetastoreError(OnboardingError):
     """The Airflow metastore could not be read or written, or holds something unexpected."""
 
 
-@contextlib.contextmanager
-def server_context() -> Iterator[None]:
+def server_context() -> contextlib.AbstractContextManager[None]:
     """Behave as an Airflow server-side process (CLI command) while inside; restore afterwards."""
-    previous = os.environ.get(_CONTEXT_VAR)
-    os.environ[_CONTEXT_VAR] = "server"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(_CONTEXT_VAR, None)
-        else:
-            os.environ[_CONTEXT_VAR] = previous
+    return _temporary_env(_CONTEXT_VAR, "server")
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ from typing import Any
 from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.credentials import EXTRA_PREFIX
+from airflow_provider_msads.fields import CONN_TYPE
+from airflow_provider_msads.get_provider_info import CONN_FIELDS
 
 __all__ = [
     "FORM_FIELD_DEFAULTS",
@@ -38,11 +40,7 @@ OUTPUT_FORMS = ("airflow-cli", "env", "json")
 #: draws in the *Edit* dialog only the form fields whose keys the saved extra holds, so every
 #: connection the provider writes carries all of them; an empty value reads as missing.
 FORM_FIELD_DEFAULTS: dict[str, str] = {
-    "developer_token": "",
-    "refresh_token": "",
-    "customer_id": "",
-    "account_id": "",
-    "environment": "production",
+    name: str(spec["schema"].get("default") or "") for name, spec in CONN_FIELDS.items()
 }
 
 _CONN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
@@ -108,7 +106,7 @@ def connection_document(
     ):
         if value:
             extra[key] = value
-    return {"conn_type": "msads", "login": client_id, "password": client_secret, "extra": extra}
+    return {"conn_type": CONN_TYPE, "login": client_id, "password": client_secret, "extra": extra}
 
 
 def with_every_form_field(extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -154,37 +154,32 @@ class MicrosoftAdsHook(BaseHook):
         """
         import httpx
 
-        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
         from airflow_provider_msads.auth import credential_guard
 
-        endpoints = self.credentials.endpoints
-        return httpx.Client(
-            base_url=endpoints.customer_management_url + "/",
-            auth=self.auth,
-            timeout=self.timeout,
-            verify=shared_tls_context(),
-            mounts=direct_mounts(*endpoints.configured_urls()),
-            event_hooks={"request": [credential_guard(endpoints)]},
-            headers={"Accept": "application/json", "Content-Type": "application/json"},
-        )
+        return httpx.Client(**self._client_options(credential_guard))
 
     def get_async_conn(self) -> httpx.AsyncClient:
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
-        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
         from airflow_provider_msads.auth import async_credential_guard
 
+        return httpx.AsyncClient(**self._client_options(async_credential_guard))
+
+    def _client_options(self, guard: Any) -> dict[str, Any]:
+        """What both clients share: base URL, auth, TLS, no proxy for loopback, the credential guard."""
+        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+
         endpoints = self.credentials.endpoints
-        return httpx.AsyncClient(
-            base_url=endpoints.customer_management_url + "/",
-            auth=self.auth,
-            timeout=self.timeout,
-            verify=shared_tls_context(),
-            mounts=direct_mounts(*endpoints.configured_urls()),
-            event_hooks={"request": [async_credential_guard(endpoints)]},
-            headers={"Accept": "application/json", "Content-Type": "application/json"},
-        )
+        return {
+            "base_url": endpoints.customer_management_url + "/",
+            "auth": self.auth,
+            "timeout": self.timeout,
+            "verify": shared_tls_context(),
+            "mounts": direct_mounts(*endpoints.configured_urls()),
+            "event_hooks": {"request": [guard(endpoints)]},
+            "headers": {"Accept": "application/json", "Content-Type": "application/json"},
+        }
 
     def reset_token_store(self) -> None:
         """Forget the stored and cached tokens of this connection (after re-authorizing)."""
