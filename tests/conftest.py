@@ -58,6 +58,16 @@ def pytest_unconfigure(config: object) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_cache() -> Iterator[None]:
+    """Every test starts like a fresh worker: no access token cached in this process."""
+    from airflow_provider_msads.auth import clear_process_cache
+
+    clear_process_cache()
+    yield
+    clear_process_cache()
+
+
+@pytest.fixture(autouse=True)
 def _no_leaked_task_context() -> Iterator[None]:
     """Airflow 2's in-process task runner exports AIRFLOW_CTX_* into os.environ and leaves them;
     a later test would then look like a task to the provider (which picks its token store by it)."""

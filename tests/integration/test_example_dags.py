@@ -19,15 +19,6 @@ HEALTH = "msads_token_health_check"
 INGEST = "msads_ingestion_example"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_cache():
-    from airflow_provider_msads.auth import clear_process_cache
-
-    clear_process_cache()
-    yield
-    clear_process_cache()
-
-
 def _install(dags_folder: Path, name: str) -> Path:
     target = dags_folder / f"{name}.py"
     shutil.copy(EXAMPLES / f"{name}.py", target)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from _airflow_compat import cipher_for
 
-from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import (
     FileTokenStore,
@@ -21,13 +20,6 @@ from airflow_provider_msads.token_store import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _no_cache():
-    clear_process_cache()
-    yield
-    clear_process_cache()
 
 
 def test_init_only_stores_its_arguments(monkeypatch: pytest.MonkeyPatch):

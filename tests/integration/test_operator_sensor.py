@@ -25,11 +25,8 @@ TRIGGER_PATH = "airflow_provider_msads.triggers.msads.MicrosoftAdsCredentialsTri
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch):
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    clear_process_cache()
-    yield
-    clear_process_cache()
 
 
 class FakeTI:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from airflow_support import load_dag
 
-from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 from airflow_provider_msads.triggers.reporting import MicrosoftAdsReportTrigger
@@ -27,11 +26,8 @@ HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","C
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch):
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    clear_process_cache()
-    yield
-    clear_process_cache()
 
 
 @pytest.fixture

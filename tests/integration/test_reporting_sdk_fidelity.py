@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.reporting import build_report_request
 
@@ -32,11 +31,8 @@ with warnings.catch_warnings():
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch):
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    clear_process_cache()
-    yield
-    clear_process_cache()
 
 
 def test_reporting_service_manager_with_the_hooks_authorization(

@@ -24,13 +24,6 @@ from airflow_provider_msads.validation import FAILED, OK, UNVERIFIED, WARNING
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(autouse=True)
-def _no_cache():
-    clear_process_cache()
-    yield
-    clear_process_cache()
-
-
 def _use(monkeypatch: pytest.MonkeyPatch, conn: dict, conn_id: str = "msads_default") -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 

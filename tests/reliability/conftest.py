@@ -11,16 +11,6 @@ from collections.abc import Iterator
 import pytest
 from _airflow_compat import reset_secrets_masker
 
-from airflow_provider_msads.auth import clear_process_cache
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_cache() -> Iterator[None]:
-    """Every test starts like a fresh worker: no access token cached in this process."""
-    clear_process_cache()
-    yield
-    clear_process_cache()
-
 
 @pytest.fixture(autouse=True)
 def _fresh_secrets_masker() -> Iterator[None]:
