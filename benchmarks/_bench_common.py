@@ -70,26 +70,9 @@ def spawn(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
 
 def run_together(children: list[subprocess.Popen[str]], timeout: float = 300) -> list[str]:
     """Wait for every child's ``ready``, release them at once, return each one's last stdout line."""
-    try:
-        for child in children:
-            line = child.stdout.readline()  # type: ignore[union-attr]
-            if line.strip() != "ready":
-                raise RuntimeError(f"child not ready: {line!r}\n{child.stderr.read()[-3000:]}")  # type: ignore[union-attr]
-        for child in children:
-            child.stdin.write("go\n")  # type: ignore[union-attr]
-            child.stdin.flush()  # type: ignore[union-attr]
-        lines = []
-        for child in children:
-            out, err = child.communicate(timeout=timeout)
-            if child.returncode != 0:
-                raise RuntimeError(f"child failed ({child.returncode}):\n{err[-3000:]}")
-            lines.append(out.strip().splitlines()[-1])
-        return lines
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    from airflow_provider_msads.testing.together import start_together
+
+    return start_together(children, timeout)
 
 
 def run_child(args: list[str], env: Mapping[str, str], timeout: float = 300) -> str:

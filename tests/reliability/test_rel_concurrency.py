@@ -18,6 +18,7 @@ import pytest
 from _airflow_compat import cipher_for
 from _rel_support import REPO_ROOT, child_env
 
+from airflow_provider_msads.testing.together import start_together
 from airflow_provider_msads.token_store import storage_key
 
 CHILD = str(Path(__file__).with_name("_rel_token_child.py"))
@@ -37,25 +38,7 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 def _start_together(children: list[subprocess.Popen[str]], timeout: float = 120) -> list[dict]:
     """Wait until every child is ready, release them at once, collect their JSON answers."""
-    try:
-        for child in children:
-            line = child.stdout.readline()  # type: ignore[union-attr]
-            if line.strip() != "ready":
-                raise AssertionError(f"child not ready: {line!r} {child.stderr.read()[-3000:]}")  # type: ignore[union-attr]
-        for child in children:
-            child.stdin.write("go\n")  # type: ignore[union-attr]
-            child.stdin.flush()  # type: ignore[union-attr]
-        results = []
-        for child in children:
-            out, err = child.communicate(timeout=timeout)
-            assert child.returncode == 0, err[-3000:]
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    return [json.loads(line) for line in start_together(children, timeout)]
 
 
 def test_sixteen_processes_cold_store_one_token_request(msads_emulator, tmp_path: Path):
