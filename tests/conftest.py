@@ -25,7 +25,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 _POSTGRES = None
 if os.environ.get("MSADS_TEST_METASTORE", "sqlite") == "postgres":
-    from _pg_metastore import PostgresServer
+    from _support.pg_metastore import PostgresServer
 
     _POSTGRES = PostgresServer()
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _POSTGRES.start()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _cli_support import free_port
+from _support.cli import free_port
 
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _cli_support import query
+from _support.cli import query
 
 from airflow_provider_msads.cli.authorize import (
     AuthorizationError,

@@ -7,7 +7,7 @@ import threading
 
 import httpx
 import pytest
-from _cli_support import free_port
+from _support.cli import free_port
 
 from airflow_provider_msads.cli.catcher import (
     PortInUseError,

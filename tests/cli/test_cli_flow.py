@@ -13,7 +13,7 @@ import threading
 
 import httpx
 import pytest
-from _cli_support import CliRun, FeedStdin, browser, flow_args, follow, free_port, query, sign_in
+from _support.cli import CliRun, FeedStdin, browser, flow_args, follow, free_port, query, sign_in
 
 from airflow_provider_msads.cli.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 

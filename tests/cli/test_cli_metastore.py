@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _cli_support import CliRun, FeedStdin, browser, flow_args
+from _support.cli import CliRun, FeedStdin, browser, flow_args
 
 from airflow_provider_msads.cli.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _pg_metastore import PostgresServer
+from _support.pg_metastore import PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 

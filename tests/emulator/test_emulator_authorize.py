@@ -8,7 +8,7 @@ import re
 import secrets
 
 import pytest
-from _msads_emulator_support import Driver, FakeClock, assert_aad_error, redirect_params
+from _support.emulator import Driver, FakeClock, assert_aad_error, redirect_params
 
 from airflow_provider_msads.testing.emulator import PRODUCTION_SCOPE
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _msads_emulator_support import AADSTS_DESCRIPTION, Driver, assert_aad_error
+from _support.emulator import AADSTS_DESCRIPTION, Driver, assert_aad_error
 
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _msads_emulator_support import Driver, FakeClock
+from _support.emulator import Driver, FakeClock
 
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
 

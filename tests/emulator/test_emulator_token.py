@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from _msads_emulator_support import Driver, FakeClock, assert_aad_error
+from _support.emulator import Driver, FakeClock, assert_aad_error
 
 from airflow_provider_msads.testing.emulator import (
     DEFAULT_SCOPE,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from airflow_support import dagbag_class, load_dag, xcom_model, xcom_value
+from _support.dags import dagbag_class, load_dag, xcom_model, xcom_value
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ def test_dag_shapes(airflow_db):
 
 
 def test_health_check_rotates_and_keeps_the_token(dags_folder: Path, msads_emulator, msads_conn):
-    from _airflow_compat import cipher_for
+    from _support.airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
     dag = load_dag(_install(dags_folder, HEALTH), HEALTH)

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from _airflow_compat import cipher_for
+from _support.airflow_compat import cipher_for
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import (

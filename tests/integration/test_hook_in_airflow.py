@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from airflow_support import load_dag
+from _support.dags import load_dag
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def _run(dag) -> str:
 
 
 def _state(conn: dict):
-    from _airflow_compat import cipher_for
+    from _support.airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
     blob = Variable.get("msads_token_store__msads_default", default_var=None)
@@ -63,7 +63,7 @@ def _state(conn: dict):
 
 
 def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msads_emulator, msads_conn):
-    from _airflow_compat import cipher_for
+    from _support.airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
     from airflow_provider_msads.auth import clear_process_cache

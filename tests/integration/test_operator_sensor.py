@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_support import load_dag
+from _support.dags import load_dag
 
 from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
@@ -219,7 +219,7 @@ def test_reschedule_sensor_waits_while_someone_reauthorizes(
         sensor_ti = tis["wait_for_credentials"]
         assert sensor_ti.try_number == 1
         assert reschedules >= 1
-        from airflow_support import xcom_model, xcom_value
+        from _support.dags import xcom_model, xcom_value
 
         XComModel = xcom_model()
 
@@ -288,7 +288,7 @@ def test_trigger_times_out_with_the_last_verdict(msads_emulator, monkeypatch: py
 
 def test_trigger_never_blocks_the_event_loop(msads_emulator, msads_conn, monkeypatch: pytest.MonkeyPatch):
     """Slow Microsoft answers and the token store must not stall the triggerer's other triggers."""
-    from _airflow_compat import reset_secrets_masker
+    from _support.airflow_compat import reset_secrets_masker
 
     monkeypatch.setenv("MSADS_TOKEN_STORE", "file")  # real blocking I/O that must run in threads
     # Airflow's masker recompiles one regex of every secret seen when a secret is added (also

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import load_dag
+from _support.dags import load_dag
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -303,8 +303,8 @@ def _run(dags_folder: Path, dag_id: str, **values: Any):
 
 
 def _ti_and_result(run) -> tuple[Any, Any]:
+    from _support.dags import xcom_model, xcom_value
     from airflow.utils.session import create_session
-    from airflow_support import xcom_model, xcom_value
 
     with create_session() as session:
         ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "report")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _airflow_compat import reset_secrets_masker
+from _support.airflow_compat import reset_secrets_masker
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _rel_support import REPO_ROOT, child_env
+from _support.reliability import REPO_ROOT, child_env
 
 
 def test_benchmarks_run_in_quick_mode(tmp_path: Path):

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _airflow_compat import cipher_for
-from _rel_support import REPO_ROOT, child_env
+from _support.airflow_compat import cipher_for
+from _support.reliability import REPO_ROOT, child_env
 
 from airflow_provider_msads.testing.together import start_together
 from airflow_provider_msads.token_store import storage_key

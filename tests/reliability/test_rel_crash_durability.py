@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _rel_support import REPO_ROOT, child_env, credentials_for
+from _support.reliability import REPO_ROOT, child_env, credentials_for
 
 from airflow_provider_msads.auth import TokenManager, clear_process_cache
 from airflow_provider_msads.token_store import FileTokenStore, TokenCipher, storage_key

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _rel_support import (
+from _support.reliability import (
     CLIENT_TIMEOUT,
     FAST,
     SLOW_ANSWER,

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _rel_support import REPO_ROOT, child_env, find_secrets
+from _support.reliability import REPO_ROOT, child_env, find_secrets
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _rel_support import credentials_for, token_client
+from _support.reliability import credentials_for, token_client
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from unit_support import FakeTokenEndpoint, make_credentials
+from _support.fakes import FakeTokenEndpoint, make_credentials
 
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 

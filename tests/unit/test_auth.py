@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_support import (
+from _support.fakes import (
     CLIENT_SECRET,
     CONN_REFRESH,
     DEV_TOKEN,

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_support import CONN_REFRESH, FakeTokenEndpoint, make_credentials
+from _support.fakes import CONN_REFRESH, FakeTokenEndpoint, make_credentials
 
 from airflow_provider_msads import token_store as ts
 from airflow_provider_msads._flow import RetryPolicy, drive_async, drive_sync, retrying

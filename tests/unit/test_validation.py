@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from unit_support import CLIENT_SECRET, CONN_REFRESH, DEV_TOKEN, make_credentials
+from _support.fakes import CLIENT_SECRET, CONN_REFRESH, DEV_TOKEN, make_credentials
 
 from airflow_provider_msads import validation as v
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
