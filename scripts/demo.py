@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -279,6 +280,9 @@ def airflow_env(home: Path, port: int) -> dict[str, str]:
             # hook's test_connection() in the API server, against the demo's own emulator.
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            # One secret for the tokens the scheduler gives tasks and the API server checks: without
+            # it each process makes up its own and every scheduled task fails with "Invalid auth token".
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__API__HOST": "127.0.0.1",
