@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_msads.catalogue import STEP_SECRET
 from airflow_provider_msads.endpoints import ENVIRONMENTS, check_url
-from airflow_provider_msads.errors import STEP_SECRET, CredentialsError
+from airflow_provider_msads.errors import CredentialsError
 from airflow_provider_msads.fields import (
     EXTRA_PREFIX,
     FIELD_LABELS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from airflow_provider_msads import _checks as checks
 from airflow_provider_msads.endpoints import Endpoints, resolve_endpoints
@@ -69,9 +70,13 @@ class MicrosoftAdsCredentials:
     #: Full Reporting v13 URL overriding the environment's default (the emulator's, in tests).
     reporting_url: str | None = None
 
-    @property
+    @cached_property
     def endpoints(self) -> Endpoints:
-        """URLs and scope for this connection: the environment's defaults with checked overrides."""
+        """URLs and scope for this connection: the environment's defaults with checked overrides.
+
+        Resolved once per value (every HTTP request asks which origins may get credentials); the
+        value is frozen, and :func:`parse_credentials` already resolved it once to fail early.
+        """
         return resolve_endpoints(
             self.environment,
             self.tenant,

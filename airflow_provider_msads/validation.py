@@ -27,12 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msads._flow import arun_flow, run_flow
-from airflow_provider_msads.errors import (
-    STEP_AUTHORIZE,
-    STEP_IDS,
-    STEP_SECRET,
-    MicrosoftAdsError,
-)
+from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.errors import MicrosoftAdsError
 from airflow_provider_msads.report import (
     CREDENTIAL_FIELDS,
     FAILED,

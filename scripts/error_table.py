@@ -1,7 +1,7 @@
 """The README's (and docs/validation.md's) "what each error means" table, generated from the catalogue.
 
 Run ``python scripts/error_table.py README.md docs/validation.md`` after changing the catalogue in
-``airflow_provider_msads/errors.py``; ``tests/unit/test_error_table.py`` fails while a copy is stale.
+``airflow_provider_msads/catalogue.py``; ``tests/unit/test_error_table.py`` fails while a copy is stale.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msads.errors import catalogue_rows
+from airflow_provider_msads.catalogue import catalogue_rows
 
 ERROR_TABLE_START = "<!-- error-table:start -->"
 ERROR_TABLE_END = "<!-- error-table:end -->"
@@ -22,7 +22,7 @@ def _cell(value: object) -> str:
 
 
 def error_table_markdown(rows: Iterable[Mapping[str, Any]] | None = None) -> str:
-    """The README's "what each error means" table, generated from the catalogue in :mod:`errors`."""
+    """The README's "what each error means" table, generated from :mod:`catalogue`."""
     out = [
         "| Code | Meaning | Field | Retried | What to do |",
         "|---|---|---|---|---|",

@@ -25,17 +25,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from airflow_provider_msads.errors import (
+from airflow_provider_msads.catalogue import (
     AADSTS_CATALOGUE,
     OAUTH_ERROR_CATALOGUE,
     STEP_APP,
     STEP_AUTHORIZE,
     CatalogueEntry,
-    MicrosoftAdsError,
-    TokenError,
-    aadsts_codes,
-    describe_microsoft_text,
 )
+from airflow_provider_msads.errors import MicrosoftAdsError, TokenError, aadsts_codes, describe_microsoft_text
 
 if TYPE_CHECKING:
     from airflow_provider_msads.auth import TokenSet

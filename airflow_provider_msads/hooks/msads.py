@@ -541,16 +541,16 @@ def publish_to_object_storage(local: str, destination: str) -> None:
     final key appears only with the whole file, so a loader never reads half a report.
     """
     import shutil
-    import uuid
 
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_msads.reporting import CHUNK_SIZE
+    from airflow_provider_msads.reporting.destinations import part_name
+    from airflow_provider_msads.reporting.download import CHUNK_SIZE
 
     final = ObjectStoragePath(destination)
     with contextlib.suppress(Exception):  # object stores have no folders; local ones need them
         final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
+    temp = final.parent / part_name(final.name)
     try:
         with open(local, "rb") as source, temp.open("wb") as target:  # type: ignore[no-untyped-call]
             shutil.copyfileobj(source, target, CHUNK_SIZE)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from airflow_provider_msads.auth import clear_process_cache
-from airflow_provider_msads.errors import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import MemoryTokenStore, ReadOnlyTokenStore, storage_key
 from airflow_provider_msads.validation import FAILED, OK, UNVERIFIED, WARNING

@@ -24,9 +24,9 @@ from airflow_provider_msads.auth import (
     _worth_refreshing,
     clear_process_cache,
 )
+from airflow_provider_msads.catalogue import AADSTS_CATALOGUE
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
-    AADSTS_CATALOGUE,
     InvalidClientError,
     InvalidGrantError,
     MicrosoftAdsError,

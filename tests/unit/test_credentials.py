@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
 from airflow_provider_msads.credentials import (
     EXTRA_PREFIX,
     FIELD_LABELS,
@@ -19,7 +20,7 @@ from airflow_provider_msads.credentials import (
     credentials_from_connection,
     parse_credentials,
 )
-from airflow_provider_msads.errors import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET, CredentialsError, EndpointError
+from airflow_provider_msads.errors import CredentialsError, EndpointError
 
 # Made up once (uuid4) for these tests; not an app anywhere.
 CLIENT_ID = "3f2b9c4e-7a1d-4e8b-9c6f-2d5a8e1b7c40"

@@ -23,7 +23,8 @@ from airflow_provider_msads import reporting as rp
 from airflow_provider_msads._flow import RetryPolicy
 from airflow_provider_msads.credentials import parse_credentials
 from airflow_provider_msads.endpoints import resolve_endpoints
-from airflow_provider_msads.errors import EndpointError, TransientApiError
+from airflow_provider_msads.errors import ApiError, EndpointError, TransientApiError
+from airflow_provider_msads.reporting import download
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impresions", "Clicks"]
 FAST = RetryPolicy(attempts=4, backoff_base=1.0, backoff_max=4.0, jitter=False, total_budget=1000.0)
@@ -247,7 +248,7 @@ def test_throttling_gives_up_after_the_budget() -> None:
 
 
 def test_invalid_credentials_105_as_customer_management() -> None:
-    with pytest.raises(rp.ApiError) as caught:
+    with pytest.raises(ApiError) as caught:
         _submit([_fault(105, "InvalidCredentials", status=401)])
     assert caught.value.field == "developer_token"
 
@@ -413,11 +414,11 @@ def test_download_refusals_leave_no_file(
 def test_download_refuses_zip_bomb_unpacked(blob: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base, routes, _ = blob
     routes["/r.zip"] = (200, "application/zip", _zip({"r.csv": b"0" * 5_000_000}))
-    monkeypatch.setattr(rp, "SMALL_ENTRY", 1024)
+    monkeypatch.setattr(download, "SMALL_ENTRY", 1024)
     with pytest.raises(rp.ReportDownloadError, match="zip bomb"):
         rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
-    monkeypatch.setattr(rp, "SMALL_ENTRY", 16 * 1024 * 1024)
-    monkeypatch.setattr(rp, "MAX_ENTRY_BYTES", 1_000_000)
+    monkeypatch.setattr(download, "SMALL_ENTRY", 16 * 1024 * 1024)
+    monkeypatch.setattr(download, "MAX_ENTRY_BYTES", 1_000_000)
     with pytest.raises(rp.ReportDownloadError, match="zip bomb"):
         rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
     assert list(tmp_path.iterdir()) == []

@@ -15,13 +15,9 @@ import pytest
 from _support.fakes import CLIENT_SECRET, CONN_REFRESH, DEV_TOKEN, make_credentials
 
 from airflow_provider_msads import validation as v
+from airflow_provider_msads.catalogue import STEP_APP, STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
 from airflow_provider_msads.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
-    STEP_APP,
-    STEP_AUTHORIZE,
-    STEP_DEVTOKEN,
-    STEP_IDS,
-    STEP_SECRET,
     CredentialsError,
     ProtocolError,
     TokenStoreError,

@@ -1,0 +1,346 @@
+"""The report's file: the pre-signed link streamed to a zip, its one CSV unpacked into place.
+
+The link gets a plain client without credentials, https only (loopback aside). The zip goes to a
+temporary file, its single CSV entry is read in chunks (BOM stripped, rows counted CSV-aware,
+optionally gzipped) into a temporary file next to the destination, which is then moved into place
+(:mod:`.destinations`): memory stays flat whatever the report's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from airflow_provider_msads._flow import shared_tls_context
+from airflow_provider_msads.endpoints import is_loopback_host
+from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
+from airflow_provider_msads.reporting.destinations import Publisher, final_name, output
+
+#: The download is read and written in pieces of this size: the only buffer that grows with it.
+CHUNK_SIZE = 1024 * 1024
+#: A zip entry larger than this, or inflating more than MAX_RATIO times beyond SMALL_ENTRY, is a
+#: zip bomb rather than a report.
+MAX_ENTRY_BYTES = 64 * 1024**3
+MAX_RATIO = 400
+SMALL_ENTRY = 16 * 1024 * 1024
+#: Microsoft's CSV ends lines with CRLF.
+LINE_END = "\r\n"
+#: How often an expired link (403/404) is renewed by polling again before giving up.
+LINK_RENEWALS = 3
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What was written: ``bytes`` is the size of the file at ``path`` (compressed if gzip)."""
+
+    path: str
+    rows: int
+    bytes: int
+    csv_bytes: int
+    compression: str | None = None
+
+
+def check_download_url(url: str) -> str:
+    """https, or http to loopback (the emulator); never credentials in the URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ReportDownloadError("The report download URL is not a valid URL.", remedy="Poll again.") from exc
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+    if secure and parts.hostname and parts.username is None and parts.password is None:
+        return url
+    raise ReportDownloadError(
+        f"Refusing the report download link: it is not https ({parts.scheme or 'no scheme'}://{parts.hostname or ''}).",
+        remedy="Microsoft's links are https blob URLs; check reporting_url and any proxy in between.",
+    )
+
+
+def _download_client(timeout: float) -> httpx.Client:
+    # No auth, no cookies, no redirects to elsewhere: the link carries its own signature.
+    return httpx.Client(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
+
+
+def _adownload_client(timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
+
+
+def _check_download_response(response: httpx.Response) -> None:
+    host = response.request.url.host
+    if response.status_code in (403, 404, 410):
+        raise LinkExpiredError(
+            f"The report download link answered HTTP {response.status_code} (it lives 5 minutes).",
+            remedy="Polled again for a fresh link; if it persists, the report request expired (2 days).",
+            http_status=response.status_code,
+        )
+    if response.status_code >= 400:
+        raise ReportDownloadError(
+            f"The report download from {host} failed with HTTP {response.status_code}.",
+            remedy="Retried by the task's retries; check network access to the blob host.",
+            http_status=response.status_code,
+            retryable=response.status_code >= 500 or response.status_code == 429,
+        )
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if "html" in kind or "xml" in kind or "json" in kind:
+        raise ReportDownloadError(
+            f"The report download from {host} answered {kind} instead of a zip (an error page).",
+            remedy="A proxy or the blob store answered an error page; retried by the task's retries.",
+            http_status=response.status_code,
+            retryable=True,
+        )
+
+
+def _sniff(first: bytes, host: str) -> None:
+    if first.startswith(b"PK\x03\x04"):
+        return
+    stripped = first.lstrip(b"\xef\xbb\xbf \t\r\n")
+    page = stripped[:1] == b"<"
+    raise ReportDownloadError(
+        f"The report download from {host} is "
+        + ("an HTML/XML error page" if page else "not a zip file")
+        + " instead of the report's zip.",
+        remedy="A proxy or the blob store answered something else; retried by the task's retries.",
+        retryable=True,
+    )
+
+
+@dataclass
+class _Sink:
+    """The zip being downloaded into a temporary file."""
+
+    file: IO[bytes]
+    size: int = 0
+    first: bytes = b""
+
+
+def _fetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
+    check_download_url(url)
+    with _download_client(timeout) as client, client.stream("GET", url) as response:
+        _check_download_response(response)
+        sink = _Sink(target)
+        for chunk in response.iter_bytes(CHUNK_SIZE):
+            _take(sink, chunk, response.request.url.host)
+        return _finish(sink, response.request.url.host)
+
+
+async def _afetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
+    check_download_url(url)
+    async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
+        _check_download_response(response)
+        sink = _Sink(target)
+        pending = bytearray()
+        async for chunk in response.aiter_bytes(CHUNK_SIZE):
+            pending += chunk
+            if len(pending) >= 4 * CHUNK_SIZE:  # disk writes in a thread, in a few big pieces
+                data, pending = bytes(pending), bytearray()
+                await asyncio.to_thread(_take, sink, data, response.request.url.host)
+        if pending:
+            await asyncio.to_thread(_take, sink, bytes(pending), response.request.url.host)
+        return _finish(sink, response.request.url.host)
+
+
+def _take(sink: _Sink, chunk: bytes, host: str) -> None:
+    if len(sink.first) < 4:
+        sink.first += chunk[: 64 - len(sink.first)]
+        if len(sink.first) >= 4:
+            _sniff(sink.first, host)
+    sink.file.write(chunk)
+    sink.size += len(chunk)
+
+
+def _finish(sink: _Sink, host: str) -> int:
+    _sniff(sink.first, host)
+    sink.file.flush()
+    return sink.size
+
+
+def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    entries = [e for e in archive.infolist() if not e.is_dir()]
+    if len(entries) != 1:
+        raise ReportDownloadError(
+            f"The report zip has {len(entries)} files; a Microsoft report has exactly one CSV.",
+            remedy="Check reporting_url; a Microsoft report zip holds one CSV file.",
+        )
+    entry = entries[0]
+    if not entry.filename.lower().endswith(".csv"):
+        raise ReportDownloadError(
+            f"The report zip holds {entry.filename[:80]!r}, not a .csv file.",
+            remedy='Keep the request\'s "Format": "Csv" (report_request must not change it).',
+        )
+    if entry.file_size > MAX_ENTRY_BYTES or (
+        entry.file_size > SMALL_ENTRY and entry.file_size > MAX_RATIO * max(entry.compress_size, 1)
+    ):
+        raise ReportDownloadError(
+            f"The report zip's entry would inflate to {entry.file_size} bytes from {entry.compress_size}: a zip "
+            f"bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
+            remedy="Refused without unpacking; check where reporting_url points.",
+        )
+    return entry
+
+
+#: Every byte but the double quote and the line feed: deleted to count quotes per line at C speed.
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in (0x22, 0x0A))
+
+
+class RowCounter:
+    """Counts CSV records, not lines: a quoted value may hold a line break.
+
+    Fed the CSV in arbitrary chunks. Complete lines are examined in bulk, in C: everything but
+    quotes and line feeds is deleted and quote pairs removed, which leaves a lone quote exactly on
+    the lines with an odd number of quotes. Without one (the usual case) the count is one
+    ``bytes.count``; otherwise the reduced lines are walked, tracking whether a value is open.
+    """
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._in_quotes = False
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._tail + chunk if self._tail else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return
+        head, self._tail = data[: cut + 1], data[cut + 1 :]
+        reduced = head.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        if not self._in_quotes and b'"' not in reduced:
+            self.records += head.count(b"\n")
+            return
+        for line in reduced.split(b"\n")[:-1]:
+            if line:  # one lone quote: this line opens or closes a quoted value
+                self._in_quotes = not self._in_quotes
+            if not self._in_quotes:
+                self.records += 1
+
+    def close(self) -> int:
+        """Records seen, including a last one without a line break."""
+        if self._tail.strip(b"\r"):
+            self.records += 1
+            self._tail = b""
+        return self.records
+
+
+def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int]:
+    """Copy the single CSV entry into ``out`` (BOM stripped, gzipped if asked): (rows, csv bytes).
+
+    A damaged zip (a cut connection, a truncated blob) is retryable: the task's next try polls for
+    a fresh link. Disk errors (OSError) are not wrapped: they are the worker's, not Microsoft's.
+    """
+    counter = RowCounter()
+    written = 0
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            entry = _the_csv_entry(archive)
+            writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
+            try:
+                with archive.open(entry) as source:
+                    first = True
+                    while chunk := source.read(CHUNK_SIZE):
+                        if first:
+                            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+                            first = False
+                        written += len(chunk)
+                        counter.feed(chunk)
+                        writer.write(chunk)
+            finally:
+                if writer is not out:
+                    writer.close()
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ReportDownloadError(
+            f"The report zip is damaged ({type(exc).__name__}).",
+            remedy="Retried by the task's retries, which poll for a fresh link.",
+            retryable=True,
+        ) from exc
+    records = counter.close()
+    return max(records - 1, 0), written
+
+
+def header_row(columns: Sequence[str]) -> bytes:
+    """The column row as Microsoft writes it: every name in double quotes, CRLF."""
+    return (",".join('"' + c.replace('"', '""') + '"' for c in columns) + LINE_END).encode("utf-8")
+
+
+def write_empty_report(
+    columns: Sequence[str], destination: str, *, compression: str | None = None, publish: Publisher | None = None
+) -> DownloadResult:
+    """Success without a link: the file is the column row alone, as Microsoft would write it."""
+    _check_compression(compression)
+    destination = final_name(destination, compression)
+    row = header_row(columns)
+    with output(destination, publish) as out:
+        if compression:
+            with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as zipped:
+                zipped.write(row)
+        else:
+            out.write(row)
+        size = out.tell()
+    return DownloadResult(path=destination, rows=0, bytes=size, csv_bytes=len(row), compression=compression)
+
+
+def _check_compression(compression: str | None) -> None:
+    if compression not in (None, "gzip"):
+        raise ReportRequestError(
+            f"`compression` is {str(compression)[:20]!r}.",
+            field="compression",
+            remedy='Use None (plain CSV) or "gzip".',
+        )
+
+
+def download_report(
+    url: str,
+    destination: str,
+    *,
+    compression: str | None = None,
+    publish: Publisher | None = None,
+    timeout: float = 300.0,
+) -> DownloadResult:
+    """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
+    _check_compression(compression)
+    destination = final_name(destination, compression)
+    with tempfile.TemporaryDirectory(prefix="msads-report-") as scratch:
+        zip_path = os.path.join(scratch, "report.zip")
+        with open(zip_path, "wb") as target:
+            _fetch_zip(url, target, timeout=timeout)
+        return _publish_csv(zip_path, destination, compression, publish)
+
+
+async def adownload_report(
+    url: str,
+    destination: str,
+    *,
+    compression: str | None = None,
+    publish: Publisher | None = None,
+    timeout: float = 300.0,
+) -> DownloadResult:
+    """Async twin: the network part on the loop, file work in worker threads."""
+    _check_compression(compression)
+    destination = final_name(destination, compression)
+    scratch = await asyncio.to_thread(tempfile.mkdtemp, prefix="msads-report-")
+    try:
+        zip_path = os.path.join(scratch, "report.zip")
+        target = await asyncio.to_thread(open, zip_path, "wb")
+        try:
+            await _afetch_zip(url, target, timeout=timeout)
+        finally:
+            await asyncio.to_thread(target.close)
+        return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+def _publish_csv(zip_path: str, destination: str, compression: str | None, publish: Publisher | None) -> DownloadResult:
+    with output(destination, publish) as out:
+        rows, csv_bytes = _unpack(zip_path, out, compression=compression)
+        size = out.tell()
+    return DownloadResult(path=destination, rows=rows, bytes=size, csv_bytes=csv_bytes, compression=compression)

@@ -1,0 +1,252 @@
+"""Submit and Poll: flows on :mod:`_flow` (one generator, a sync and an async driver), and what a
+refusal means in terms of the operator's arguments.
+
+Microsoft's faults are explained: the misleading ``NullRequest`` (code 100) that really means
+"column 5 is not a column of this report", 2004, 2029, an account the user cannot see; throttling
+(117, 207) is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from airflow_provider_msads._flow import (
+    Flow,
+    RetryPolicy,
+    drive_async,
+    drive_sync,
+    parse_retry_after,
+    read_json,
+    retrying,
+)
+from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.errors import (
+    MicrosoftAdsError,
+    ProtocolError,
+    ReportingError,
+    api_error_from_fault,
+    fault_code,
+    fault_codes,
+    fault_items,
+)
+from airflow_provider_msads.reporting.request import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
+
+SUBMIT_PATH = "GenerateReport/Submit"
+POLL_PATH = "GenerateReport/Poll"
+
+_COLUMN_PATH = re.compile(r"\$\.Columns\[(\d+)\]")
+_FIELD_PATH = re.compile(r"Path:\s*\$\.([A-Za-z.]+)")
+
+
+def reporting_error(
+    response: httpx.Response,
+    *,
+    operation: str,
+    report_request: Mapping[str, Any] | None = None,
+) -> MicrosoftAdsError:
+    """The error for a refused Submit or Poll, explained in terms of the operator's arguments."""
+    status = response.status_code
+    body = read_json(response, operation)
+    tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    items = fault_items(body)
+    codes = fault_codes(body)
+    common: dict[str, Any] = {"codes": codes, "http_status": status, "tracking_id": tracking}
+    request = report_request or {}
+    report_type = str(request.get("Type") or "this report type")
+    for item, code in zip(items, map(fault_code, items), strict=True):
+        details = " ".join(str(item.get(k) or "") for k in ("Details", "Detail", "Message"))
+        if code == 100:
+            column = _COLUMN_PATH.search(details)
+            columns = list(request.get("Columns") or [])
+            if column is not None:
+                index = int(column.group(1))
+                name = columns[index] if index < len(columns) else "?"
+                return ReportingError(
+                    f"{operation} failed: column {index + 1} ({name!r}) is not a column of {report_type}. "
+                    "(Microsoft reports this as error 100 NullRequest.)",
+                    field="columns",
+                    remedy=f"Fix or remove {name!r} in `columns`; the allowed names are listed on Microsoft's "
+                    f"page for the {report_type.removesuffix('Request')}Column value set.",
+                    **common,
+                )
+            path = _FIELD_PATH.search(details)
+            where = f" at {path.group(1)}" if path else ""
+            return ReportingError(
+                f"{operation} failed: Microsoft could not read the request{where} (error 100 NullRequest, which "
+                "usually means a misspelt value or enum name rather than a missing request).",
+                field=path.group(1) if path else "report_request",
+                remedy="Check the spelling of report_type, aggregation, predefined_time, time_zone and any "
+                "value in report_request.",
+                **common,
+            )
+        if code == 2004:
+            time = request.get("Time") or {}
+            return ReportingError(
+                f"{operation} failed: error 2004 NoCompleteDataAvaliable: return_only_complete_data is true and "
+                f"the range includes today or data Microsoft has not finished processing (in time zone "
+                f"{time.get('ReportTimeZone', DEFAULT_TIME_ZONE)}).",
+                field="return_only_complete_data",
+                remedy=REPORTING_CATALOGUE[2004].remedy,
+                **common,
+            )
+        if code == 2029:
+            count = len((request.get("Scope") or {}).get("AccountIds") or [])
+            return ReportingError(
+                f"{operation} failed: error 2029 ReportingServiceAccountsOverLimit: {count} accounts, more than "
+                f"{MAX_ACCOUNTS}.",
+                field="account_ids",
+                remedy=REPORTING_CATALOGUE[2029].remedy,
+                **common,
+            )
+        if code == 2034 or code == 106:
+            accounts = ", ".join((request.get("Scope") or {}).get("AccountIds") or []) or "the connection's account"
+            return ReportingError(
+                f"{operation} failed: error {code}: the authorizing user cannot report on account(s) {accounts}.",
+                field="account_ids",
+                remedy=REPORTING_CATALOGUE[2034].remedy,
+                **common,
+            )
+        if code in (2015, 2016):
+            return ReportingError(
+                f"{operation} failed: error {code}: the custom date range is not valid or outside Microsoft's "
+                "retention.",
+                field=REPORTING_CATALOGUE[code].field,
+                remedy=REPORTING_CATALOGUE[code].remedy,
+                **common,
+            )
+        if code == 117 and retry_after is None:
+            retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
+    return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    """One Poll answer. ``download_url`` is None for a report with no rows (or while pending)."""
+
+    request_id: str
+    status: str
+    download_url: str | None = None
+    tracking_id: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("Success", "Error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "status": self.status,
+            "download_url": self.download_url,
+            "tracking_id": self.tracking_id,
+        }
+
+
+#: Submit/Poll retries: throttling (117 asks for about a minute) and 207 (too many reports in
+#: flight) need more patience than a credentials check.
+REPORTING_RETRY = RetryPolicy(attempts=6, backoff_base=2.0, backoff_max=60.0, total_budget=300.0)
+
+
+class Reporting:
+    """Submit and Poll over one authenticated httpx client (sync or async)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        asleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or REPORTING_RETRY
+        self._sleep = sleep or time.sleep
+        self._asleep = asleep or asyncio.sleep
+
+    def _post(self, path: str, body: dict[str, Any]) -> Callable[[], httpx.Request]:
+        url = f"{self.base_url}/{path}"
+
+        def build() -> httpx.Request:
+            return httpx.Request(
+                "POST", url, json=body, headers={"Accept": "application/json", "Content-Type": "application/json"}
+            )
+
+        return build
+
+    def submit_flow(self, report_request: Mapping[str, Any]) -> Flow[str]:
+        request = dict(report_request)
+
+        def parse(response: httpx.Response) -> str:
+            if response.status_code >= 400:
+                raise reporting_error(response, operation="SubmitGenerateReport", report_request=request)
+            body = read_json(response, "SubmitGenerateReport")
+            request_id = body.get("ReportRequestId")
+            if request_id in (None, ""):
+                raise ProtocolError(
+                    "SubmitGenerateReport answered without a ReportRequestId.",
+                    remedy="Check reporting_url (leave it unset for Microsoft).",
+                    http_status=response.status_code,
+                    tracking_id=response.headers.get("TrackingId"),
+                )
+            return str(request_id)
+
+        return retrying(
+            self._post(SUBMIT_PATH, {"ReportRequest": request}), parse, what="SubmitGenerateReport", policy=self.retry
+        )
+
+    def poll_flow(self, request_id: str) -> Flow[ReportStatus]:
+        def parse(response: httpx.Response) -> ReportStatus:
+            if response.status_code >= 400:
+                raise reporting_error(response, operation="PollGenerateReport")
+            body = read_json(response, "PollGenerateReport")
+            status = body.get("ReportRequestStatus")
+            if not isinstance(status, Mapping) or status.get("Status") not in ("Pending", "Success", "Error"):
+                raise ProtocolError(
+                    "PollGenerateReport answered without a ReportRequestStatus.",
+                    remedy="Check reporting_url (leave it unset for Microsoft).",
+                    http_status=response.status_code,
+                    tracking_id=response.headers.get("TrackingId"),
+                )
+            url = status.get("ReportDownloadUrl") or None
+            return ReportStatus(
+                request_id=str(request_id),
+                status=str(status["Status"]),
+                download_url=str(url) if url and status["Status"] == "Success" else None,
+                tracking_id=response.headers.get("TrackingId"),
+            )
+
+        return retrying(
+            self._post(POLL_PATH, {"ReportRequestId": str(request_id)}),
+            parse,
+            what="PollGenerateReport",
+            policy=self.retry,
+        )
+
+    def submit(self, client: httpx.Client, report_request: Mapping[str, Any]) -> str:
+        return drive_sync(self.submit_flow(report_request), client, self._sleep)
+
+    async def asubmit(self, client: httpx.AsyncClient, report_request: Mapping[str, Any]) -> str:
+        return await drive_async(self.submit_flow(report_request), client, self._asleep)
+
+    def poll(self, client: httpx.Client, request_id: str) -> ReportStatus:
+        return drive_sync(self.poll_flow(request_id), client, self._sleep)
+
+    async def apoll(self, client: httpx.AsyncClient, request_id: str) -> ReportStatus:
+        return await drive_async(self.poll_flow(request_id), client, self._asleep)
+
+
+def report_failed_error(status: ReportStatus) -> ReportingError:
+    """Poll said Error: Microsoft gives no reason, so say what usually causes it."""
+    return ReportingError(
+        f"Microsoft could not build report {status.request_id} (Poll status Error).",
+        remedy="Microsoft gives no reason; usually a filter or column combination it cannot serve. Check "
+        "report_request and columns, then run the task again (it submits a new request).",
+        tracking_id=status.tracking_id,
+    )
