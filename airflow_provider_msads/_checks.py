@@ -10,23 +10,18 @@ built from our own sentences, labels and type names, never from a secret value.
 from __future__ import annotations
 
 import datetime
-import difflib
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from airflow_provider_msads.catalogue import STEP_SECRET
 from airflow_provider_msads.endpoints import ENVIRONMENTS, check_url
 from airflow_provider_msads.errors import CredentialsError
 from airflow_provider_msads.fields import (
-    EXTRA_PREFIX,
     FIELD_LABELS,
     FIELD_STEPS,
     ID_FIELDS,
-    KNOWN_EXTRAS,
     MAX_LENGTHS,
     URL_PARAM,
 )
@@ -84,96 +79,6 @@ class Parse:
         self.notes.append(f"{what} {label(name)}.")
 
 
-# -- extra
-
-
-def extra_mapping(p: Parse, extra: object) -> dict[str, object]:
-    """``extra`` as a dict: accepts a mapping or a JSON object string; None/"" mean empty."""
-    if extra is None:
-        return {}
-    if isinstance(extra, (bytes, bytearray)):
-        extra = bytes(extra).decode("utf-8", errors="replace")
-    if isinstance(extra, str):
-        if not extra.strip():
-            return {}
-        decoded, position, duplicate = _decode_json(extra)
-        if position is not None:
-            # Raised outside any ``except`` block: the decode error carries the whole document.
-            raise p.fail(
-                "extra",
-                f"is not valid JSON ({position}).",
-                'Write Extra as one JSON object, e.g. {"account_id": "180535609", "customer_id": "251186883", '
-                '"developer_token": "…", "refresh_token": "…"}, with double quotes around keys and values.',
-            )
-        if duplicate is not None:
-            raise p.fail(
-                "extra",
-                f"has the key `{duplicate[:40]}` more than once.",
-                f"Keep one `{duplicate[:40]}` in Extra.",
-            )
-        extra = decoded
-        if extra is None:
-            return {}
-    if not isinstance(extra, Mapping):
-        raise p.fail(
-            "extra",
-            f"must be a JSON object of keys and values, not {_json_type(extra)}.",
-            'Write Extra as {"key": "value", …}.',
-        )
-    return {str(key): value for key, value in extra.items()}
-
-
-def check_keys(p: Parse, raw: Mapping[str, object]) -> None:
-    """Unknown keys, each reported with the nearest known key when one is close."""
-    unknown = sorted(key for key in raw if _base_name(key) not in KNOWN_EXTRAS)
-    if not unknown:
-        return
-    key = unknown[0]
-    base = _base_name(key)
-    shown = _key(key)
-    others = f" Also unknown: {', '.join(_key(k) for k in unknown[1:4])}." if len(unknown) > 1 else ""
-    known = ", ".join(sorted(KNOWN_EXTRAS))
-    if base in ("client_id", "client_secret", "login", "password"):
-        where = "Login" if base in ("client_id", "login") else "Password"
-        target = "client_id" if where == "Login" else "client_secret"
-        raise CredentialsError(
-            f"Connection {show(p.conn_id)}: Extra has the key {shown}, but {label(target)} belongs in "
-            f"the connection's {where} field, not in Extra.{others}",
-            field=key[:60],
-            remedy=f"Move the value into the {where} field ({FIELD_LABELS[target]}) and remove {shown} from Extra.",
-            step=STEP_SECRET,
-        )
-    close = difflib.get_close_matches(base, sorted(KNOWN_EXTRAS), n=1, cutoff=0.6)
-    hint = ""
-    if close:
-        suggestion = close[0] if key == base else EXTRA_PREFIX + close[0]
-        hint = f" Did you mean `{suggestion}`?"
-    raise CredentialsError(
-        f"Connection {show(p.conn_id)}: Extra has an unknown key {shown}.{hint}{others}",
-        field=key[:60],
-        remedy=f"Rename or remove it. Known keys: {known} (each also as {EXTRA_PREFIX}<key>).",
-    )
-
-
-def pick(p: Parse, raw: Mapping[str, object], name: str) -> object:
-    """The value of ``name`` from its plain or prefixed key; two different values are an error."""
-    plain = raw.get(name)
-    prefixed = raw.get(EXTRA_PREFIX + name)
-    if _is_empty(plain):
-        return None if _is_empty(prefixed) else prefixed
-    if _is_empty(prefixed):
-        return plain
-    if _comparable(plain) != _comparable(prefixed):
-        raise p.fail(
-            name,
-            f"is set twice with different values, as `{name}` and as `{EXTRA_PREFIX}{name}`.",
-            f"Remove `{EXTRA_PREFIX}{name}` from Extra (an older form of the key) and keep the correct value "
-            f"in `{name}`.",
-        )
-    p.note(name, f"Ignored the duplicate `{EXTRA_PREFIX}{name}` (same value) of")
-    return plain
-
-
 # -- the checks every value goes through
 
 
@@ -187,19 +92,19 @@ def required(p: Parse, name: str, value: object) -> str:
 
 def as_text(p: Parse, name: str, value: object) -> str | None:
     """Type, surrounding whitespace, emptiness and length: the checks shared by every field."""
-    if _is_empty(value):
+    if is_empty(value):
         return None
     if isinstance(value, int) and not isinstance(value, bool) and name in ID_FIELDS:
         value = str(value)
     if not isinstance(value, str):
-        kind = _json_type(value)
+        kind = json_type(value)
         accepted = "a string of digits or a whole number" if name in ID_FIELDS else "a string"
         raise p.fail(
             name,
             f"must be {accepted}, but the connection holds {kind}.",
             f"Enter {FIELD_LABELS.get(name, name)} as {accepted}.",
         )
-    stripped = _strip(value)
+    stripped = strip_edges(value)
     if stripped != value:
         p.note(name, "Stripped whitespace around")
     if name == "client_id" and len(stripped) == 38 and stripped[0] == "{" and stripped[-1] == "}":
@@ -484,36 +389,16 @@ def expiry(p: Parse, value: object) -> datetime.date | None:
     )
 
 
-def _strip(value: str) -> str:
+def strip_edges(value: str) -> str:
     """Remove surrounding whitespace and the invisible characters a copy from a web page adds."""
     return value.strip().strip(_EDGE_JUNK).strip()
 
 
-def _is_empty(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not _strip(value))
+def is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not strip_edges(value))
 
 
-def _comparable(value: object) -> object:
-    """Plain and prefixed values compare equal when they differ only by surrounding whitespace."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _strip(value)
-    return value
-
-
-def _key(key: str) -> str:
-    """An extra key for a message: in backticks when short and plain, else escaped and cut."""
-    return f"`{key}`" if key.isprintable() and len(key) <= 40 else show(key)
-
-
-def _base_name(key: str) -> str:
-    return key[len(EXTRA_PREFIX) :] if key.startswith(EXTRA_PREFIX) else key
-
-
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
     """What the user typed, in JSON words (the value itself may be a secret)."""
     if value is None:
         return "null"
@@ -530,31 +415,6 @@ def _json_type(value: object) -> str:
     if isinstance(value, str):
         return "a string"
     return f"a {type(value).__name__}"
-
-
-def _decode_json(text: str) -> tuple[object, str | None, str | None]:
-    """``(value, where it stops being JSON, first key found twice in one object)``.
-
-    The decode error is reduced to its position and not kept: it carries the whole document,
-    secrets included. Duplicate keys are reported because ``json.loads`` silently keeps the last.
-    """
-    duplicates: list[str] = []
-
-    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                duplicates.append(key)
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        value = json.loads(text, object_pairs_hook=pairs_hook)
-    except json.JSONDecodeError as exc:
-        return None, f"line {exc.lineno}, column {exc.colno}: {exc.msg}", None
-    except (ValueError, RecursionError):
-        return None, "it cannot be decoded", None
-    return value, None, duplicates[0] if duplicates else None
 
 
 def _is_control(ch: str) -> bool:

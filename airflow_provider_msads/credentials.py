@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from airflow_provider_msads import _checks as checks
+from airflow_provider_msads._extra import check_keys, extra_mapping, pick
 from airflow_provider_msads.endpoints import Endpoints, resolve_endpoints
 from airflow_provider_msads.fields import (
     CONN_TYPE,
@@ -139,17 +140,17 @@ def parse_credentials(
             f"is {checks.show(conn_type)}, but this hook reads connections of type {CONN_TYPE!r}.",
             f"Set the connection type to {CONN_TYPE} (Microsoft Advertising).",
         )
-    raw = checks.extra_mapping(p, extra)
-    checks.check_keys(p, raw)
+    raw = extra_mapping(p, extra)
+    check_keys(p, raw)
 
     client_id = checks.client_id(p, login)
     client_secret = checks.client_secret(p, password, client_id)
-    developer_token = checks.developer_token(p, checks.pick(p, raw, "developer_token"), client_secret)
-    refresh_token = checks.refresh_token(p, checks.pick(p, raw, "refresh_token"), client_secret, developer_token)
-    customer_id = checks.account_or_customer_id(p, "customer_id", checks.pick(p, raw, "customer_id"))
-    account_id = checks.account_or_customer_id(p, "account_id", checks.pick(p, raw, "account_id"))
+    developer_token = checks.developer_token(p, pick(p, raw, "developer_token"), client_secret)
+    refresh_token = checks.refresh_token(p, pick(p, raw, "refresh_token"), client_secret, developer_token)
+    customer_id = checks.account_or_customer_id(p, "customer_id", pick(p, raw, "customer_id"))
+    account_id = checks.account_or_customer_id(p, "account_id", pick(p, raw, "account_id"))
 
-    options = {name: checks.pick(p, raw, name) for name in OPTION_ORDER}
+    options = {name: pick(p, raw, name) for name in OPTION_ORDER}
     environment = checks.environment(p, options["environment"])
     tenant = checks.tenant(p, options["tenant"], client_id)
     urls = {name: checks.url(p, name, options[name]) for name in URL_FIELDS}
