@@ -6,10 +6,14 @@ functions and never tests versions itself.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import os
 import sys
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def in_task_process() -> bool:
@@ -64,3 +68,27 @@ def airflow_mask_secret() -> Any:
             except ImportError:  # Airflow 2
                 from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
     return mask_secret
+
+
+def mask_runtime_secret(value: str) -> None:
+    """Airflow's masker for a token learnt at run time (tokens are not in the Connection).
+
+    On a running event loop (the triggerer) the masking runs in a worker thread: adding a mask
+    recompiles the masker's regex of every secret seen so far, which can take a noticeable time
+    that all other triggers would wait for. Tokens are never logged, so masking a moment later
+    loses nothing.
+    """
+    mask_secret = airflow_mask_secret()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        mask_secret(value)
+        return
+    loop.run_in_executor(None, _mask_quietly, mask_secret, value)
+
+
+def _mask_quietly(mask: Any, value: str) -> None:
+    try:
+        mask(value)
+    except Exception:  # the loop may be closing; the masking is defensive anyway
+        log.debug("Could not register a secret with the masker.", exc_info=True)

@@ -29,34 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _mask_secret(value: str) -> None:
-    """Airflow's masker for a token learnt at run time (tokens are not in the Connection).
-
-    On a running event loop (the triggerer) the masking runs in a worker thread: adding a mask
-    recompiles the masker's regex of every secret seen so far, which can take a noticeable time
-    that all other triggers would wait for. Tokens are never logged, so masking a moment later
-    loses nothing.
-    """
-    import asyncio
-
-    from airflow_provider_msads._compat import airflow_mask_secret
-
-    mask_secret = airflow_mask_secret()
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        mask_secret(value)
-        return
-    loop.run_in_executor(None, _mask_quietly, mask_secret, value)
-
-
-def _mask_quietly(mask: Any, value: str) -> None:
-    try:
-        mask(value)
-    except Exception:  # the loop may be closing; the masking is defensive anyway
-        log.debug("Could not register a secret with the masker.", exc_info=True)
-
-
 class MicrosoftAdsHook(BaseHook):
     """Access tokens, headers and HTTP clients for Microsoft Advertising.
 
@@ -118,9 +90,10 @@ class MicrosoftAdsHook(BaseHook):
 
     @cached_property
     def token_manager(self) -> TokenManager:
+        from airflow_provider_msads._compat import mask_runtime_secret
         from airflow_provider_msads.auth import TokenManager
 
-        return TokenManager(self.credentials, store=self.token_store, on_secret=_mask_secret)
+        return TokenManager(self.credentials, store=self.token_store, on_secret=mask_runtime_secret)
 
     @cached_property
     def auth(self) -> MicrosoftAdsAuth:
@@ -353,41 +326,9 @@ class MicrosoftAdsHook(BaseHook):
         FAB patched by mocks that accept only ``label, validators, description, default, widget``; so
         every import happens here, at call time, and only those keywords are passed.
         """
-        from wtforms import PasswordField, StringField
-        from wtforms.validators import Optional, Regexp, any_of
+        from airflow_provider_msads._form import connection_form_widgets
 
-        from airflow_provider_msads.get_provider_info import CONN_FIELDS
-
-        try:
-            from flask_babel import lazy_gettext
-        except ImportError:  # Airflow 3 without the FAB provider: labels are plain strings
-            lazy_gettext = str
-        try:
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-
-            text_widget: Any = BS3TextFieldWidget()
-            password_widget: Any = BS3PasswordFieldWidget()
-        except ImportError:  # no FAB: wtforms' own inputs (PasswordField's is still type=password)
-            text_widget = password_widget = None
-
-        widgets: dict[str, Any] = {}
-        for name, spec in CONN_FIELDS.items():
-            schema = spec["schema"]
-            validators: list[Any] = [Optional()]
-            if "pattern" in schema:
-                validators.append(Regexp(schema["pattern"], message=f"{spec['label']}: digits only."))
-            if "enum" in schema:
-                validators.append(any_of(schema["enum"]))
-            secret = schema.get("format") == "password"
-            field_class = PasswordField if secret else StringField
-            widget = password_widget if secret else text_widget
-            kwargs: dict[str, Any] = {"validators": validators, "description": spec["description"]}
-            if "default" in schema:
-                kwargs["default"] = schema["default"]
-            if widget is not None:
-                kwargs["widget"] = widget
-            widgets[name] = field_class(lazy_gettext(spec["label"]), **kwargs)
-        return widgets
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -505,33 +446,9 @@ class MicrosoftAdsHook(BaseHook):
         token store (rotated refresh token, shared access token) instead of refreshing on its own,
         which would fork the refresh-token chain.
         """
-        try:
-            from bingads.authorization import AuthorizationData
-        except ImportError as exc:
-            from airflow_provider_msads.errors import CredentialsError
+        from airflow_provider_msads._sdk import authorization_data
 
-            raise CredentialsError(
-                "Microsoft's SDK (bingads) is not installed.",
-                remedy="pip install 'airflow-provider-msads[sdk]' (the msads package).",
-            ) from exc
-        credentials = self.credentials
-        return AuthorizationData(
-            account_id=int(credentials.account_id),
-            customer_id=int(credentials.customer_id),
-            developer_token=credentials.developer_token,
-            authentication=_hook_authentication(self),
-        )
-
-
-def _hook_authentication(hook: MicrosoftAdsHook) -> Any:
-    """A ``bingads`` Authentication whose Bearer token comes from the hook's token manager."""
-    from bingads.authorization import Authentication
-
-    class HookAuthentication(Authentication):  # type: ignore[misc]
-        def enrich_headers(self, headers: dict[str, str]) -> None:
-            headers["Authorization"] = "Bearer " + hook.get_access_token()
-
-    return HookAuthentication()
+        return authorization_data(self.credentials, self.get_access_token)
 
 
 def publish_to_object_storage(local: str, destination: str) -> None:
