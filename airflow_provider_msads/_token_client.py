@@ -174,10 +174,6 @@ class TokenClient:
             mounts=direct_mounts(self.endpoints.token_url),
         )
 
-    def sleep(self, seconds: float) -> None:
-        """The blocking pause between retries (replaceable in tests)."""
-        self._sleep(seconds)
-
     def run(self, flow: Flow[Any]) -> Any:
         return drive_sync(flow, self.client, self._sleep)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msads._flow import StoreCall, drive_async, drive_sync
+from airflow_provider_msads._flow import StoreCall
 from airflow_provider_msads._token_client import DEFAULT_EARLY_REFRESH, TokenClient, TokenSet, _noop
 from airflow_provider_msads.errors import InvalidGrantError, TokenStoreError
 from airflow_provider_msads.token_store import (
@@ -275,7 +275,7 @@ class TokenManager:
             if hit is not None:
                 return hit
             flow = self._token_flow(force_refresh, stale_token)
-            return self._remember(drive_sync(flow, self.client.client, self.client.sleep))
+            return self._remember(self.client.run(flow))
 
     async def aget_token(self, *, force_refresh: bool = False, stale_token: str | None = None) -> TokenSet:
         """Async twin, asyncio-native: no thread ever waits for a lock.
@@ -297,7 +297,7 @@ class TokenManager:
             lock = self.store.lock(self.key)
             await aacquire(lock, max(0.0, deadline - time.monotonic()))
             try:
-                tokens = await drive_async(self._token_flow(force_refresh, stale_token), self.client.async_client)
+                tokens = await self.client.arun(self._token_flow(force_refresh, stale_token))
             finally:
                 lock.release()
             return self._remember(tokens)
