@@ -307,3 +307,33 @@ _FAULTS: Final[dict[int, _Fault]] = {
     1102: _Fault("InvalidAccountId", "The account ID is invalid.", 400, True),
     1490: _Fault("InvalidCustomerId", "The customer ID is invalid.", 400, True),
 }
+
+# Reporting answers its own errors, and these generic ones, as ApiFaultDetail with ErrorCode and
+# Details (always HTTP 400); every other code as Customer Management does. 2034 and 2100 are the
+# emulator's numbers: Microsoft's are unconfirmed (see the reference notes).
+_REPORTING_FAULTS: Final[dict[int, _Fault]] = {
+    100: _FAULTS[100],
+    207: _FAULTS[207],
+    2004: _Fault(
+        "NoCompleteDataAvaliable",
+        "Complete data is not available for the requested time period; the report was requested with "
+        "ReturnOnlyCompleteData set to true.",
+        400,
+        True,
+    ),
+    2015: _Fault("InvalidCustomDateRangeStart", "The custom date range start date is not valid.", 400, True),
+    2016: _Fault("InvalidCustomDateRangeEnd", "The custom date range end date is not valid.", 400, True),
+    2029: _Fault(
+        "ReportingServiceAccountsOverLimit",
+        "The report request specifies more than 1,000 account identifiers.",
+        400,
+        True,
+    ),
+    2034: _Fault(
+        "ReportingServiceAccountNotAuthorized",
+        "The user is not authorized to request reports for the account.",
+        400,
+        True,
+    ),
+    2100: _Fault("ReportingServiceInvalidReportId", "The specified report request identifier is not valid.", 400, True),
+}

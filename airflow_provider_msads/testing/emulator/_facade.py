@@ -24,6 +24,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     DEFAULT_SCOPE,
     INJECTION_ENDPOINTS,
 )
+from airflow_provider_msads.testing.emulator._customer_management import _CustomerManagement
 from airflow_provider_msads.testing.emulator._http import _Reply, _Server
 from airflow_provider_msads.testing.emulator._identity import _IdentityPlatform
 from airflow_provider_msads.testing.emulator._model import (
@@ -42,7 +43,7 @@ from airflow_provider_msads.testing.emulator._reporting import _Reporting
 # --------------------------------------------------------------------------------------------
 
 
-class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
+class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
     """Microsoft identity platform + Microsoft Advertising Customer Management and Reporting APIs, locally.
 
     Create it, ``start()`` it (or use it as a context manager) and point the provider at

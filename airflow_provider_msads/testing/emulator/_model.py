@@ -179,3 +179,8 @@ class _EmulatorState:
     _access: dict[str, _AccessToken]
     _codes: dict[str, _AuthCode]
     _injections: dict[str, deque[_Injection]]
+
+    @property
+    def base_url(self) -> str:
+        """Where the server answers; the façade's, valid once it is started."""
+        raise NotImplementedError

@@ -24,6 +24,7 @@ from airflow_provider_msads.testing.emulator._http import _Reply
 from airflow_provider_msads.testing.emulator._model import EmulatorAccount
 
 _XML: Final = "application/xml"
+_AZURE_VERSION: Final = "2021-08-06"  # the Azure Storage REST version the links and blobs claim
 _ZIP: Final = "application/octet-stream"
 _TIME_PERIOD: Final = "TimePeriod"
 _ZIP_BOMB_SIZE: Final = 256 * 1024 * 1024
