@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from airflow_provider_msads.testing.emulator._catalogues import _FAULTS, _JSON, _Fault
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
+from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
 from airflow_provider_msads.testing.emulator._injection import _FaultInjection
 from airflow_provider_msads.testing.emulator._model import _Injection
 
@@ -66,7 +66,7 @@ class _AdsApi(_FaultInjection):
         fault: _FaultShape,
         caller_check: _CallerCheck | None = None,
     ) -> _Reply:
-        """Count, inject, run the operation (``None``: a path the service does not know), add a TrackingId.
+        """Count, apply injections, run the operation (None: a path the service lacks), add a TrackingId.
 
         ``caller_check`` defaults to :meth:`_refused_caller`, the checks every Ads service makes.
         """
@@ -75,15 +75,14 @@ class _AdsApi(_FaultInjection):
             self.counters[service] += 1
             if operation is not None:
                 self.counters[f"{service}.{operation}"] += 1
-        injection = self._take_injection(service, operation)
-        if injection is not None:
-            injected = self._injected_ads_reply(service, injection, tracking_id, fault)
-            if injected is not None:
-                return injected
         check = caller_check if caller_check is not None else self._refused_caller
-        reply = self._ads_operation(operation, method, headers, body, tracking_id, operations, fault, check)
+        reply = self._with_injection(
+            service,
+            lambda injection: self._injected_ads_reply(injection, tracking_id, fault),
+            lambda: self._ads_operation(operation, method, headers, body, tracking_id, operations, fault, check),
+            operation,
+        )
         reply.headers.append(("TrackingId", tracking_id))
-        reply.delay += self._delay_of(injection)
         return reply
 
     def _ads_operation(
@@ -113,18 +112,14 @@ class _AdsApi(_FaultInjection):
             except _OperationError as exc:
                 return fault(exc.code, tracking_id, exc.details)
 
-    def _injected_ads_reply(
-        self, service: str, injection: _Injection, tracking_id: str, fault: _FaultShape
-    ) -> _Reply | None:
-        reply = self._generic_injection(injection, service)
-        if reply is None and injection.kind == "fault":
-            reply = fault(injection.code if injection.code is not None else 0, tracking_id)
-            if injection.status is not None:
-                reply.status = injection.status
-            if injection.retry_after is not None:
-                reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
-        if reply is not None:
-            reply.headers.append(("TrackingId", tracking_id))
+    @staticmethod
+    def _injected_ads_reply(injection: _Injection, tracking_id: str, fault: _FaultShape) -> _Reply | None:
+        """The ``fault`` kind: a fault code (default 0) in the service's shape, ``status`` overriding."""
+        if injection.kind != "fault":
+            return None
+        reply = fault(injection.code if injection.code is not None else 0, tracking_id)
+        if injection.status is not None:
+            reply.status = injection.status
         return reply
 
     @staticmethod

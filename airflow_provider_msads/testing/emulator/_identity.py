@@ -24,7 +24,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _OIDC_SCOPES,
     _RESOURCE_ENVIRONMENT,
 )
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
+from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
 from airflow_provider_msads.testing.emulator._injection import _FaultInjection
 from airflow_provider_msads.testing.emulator._model import (
     EmulatorApp,
@@ -194,20 +194,15 @@ class _IdentityPlatform(_FaultInjection):
                 self.counters[f"token.{form['grant_type']}"] += 1
             self.token_requests.append(record)
 
-        injection = self._take_injection("token")
-        if injection is not None:
-            values = {"client_id": form.get("client_id", ""), "tenant": tenant, "scope": form.get("scope", "")}
-            injected = self._injected_token_reply(injection, values)
-            if injected is not None:
-                return injected
-        reply = self._token_logic(tenant, method, form)
-        reply.delay += self._delay_of(injection)
-        return reply
+        values = {"client_id": form.get("client_id", ""), "tenant": tenant, "scope": form.get("scope", "")}
+        return self._with_injection(
+            "token",
+            lambda injection: self._injected_token_reply(injection, values),
+            lambda: self._token_logic(tenant, method, form),
+        )
 
     def _injected_token_reply(self, injection: _Injection, values: Mapping[str, str]) -> _Reply | None:
-        generic = self._generic_injection(injection, "token")
-        if generic is not None:
-            return generic
+        """The identity platform's own kinds: ``aadsts``, ``oauth``, ``msa_invalid_grant``."""
         reply: _Reply | None = None
         if injection.kind == "aadsts" and injection.code is not None:
             spec = _AADSTS.get(injection.code)
@@ -231,8 +226,6 @@ class _IdentityPlatform(_FaultInjection):
         elif injection.kind == "msa_invalid_grant":
             body = {"error": "invalid_grant", "error_description": _MSA_INVALID_GRANT_TEXT}
             reply = _Reply(injection.status or 400, _json_bytes(body), _JSON)
-        if reply is not None and injection.retry_after is not None:
-            reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
         return reply
 
     def _token_logic(self, tenant: str, method: str, form: Mapping[str, str]) -> _Reply:
@@ -360,14 +353,11 @@ class _IdentityPlatform(_FaultInjection):
     def _authorize_endpoint(self, tenant: str, method: str, params: Mapping[str, str]) -> _Reply:
         with self._lock:
             self.counters["authorize"] += 1
-        injection = self._take_injection("authorize")
-        if injection is not None:
-            injected = self._injected_authorize_reply(injection, params)
-            if injected is not None:
-                return injected
-        reply = self._authorize_logic(tenant, method, params)
-        reply.delay += self._delay_of(injection)
-        return reply
+        return self._with_injection(
+            "authorize",
+            lambda injection: self._injected_authorize_reply(injection, params),
+            lambda: self._authorize_logic(tenant, method, params),
+        )
 
     def _error_page(self, code: int, values: Mapping[str, str]) -> _Reply:
         """Microsoft's sign-in error page: shown (no redirect) when the redirect URI is not trusted."""
@@ -404,9 +394,7 @@ class _IdentityPlatform(_FaultInjection):
         return None
 
     def _injected_authorize_reply(self, injection: _Injection, params: Mapping[str, str]) -> _Reply | None:
-        generic = self._generic_injection(injection, "authorize")
-        if generic is not None:
-            return generic
+        """``aadsts`` and ``oauth``: redirected like Microsoft, or its error page for an untrusted redirect."""
         if injection.kind not in ("aadsts", "oauth"):
             return None
         code = injection.code

@@ -17,7 +17,7 @@ from typing import BinaryIO, Final
 from urllib.parse import parse_qsl
 
 from airflow_provider_msads.testing.emulator._catalogues import _DOWNLOAD_PREFIX, _HTML
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _Reply
+from airflow_provider_msads.testing.emulator._http import _Reply
 from airflow_provider_msads.testing.emulator._injection import _FaultInjection
 from airflow_provider_msads.testing.emulator._model import _Injection
 from airflow_provider_msads.testing.emulator._report_files import (
@@ -97,16 +97,12 @@ class _ReportLinks(_FaultInjection):
             if sent:
                 self.counters["download.with_credentials"] += 1
             self.download_credential_headers.append(sent)
-        injection = self._take_injection("download")
-        if injection is not None:
-            injected = self._injected_download_reply(injection)
-            if injected is not None:
-                return injected
-        reply = self._download_logic(method, path, query)
-        reply.delay += self._delay_of(injection)
-        return reply
+        return self._with_injection(
+            "download", self._injected_download_reply, lambda: self._download_logic(method, path, query)
+        )
 
     def _injected_download_reply(self, injection: _Injection) -> _Reply | None:
+        """The download kinds; ``malformed`` and ``html`` mean a broken zip and a page served here."""
         kind = injection.kind
         reply: _Reply | None = None
         if kind == "expired_link":
@@ -135,11 +131,7 @@ class _ReportLinks(_FaultInjection):
                 ).encode()
             )
             reply = _Reply(status, page, _HTML)
-        if reply is not None:
-            if injection.retry_after is not None:
-                reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
-            return reply
-        return self._generic_injection(injection, "download")
+        return reply
 
     @staticmethod
     def _link_expired_reply() -> _Reply:
