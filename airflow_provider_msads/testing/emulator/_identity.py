@@ -12,6 +12,7 @@ import string
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from airflow_provider_msads.testing.emulator._catalogues import (
@@ -34,6 +35,13 @@ from airflow_provider_msads.testing.emulator._model import (
     _RefreshToken,
     _Values,
 )
+
+
+class _Refusal(NamedTuple):
+    """An AADSTS code refusing a request and the values its message template needs."""
+
+    code: int
+    values: dict[str, str]
 
 
 class _IdentityPlatform(_FaultInjection):
@@ -144,6 +152,23 @@ class _IdentityPlatform(_FaultInjection):
             return None, " ".join(resources) or scope
         return resources[0], ""
 
+    def _unknown_tenant(self, tenant: str) -> bool:
+        """Neither an authority alias nor the emulated directory (AADSTS90002)."""
+        return tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id
+
+    def _client_app(self, tenant: str, client_id: str) -> tuple[EmulatorApp, dict[str, str]] | _Refusal:
+        """The app a token or authorize request names, with the values AADSTS texts about it need,
+        or why the identity platform refuses it (caller holds the lock)."""
+        if not client_id:
+            return _Refusal(900144, {"parameter": "client_id"})
+        app = self._apps.get(client_id)
+        if app is None:
+            return _Refusal(700016, {"client_id": client_id, "tenant": tenant})
+        values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
+        if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
+            return _Refusal(50194, values)
+        return app, values
+
     def _new_refresh_token(self, client_id: str, resource: str, parent: str | None) -> str:
         """Mint a refresh token. Shaped like Microsoft-account ones: they carry '!', '*' and '$',
         which breaks clients that put tokens into URLs or forms without encoding them."""
@@ -231,23 +256,18 @@ class _IdentityPlatform(_FaultInjection):
     def _token_logic(self, tenant: str, method: str, form: Mapping[str, str]) -> _Reply:
         if method != "POST":
             return self._token_error(900561, {"method": method})
-        if tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id:
+        if self._unknown_tenant(tenant):
             return self._token_error(90002, {"tenant": tenant})
         grant_type = form.get("grant_type", "")
         if not grant_type:
             return self._token_error(900144, {"parameter": "grant_type"})
         if grant_type not in ("refresh_token", "authorization_code"):
             return self._token_error(70003, {"grant_type": grant_type})
-        client_id = form.get("client_id", "")
-        if not client_id:
-            return self._token_error(900144, {"parameter": "client_id"})
         with self._lock:
-            app = self._apps.get(client_id)
-            if app is None:
-                return self._token_error(700016, {"client_id": client_id, "tenant": tenant})
-            values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
-            if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
-                return self._token_error(50194, values)
+            found = self._client_app(tenant, form.get("client_id", ""))
+            if isinstance(found, _Refusal):
+                return self._token_error(found.code, found.values)
+            app, values = found
             secret = form.get("client_secret", "")
             if not secret:
                 return self._token_error(7000218, values)
@@ -414,18 +434,13 @@ class _IdentityPlatform(_FaultInjection):
     def _authorize_logic(self, tenant: str, method: str, params: Mapping[str, str]) -> _Reply:
         if method != "GET":
             return _Reply(405, b"", None, [("Allow", "GET")])
-        client_id = params.get("client_id", "")
-        if tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id:
+        if self._unknown_tenant(tenant):
             return self._error_page(90002, {"tenant": tenant})
-        if not client_id:
-            return self._error_page(900144, {"parameter": "client_id"})
         with self._lock:
-            app = self._apps.get(client_id)
-            if app is None:
-                return self._error_page(700016, {"client_id": client_id, "tenant": tenant})
-            values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
-            if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
-                return self._error_page(50194, values)
+            found = self._client_app(tenant, params.get("client_id", ""))
+            if isinstance(found, _Refusal):
+                return self._error_page(found.code, found.values)
+            app, values = found
             redirect_uri = params.get("redirect_uri")
             if not redirect_uri:
                 return self._error_page(900971, values)
@@ -466,7 +481,7 @@ class _IdentityPlatform(_FaultInjection):
             code_value = f"M.C519_BAY.2.U.{self._rand.guid()}"
             self._codes[code_value] = _AuthCode(
                 code=code_value,
-                client_id=client_id,
+                client_id=app.client_id,
                 redirect_uri=redirect_uri,
                 resource=resource,
                 offline_access="offline_access" in scope.split(),
