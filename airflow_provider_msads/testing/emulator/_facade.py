@@ -21,6 +21,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _OAUTH_PATH,
     _REPORTING_PATHS,
     _REPORTING_PREFIX,
+    _TEXT,
     DEFAULT_SCOPE,
     INJECTION_ENDPOINTS,
 )
@@ -306,4 +307,4 @@ class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
             return self._download_endpoint(method, path, query, headers)
         with self._lock:
             self.counters["unknown"] += 1
-        return _Reply(404, b"Not Found", "text/plain; charset=utf-8")
+        return _Reply(404, b"Not Found", _TEXT)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from airflow_provider_msads.testing.emulator._catalogues import _HUGE_BODY_SIZE, _JSON, _MAX_BODY
+from airflow_provider_msads.testing.emulator._catalogues import _HUGE_BODY_SIZE, _JSON, _MAX_BODY, _TEXT
 
 if TYPE_CHECKING:
     from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
@@ -194,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             self.close_connection = True
-            self._send(_Reply(400, b"Bad request body", "text/plain; charset=utf-8"))
+            self._send(_Reply(400, b"Bad request body", _TEXT))
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:

@@ -8,6 +8,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _AADSTS,
     _HTML,
     _JSON,
+    _TEXT,
     DOWNLOAD_KINDS,
     INJECTION_ENDPOINTS,
     INJECTION_KINDS,
@@ -153,7 +154,7 @@ class _FaultInjection(_EmulatorState):
             status = injection.status if injection.status is not None else 503
             content_type = _JSON if injection.body and injection.body.lstrip()[:1] in (b"{", b"[") else None
             if injection.body and content_type is None:
-                content_type = "text/plain; charset=utf-8"
+                content_type = _TEXT
             reply = _Reply(status, injection.body or b"", content_type)
         elif kind == "throttle":
             status = injection.status if injection.status is not None else 429
