@@ -224,9 +224,7 @@ class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
         reads the account when they have a role in its parent or in that customer.
         """
         with self._lock:
-            account_id = self._rand.digits(9)
-            while account_id in self._accounts:
-                account_id = self._rand.digits(9)
+            account_id = self._rand.fresh(lambda: self._rand.digits(9), self._accounts)
             number = (
                 self._rand.text(string.ascii_uppercase, 1)
                 + self._rand.text(string.digits, 4)

@@ -173,20 +173,14 @@ class _IdentityPlatform(_FaultInjection):
         """Mint a refresh token. Shaped like Microsoft-account ones: they carry '!', '*' and '$',
         which breaks clients that put tokens into URLs or forms without encoding them."""
         alphabet = string.ascii_letters + string.digits + "-_!*"
-        while True:
-            token = "M.C521_BAY.0.U.-" + self._rand.text(alphabet, 180) + "$"
-            if token not in self._refresh:
-                break
+        token = self._rand.fresh(lambda: "M.C521_BAY.0.U.-" + self._rand.text(alphabet, 180) + "$", self._refresh)
         now = self.clock()
         self._refresh[token] = _RefreshToken(token, client_id, resource, now, now, parent=parent)
         self.issued_refresh_tokens.append(token)
         return token
 
     def _new_access_token(self, client_id: str, resource: str) -> str:
-        while True:
-            token = "EwA" + base64.b64encode(self._rand.bytes(96)).decode("ascii")
-            if token not in self._access:
-                break
+        token = self._rand.fresh(lambda: "EwA" + base64.b64encode(self._rand.bytes(96)).decode("ascii"), self._access)
         now = self.clock()
         self._access[token] = _AccessToken(
             token, client_id, _RESOURCE_ENVIRONMENT[resource], now, now + self.access_token_lifetime

@@ -9,7 +9,7 @@ import string
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +131,14 @@ class _Random:
 
     def guid(self) -> str:
         return str(uuid.UUID(bytes=self.bytes(16), version=4))
+
+    @staticmethod
+    def fresh(make: Callable[[], str], taken: Container[str]) -> str:
+        """A value of ``make`` that is not in ``taken``: no id or token is handed out twice."""
+        value = make()
+        while value in taken:
+            value = make()
+        return value
 
 
 def _as_id(value: object) -> str | None:

@@ -250,9 +250,7 @@ class _Reporting(_ReportLinks, _AdsApi):
         start, end, zone = self._time_range(request.get("Time"), aggregation, report_type)
         if _flag(request.get("ReturnOnlyCompleteData")) and end >= self._today(zone):
             raise _OperationError(2004)
-        report_id = self._rand.digits(11)
-        while report_id in self.reports:
-            report_id = self._rand.digits(11)
+        report_id = self._rand.fresh(lambda: self._rand.digits(11), self.reports)
         report = EmulatorReport(
             id=report_id,
             report_type=report_type,
