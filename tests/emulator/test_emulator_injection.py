@@ -169,6 +169,31 @@ def test_throttle_injection(ms: Driver) -> None:
     assert (second.status_code, second.headers["Retry-After"]) == (429, "0.25")
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "kind", "code"),
+    [
+        ("token", "aadsts", 50196),
+        ("token", "throttle", None),
+        ("authorize", "aadsts", 65001),
+        ("authorize", "html", None),
+        ("api", "fault", 117),
+    ],
+)
+def test_retry_after_goes_on_every_kind_once(ms: Driver, endpoint: str, kind: str, code: int | None) -> None:
+    """``inject(retry_after=...)`` adds one Retry-After header whatever the endpoint and kind."""
+    access = ms.access_token()
+    refresh = ms.emu.issue_refresh_token()
+    ms.emu.inject(endpoint, kind, code=code, retry_after=7)
+    if endpoint == "token":
+        response = ms.refresh(refresh)
+    elif endpoint == "authorize":
+        response = ms.authorize(state="s1")
+    else:
+        response = get_user(ms, access)
+    assert response.status_code != 200
+    assert response.headers.get_list("Retry-After") == ["7"]
+
+
 @pytest.mark.parametrize("endpoint", ["token", "authorize", "api"])
 def test_html_injection(ms: Driver, endpoint: str) -> None:
     access = ms.access_token()

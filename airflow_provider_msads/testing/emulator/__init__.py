@@ -23,9 +23,11 @@ logs a token or a secret: the HTTP request log is silenced (the default one prin
 strings) and internal errors are logged with method and path only.
 
 Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plumbing),
-``_injection`` (fault injection), ``_identity`` (identity platform), ``_customer_management``,
-``_reporting`` (Reporting v13 and its download links), ``_report_files`` (the zipped CSV it
-serves), ``_reporting_catalogue`` (generated from the SDK), ``_catalogues`` (constants and error
+``_injection`` (fault injection), ``_identity`` (identity platform), ``_ads_api`` (what every Ads
+REST service does around its operations: caller checks, fault shapes, TrackingId),
+``_customer_management`` and ``_reporting`` (their operations), ``_report_links`` (the download
+links Poll hands out, served like Azure blobs), ``_report_files`` (the zipped CSV they serve),
+``_reporting_catalogue`` (generated from the SDK), ``_catalogues`` (constants and error
 catalogues), ``_model`` (records).
 
 Import cost matters: the pytest plugin imports this module lazily, and the module itself uses

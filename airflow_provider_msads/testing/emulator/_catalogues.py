@@ -21,8 +21,6 @@ DEFAULT_SCOPE: Final = f"{PRODUCTION_SCOPE} offline_access"
 SANDBOX_DEVELOPER_TOKEN: Final = "BBD37VB98"
 """Microsoft's universal sandbox developer token: answered with 105 by the production API."""
 
-OPERATIONS: Final = ("GetUser", "GetAccount", "GetAccountsInfo")
-REPORTING_OPERATIONS: Final = ("SubmitGenerateReport", "PollGenerateReport")
 INJECTION_ENDPOINTS: Final = ("token", "authorize", "api", "reporting", "download")
 # Kinds that only make sense on a report download link.
 DOWNLOAD_KINDS: Final = ("expired_link", "xml_error", "two_entries", "zip_bomb", "not_zip")
@@ -59,6 +57,9 @@ _REPORTING_PATHS: Final = {
     f"{_REPORTING_PREFIX}/GenerateReport/Submit".lower(): "SubmitGenerateReport",
     f"{_REPORTING_PREFIX}/GenerateReport/Poll".lower(): "PollGenerateReport",
 }
+#: The operations each service answers (what ``inject(operation=...)`` accepts), in path order.
+OPERATIONS: Final = tuple(_CM_PATHS.values())
+REPORTING_OPERATIONS: Final = tuple(_REPORTING_PATHS.values())
 # Report download links look like Azure blob SAS links: /download-reports/<token>/<id>.zip?sv=..&sig=..
 _DOWNLOAD_PREFIX: Final = "/download-reports/"
 _OAUTH_PATH: Final = re.compile(r"/([^/]+)/oauth2/v2\.0/(token|authorize)")
@@ -66,6 +67,7 @@ _MAX_BODY: Final = 16 * 1024 * 1024
 _HUGE_BODY_SIZE: Final = 8 * 1024 * 1024
 _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
+_TEXT: Final = "text/plain; charset=utf-8"
 _NINETY_DAYS: Final = 90 * 24 * 3600.0
 _MSA_INVALID_GRANT_TEXT: Final = (
     "The user could not be authenticated or the grant is expired. The user must first sign in "
@@ -306,4 +308,34 @@ _FAULTS: Final[dict[int, _Fault]] = {
     ),
     1102: _Fault("InvalidAccountId", "The account ID is invalid.", 400, True),
     1490: _Fault("InvalidCustomerId", "The customer ID is invalid.", 400, True),
+}
+
+# Reporting answers its own errors, and these generic ones, as ApiFaultDetail with ErrorCode and
+# Details (always HTTP 400); every other code as Customer Management does. 2034 and 2100 are the
+# emulator's numbers: Microsoft's are unconfirmed (see the reference notes).
+_REPORTING_FAULTS: Final[dict[int, _Fault]] = {
+    100: _FAULTS[100],
+    207: _FAULTS[207],
+    2004: _Fault(
+        "NoCompleteDataAvaliable",
+        "Complete data is not available for the requested time period; the report was requested with "
+        "ReturnOnlyCompleteData set to true.",
+        400,
+        True,
+    ),
+    2015: _Fault("InvalidCustomDateRangeStart", "The custom date range start date is not valid.", 400, True),
+    2016: _Fault("InvalidCustomDateRangeEnd", "The custom date range end date is not valid.", 400, True),
+    2029: _Fault(
+        "ReportingServiceAccountsOverLimit",
+        "The report request specifies more than 1,000 account identifiers.",
+        400,
+        True,
+    ),
+    2034: _Fault(
+        "ReportingServiceAccountNotAuthorized",
+        "The user is not authorized to request reports for the account.",
+        400,
+        True,
+    ),
+    2100: _Fault("ReportingServiceInvalidReportId", "The specified report request identifier is not valid.", 400, True),
 }

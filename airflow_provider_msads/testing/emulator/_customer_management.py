@@ -1,124 +1,42 @@
-"""Microsoft Advertising Customer Management REST API v13 and the Ads API fault shapes."""
+"""Microsoft Advertising Customer Management REST API v13: ``GetUser``, ``GetAccount``, ``GetAccountsInfo``."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from airflow_provider_msads.testing.emulator._catalogues import _FAULTS, _JSON, _Fault
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
-from airflow_provider_msads.testing.emulator._injection import _FaultInjection
-from airflow_provider_msads.testing.emulator._model import EmulatorAccount, _as_id, _Injection
+from airflow_provider_msads.testing.emulator._ads_api import _AdsApi
+from airflow_provider_msads.testing.emulator._catalogues import _JSON
+from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
+from airflow_provider_msads.testing.emulator._model import EmulatorAccount, _as_id
 
 
-class _CustomerManagement(_FaultInjection):
-    """Customer Management REST v13 (``GetUser``, ``GetAccount``, ``GetAccountsInfo``) and the Ads
-    API's two fault shapes, which the other Ads services answer with too."""
+def _address(address_id: str, business_name: str | None) -> dict[str, object]:
+    """The one postal address of the emulated world (the user's contact and every account's)."""
+    return {
+        "City": "Redmond",
+        "CountryCode": "US",
+        "Id": address_id,
+        "Line1": "1 Emulator Way",
+        "Line2": None,
+        "Line3": None,
+        "Line4": None,
+        "PostalCode": "98052",
+        "StateOrProvince": "WA",
+        "TimeStamp": None,
+        "BusinessName": business_name,
+    }
 
-    # ---------------------------------------------------------------------- Customer Management API
+
+class _CustomerManagement(_AdsApi):
+    """Customer Management REST v13: the user, their accounts and the customers they have a role in."""
 
     def _api_endpoint(self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes) -> _Reply:
-        return self._ads_endpoint("api", operation, method, headers, body, self._api_logic, self._fault)
-
-    def _ads_endpoint(
-        self,
-        service: str,
-        operation: str | None,
-        method: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        logic: Callable[[str | None, str, Mapping[str, str], bytes, str], _Reply],
-        fault: Callable[[int, str], _Reply],
-    ) -> _Reply:
-        """What every Ads REST service does around its own logic: count, inject, add a TrackingId."""
-        tracking_id = str(uuid.uuid4())
-        with self._lock:
-            self.counters[service] += 1
-            if operation is not None:
-                self.counters[f"{service}.{operation}"] += 1
-        injection = self._take_injection(service, operation)
-        if injection is not None:
-            injected = self._injected_ads_reply(service, injection, tracking_id, fault)
-            if injected is not None:
-                return injected
-        reply = logic(operation, method, headers, body, tracking_id)
-        reply.headers.append(("TrackingId", tracking_id))
-        reply.delay += self._delay_of(injection)
-        return reply
-
-    def _injected_ads_reply(
-        self, service: str, injection: _Injection, tracking_id: str, fault: Callable[[int, str], _Reply]
-    ) -> _Reply | None:
-        reply = self._generic_injection(injection, service)
-        if reply is None and injection.kind == "fault":
-            reply = fault(injection.code if injection.code is not None else 0, tracking_id)
-            if injection.status is not None:
-                reply.status = injection.status
-            if injection.retry_after is not None:
-                reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
-        if reply is not None:
-            reply.headers.append(("TrackingId", tracking_id))
-        return reply
-
-    @staticmethod
-    def _fault(code: int, tracking_id: str, message: str | None = None) -> _Reply:
-        spec = _FAULTS.get(code) or _Fault(f"Error{code}", f"Emulated fault {code}.", 400, code >= 1000)
-        text = message or spec.message
-        body: dict[str, object]
-        if spec.api_fault:
-            body = {
-                "TrackingId": tracking_id,
-                "Type": "ApiFault",
-                "OperationErrors": [{"Code": code, "Details": None, "Message": text}],
-            }
-        else:
-            body = {
-                "TrackingId": tracking_id,
-                "Type": "AdApiFaultDetail",
-                "Errors": [{"Code": code, "Detail": None, "ErrorCode": spec.error_code, "Message": text}],
-            }
-        return _Reply(spec.status, _json_bytes(body), _JSON)
-
-    def _api_logic(
-        self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes, tracking_id: str
-    ) -> _Reply:
-        if operation is None:
-            return _Reply(404, b"", None)
-        if method != "POST":
-            return _Reply(405, b"", None, [("Allow", "POST")])
-        with self._lock:
-            refused = self._refused_caller(headers, tracking_id)
-            if refused is not None:
-                return refused
-            try:
-                payload = json.loads(body) if body.strip() else None
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                return self._fault(100, tracking_id)
-            if operation == "GetUser":
-                return self._get_user(payload, tracking_id)
-            if operation == "GetAccount":
-                return self._get_account(payload, tracking_id)
-            return self._get_accounts_info(payload, tracking_id)
-
-    def _refused_caller(self, headers: Mapping[str, str], tracking_id: str) -> _Reply | None:
-        """The Ads API's header checks, shared by every Ads service: None when the caller may pass."""
-        authorization = headers.get("authorization", "").strip()
-        developer_token = headers.get("developertoken", "").strip()
-        if not authorization or not developer_token:
-            return self._fault(116, tracking_id)
-        scheme, _, access = authorization.partition(" ")
-        with self._lock:
-            record = self._access.get(access.strip()) if scheme.lower() == "bearer" else None
-            if record is None or record.revoked:
-                return self._fault(105, tracking_id)
-            if record.expired or self.clock() >= record.expires_at:
-                return self._fault(109, tracking_id)
-            if record.environment != "production" or developer_token != self.developer_token:
-                return self._fault(105, tracking_id)
-        return None
+        operations = {
+            "GetUser": self._get_user,
+            "GetAccount": self._get_account,
+            "GetAccountsInfo": self._get_accounts_info,
+        }
+        return self._ads_endpoint("api", operation, method, headers, body, operations=operations, fault=self._fault)
 
     def _get_user(self, payload: Mapping[str, object], tracking_id: str) -> _Reply:
         requested = payload.get("UserId")
@@ -126,19 +44,7 @@ class _CustomerManagement(_FaultInjection):
             return self._fault(106, tracking_id)
         user: dict[str, object] = {
             "ContactInfo": {
-                "Address": {
-                    "City": "Redmond",
-                    "CountryCode": "US",
-                    "Id": str(int(self.user_id) + 1),
-                    "Line1": "1 Emulator Way",
-                    "Line2": None,
-                    "Line3": None,
-                    "Line4": None,
-                    "PostalCode": "98052",
-                    "StateOrProvince": "WA",
-                    "TimeStamp": None,
-                    "BusinessName": None,
-                },
+                "Address": _address(str(int(self.user_id) + 1), None),
                 "ContactByPhone": False,
                 "ContactByPostalMail": False,
                 "Email": self.user_name,
@@ -203,19 +109,7 @@ class _CustomerManagement(_FaultInjection):
             "TaxInformation": None,
             "BackUpPaymentInstrumentId": None,
             "BillingThresholdAmount": None,
-            "BusinessAddress": {
-                "City": "Redmond",
-                "CountryCode": "US",
-                "Id": str(int(account.id) + 1),
-                "Line1": "1 Emulator Way",
-                "Line2": None,
-                "Line3": None,
-                "Line4": None,
-                "PostalCode": "98052",
-                "StateOrProvince": "WA",
-                "TimeStamp": None,
-                "BusinessName": account.name,
-            },
+            "BusinessAddress": _address(str(int(account.id) + 1), account.name),
             "AutoTagType": "Inactive",
             "SoldToPaymentInstrumentId": None,
             "TaxCertificate": None,

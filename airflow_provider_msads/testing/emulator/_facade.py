@@ -21,9 +21,11 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _OAUTH_PATH,
     _REPORTING_PATHS,
     _REPORTING_PREFIX,
+    _TEXT,
     DEFAULT_SCOPE,
     INJECTION_ENDPOINTS,
 )
+from airflow_provider_msads.testing.emulator._customer_management import _CustomerManagement
 from airflow_provider_msads.testing.emulator._http import _Reply, _Server
 from airflow_provider_msads.testing.emulator._identity import _IdentityPlatform
 from airflow_provider_msads.testing.emulator._model import (
@@ -42,7 +44,7 @@ from airflow_provider_msads.testing.emulator._reporting import _Reporting
 # --------------------------------------------------------------------------------------------
 
 
-class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
+class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
     """Microsoft identity platform + Microsoft Advertising Customer Management and Reporting APIs, locally.
 
     Create it, ``start()`` it (or use it as a context manager) and point the provider at
@@ -222,9 +224,7 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
         reads the account when they have a role in its parent or in that customer.
         """
         with self._lock:
-            account_id = self._rand.digits(9)
-            while account_id in self._accounts:
-                account_id = self._rand.digits(9)
+            account_id = self._rand.fresh(lambda: self._rand.digits(9), self._accounts)
             number = (
                 self._rand.text(string.ascii_uppercase, 1)
                 + self._rand.text(string.digits, 4)
@@ -305,4 +305,4 @@ class MicrosoftAdsEmulator(_Reporting, _IdentityPlatform):
             return self._download_endpoint(method, path, query, headers)
         with self._lock:
             self.counters["unknown"] += 1
-        return _Reply(404, b"Not Found", "text/plain; charset=utf-8")
+        return _Reply(404, b"Not Found", _TEXT)

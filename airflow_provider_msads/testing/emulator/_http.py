@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from airflow_provider_msads.testing.emulator._catalogues import _HUGE_BODY_SIZE, _JSON, _MAX_BODY
+from airflow_provider_msads.testing.emulator._catalogues import _HUGE_BODY_SIZE, _JSON, _MAX_BODY, _TEXT
 
 if TYPE_CHECKING:
     from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
@@ -83,18 +83,25 @@ def _format_retry_after(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
-_HUGE_BODY: bytes | None = None
-_HUGE_LOCK = threading.Lock()
+def _built_once(build: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``build`` runs once per process, under a lock: a big body that concurrent first callers share."""
+    lock = threading.Lock()
+    built: list[bytes] = []
+
+    def get() -> bytes:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get
 
 
+@_built_once
 def _huge_body() -> bytes:
-    """An 8 MiB valid-JSON body, built once: clients must cap what they read."""
-    global _HUGE_BODY
-    with _HUGE_LOCK:
-        if _HUGE_BODY is None:
-            pad = _HUGE_BODY_SIZE - len(b'{"padding":""}')
-            _HUGE_BODY = b'{"padding":"' + b"A" * pad + b'"}'
-        return _HUGE_BODY
+    """An 8 MiB valid-JSON body: clients must cap what they read."""
+    pad = _HUGE_BODY_SIZE - len(b'{"padding":""}')
+    return b'{"padding":"' + b"A" * pad + b'"}'
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             self.close_connection = True
-            self._send(_Reply(400, b"Bad request body", "text/plain; charset=utf-8"))
+            self._send(_Reply(400, b"Bad request body", _TEXT))
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:

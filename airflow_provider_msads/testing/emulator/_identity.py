@@ -12,6 +12,7 @@ import string
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from airflow_provider_msads.testing.emulator._catalogues import (
@@ -24,7 +25,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _OIDC_SCOPES,
     _RESOURCE_ENVIRONMENT,
 )
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
+from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
 from airflow_provider_msads.testing.emulator._injection import _FaultInjection
 from airflow_provider_msads.testing.emulator._model import (
     EmulatorApp,
@@ -34,6 +35,13 @@ from airflow_provider_msads.testing.emulator._model import (
     _RefreshToken,
     _Values,
 )
+
+
+class _Refusal(NamedTuple):
+    """An AADSTS code refusing a request and the values its message template needs."""
+
+    code: int
+    values: dict[str, str]
 
 
 class _IdentityPlatform(_FaultInjection):
@@ -144,24 +152,35 @@ class _IdentityPlatform(_FaultInjection):
             return None, " ".join(resources) or scope
         return resources[0], ""
 
+    def _unknown_tenant(self, tenant: str) -> bool:
+        """Neither an authority alias nor the emulated directory (AADSTS90002)."""
+        return tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id
+
+    def _client_app(self, tenant: str, client_id: str) -> tuple[EmulatorApp, dict[str, str]] | _Refusal:
+        """The app a token or authorize request names, with the values AADSTS texts about it need,
+        or why the identity platform refuses it (caller holds the lock)."""
+        if not client_id:
+            return _Refusal(900144, {"parameter": "client_id"})
+        app = self._apps.get(client_id)
+        if app is None:
+            return _Refusal(700016, {"client_id": client_id, "tenant": tenant})
+        values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
+        if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
+            return _Refusal(50194, values)
+        return app, values
+
     def _new_refresh_token(self, client_id: str, resource: str, parent: str | None) -> str:
         """Mint a refresh token. Shaped like Microsoft-account ones: they carry '!', '*' and '$',
         which breaks clients that put tokens into URLs or forms without encoding them."""
         alphabet = string.ascii_letters + string.digits + "-_!*"
-        while True:
-            token = "M.C521_BAY.0.U.-" + self._rand.text(alphabet, 180) + "$"
-            if token not in self._refresh:
-                break
+        token = self._rand.fresh(lambda: "M.C521_BAY.0.U.-" + self._rand.text(alphabet, 180) + "$", self._refresh)
         now = self.clock()
         self._refresh[token] = _RefreshToken(token, client_id, resource, now, now, parent=parent)
         self.issued_refresh_tokens.append(token)
         return token
 
     def _new_access_token(self, client_id: str, resource: str) -> str:
-        while True:
-            token = "EwA" + base64.b64encode(self._rand.bytes(96)).decode("ascii")
-            if token not in self._access:
-                break
+        token = self._rand.fresh(lambda: "EwA" + base64.b64encode(self._rand.bytes(96)).decode("ascii"), self._access)
         now = self.clock()
         self._access[token] = _AccessToken(
             token, client_id, _RESOURCE_ENVIRONMENT[resource], now, now + self.access_token_lifetime
@@ -194,20 +213,15 @@ class _IdentityPlatform(_FaultInjection):
                 self.counters[f"token.{form['grant_type']}"] += 1
             self.token_requests.append(record)
 
-        injection = self._take_injection("token")
-        if injection is not None:
-            values = {"client_id": form.get("client_id", ""), "tenant": tenant, "scope": form.get("scope", "")}
-            injected = self._injected_token_reply(injection, values)
-            if injected is not None:
-                return injected
-        reply = self._token_logic(tenant, method, form)
-        reply.delay += self._delay_of(injection)
-        return reply
+        values = {"client_id": form.get("client_id", ""), "tenant": tenant, "scope": form.get("scope", "")}
+        return self._with_injection(
+            "token",
+            lambda injection: self._injected_token_reply(injection, values),
+            lambda: self._token_logic(tenant, method, form),
+        )
 
     def _injected_token_reply(self, injection: _Injection, values: Mapping[str, str]) -> _Reply | None:
-        generic = self._generic_injection(injection, "token")
-        if generic is not None:
-            return generic
+        """The identity platform's own kinds: ``aadsts``, ``oauth``, ``msa_invalid_grant``."""
         reply: _Reply | None = None
         if injection.kind == "aadsts" and injection.code is not None:
             spec = _AADSTS.get(injection.code)
@@ -231,30 +245,23 @@ class _IdentityPlatform(_FaultInjection):
         elif injection.kind == "msa_invalid_grant":
             body = {"error": "invalid_grant", "error_description": _MSA_INVALID_GRANT_TEXT}
             reply = _Reply(injection.status or 400, _json_bytes(body), _JSON)
-        if reply is not None and injection.retry_after is not None:
-            reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
         return reply
 
     def _token_logic(self, tenant: str, method: str, form: Mapping[str, str]) -> _Reply:
         if method != "POST":
             return self._token_error(900561, {"method": method})
-        if tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id:
+        if self._unknown_tenant(tenant):
             return self._token_error(90002, {"tenant": tenant})
         grant_type = form.get("grant_type", "")
         if not grant_type:
             return self._token_error(900144, {"parameter": "grant_type"})
         if grant_type not in ("refresh_token", "authorization_code"):
             return self._token_error(70003, {"grant_type": grant_type})
-        client_id = form.get("client_id", "")
-        if not client_id:
-            return self._token_error(900144, {"parameter": "client_id"})
         with self._lock:
-            app = self._apps.get(client_id)
-            if app is None:
-                return self._token_error(700016, {"client_id": client_id, "tenant": tenant})
-            values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
-            if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
-                return self._token_error(50194, values)
+            found = self._client_app(tenant, form.get("client_id", ""))
+            if isinstance(found, _Refusal):
+                return self._token_error(found.code, found.values)
+            app, values = found
             secret = form.get("client_secret", "")
             if not secret:
                 return self._token_error(7000218, values)
@@ -360,14 +367,11 @@ class _IdentityPlatform(_FaultInjection):
     def _authorize_endpoint(self, tenant: str, method: str, params: Mapping[str, str]) -> _Reply:
         with self._lock:
             self.counters["authorize"] += 1
-        injection = self._take_injection("authorize")
-        if injection is not None:
-            injected = self._injected_authorize_reply(injection, params)
-            if injected is not None:
-                return injected
-        reply = self._authorize_logic(tenant, method, params)
-        reply.delay += self._delay_of(injection)
-        return reply
+        return self._with_injection(
+            "authorize",
+            lambda injection: self._injected_authorize_reply(injection, params),
+            lambda: self._authorize_logic(tenant, method, params),
+        )
 
     def _error_page(self, code: int, values: Mapping[str, str]) -> _Reply:
         """Microsoft's sign-in error page: shown (no redirect) when the redirect URI is not trusted."""
@@ -404,9 +408,7 @@ class _IdentityPlatform(_FaultInjection):
         return None
 
     def _injected_authorize_reply(self, injection: _Injection, params: Mapping[str, str]) -> _Reply | None:
-        generic = self._generic_injection(injection, "authorize")
-        if generic is not None:
-            return generic
+        """``aadsts`` and ``oauth``: redirected like Microsoft, or its error page for an untrusted redirect."""
         if injection.kind not in ("aadsts", "oauth"):
             return None
         code = injection.code
@@ -426,18 +428,13 @@ class _IdentityPlatform(_FaultInjection):
     def _authorize_logic(self, tenant: str, method: str, params: Mapping[str, str]) -> _Reply:
         if method != "GET":
             return _Reply(405, b"", None, [("Allow", "GET")])
-        client_id = params.get("client_id", "")
-        if tenant not in _AUTHORITY_ALIASES and tenant != self.tenant_id:
+        if self._unknown_tenant(tenant):
             return self._error_page(90002, {"tenant": tenant})
-        if not client_id:
-            return self._error_page(900144, {"parameter": "client_id"})
         with self._lock:
-            app = self._apps.get(client_id)
-            if app is None:
-                return self._error_page(700016, {"client_id": client_id, "tenant": tenant})
-            values = {"client_id": client_id, "tenant": tenant, "app_name": app.display_name}
-            if tenant in _AUTHORITY_ALIASES and not app.multi_tenant:
-                return self._error_page(50194, values)
+            found = self._client_app(tenant, params.get("client_id", ""))
+            if isinstance(found, _Refusal):
+                return self._error_page(found.code, found.values)
+            app, values = found
             redirect_uri = params.get("redirect_uri")
             if not redirect_uri:
                 return self._error_page(900971, values)
@@ -478,7 +475,7 @@ class _IdentityPlatform(_FaultInjection):
             code_value = f"M.C519_BAY.2.U.{self._rand.guid()}"
             self._codes[code_value] = _AuthCode(
                 code=code_value,
-                client_id=client_id,
+                client_id=app.client_id,
                 redirect_uri=redirect_uri,
                 resource=resource,
                 offline_access="offline_access" in scope.split(),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from airflow_provider_msads.testing.emulator._catalogues import (
     _AADSTS,
     _HTML,
     _JSON,
+    _TEXT,
     DOWNLOAD_KINDS,
     INJECTION_ENDPOINTS,
     INJECTION_KINDS,
@@ -115,6 +118,32 @@ class _FaultInjection(_EmulatorState):
                     return injection
         return None
 
+    def _with_injection(
+        self,
+        endpoint: str,
+        injected: Callable[[_Injection], _Reply | None],
+        answer: Callable[[], _Reply],
+        operation: str | None = None,
+    ) -> _Reply:
+        """Answer a request to ``endpoint``, taking its next queued injection into account.
+
+        An injection either replaces the answer (the endpoint's own kinds via ``injected``, then
+        the kinds that look the same everywhere; ``retry_after`` adds a Retry-After header) or
+        slows the real ``answer`` down (``timeout``, ``latency``).
+        """
+        injection = self._take_injection(endpoint, operation)
+        if injection is not None:
+            reply = injected(injection)
+            if reply is None:
+                reply = self._generic_injection(injection, endpoint)
+            if reply is not None:
+                if injection.retry_after is not None and all(name != "Retry-After" for name, _ in reply.headers):
+                    reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
+                return reply
+        reply = answer()
+        reply.delay += self._delay_of(injection)
+        return reply
+
     # ---------------------------------------------------------------------- generic injected replies
 
     def _generic_injection(self, injection: _Injection, endpoint: str) -> _Reply | None:
@@ -125,14 +154,13 @@ class _FaultInjection(_EmulatorState):
             status = injection.status if injection.status is not None else 503
             content_type = _JSON if injection.body and injection.body.lstrip()[:1] in (b"{", b"[") else None
             if injection.body and content_type is None:
-                content_type = "text/plain; charset=utf-8"
+                content_type = _TEXT
             reply = _Reply(status, injection.body or b"", content_type)
         elif kind == "throttle":
             status = injection.status if injection.status is not None else 429
             retry_after = injection.retry_after if injection.retry_after is not None else 1.0
             reply = _Reply(status, injection.body or b"", _JSON if injection.body else None)
             reply.headers.append(("Retry-After", _format_retry_after(retry_after)))
-            return reply
         elif kind == "html":
             status = injection.status if injection.status is not None else 500
             page = (
@@ -153,8 +181,6 @@ class _FaultInjection(_EmulatorState):
             reply = _Reply(injection.status or 200, injection.body or _huge_body(), _JSON)
         elif kind == "reset":
             reply = _Reply(0, reset=True)
-        if reply is not None and injection.retry_after is not None:
-            reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
         return reply
 
     @staticmethod

@@ -9,7 +9,7 @@ import string
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +132,14 @@ class _Random:
     def guid(self) -> str:
         return str(uuid.UUID(bytes=self.bytes(16), version=4))
 
+    @staticmethod
+    def fresh(make: Callable[[], str], taken: Container[str]) -> str:
+        """A value of ``make`` that is not in ``taken``: no id or token is handed out twice."""
+        value = make()
+        while value in taken:
+            value = make()
+        return value
+
 
 def _as_id(value: object) -> str | None:
     """A request id as the API reads it: a number or a numeric string (the REST API writes strings)."""
@@ -179,3 +187,8 @@ class _EmulatorState:
     _access: dict[str, _AccessToken]
     _codes: dict[str, _AuthCode]
     _injections: dict[str, deque[_Injection]]
+
+    @property
+    def base_url(self) -> str:
+        """Where the server answers; the façade's, valid once it is started."""
+        raise NotImplementedError

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -20,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, BinaryIO, Final
 
-from airflow_provider_msads.testing.emulator._http import _Reply
+from airflow_provider_msads.testing.emulator._http import _built_once, _Reply
 from airflow_provider_msads.testing.emulator._model import EmulatorAccount
 
 _XML: Final = "application/xml"
+_AZURE_VERSION: Final = "2021-08-06"  # the Azure Storage REST version the links and blobs claim
 _ZIP: Final = "application/octet-stream"
 _TIME_PERIOD: Final = "TimePeriod"
 _ZIP_BOMB_SIZE: Final = 256 * 1024 * 1024
@@ -333,27 +333,20 @@ def _zip_report(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount],
         _write_csv(report, accounts, entry, now)  # type: ignore[arg-type]
 
 
-_ZIP_BOMB: bytes | None = None
-_ZIP_BOMB_LOCK = threading.Lock()
-
-
+@_built_once
 def _zip_bomb() -> bytes:
-    """A small zip whose one CSV entry inflates ~1000:1 to 256 MiB (a single huge value); built once per process."""
-    global _ZIP_BOMB
-    with _ZIP_BOMB_LOCK:
-        if _ZIP_BOMB is None:
-            buffer = io.BytesIO()
-            with (
-                zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
-                archive.open("report.csv", "w") as entry,
-            ):
-                entry.write(b'\xef\xbb\xbf"TimePeriod","Impressions"\r\n"2026-01-01","')
-                zeros = b"0" * (1024 * 1024)  # one absurd value: deflate's best case, ~1000:1
-                for _ in range(_ZIP_BOMB_SIZE // len(zeros)):
-                    entry.write(zeros)
-                entry.write(b'"\r\n')
-            _ZIP_BOMB = buffer.getvalue()
-        return _ZIP_BOMB
+    """A small zip whose one CSV entry inflates ~1000:1 to 256 MiB (a single huge value)."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("report.csv", "w") as entry,
+    ):
+        entry.write(b'\xef\xbb\xbf"TimePeriod","Impressions"\r\n"2026-01-01","')
+        zeros = b"0" * (1024 * 1024)  # one absurd value: deflate's best case, ~1000:1
+        for _ in range(_ZIP_BOMB_SIZE // len(zeros)):
+            entry.write(zeros)
+        entry.write(b'"\r\n')
+    return buffer.getvalue()
 
 
 def _small_zip(entries: Mapping[str, bytes]) -> bytes:

@@ -1,4 +1,4 @@
-"""Microsoft Advertising Reporting REST API v13: Submit, Poll and the pre-signed download link.
+"""Microsoft Advertising Reporting REST API v13: Submit and Poll.
 
 What it plays, and why each part matters to a client:
 
@@ -8,78 +8,28 @@ What it plays, and why each part matters to a client:
   column; 2029 over 1,000 accounts; 2004 for complete data with today in range; 2015/2016 for
   bad or out-of-retention dates; 2034 for an account the user cannot see (number unconfirmed).
 * ``POST /Reporting/v13/GenerateReport/Poll`` answers ``Pending`` a configurable number of
-  times, then ``Success`` with a fresh link (or no link at all for an empty report, as ``null``
-  or missing), or ``Error``.
-* ``GET /download-reports/<token>/<id>.zip?sv=..&se=..&sig=..`` plays the Azure blob: it needs
-  no credentials (and records whether any were sent), dies after ``report_link_lifetime``
-  seconds with Azure's 403 ``AuthenticationFailed`` XML, and streams a zip holding one CSV
-  (UTF-8 with BOM, every value quoted, ``--`` for no value, report header and copyright footer
-  unless excluded). Rows are generated on the fly from the request, deterministically, so a
-  1 GB report never sits in memory.
+  times, then ``Success`` with a fresh download link (``_report_links``; no link at all for an
+  empty report, as ``null`` or missing), or ``Error``.
 """
 
 from __future__ import annotations
 
 import calendar
-import json
-import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, BinaryIO, Final
-from urllib.parse import parse_qsl
+from typing import Any, Final
 
 from airflow_provider_msads.testing.emulator import _reporting_catalogue as catalogue
-from airflow_provider_msads.testing.emulator._catalogues import _HTML, _JSON, _REPORTING_PREFIX
-from airflow_provider_msads.testing.emulator._customer_management import _CustomerManagement
-from airflow_provider_msads.testing.emulator._http import _format_retry_after, _json_bytes, _Reply
-from airflow_provider_msads.testing.emulator._model import _as_id, _Injection
-from airflow_provider_msads.testing.emulator._report_files import (
-    _ZIP,
-    EmulatorReport,
-    _azure_error,
-    _small_zip,
-    _zip_bomb,
-    _zip_report,
-)
+from airflow_provider_msads.testing.emulator._ads_api import _AdsApi, _OperationError
+from airflow_provider_msads.testing.emulator._catalogues import _JSON, _REPORTING_FAULTS, _REPORTING_PREFIX
+from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
+from airflow_provider_msads.testing.emulator._model import _as_id
+from airflow_provider_msads.testing.emulator._report_files import EmulatorReport
+from airflow_provider_msads.testing.emulator._report_links import _ReportLinks
 
 _TWO_DAYS: Final = 2 * 24 * 3600.0
 _MAX_ACCOUNTS: Final = 1000
-_CREDENTIAL_HEADERS: Final = ("authorization", "developertoken", "customerid", "customeraccountid", "password")
-
-
-@dataclass(frozen=True)
-class _ReportingFault:
-    """A Reporting operation error (``ApiFaultDetail`` / ``OperationErrors`` shape)."""
-
-    error_code: str
-    message: str
-
-
-# Reporting's own errors come as ApiFaultDetail with ErrorCode and Details. 2034 and 2100 are the
-# emulator's numbers: Microsoft's are unconfirmed (see the reference notes).
-_REPORTING_FAULTS: Final[dict[int, _ReportingFault]] = {
-    100: _ReportingFault("NullRequest", "The request message is null."),
-    207: _ReportingFault(
-        "ConcurrentRequestOverLimit",
-        "You have exceeded the number of concurrent requests allowed. Please reduce the number of concurrent requests.",
-    ),
-    2004: _ReportingFault(
-        "NoCompleteDataAvaliable",
-        "Complete data is not available for the requested time period; the report was requested with "
-        "ReturnOnlyCompleteData set to true.",
-    ),
-    2015: _ReportingFault("InvalidCustomDateRangeStart", "The custom date range start date is not valid."),
-    2016: _ReportingFault("InvalidCustomDateRangeEnd", "The custom date range end date is not valid."),
-    2029: _ReportingFault(
-        "ReportingServiceAccountsOverLimit", "The report request specifies more than 1,000 account identifiers."
-    ),
-    2034: _ReportingFault(
-        "ReportingServiceAccountNotAuthorized", "The user is not authorized to request reports for the account."
-    ),
-    2100: _ReportingFault("ReportingServiceInvalidReportId", "The specified report request identifier is not valid."),
-}
 
 # UTC offsets (hours, standard time) of the common zones; the others count as GMT. Only used
 # to decide what "today" is for ReturnOnlyCompleteData and predefined ranges.
@@ -100,26 +50,8 @@ _ZONE_OFFSETS: Final = {
 _DEFAULT_ZONE: Final = "PacificTimeUSCanadaTijuana"
 
 
-@dataclass
-class _ReportLink:
-    token: str
-    signature: str
-    report_id: str
-    expires_at: float
-    expired: bool = False
-
-
-class _RequestError(Exception):
-    """A Submit refusal: the fault code and, for 100, the Details naming the path."""
-
-    def __init__(self, code: int, details: str | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.details = details
-
-
-def _null_request(path: str, what: str = "The JSON value could not be converted") -> _RequestError:
-    return _RequestError(100, f"Invalid JSON. {what}. Path: {path} | LineNumber: 0 | BytePositionInLine: 0.")
+def _null_request(path: str, what: str = "The JSON value could not be converted") -> _OperationError:
+    return _OperationError(100, f"Invalid JSON. {what}. Path: {path} | LineNumber: 0 | BytePositionInLine: 0.")
 
 
 def _months_back(today: date, months: int) -> date:
@@ -160,11 +92,11 @@ def _predefined_range(name: str, today: date) -> tuple[date, date]:
 
 def _custom_date(value: object, code: int) -> date:
     if not isinstance(value, Mapping):
-        raise _RequestError(code)
+        raise _OperationError(code)
     try:
         return date(int(value["Year"]), int(value["Month"]), int(value["Day"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise _RequestError(code) from exc
+        raise _OperationError(code) from exc
 
 
 def _flag(value: object) -> bool:
@@ -174,27 +106,22 @@ def _flag(value: object) -> bool:
 # ------------------------------------------------------------------------------------ the service
 
 
-class _Reporting(_CustomerManagement):
-    """Reporting v13 Submit/Poll plus the download links it hands out (see the module docstring)."""
+class _Reporting(_ReportLinks, _AdsApi):
+    """Reporting v13 Submit/Poll; Poll hands out the links ``_ReportLinks`` serves."""
 
     report_pending_polls: int
-    report_link_lifetime: float
     report_rows: int | None
     report_empty_url: str
     reports: dict[str, EmulatorReport]
-    download_credential_headers: list[list[str]]
-    _report_links: dict[str, _ReportLink]
     _next_reports: deque[dict[str, Any]]
 
     def _init_reporting(self) -> None:
         self.report_pending_polls = 1
-        self.report_link_lifetime = 300.0
         self.report_rows = None
         self.report_empty_url = "null"
         self.reports = {}
-        self.download_credential_headers = []
-        self._report_links = {}
         self._next_reports = deque()
+        self._init_report_links()
 
     # ---------------------------------------------------------------------- public controls
 
@@ -202,10 +129,6 @@ class _Reporting(_CustomerManagement):
     def reporting_url(self) -> str:
         """The Reporting v13 base URL (the connection's ``reporting_url``)."""
         return f"{self.base_url}{_REPORTING_PREFIX}"
-
-    @property
-    def base_url(self) -> str:  # implemented by the façade
-        raise NotImplementedError
 
     def set_report_size(self, rows: int | None) -> None:
         """Every report submitted from now on has exactly ``rows`` rows (0: empty; None: natural)."""
@@ -234,12 +157,6 @@ class _Reporting(_CustomerManagement):
         with self._lock:
             self._next_reports.append({k: v for k, v in settings.items() if v is not None})
 
-    def expire_report_links(self) -> None:
-        """Every download link handed out so far answers 403 AuthenticationFailed from now on."""
-        with self._lock:
-            for link in self._report_links.values():
-                link.expired = True
-
     @property
     def report_submits(self) -> int:
         return self.counters["reporting.SubmitGenerateReport"]
@@ -248,22 +165,20 @@ class _Reporting(_CustomerManagement):
     def report_polls(self) -> int:
         return self.counters["reporting.PollGenerateReport"]
 
-    @property
-    def report_downloads(self) -> int:
-        return self.counters["download"]
-
-    @property
-    def downloads_with_credentials(self) -> int:
-        """Download requests that carried Authorization, DeveloperToken or other Ads headers (want 0)."""
-        return self.counters["download.with_credentials"]
-
     # ---------------------------------------------------------------------- Submit / Poll
 
     def _reporting_endpoint(
         self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes
     ) -> _Reply:
         return self._ads_endpoint(
-            "reporting", operation, method, headers, body, self._reporting_logic, self._reporting_fault
+            "reporting",
+            operation,
+            method,
+            headers,
+            body,
+            operations={"SubmitGenerateReport": self._submit, "PollGenerateReport": self._poll},
+            fault=self._reporting_fault,
+            caller_check=self._refused_reporting_caller,
         )
 
     def _reporting_fault(self, code: int, tracking_id: str, details: str | None = None) -> _Reply:
@@ -281,37 +196,22 @@ class _Reporting(_CustomerManagement):
         }
         return _Reply(400, _json_bytes(body), _JSON)
 
-    def _reporting_logic(
-        self, operation: str | None, method: str, headers: Mapping[str, str], body: bytes, tracking_id: str
-    ) -> _Reply:
-        if operation is None:
-            return _Reply(404, b"", None)
-        if method != "POST":
-            return _Reply(405, b"", None, [("Allow", "POST")])
-        with self._lock:
-            refused = self._refused_caller(headers, tracking_id)
-            if refused is not None:
-                return refused
-            # The SDK sends the string "None" for unset ids; an id naming someone else's customer
-            # or account is refused like Customer Management refuses it (emulator's choice: 106).
-            customer = headers.get("customerid", "").strip()
-            if customer not in ("", "None") and customer != self.customer_id:
-                return self._fault(106, tracking_id)
-            account = headers.get("customeraccountid", "").strip()
-            if account not in ("", "None") and not self._visible_account(account):
-                return self._fault(106, tracking_id)
-            try:
-                payload = json.loads(body) if body.strip() else None
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                return self._reporting_fault(100, tracking_id)
-            try:
-                if operation == "SubmitGenerateReport":
-                    return self._submit(payload, tracking_id)
-                return self._poll(payload, tracking_id)
-            except _RequestError as exc:
-                return self._reporting_fault(exc.code, tracking_id, exc.details)
+    def _refused_reporting_caller(self, headers: Mapping[str, str], tracking_id: str) -> _Reply | None:
+        """The Ads header checks, then the ``CustomerId`` and ``CustomerAccountId`` headers Reporting reads.
+
+        The SDK sends the string "None" for unset ids; an id naming someone else's customer or
+        account is refused like Customer Management refuses it (emulator's choice: 106).
+        """
+        refused = self._refused_caller(headers, tracking_id)
+        if refused is not None:
+            return refused
+        customer = headers.get("customerid", "").strip()
+        if customer not in ("", "None") and customer != self.customer_id:
+            return self._fault(106, tracking_id)
+        account = headers.get("customeraccountid", "").strip()
+        if account not in ("", "None") and not self._visible_account(account):
+            return self._fault(106, tracking_id)
+        return None
 
     def _visible_account(self, account_id: str) -> bool:
         account = self._accounts.get(account_id)
@@ -349,10 +249,8 @@ class _Reporting(_CustomerManagement):
         account_ids = self._scope_accounts(request.get("Scope"))
         start, end, zone = self._time_range(request.get("Time"), aggregation, report_type)
         if _flag(request.get("ReturnOnlyCompleteData")) and end >= self._today(zone):
-            raise _RequestError(2004)
-        report_id = self._rand.digits(11)
-        while report_id in self.reports:
-            report_id = self._rand.digits(11)
+            raise _OperationError(2004)
+        report_id = self._rand.fresh(lambda: self._rand.digits(11), self.reports)
         report = EmulatorReport(
             id=report_id,
             report_type=report_type,
@@ -388,14 +286,14 @@ class _Reporting(_CustomerManagement):
         if not isinstance(raw, list) or not raw:
             raise _null_request("$.Scope.AccountIds", "The Scope names no account")
         if len(raw) > _MAX_ACCOUNTS:
-            raise _RequestError(2029)
+            raise _OperationError(2029)
         account_ids: list[str] = []
         for index, value in enumerate(raw):
             account_id = _as_id(value)
             if account_id is None:
                 raise _null_request(f"$.Scope.AccountIds[{index}]")
             if not self._visible_account(account_id):
-                raise _RequestError(2034)
+                raise _OperationError(2034)
             if account_id not in account_ids:
                 account_ids.append(account_id)
         return account_ids
@@ -420,19 +318,19 @@ class _Reporting(_CustomerManagement):
         start = _custom_date(time.get("CustomDateRangeStart"), 2015)
         end = _custom_date(time.get("CustomDateRangeEnd"), 2016)
         if end < start:
-            raise _RequestError(2016)
+            raise _OperationError(2016)
         # Retention: hourly data 6 months (search queries 1), daily and coarser 36 months.
         hourly_months = 1 if report_type == "SearchQueryPerformanceReportRequest" else 6
         months = hourly_months if aggregation == "Hourly" else 36
         if start < _months_back(today, months):
-            raise _RequestError(2015)
+            raise _OperationError(2015)
         return start, end, zone
 
     def _poll(self, payload: Mapping[str, Any], tracking_id: str) -> _Reply:
         report_id = _as_id(payload.get("ReportRequestId"))
         report = self.reports.get(report_id) if report_id is not None else None
         if report is None or self.clock() - report.submitted_at > _TWO_DAYS:
-            raise _RequestError(2100)
+            raise _OperationError(2100)
         report.polls += 1
         status: dict[str, Any]
         if report.pending_polls > 0:
@@ -447,114 +345,3 @@ class _Reporting(_CustomerManagement):
         else:
             status = {"Status": "Success", "ReportDownloadUrl": self._new_link(report)}
         return _Reply(200, _json_bytes({"ReportRequestStatus": status}), _JSON)
-
-    def _new_link(self, report: EmulatorReport) -> str:
-        """A fresh pre-signed-looking link, valid ``report_link_lifetime`` seconds (each Poll mints one)."""
-        token = self._rand.text("abcdef0123456789", 32)
-        signature = self._rand.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 43) + "="
-        expires_at = self.clock() + self.report_link_lifetime
-        self._report_links[token] = _ReportLink(token, signature, report.id, expires_at)
-        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-        expiry = datetime.fromtimestamp(expires_at, tz=timezone.utc)
-        query = (
-            f"sv=2021-08-06&st={now.strftime('%Y-%m-%dT%H:%M:%SZ')}&se={expiry.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-            f"&sr=b&sp=r&sig={signature.replace('=', '%3D')}"
-        )
-        return f"{self.base_url}/download-reports/{token}/{report.id}.zip?{query}"
-
-    # ---------------------------------------------------------------------- download
-
-    def _download_endpoint(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> _Reply:
-        sent = sorted(name for name in _CREDENTIAL_HEADERS if name in headers)
-        with self._lock:
-            self.counters["download"] += 1
-            if sent:
-                self.counters["download.with_credentials"] += 1
-            self.download_credential_headers.append(sent)
-        injection = self._take_injection("download")
-        if injection is not None:
-            injected = self._injected_download_reply(injection)
-            if injected is not None:
-                return injected
-        reply = self._download_logic(method, path, query)
-        reply.delay += self._delay_of(injection)
-        return reply
-
-    def _injected_download_reply(self, injection: _Injection) -> _Reply | None:
-        kind = injection.kind
-        reply: _Reply | None = None
-        if kind == "expired_link":
-            reply = self._link_expired_reply()
-        elif kind == "xml_error":
-            reply = _azure_error(
-                injection.status or 404, injection.error or "BlobNotFound", "The specified blob does not exist."
-            )
-        elif kind == "two_entries":
-            csv_text = '\ufeff"TimePeriod","Impressions"\r\n"2026-01-01","10"\r\n'.encode()
-            reply = _Reply(injection.status or 200, _small_zip({"report.csv": csv_text, "extra.csv": csv_text}), _ZIP)
-        elif kind == "zip_bomb":
-            reply = _Reply(injection.status or 200, _zip_bomb(), _ZIP)
-        elif kind == "not_zip":
-            reply = _Reply(injection.status or 200, injection.body or b"This is not a zip archive.\r\n" * 64, _ZIP)
-        elif kind == "malformed":
-            whole = _small_zip({"report.csv": b'\xef\xbb\xbf"TimePeriod"\r\n"2026-01-01"\r\n'})
-            reply = _Reply(injection.status or 200, injection.body or whole[: len(whole) // 2], _ZIP)
-        elif kind == "html":
-            status = injection.status if injection.status is not None else 500
-            page = (
-                injection.body
-                or (
-                    "<!DOCTYPE html><html><head><title>Service unavailable</title></head><body>"
-                    f"<h1>{status}</h1><p>The page you requested is not available.</p></body></html>"
-                ).encode()
-            )
-            reply = _Reply(status, page, _HTML)
-        if reply is not None:
-            if injection.retry_after is not None:
-                reply.headers.append(("Retry-After", _format_retry_after(injection.retry_after)))
-            return reply
-        return self._generic_injection(injection, "download")
-
-    @staticmethod
-    def _link_expired_reply() -> _Reply:
-        return _azure_error(
-            403,
-            "AuthenticationFailed",
-            "Server failed to authenticate the request. Make sure the value of Authorization header is "
-            "formed correctly including the signature.",
-            "Signed expiry time must be after signed start time or the signature has expired.",
-        )
-
-    def _download_logic(self, method: str, path: str, query: str) -> _Reply:
-        if method not in ("GET", "HEAD"):
-            return _azure_error(405, "UnsupportedHttpVerb", "The resource doesn't support specified Http Verb.")
-        parts = path.split("/")  # "", "download-reports", token, "<id>.zip"
-        params = dict(parse_qsl(query, keep_blank_values=True))
-        with self._lock:
-            link = self._report_links.get(parts[2]) if len(parts) == 4 else None
-            report = self.reports.get(link.report_id) if link is not None else None
-            if link is None or report is None or parts[3] != f"{report.id}.zip":
-                return _azure_error(404, "BlobNotFound", "The specified blob does not exist.")
-            if params.get("sig") != link.signature:
-                return _azure_error(
-                    403,
-                    "AuthenticationFailed",
-                    "Server failed to authenticate the request.",
-                    "Signature did not match.",
-                )
-            if link.expired or self.clock() > link.expires_at:
-                return self._link_expired_reply()
-            report.downloads += 1
-            accounts = {a: self._accounts[a] for a in report.account_ids if a in self._accounts}
-            now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-
-        def stream(out: BinaryIO) -> None:
-            _zip_report(report, accounts, out, now)
-
-        headers = [
-            ("x-ms-request-id", str(uuid.uuid4())),
-            ("x-ms-version", "2021-08-06"),
-            ("x-ms-blob-type", "BlockBlob"),
-            ("Content-Disposition", f'attachment; filename="{report.id}.zip"'),
-        ]
-        return _Reply(200, b"", _ZIP, headers, stream=stream)
