@@ -450,3 +450,12 @@ def test_url_destination_goes_through_the_publisher(tmp_path: Path) -> None:
     assert published == [(b'"A"\r\n', "s3://aws@bucket/k/r.csv")]
     with pytest.raises(rp.ReportRequestError, match="compression"):
         rp.download_report("https://x/r.zip", str(tmp_path / "r"), compression="zip")
+
+
+def test_client_aggregations_are_microsofts() -> None:
+    """The client checks ``aggregation`` against its own list; the emulator's list is generated from
+    Microsoft's SDK (and checked against it). Kept apart on purpose: a model of Microsoft that
+    imported the client's list would agree with the client's mistakes; this keeps them equal."""
+    from airflow_provider_msads.testing.emulator import _reporting_catalogue
+
+    assert set(rp.AGGREGATIONS) == set(_reporting_catalogue.AGGREGATIONS)
