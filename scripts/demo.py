@@ -50,6 +50,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = ROOT / "dags_example"
 HEALTH_DAG = "msads_token_health_check"
+INGESTION_DAG = "msads_ingestion_example"
 CONN_ID = "msads_default"
 DEFAULT_PORT = 8790  # not 8080 (the OAuth redirect URI's port), not 8793/8794 (Airflow's log servers)
 MARKER = "MSADS_DEMO_RUN"
@@ -443,6 +444,51 @@ class AirflowApi:
             found.append(dict(got.json()["value"]))
         return found
 
+    def dag(self, dag_id: str) -> dict[str, Any] | None:
+        """The DAG as the metastore knows it, or None while the dag-processor has not parsed it."""
+        got = self.client.get(f"/api/v2/dags/{dag_id}")
+        if got.status_code == 404:
+            return None
+        got.raise_for_status()
+        return dict(got.json())
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
+
+    def trigger(self, dag_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A new run of ``dag_id``; None when a run with that logical date exists already."""
+        got = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        if got.status_code == 409:
+            return None
+        got.raise_for_status()
+        return dict(got.json())
+
+    def refresh(self, run: dict[str, Any]) -> dict[str, Any]:
+        got = self.client.get(self._run_path(run))
+        got.raise_for_status()
+        return dict(got.json())
+
+    def task_instances(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        got = self.client.get(f"{self._run_path(run)}/taskInstances")
+        got.raise_for_status()
+        return [dict(ti) for ti in got.json()["task_instances"]]
+
+    def failure_reason(self, run: dict[str, Any], ti: dict[str, Any]) -> str | None:
+        """The last error a task logged (Airflow masks secrets in task logs), or None."""
+        got = self.client.get(
+            f"{self._run_path(run)}/taskInstances/{ti['task_id']}/logs/{max(int(ti.get('try_number') or 1), 1)}",
+            params={"map_index": ti["map_index"], "full_content": True},
+            headers={"Accept": "application/json"},
+        )
+        if got.status_code != 200:
+            return None
+        errors = []
+        for entry in got.json().get("content") or []:
+            if isinstance(entry, dict) and str(entry.get("level", "")).lower() in ("error", "critical"):
+                errors.append(str(entry.get("event") or "").strip())
+        reason = next((text for text in reversed(errors) if text), None)
+        return None if reason is None else reason.splitlines()[-1][:300]
+
 
 def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, timeout: float = 600) -> HealthResult:
     """``airflow dags test`` of the health check, watched through the API.
@@ -485,6 +531,94 @@ def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, tim
         lines += [f"    {v['label']}: {v['status'].upper()} - {v['message']}" for v in report["verdicts"].values()]
     if not reports:
         lines.append("(the check stopped before validating a connection; see the health-check log)")
+    return HealthResult(state, lines)
+
+
+def run_scheduled(api: AirflowApi, home: Path, timeout: float = 300) -> HealthResult:
+    """One run of the ingestion example that the scheduler runs, watched through the API.
+
+    ``airflow dags test`` runs a DAG inside its own process; this run goes the way every scheduled
+    run goes: the scheduler queues its tasks, LocalExecutor runs each in a task process that talks
+    to the API server with a token the scheduler signed, and the deferrable tasks wait in the
+    triggerer. The run takes the logical date (and data interval) of the DAG's next scheduled run,
+    so that unpausing the DAG for it makes the scheduler create no second run (one that would write
+    to the param's default folder, ``~/msads_data``); the DAG gets its paused state back afterwards.
+    Its files go to ``<home>/msads_data``. A task up for retry is reported at once, as in the
+    health check (the report task would wait 5 minutes before its next try).
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    dag = None
+    while dag is None or dag.get("next_dagrun_logical_date") is None:
+        if time.monotonic() > deadline:
+            return HealthResult("failed", [f"(Airflow has not loaded {INGESTION_DAG}; see dag-processor.log)"])
+        time.sleep(1)
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            dag = api.dag(INGESTION_DAG)
+    was_paused = bool(dag["is_paused"])
+    out_dir = home / "msads_data"
+    body: dict[str, Any] = {
+        "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
+        "logical_date": dag["next_dagrun_logical_date"],
+        "conf": {"output_dir": str(out_dir)},
+        "note": "Triggered by scripts/demo.py; run by the scheduler.",
+    }
+    if dag.get("next_dagrun_data_interval_start") and dag.get("next_dagrun_data_interval_end"):
+        body["data_interval_start"] = dag["next_dagrun_data_interval_start"]
+        body["data_interval_end"] = dag["next_dagrun_data_interval_end"]
+    run: dict[str, Any] | None = None
+    note = ""
+    try:
+        run = api.trigger(INGESTION_DAG, body)
+        if run is None:  # that logical date has a run already (an earlier demo today), which also
+            # keeps the scheduler from making one: this run takes the current time instead.
+            body.pop("data_interval_start", None)
+            body.pop("data_interval_end", None)
+            body["logical_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            run = api.trigger(INGESTION_DAG, body)
+        if run is None:
+            return HealthResult("failed", ["(Airflow refused to create the run: it exists already)"])
+        if was_paused:
+            api.set_paused(INGESTION_DAG, False)
+        while True:
+            run = api.refresh(run)
+            if run["state"] in ("success", "failed"):
+                break
+            if "up_for_retry" in {ti["state"] for ti in api.task_instances(run)}:
+                note = "(a task failed and would be retried in minutes; the demo does not wait)"
+                break
+            if time.monotonic() > deadline:
+                note = f"(the run did not finish within {timeout:.0f} s)"
+                break
+            time.sleep(2)
+        if note:
+            api.fail_run(run)
+        tis = api.task_instances(run)
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return HealthResult("failed", [f"(could not follow the run through the API: {type(exc).__name__})"])
+    finally:
+        if was_paused:
+            with contextlib.suppress(httpx.HTTPError):
+                api.set_paused(INGESTION_DAG, True)
+    state = "failed" if note else str(run["state"])
+    lines = [f"run {run['dag_run_id']} of {INGESTION_DAG}"] + ([note] if note else [])
+    for ti in tis:
+        line = f"{ti['task_id']}: {ti['state']}"
+        if ti["state"] in ("failed", "up_for_retry"):
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                line += f" - {api.failure_reason(run, ti) or 'see the task log in the UI'}"
+        lines.append(line)
+    if state == "success":
+        csv = out_dir / "campaign_performance" / f"{str(run['data_interval_start'])[:10]}.csv"
+        try:
+            with csv.open(encoding="utf-8") as handle:
+                header = handle.readline().strip()
+                rows = sum(1 for _ in handle)
+            lines.append(f"{csv}: {rows} rows of {header}")
+        except OSError:
+            state = "failed"
+            lines.append(f"the run succeeded but wrote no {csv}")
     return HealthResult(state, lines)
 
 
@@ -579,6 +713,7 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     say(f"Airflow home: {home}  (logs: {procs.log_dir})")
 
     target = "Microsoft (credentials from MSADS_* variables)"
+    emulated = connection is None
     if connection is None:
         with step("Starting the Microsoft emulator on 127.0.0.1"):
             connection = start_emulator(procs, env)
@@ -612,20 +747,30 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     if password is None:
         raise DemoError(f"No admin password was generated; see {procs.log_dir / 'api-server.log'}")
 
-    health_dag = DAGS_FOLDER / f"{HEALTH_DAG}.py"
-    if health_dag.exists():
-        try:
-            api = AirflowApi(base_url, password)
-        except Exception as exc:  # httpx errors, or an unexpected answer
-            raise DemoError(f"Could not log in to the Airflow API as admin ({type(exc).__name__})") from exc
-        try:
+    try:
+        api = AirflowApi(base_url, password)
+    except Exception as exc:  # httpx errors, or an unexpected answer
+        raise DemoError(f"Could not log in to the Airflow API as admin ({type(exc).__name__})") from exc
+    try:
+        health_dag = DAGS_FOLDER / f"{HEALTH_DAG}.py"
+        if health_dag.exists():
             with step(f"Running {HEALTH_DAG} once (airflow dags test)"):
                 result = run_health_check(procs, env, api)
-        finally:
-            api.close()
-    else:
-        say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
-        result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
+        else:
+            say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
+            result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
+        ingestion_dag = DAGS_FOLDER / f"{INGESTION_DAG}.py"
+        if not ingestion_dag.exists():
+            scheduled = HealthResult("skipped", [f"{ingestion_dag.relative_to(ROOT)} is missing"])
+        elif not emulated:
+            scheduled = HealthResult(
+                "skipped", [f"the demo requests no report of your account; trigger {INGESTION_DAG} in the UI"]
+            )
+        else:
+            with step(f"Running {INGESTION_DAG} once through the scheduler"):
+                scheduled = run_scheduled(api, home)
+    finally:
+        api.close()
 
     say("")
     say("=" * 78)
@@ -636,9 +781,12 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     say(f"Health check:   {result.state.upper()}  (log: {procs.log_dir / 'health-check.log'})")
     for line in result.lines:
         say(f"  {line}")
+    say(f"Scheduled run:  {scheduled.state.upper()}  (scheduler, LocalExecutor, triggerer)")
+    for line in scheduled.lines:
+        say(f"  {line}")
     say("DAGs:           dags_example/ (paused; unpause them in the UI to run on schedule)")
     say("=" * 78)
-    return result.state == "success"
+    return result.state == "success" and scheduled.state in ("success", "skipped")
 
 
 if __name__ == "__main__":
