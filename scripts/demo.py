@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -534,7 +535,32 @@ def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, tim
     return HealthResult(state, lines)
 
 
-def run_scheduled(api: AirflowApi, home: Path, timeout: float = 300) -> HealthResult:
+def executor_errors(log: Path, offset: int) -> list[str]:
+    """The exceptions that ended tracebacks in ``log`` after ``offset`` (the last three, distinct).
+
+    A task process that dies before its task starts (for example when the API server refuses its
+    token) leaves no error in the task's own log; LocalExecutor logs the traceback in the
+    scheduler's log.
+    """
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and re.match(r"[A-Za-z_][\w.]*: \S", line):
+            in_traceback = False
+            if line not in found:
+                found.append(line[:300])
+    return found[-3:]
+
+
+def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
     """One run of the ingestion example that the scheduler runs, watched through the API.
 
     ``airflow dags test`` runs a DAG inside its own process; this run goes the way every scheduled
@@ -557,6 +583,7 @@ def run_scheduled(api: AirflowApi, home: Path, timeout: float = 300) -> HealthRe
         with contextlib.suppress(httpx.HTTPError, ValueError):
             dag = api.dag(INGESTION_DAG)
     was_paused = bool(dag["is_paused"])
+    log_offset = scheduler_log.stat().st_size if scheduler_log.exists() else 0
     out_dir = home / "msads_data"
     body: dict[str, Any] = {
         "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
@@ -603,12 +630,19 @@ def run_scheduled(api: AirflowApi, home: Path, timeout: float = 300) -> HealthRe
                 api.set_paused(INGESTION_DAG, True)
     state = "failed" if note else str(run["state"])
     lines = [f"run {run['dag_run_id']} of {INGESTION_DAG}"] + ([note] if note else [])
+    unexplained = False
     for ti in tis:
         line = f"{ti['task_id']}: {ti['state']}"
         if ti["state"] in ("failed", "up_for_retry"):
+            reason = None
             with contextlib.suppress(httpx.HTTPError, ValueError):
-                line += f" - {api.failure_reason(run, ti) or 'see the task log in the UI'}"
+                reason = api.failure_reason(run, ti)
+            unexplained = unexplained or reason is None
+            line += f" - {reason or 'no error in its task log'}"
         lines.append(line)
+    if unexplained:
+        errors = executor_errors(scheduler_log, log_offset)
+        lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
     if state == "success":
         csv = out_dir / "campaign_performance" / f"{str(run['data_interval_start'])[:10]}.csv"
         try:
@@ -768,7 +802,7 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
             )
         else:
             with step(f"Running {INGESTION_DAG} once through the scheduler"):
-                scheduled = run_scheduled(api, home)
+                scheduled = run_scheduled(api, home, procs.log_dir / "scheduler.log")
     finally:
         api.close()
 
