@@ -14,8 +14,12 @@ What it does, in order:
 4. starts Airflow: api-server (the UI, with the connection **Test** button enabled), scheduler,
    dag-processor and triggerer;
 5. runs the ``msads_token_health_check`` DAG once (``airflow dags test``);
-6. prints the UI address, the login and the health-check result, then runs until Ctrl-C or
-   SIGTERM, and stops everything it started. ``--check`` stops by itself after step 6.
+6. with the emulator, runs ``msads_ingestion_example`` once through the scheduler (triggered
+   through the REST API, its files under ``<home>/msads_data``), which ``dags test`` cannot
+   prove: that task processes get valid tokens for the API server and deferred tasks resume;
+7. prints the UI address, the login, the health-check result and the scheduled run's outcome,
+   then runs until Ctrl-C or SIGTERM, and stops everything it started. ``--check`` stops by
+   itself after step 7 (exit 1 when the health check or the scheduled run failed).
 
 Every process it starts runs in its own process group (so Ctrl-C reaches only the demo, which
 then stops them in order) and carries a marker in its environment. On the way out the groups get
@@ -485,10 +489,16 @@ class AirflowApi:
             return None
         errors = []
         for entry in got.json().get("content") or []:
-            if isinstance(entry, dict) and str(entry.get("level", "")).lower() in ("error", "critical"):
-                errors.append(str(entry.get("event") or "").strip())
+            if not isinstance(entry, dict) or str(entry.get("level", "")).lower() not in ("error", "critical"):
+                continue
+            text = str(entry.get("event") or "").strip()
+            # "Task failed with exception" carries the exception itself in error_detail.
+            raised = [d for d in entry.get("error_detail") or [] if isinstance(d, dict) and not d.get("is_cause")]
+            if raised:
+                text = f"{raised[-1].get('exc_type')}: {raised[-1].get('exc_value')}"
+            errors.append(text)
         reason = next((text for text in reversed(errors) if text), None)
-        return None if reason is None else reason.splitlines()[-1][:300]
+        return None if reason is None else reason.strip().splitlines()[0][:300]
 
 
 def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, timeout: float = 600) -> HealthResult:
@@ -596,6 +606,7 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
         body["data_interval_end"] = dag["next_dagrun_data_interval_end"]
     run: dict[str, Any] | None = None
     note = ""
+    triggered_at = time.time()
     try:
         run = api.trigger(INGESTION_DAG, body)
         if run is None:  # that logical date has a run already (an earlier demo today), which also
@@ -646,13 +657,15 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
     if state == "success":
         csv = out_dir / "campaign_performance" / f"{str(run['data_interval_start'])[:10]}.csv"
         try:
+            if csv.stat().st_mtime < triggered_at - 1:  # an earlier demo's file
+                raise FileNotFoundError(csv)
             with csv.open(encoding="utf-8") as handle:
                 header = handle.readline().strip()
                 rows = sum(1 for _ in handle)
             lines.append(f"{csv}: {rows} rows of {header}")
         except OSError:
             state = "failed"
-            lines.append(f"the run succeeded but wrote no {csv}")
+            lines.append(f"the run succeeded but did not write {csv}")
     return HealthResult(state, lines)
 
 
@@ -737,7 +750,8 @@ def watch(procs: Processes) -> None:
 
 
 def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
-    """Steps 1-6 of the module docstring; True when Airflow is up and the health check passed."""
+    """Steps 1-7 of the module docstring; True when Airflow is up, the health check passed and the
+    scheduled run succeeded (or was skipped: real credentials)."""
     connection = real_credentials()
     if not port_is_free(args.port):
         raise DemoError(f"Port {args.port} is in use (another demo or Airflow?); pick another with --port.")
