@@ -14,8 +14,12 @@ What it does, in order:
 4. starts Airflow: api-server (the UI, with the connection **Test** button enabled), scheduler,
    dag-processor and triggerer;
 5. runs the ``msads_token_health_check`` DAG once (``airflow dags test``);
-6. prints the UI address, the login and the health-check result, then runs until Ctrl-C or
-   SIGTERM, and stops everything it started. ``--check`` stops by itself after step 6.
+6. with the emulator, runs ``msads_ingestion_example`` once through the scheduler (triggered
+   through the REST API, its files under ``<home>/msads_data``), which ``dags test`` cannot
+   prove: that task processes get valid tokens for the API server and deferred tasks resume;
+7. prints the UI address, the login, the health-check result and the scheduled run's outcome,
+   then runs until Ctrl-C or SIGTERM, and stops everything it started. ``--check`` stops by
+   itself after step 7 (exit 1 when the health check or the scheduled run failed).
 
 Every process it starts runs in its own process group (so Ctrl-C reaches only the demo, which
 then stops them in order) and carries a marker in its environment. On the way out the groups get
@@ -33,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -50,6 +55,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = ROOT / "dags_example"
 HEALTH_DAG = "msads_token_health_check"
+INGESTION_DAG = "msads_ingestion_example"
 CONN_ID = "msads_default"
 DEFAULT_PORT = 8790  # not 8080 (the OAuth redirect URI's port), not 8793/8794 (Airflow's log servers)
 MARKER = "MSADS_DEMO_RUN"
@@ -443,6 +449,57 @@ class AirflowApi:
             found.append(dict(got.json()["value"]))
         return found
 
+    def dag(self, dag_id: str) -> dict[str, Any] | None:
+        """The DAG as the metastore knows it, or None while the dag-processor has not parsed it."""
+        got = self.client.get(f"/api/v2/dags/{dag_id}")
+        if got.status_code == 404:
+            return None
+        got.raise_for_status()
+        return dict(got.json())
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
+
+    def trigger(self, dag_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A new run of ``dag_id``; None when a run with that logical date exists already."""
+        got = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        if got.status_code == 409:
+            return None
+        got.raise_for_status()
+        return dict(got.json())
+
+    def refresh(self, run: dict[str, Any]) -> dict[str, Any]:
+        got = self.client.get(self._run_path(run))
+        got.raise_for_status()
+        return dict(got.json())
+
+    def task_instances(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        got = self.client.get(f"{self._run_path(run)}/taskInstances")
+        got.raise_for_status()
+        return [dict(ti) for ti in got.json()["task_instances"]]
+
+    def failure_reason(self, run: dict[str, Any], ti: dict[str, Any]) -> str | None:
+        """The last error a task logged (Airflow masks secrets in task logs), or None."""
+        got = self.client.get(
+            f"{self._run_path(run)}/taskInstances/{ti['task_id']}/logs/{max(int(ti.get('try_number') or 1), 1)}",
+            params={"map_index": ti["map_index"], "full_content": True},
+            headers={"Accept": "application/json"},
+        )
+        if got.status_code != 200:
+            return None
+        errors = []
+        for entry in got.json().get("content") or []:
+            if not isinstance(entry, dict) or str(entry.get("level", "")).lower() not in ("error", "critical"):
+                continue
+            text = str(entry.get("event") or "").strip()
+            # "Task failed with exception" carries the exception itself in error_detail.
+            raised = [d for d in entry.get("error_detail") or [] if isinstance(d, dict) and not d.get("is_cause")]
+            if raised:
+                text = f"{raised[-1].get('exc_type')}: {raised[-1].get('exc_value')}"
+            errors.append(text)
+        reason = next((text for text in reversed(errors) if text), None)
+        return None if reason is None else reason.strip().splitlines()[0][:300]
+
 
 def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, timeout: float = 600) -> HealthResult:
     """``airflow dags test`` of the health check, watched through the API.
@@ -485,6 +542,130 @@ def run_health_check(procs: Processes, env: dict[str, str], api: AirflowApi, tim
         lines += [f"    {v['label']}: {v['status'].upper()} - {v['message']}" for v in report["verdicts"].values()]
     if not reports:
         lines.append("(the check stopped before validating a connection; see the health-check log)")
+    return HealthResult(state, lines)
+
+
+def executor_errors(log: Path, offset: int) -> list[str]:
+    """The exceptions that ended tracebacks in ``log`` after ``offset`` (the last three, distinct).
+
+    A task process that dies before its task starts (for example when the API server refuses its
+    token) leaves no error in the task's own log; LocalExecutor logs the traceback in the
+    scheduler's log.
+    """
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and re.match(r"[A-Za-z_][\w.]*: \S", line):
+            in_traceback = False
+            if line not in found:
+                found.append(line[:300])
+    return found[-3:]
+
+
+def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
+    """One run of the ingestion example that the scheduler runs, watched through the API.
+
+    ``airflow dags test`` runs a DAG inside its own process; this run goes the way every scheduled
+    run goes: the scheduler queues its tasks, LocalExecutor runs each in a task process that talks
+    to the API server with a token the scheduler signed, and the deferrable tasks wait in the
+    triggerer. The run takes the logical date (and data interval) of the DAG's next scheduled run,
+    so that unpausing the DAG for it makes the scheduler create no second run (one that would write
+    to the param's default folder, ``~/msads_data``); the DAG gets its paused state back afterwards.
+    Its files go to ``<home>/msads_data``. A task up for retry is reported at once, as in the
+    health check (the report task would wait 5 minutes before its next try).
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    dag = None
+    while dag is None or dag.get("next_dagrun_logical_date") is None:
+        if time.monotonic() > deadline:
+            return HealthResult("failed", [f"(Airflow has not loaded {INGESTION_DAG}; see dag-processor.log)"])
+        time.sleep(1)
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            dag = api.dag(INGESTION_DAG)
+    was_paused = bool(dag["is_paused"])
+    log_offset = scheduler_log.stat().st_size if scheduler_log.exists() else 0
+    out_dir = home / "msads_data"
+    body: dict[str, Any] = {
+        "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
+        "logical_date": dag["next_dagrun_logical_date"],
+        "conf": {"output_dir": str(out_dir)},
+        "note": "Triggered by scripts/demo.py; run by the scheduler.",
+    }
+    if dag.get("next_dagrun_data_interval_start") and dag.get("next_dagrun_data_interval_end"):
+        body["data_interval_start"] = dag["next_dagrun_data_interval_start"]
+        body["data_interval_end"] = dag["next_dagrun_data_interval_end"]
+    run: dict[str, Any] | None = None
+    note = ""
+    triggered_at = time.time()
+    try:
+        run = api.trigger(INGESTION_DAG, body)
+        if run is None:  # that logical date has a run already (an earlier demo today), which also
+            # keeps the scheduler from making one: this run takes the current time instead.
+            body.pop("data_interval_start", None)
+            body.pop("data_interval_end", None)
+            body["logical_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            run = api.trigger(INGESTION_DAG, body)
+        if run is None:
+            return HealthResult("failed", ["(Airflow refused to create the run: it exists already)"])
+        if was_paused:
+            api.set_paused(INGESTION_DAG, False)
+        while True:
+            run = api.refresh(run)
+            if run["state"] in ("success", "failed"):
+                break
+            if "up_for_retry" in {ti["state"] for ti in api.task_instances(run)}:
+                note = "(a task failed and would be retried in minutes; the demo does not wait)"
+                break
+            if time.monotonic() > deadline:
+                note = f"(the run did not finish within {timeout:.0f} s)"
+                break
+            time.sleep(2)
+        if note:
+            api.fail_run(run)
+        tis = api.task_instances(run)
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return HealthResult("failed", [f"(could not follow the run through the API: {type(exc).__name__})"])
+    finally:
+        if was_paused:
+            with contextlib.suppress(httpx.HTTPError):
+                api.set_paused(INGESTION_DAG, True)
+    state = "failed" if note else str(run["state"])
+    lines = [f"run {run['dag_run_id']} of {INGESTION_DAG}"] + ([note] if note else [])
+    unexplained = False
+    for ti in tis:
+        line = f"{ti['task_id']}: {ti['state']}"
+        if ti["state"] in ("failed", "up_for_retry"):
+            reason = None
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                reason = api.failure_reason(run, ti)
+            unexplained = unexplained or reason is None
+            line += f" - {reason or 'no error in its task log'}"
+        lines.append(line)
+    if unexplained:
+        errors = executor_errors(scheduler_log, log_offset)
+        lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
+    if state == "success":
+        csv = out_dir / "campaign_performance" / f"{str(run['data_interval_start'])[:10]}.csv"
+        try:
+            if csv.stat().st_mtime < triggered_at - 1:  # an earlier demo's file
+                raise FileNotFoundError(csv)
+            with csv.open(encoding="utf-8") as handle:
+                header = handle.readline().strip()
+                rows = sum(1 for _ in handle)
+            lines.append(f"{csv}: {rows} rows of {header}")
+        except OSError:
+            state = "failed"
+            lines.append(f"the run succeeded but did not write {csv}")
     return HealthResult(state, lines)
 
 
@@ -569,7 +750,8 @@ def watch(procs: Processes) -> None:
 
 
 def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
-    """Steps 1-6 of the module docstring; True when Airflow is up and the health check passed."""
+    """Steps 1-7 of the module docstring; True when Airflow is up, the health check passed and the
+    scheduled run succeeded (or was skipped: real credentials)."""
     connection = real_credentials()
     if not port_is_free(args.port):
         raise DemoError(f"Port {args.port} is in use (another demo or Airflow?); pick another with --port.")
@@ -579,6 +761,7 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     say(f"Airflow home: {home}  (logs: {procs.log_dir})")
 
     target = "Microsoft (credentials from MSADS_* variables)"
+    emulated = connection is None
     if connection is None:
         with step("Starting the Microsoft emulator on 127.0.0.1"):
             connection = start_emulator(procs, env)
@@ -612,20 +795,30 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     if password is None:
         raise DemoError(f"No admin password was generated; see {procs.log_dir / 'api-server.log'}")
 
-    health_dag = DAGS_FOLDER / f"{HEALTH_DAG}.py"
-    if health_dag.exists():
-        try:
-            api = AirflowApi(base_url, password)
-        except Exception as exc:  # httpx errors, or an unexpected answer
-            raise DemoError(f"Could not log in to the Airflow API as admin ({type(exc).__name__})") from exc
-        try:
+    try:
+        api = AirflowApi(base_url, password)
+    except Exception as exc:  # httpx errors, or an unexpected answer
+        raise DemoError(f"Could not log in to the Airflow API as admin ({type(exc).__name__})") from exc
+    try:
+        health_dag = DAGS_FOLDER / f"{HEALTH_DAG}.py"
+        if health_dag.exists():
             with step(f"Running {HEALTH_DAG} once (airflow dags test)"):
                 result = run_health_check(procs, env, api)
-        finally:
-            api.close()
-    else:
-        say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
-        result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
+        else:
+            say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
+            result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
+        ingestion_dag = DAGS_FOLDER / f"{INGESTION_DAG}.py"
+        if not ingestion_dag.exists():
+            scheduled = HealthResult("skipped", [f"{ingestion_dag.relative_to(ROOT)} is missing"])
+        elif not emulated:
+            scheduled = HealthResult(
+                "skipped", [f"the demo requests no report of your account; trigger {INGESTION_DAG} in the UI"]
+            )
+        else:
+            with step(f"Running {INGESTION_DAG} once through the scheduler"):
+                scheduled = run_scheduled(api, home, procs.log_dir / "scheduler.log")
+    finally:
+        api.close()
 
     say("")
     say("=" * 78)
@@ -636,9 +829,12 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     say(f"Health check:   {result.state.upper()}  (log: {procs.log_dir / 'health-check.log'})")
     for line in result.lines:
         say(f"  {line}")
+    say(f"Scheduled run:  {scheduled.state.upper()}  (scheduler, LocalExecutor, triggerer)")
+    for line in scheduled.lines:
+        say(f"  {line}")
     say("DAGs:           dags_example/ (paused; unpause them in the UI to run on schedule)")
     say("=" * 78)
-    return result.state == "success"
+    return result.state == "success" and scheduled.state in ("success", "skipped")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 Runs in its own AIRFLOW_HOME and on a free port, so it neither touches the repository's
 ``.demo/`` nor collides with a demo that a developer has running.
+
+The health check runs in-process (``airflow dags test``), which would pass even if no task that the
+scheduler hands to LocalExecutor could run (as when the Airflow processes signed and checked task
+tokens with different JWT secrets: "Invalid auth token"); so the ingestion example's run through
+the scheduler and triggerer is asserted too, down to the CSV it writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -39,14 +46,16 @@ def _descendants_alive(env_marker: str) -> list[str]:
     return found
 
 
-def test_demo_check_runs_the_health_check_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing_running(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
+    user_home = tmp_path / "user-home"  # `~` of every process: the example's default output_dir
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "MSADS_", "_AIRFLOW"))}
+    env["HOME"] = str(user_home)
     result = subprocess.run(
         [sys.executable, str(DEMO), "--check", "--home", str(home), "--port", str(_free_port())],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         env=env,
         check=False,
     )
@@ -57,6 +66,28 @@ def test_demo_check_runs_the_health_check_and_leaves_nothing_running(tmp_path: P
     assert "msads_default: OK - credentials valid" in out
     assert "Login:          admin / " in out
     assert "none is left running" in out
+
+    # The ingestion example ran through the scheduler: every task succeeded and the report is on disk.
+    assert "Scheduled run:  SUCCESS" in out
+    for task_id in ("credentials_guard", "fetch_accounts_info", "campaign_performance"):
+        assert f"  {task_id}: success" in out
+    reports = sorted((home / "msads_data" / "campaign_performance").glob("*.csv"))
+    assert len(reports) == 1, reports
+    header = reports[0].read_text(encoding="utf-8").splitlines()[0]
+    assert header.replace('"', "").split(",") == [
+        "TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend",
+    ]  # fmt: skip
+    assert f"{reports[0]}: " in out
+    assert list((home / "msads_data").glob("accounts_info_*.json"))
+    # It was the only run of that DAG (the scheduler made none of its own when the demo unpaused
+    # it, which would have written under ~), and the DAG is paused again.
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        runs = db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = 'msads_ingestion_example'").fetchall()
+        paused = db.execute("SELECT is_paused FROM dag WHERE dag_id = 'msads_ingestion_example'").fetchone()
+    assert len(runs) == 1 and runs[0][0].startswith("demo__") and runs[0][1] == "success", runs
+    assert paused == (1,)
+    assert not (user_home / "msads_data").exists()
+
     # No credential of the emulator's connection is printed without --show-connection.
     assert "AIRFLOW_CONN_MSADS_DEFAULT" not in out
     assert '"password"' not in out and "refresh_token" not in out
