@@ -37,6 +37,20 @@ def airflow_2_component() -> bool:
     return "AIRFLOW_CTX_DAG_ID" in os.environ or program in {"airflow", "gunicorn"}
 
 
+def port_for_a_connection_without_one() -> int | None:
+    """What to store as the port of a connection that has none: 0 on Airflow 3.3.0-3.3.2, else None.
+
+    Those versions' UI posts port 0 for an empty port when the Test button is pressed, and their
+    API takes 0 against a stored NULL for a test of another destination ("The host or port to test
+    differs from the stored connection", 400; apache/airflow#73298, fixed after 3.3.2). A stored 0
+    matches; it is falsy, so it never appears in the connection's URI, and the form hides the port.
+    """
+    from airflow import __version__ as airflow_version
+
+    parts = tuple(int(p) for p in airflow_version.split("+")[0].split(".")[:3] if p.isdigit())
+    return 0 if (3, 3, 0) <= parts <= (3, 3, 2) else None
+
+
 def server_process() -> bool:
     """An Airflow 3 server-side process (CLI, API server, scheduler): it reaches the metastore."""
     return os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server"

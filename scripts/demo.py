@@ -77,6 +77,7 @@ import json, os
 from airflow.utils import db
 from airflow.models.connection import Connection
 from airflow.utils.session import create_session
+from airflow_provider_msads._compat import port_for_a_connection_without_one
 
 db.initdb()  # what `airflow db migrate` does (standalone uses it too)
 data = json.loads(os.environ.pop("MSADS_DEMO_CONNECTION"))
@@ -84,6 +85,7 @@ with create_session() as session:
     session.query(Connection).filter(Connection.conn_id == data["conn_id"]).delete()
     session.add(Connection(conn_id=data["conn_id"], conn_type=data["conn_type"], login=data["login"],
                            password=data["password"], extra=json.dumps(data["extra"]),
+                           port=port_for_a_connection_without_one(),  # the Test button on 3.3.0-3.3.2
                            description="Written by scripts/demo.py"))
 print("connection saved")
 """

@@ -155,6 +155,8 @@ def save_connection(conn_id: str, document: Mapping[str, Any], *, replace: bool,
         from airflow.models import Connection
         from airflow.utils.session import create_session
 
+        from airflow_provider_msads._compat import port_for_a_connection_without_one
+
         with server_context(), create_session() as session:
             row = _select(session, conn_id)
             if row is not None and not replace:
@@ -174,12 +176,14 @@ def save_connection(conn_id: str, document: Mapping[str, Any], *, replace: bool,
                         login=document["login"],
                         password=document["password"],
                         extra=extra,
+                        port=port_for_a_connection_without_one(),
                     )
                 )
                 return "added"
             row.conn_type = CONN_TYPE
             row.description = description
-            row.host = row.schema = row.port = None
+            row.host = row.schema = None
+            row.port = port_for_a_connection_without_one()
             row.login = document["login"]
             row.password = document["password"]
             row.extra = extra
