@@ -319,13 +319,8 @@ class MicrosoftAdsHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """The same five extra fields as ``conn-fields``, as wtforms for Airflow 2.11 to 3.1.
-
-        Airflow 3.2+ draws the form from provider info and never calls this. Older versions call it in
-        the webserver (real FAB widgets) or, on 3.0/3.1, in the API server with wtforms, flask_babel and
-        FAB patched by mocks that accept only ``label, validators, description, default, widget``; so
-        every import happens here, at call time, and only those keywords are passed.
-        """
+        """The same five extra fields as ``conn-fields``, as wtforms for Airflow 2.11 to 3.1 (see
+        :mod:`airflow_provider_msads._form` for why everything is imported at call time)."""
         from airflow_provider_msads._form import connection_form_widgets
 
         return connection_form_widgets()
