@@ -382,20 +382,19 @@ class MicrosoftAdsHook(BaseHook):
     ) -> DownloadResult:
         """Stream the report zip behind ``url`` to ``destination`` (a path or ObjectStoragePath URL).
 
-        The link gets no credentials. Links live five minutes: given ``request_id``, a 403/404 polls
-        again for a fresh link and retries, instead of failing a task that merely waited too long.
+        The link gets no credentials. Given ``request_id``, an expired link (403/404) is renewed by
+        polling again instead of failing a task that merely waited too long.
         """
-        from airflow_provider_msads import reporting as rp
+        from airflow_provider_msads._flow import run_flow
+        from airflow_provider_msads.reporting.download import PollAgain, download_report, renewing_download
 
-        for renewal in range(rp.LINK_RENEWALS + 1):
-            try:
-                return rp.download_report(url, destination, compression=compression, publish=publish_to_object_storage)
-            except rp.LinkExpiredError:
-                if request_id is None or renewal == rp.LINK_RENEWALS:
-                    raise
-                log.info("Report %s: the download link expired; polling for a fresh one.", request_id)
-                url = self._fresh_link(self.poll_report(request_id))
-        raise AssertionError("unreachable")  # pragma: no cover
+        def perform(step: Any) -> Any:
+            if isinstance(step, PollAgain):
+                return self.poll_report(step.request_id)
+            return download_report(step.url, destination, compression=compression, publish=publish_to_object_storage)
+
+        result: DownloadResult = run_flow(renewing_download(url, request_id), perform)
+        return result
 
     async def adownload_report(
         self,
@@ -405,32 +404,18 @@ class MicrosoftAdsHook(BaseHook):
         compression: str | None = None,
         request_id: str | None = None,
     ) -> DownloadResult:
-        from airflow_provider_msads import reporting as rp
+        from airflow_provider_msads._flow import arun_flow
+        from airflow_provider_msads.reporting.download import PollAgain, adownload_report, renewing_download
 
-        for renewal in range(rp.LINK_RENEWALS + 1):
-            try:
-                return await rp.adownload_report(
-                    url, destination, compression=compression, publish=publish_to_object_storage
-                )
-            except rp.LinkExpiredError:
-                if request_id is None or renewal == rp.LINK_RENEWALS:
-                    raise
-                log.info("Report %s: the download link expired; polling for a fresh one.", request_id)
-                url = self._fresh_link(await self.apoll_report(request_id))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _fresh_link(status: ReportStatus) -> str:
-        from airflow_provider_msads.reporting import ReportDownloadError
-
-        if status.status != "Success" or not status.download_url:
-            raise ReportDownloadError(
-                f"Report {status.request_id}: polling for a fresh download link answered {status.status} "
-                "without a link.",
-                remedy="Run the task again; it resumes the same request while Microsoft keeps it (2 days).",
-                tracking_id=status.tracking_id,
+        async def perform(step: Any) -> Any:
+            if isinstance(step, PollAgain):
+                return await self.apoll_report(step.request_id)
+            return await adownload_report(
+                step.url, destination, compression=compression, publish=publish_to_object_storage
             )
-        return status.download_url
+
+        result: DownloadResult = await arun_flow(renewing_download(url, request_id), perform)
+        return result
 
     # -- Microsoft's SDK ---------------------------------------------------------------------
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import os
 import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -26,6 +27,9 @@ from airflow_provider_msads._flow import shared_tls_context
 from airflow_provider_msads.endpoints import is_loopback_host
 from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
 from airflow_provider_msads.reporting.destinations import Publisher, final_name, output
+from airflow_provider_msads.reporting.service import ReportStatus
+
+log = logging.getLogger(__name__)
 
 #: The download is read and written in pieces of this size: the only buffer that grows with it.
 CHUNK_SIZE = 1024 * 1024
@@ -344,3 +348,50 @@ def _publish_csv(zip_path: str, destination: str, compression: str | None, publi
         rows, csv_bytes = _unpack(zip_path, out, compression=compression)
         size = out.tell()
     return DownloadResult(path=destination, rows=rows, bytes=size, csv_bytes=csv_bytes, compression=compression)
+
+
+# ------------------------------------------------------------------------------------- renewal
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A step of :func:`renewing_download`: download the report behind ``url``."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class PollAgain:
+    """A step of :func:`renewing_download`: Poll ``request_id`` again for a fresh link."""
+
+    request_id: str
+
+
+def renewing_download(url: str, request_id: str | None) -> Generator[Fetch | PollAgain, Any, DownloadResult]:
+    """Download, and when the link has expired, Poll again for a fresh one and retry.
+
+    Links live five minutes while Microsoft keeps the report two days: a task that waited too long
+    between Poll and download should not fail for that. A flow (as in :mod:`_flow`): the hook
+    drives it with its sync or async download and Poll, so the rule is written once.
+    """
+    for renewal in range(LINK_RENEWALS + 1):
+        try:
+            result: DownloadResult = yield Fetch(url)
+            return result
+        except LinkExpiredError:
+            if request_id is None or renewal == LINK_RENEWALS:
+                raise
+            log.info("Report %s: the download link expired; polling for a fresh one.", request_id)
+            url = fresh_link((yield PollAgain(request_id)))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fresh_link(status: ReportStatus) -> str:
+    """The new link of a Poll made to renew an expired one."""
+    if status.status != "Success" or not status.download_url:
+        raise ReportDownloadError(
+            f"Report {status.request_id}: polling for a fresh download link answered {status.status} without a link.",
+            remedy="Run the task again; it resumes the same request while Microsoft keeps it (2 days).",
+            tracking_id=status.tracking_id,
+        )
+    return status.download_url

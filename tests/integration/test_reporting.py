@@ -129,6 +129,43 @@ def test_expired_link_is_renewed_by_polling_again(msads_emulator, report_conn, t
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_expired_link_is_renewed_on_the_async_path_too(msads_emulator, report_conn, tmp_path: Path):
+    """The trigger's path (``adownload_report``) renews an expired link with ``apoll_report``."""
+    hook = MicrosoftAdsHook()
+    request_id = hook.submit_report(_request(msads_emulator))
+    status = hook.poll_report(request_id)
+    while status.status == "Pending":
+        status = hook.poll_report(request_id)
+    msads_emulator.expire_report_links()
+    polls = msads_emulator.report_polls
+
+    async def main() -> Any:
+        return await MicrosoftAdsHook().adownload_report(
+            status.download_url, str(tmp_path / "r.csv"), request_id=request_id
+        )
+
+    result = asyncio.run(main())
+    assert msads_emulator.report_polls == polls + 1
+    assert result.rows > 0 and (tmp_path / "r.csv").read_bytes().startswith(HEADER)
+
+
+def test_link_renewal_gives_up_after_link_renewals(msads_emulator, report_conn, tmp_path: Path):
+    """A link that is dead on every Poll fails after LINK_RENEWALS fresh links, not forever."""
+    from airflow_provider_msads.reporting import LINK_RENEWALS, LinkExpiredError
+
+    hook = MicrosoftAdsHook()
+    request_id = hook.submit_report(_request(msads_emulator))
+    status = hook.poll_report(request_id)
+    while status.status == "Pending":
+        status = hook.poll_report(request_id)
+    msads_emulator.inject("download", "expired_link", count=LINK_RENEWALS + 5)
+    polls = msads_emulator.report_polls
+    with pytest.raises(LinkExpiredError):
+        hook.download_report(status.download_url, str(tmp_path / "r.csv"), request_id=request_id)
+    assert msads_emulator.report_polls == polls + LINK_RENEWALS
+    assert not (tmp_path / "r.csv").exists()
+
+
 # ------------------------------------------------------------------------------------ the operator
 
 
