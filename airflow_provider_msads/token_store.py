@@ -130,8 +130,6 @@ class Opened:
 
     state: TokenState | None = None
     problem: str | None = None
-    #: The entry belongs to another refresh token of the connection (re-authorized): not a problem.
-    superseded: bool = False
     version: int | None = None
 
 
@@ -209,10 +207,10 @@ class TokenCipher:
             aead, expected, aad = self._aead, self.fingerprint, self._aad
         elif self._legacy is not None:
             aead, expected, aad = self._legacy
-        else:
-            return Opened(superseded=True, version=version)
-        if fingerprint != expected:
-            return Opened(superseded=True, version=version)
+        else:  # msads-v1 opens only for Microsoft's token URL (its key did not cover the URL)
+            return Opened(version=version)
+        if fingerprint != expected:  # sealed under another refresh token (re-authorized): not a problem
+            return Opened(version=version)
         try:
             raw = _unb64(payload)
             state = TokenState.from_json(json.loads(aead.decrypt(raw[:12], raw[12:], aad)))

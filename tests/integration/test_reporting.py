@@ -110,12 +110,18 @@ def test_hook_async_twins(msads_emulator, report_conn, tmp_path: Path):
     assert msads_emulator.downloads_with_credentials == 0
 
 
-def test_expired_link_is_renewed_by_polling_again(msads_emulator, report_conn, tmp_path: Path):
-    hook = MicrosoftAdsHook()
-    request_id = hook.submit_report(_request(msads_emulator))
+def _built_report(hook: MicrosoftAdsHook, emulator: Any) -> tuple[str, Any]:
+    """Submit a report and poll until Microsoft (the emulator) has built it: (request id, status)."""
+    request_id = hook.submit_report(_request(emulator))
     status = hook.poll_report(request_id)
     while status.status == "Pending":
         status = hook.poll_report(request_id)
+    return request_id, status
+
+
+def test_expired_link_is_renewed_by_polling_again(msads_emulator, report_conn, tmp_path: Path):
+    hook = MicrosoftAdsHook()
+    request_id, status = _built_report(hook, msads_emulator)
     msads_emulator.expire_report_links()
     polls = msads_emulator.report_polls
     result = hook.download_report(status.download_url, str(tmp_path / "r.csv"), request_id=request_id)
@@ -132,10 +138,7 @@ def test_expired_link_is_renewed_by_polling_again(msads_emulator, report_conn, t
 def test_expired_link_is_renewed_on_the_async_path_too(msads_emulator, report_conn, tmp_path: Path):
     """The trigger's path (``adownload_report``) renews an expired link with ``apoll_report``."""
     hook = MicrosoftAdsHook()
-    request_id = hook.submit_report(_request(msads_emulator))
-    status = hook.poll_report(request_id)
-    while status.status == "Pending":
-        status = hook.poll_report(request_id)
+    request_id, status = _built_report(hook, msads_emulator)
     msads_emulator.expire_report_links()
     polls = msads_emulator.report_polls
 
@@ -154,10 +157,7 @@ def test_link_renewal_gives_up_after_link_renewals(msads_emulator, report_conn, 
     from airflow_provider_msads.reporting import LINK_RENEWALS, LinkExpiredError
 
     hook = MicrosoftAdsHook()
-    request_id = hook.submit_report(_request(msads_emulator))
-    status = hook.poll_report(request_id)
-    while status.status == "Pending":
-        status = hook.poll_report(request_id)
+    request_id, status = _built_report(hook, msads_emulator)
     msads_emulator.inject("download", "expired_link", count=LINK_RENEWALS + 5)
     polls = msads_emulator.report_polls
     with pytest.raises(LinkExpiredError):
