@@ -430,9 +430,7 @@ class AirflowApi:
         return f"/api/v2/dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'], safe='')}"
 
     def task_states(self, run: dict[str, Any]) -> dict[str, str]:
-        got = self.client.get(f"{self._run_path(run)}/taskInstances")
-        got.raise_for_status()
-        return {f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"]) for ti in got.json()["task_instances"]}
+        return {f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"]) for ti in self.task_instances(run)}
 
     def fail_run(self, run: dict[str, Any]) -> None:
         self.client.patch(self._run_path(run), json={"state": "failed"}).raise_for_status()

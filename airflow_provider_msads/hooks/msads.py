@@ -386,9 +386,9 @@ class MicrosoftAdsHook(BaseHook):
         polling again instead of failing a task that merely waited too long.
         """
         from airflow_provider_msads._flow import run_flow
-        from airflow_provider_msads.reporting.download import PollAgain, download_report, renewing_download
+        from airflow_provider_msads.reporting.download import Fetch, PollAgain, download_report, renewing_download
 
-        def perform(step: Any) -> Any:
+        def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
                 return self.poll_report(step.request_id)
             return download_report(step.url, destination, compression=compression, publish=publish_to_object_storage)
@@ -405,9 +405,9 @@ class MicrosoftAdsHook(BaseHook):
         request_id: str | None = None,
     ) -> DownloadResult:
         from airflow_provider_msads._flow import arun_flow
-        from airflow_provider_msads.reporting.download import PollAgain, adownload_report, renewing_download
+        from airflow_provider_msads.reporting.download import Fetch, PollAgain, adownload_report, renewing_download
 
-        async def perform(step: Any) -> Any:
+        async def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
                 return await self.apoll_report(step.request_id)
             return await adownload_report(
