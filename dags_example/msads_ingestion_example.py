@@ -10,8 +10,8 @@
    same headers for any other HTTP client (or Microsoft's SDK). It writes the AccountsInfo answer
    as JSON to `output_dir`.
 3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
-   daily `CampaignPerformanceReportRequest` for the data interval plus a lookback window of
-   `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
+   daily `CampaignPerformanceReportRequest` for the day that ended before the run plus a lookback
+   window of `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
    the last days), written as CSV to `output_dir/campaign_performance/<interval start>.csv` once complete. A
    retry resumes the same report request instead of submitting it again.
 """
@@ -91,11 +91,12 @@ def msads_ingestion_example() -> None:
         report_type="CampaignPerformanceReportRequest",
         columns=["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"],
         aggregation="Daily",
-        # Inclusive. date_to defaults to the data interval's last day; the lookback starts earlier.
-        date_from="{{ macros.ds_add(data_interval_start | ds, -params.lookback_days) }}",
+        # Inclusive. date_to defaults to the last complete day before the run (in the DAG's time
+        # zone); the lookback starts that many days earlier.
+        lookback_days="{{ params.lookback_days }}",
         destination="{{ params.output_dir }}/campaign_performance/{{ data_interval_start | ds }}.csv",
         deferrable=True,
-        poll_interval=30,
+        poll_interval=60,  # polls start 5 s apart and back off to this
         timeout=2 * 3600,
         retries=3,
     )
