@@ -8,18 +8,25 @@
    an `httpx.Client` that adds Authorization, DeveloperToken, CustomerId and CustomerAccountId to
    every request and refreshes the access token when it expires; `get_auth_headers()` gives the
    same headers for any other HTTP client (or Microsoft's SDK). It writes the AccountsInfo answer
-   as JSON to `output_dir`.
+   as JSON to the output folder.
 3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
    daily `CampaignPerformanceReportRequest` for the day that ended before the run plus a lookback
    window of `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
-   the last days), written as CSV to `output_dir/campaign_performance/<interval start>.csv` once complete. A
+   the last days), written as CSV to `<output folder>/campaign_performance/<last day>.csv` once complete. A
    retry resumes the same report request instead of submitting it again.
+
+Where files go is the deployment's choice, not the triggering user's: the base folder comes from
+the environment variable `MSADS_EXAMPLE_DATA_DIR` of the Airflow processes (default: the home
+folder), and the run parameter `output_dir` only names a sub-folder under it (letters, digits,
+`_`, `-`, `/`; no scheme, no `..`, not absolute). A Param that took any path would let whoever
+may trigger the DAG write the report to any folder or bucket the workers can reach.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,10 @@ from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperato
 from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
 
 CONN_ID = "msads_default"
+#: The deployment's base folder for this example's files (set on every Airflow process).
+DATA_DIR = os.path.expanduser(os.environ.get("MSADS_EXAMPLE_DATA_DIR", "~"))
+#: A sub-folder name: no scheme, no "..", not absolute (see the module docstring).
+SUBFOLDER_PATTERN = r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$"
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +54,12 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
     tags=["msads", "example"],
     params={
-        "output_dir": Param("~/msads_data", type="string", description="Folder for the JSON and CSV files."),
+        "output_dir": Param(
+            "msads_data",
+            type="string",
+            pattern=SUBFOLDER_PATTERN,
+            description="Sub-folder (of the deployment's MSADS_EXAMPLE_DATA_DIR) for the JSON and CSV files.",
+        ),
         "lookback_days": Param(
             2, type="integer", minimum=0, maximum=30, description="Days before the interval to pull again."
         ),
@@ -77,7 +93,7 @@ def msads_ingestion_example() -> None:
         headers = hook.get_auth_headers()
         log.info("Ads headers available for other clients: %s", sorted(headers))
 
-        out_dir = Path(context["params"]["output_dir"]).expanduser()
+        out_dir = Path(DATA_DIR) / context["params"]["output_dir"]
         out_dir.mkdir(parents=True, exist_ok=True)
         day = context.get("ds_nodash") or pendulum.now("UTC").format("YYYYMMDD")
         path = out_dir / f"accounts_info_{customer_id}_{day}.json"
@@ -94,7 +110,9 @@ def msads_ingestion_example() -> None:
         # Inclusive. date_to defaults to the last complete day before the run (in the DAG's time
         # zone); the lookback starts that many days earlier.
         lookback_days="{{ params.lookback_days }}",
-        destination="{{ params.output_dir }}/campaign_performance/{{ data_interval_start | ds }}.csv",
+        # Named after the last day it holds (the day before the run, in this DAG's UTC).
+        destination=DATA_DIR + "/{{ params.output_dir }}/campaign_performance/"
+        "{{ macros.ds_add(data_interval_end | ds, -1) }}.csv",
         deferrable=True,
         poll_interval=60,  # polls start 5 s apart and back off to this
         timeout=2 * 3600,

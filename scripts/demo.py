@@ -300,6 +300,8 @@ def airflow_env(home: Path, port: int) -> dict[str, str]:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "MSADS_TOKEN_STORE_DIR": str(home / "token-store"),
+            # The ingestion example writes under this folder (a run may only name a sub-folder).
+            "MSADS_EXAMPLE_DATA_DIR": str(home),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -598,7 +600,7 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
     body: dict[str, Any] = {
         "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
         "logical_date": dag["next_dagrun_logical_date"],
-        "conf": {"output_dir": str(out_dir)},
+        "conf": {"output_dir": out_dir.name},
         "note": "Triggered by scripts/demo.py; run by the scheduler.",
     }
     if dag.get("next_dagrun_data_interval_start") and dag.get("next_dagrun_data_interval_end"):

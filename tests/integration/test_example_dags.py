@@ -216,9 +216,10 @@ def test_ingestion_example_guards_then_fetches(
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
     msads_emulator.configure_next_report(pending_polls=0)  # ready at the trigger's first poll
 
+    monkeypatch.setenv("MSADS_EXAMPLE_DATA_DIR", str(tmp_path))
     dag = load_dag(_install(dags_folder, INGEST), INGEST)
     out = tmp_path / "out"
-    run = dag.test(run_conf={"output_dir": str(out)})
+    run = dag.test(run_conf={"output_dir": "out"})
     assert str(run.state) == "success"
     assert runs == [{"msads_conn_id": "msads_default", "poke_interval": 300.0, "timeout": 21600.0}]
 
@@ -246,3 +247,17 @@ def test_ingestion_example_guards_then_fetches(
     assert msads_emulator.counters["token.refresh_token"] == 1
     assert msads_emulator.counters["api.GetAccountsInfo"] == 1
     assert msads_emulator.report_submits == 1
+
+
+@pytest.mark.parametrize("chosen", ["/etc/cron.d", "s3://aws_default@other-bucket/x", "../../elsewhere", "~", "a/../b"])
+def test_ingestion_example_refuses_a_destination_chosen_by_whoever_triggers(dags_folder: Path, chosen: str):
+    """The run parameter names a sub-folder only: the deployment decides where files may go."""
+    import copy
+
+    from airflow.exceptions import ParamValidationError
+
+    dag = load_dag(_install(dags_folder, INGEST), INGEST)
+    param = copy.deepcopy(dag.params).get_param("output_dir")
+    with pytest.raises(ParamValidationError):
+        param.resolve(chosen)
+    assert param.resolve("team_a/daily") == "team_a/daily"

@@ -17,6 +17,7 @@ Phases:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -24,7 +25,10 @@ T0 = time.monotonic()
 
 
 def main() -> None:
-    dags_folder, output_dir = sys.argv[1], sys.argv[2]
+    dags_folder, output_path = sys.argv[1], sys.argv[2]
+    # The example writes under the deployment's folder; a run only names a sub-folder of it.
+    base, output_dir = os.path.split(output_path)
+    os.environ["MSADS_EXAMPLE_DATA_DIR"] = base
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow < 3.1
