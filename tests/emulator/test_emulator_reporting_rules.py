@@ -400,3 +400,21 @@ def test_account_ids_accessor_checks_its_argument(msads_emulator: MicrosoftAdsEm
         msads_emulator.campaign_ids("1")
     with pytest.raises(ValueError, match="is not one of"):
         msads_emulator.ad_group_ids(campaign="1")
+
+
+def test_every_report_time_zone_has_an_offset() -> None:
+    from airflow_provider_msads.testing.emulator._reporting import _ZONE_OFFSETS
+    from airflow_provider_msads.testing.emulator._reporting_catalogue import TIME_ZONES
+
+    assert set(_ZONE_OFFSETS) == set(TIME_ZONES)
+
+
+def test_future_start_is_judged_in_the_report_time_zone(rep: Reports, clock: FakeClock) -> None:
+    # 2026-10-15 23:30 UTC is already the 16th in Tokyo (+9) but still the 15th in London.
+    clock.now = datetime(2026, 10, 15, 23, 30, tzinfo=timezone.utc).timestamp()
+    day = custom(date(2026, 10, 16))
+    time = {"CustomDateRangeStart": day, "CustomDateRangeEnd": day}
+
+    assert rep.submit_raw(rep.request(Time={**time, "ReportTimeZone": "OsakaSapporoTokyo"})).status_code == 200
+    london = rep.request(Time={**time, "ReportTimeZone": "GreenwichMeanTimeDublinEdinburghLisbonLondon"})
+    assert_reporting_fault(rep.submit_raw(london), 2041, "InvalidFutureStartDate")

@@ -48,21 +48,85 @@ _TWO_DAYS: Final = 2 * 24 * 3600.0
 # count as the measure a report needs (the column pages' "Required Columns").
 _IMPRESSION_SHARE_WORDS: Final = ("ImpressionShare", "ImpressionLostTo", "ClickShare", "ImpressionRate", "RelativeCtr")
 
-# UTC offsets (hours, standard time) of the common zones; the others count as GMT. Only used
-# to decide what "today" is for ReturnOnlyCompleteData and predefined ranges.
+# UTC offset in minutes (standard time) of every ReportTimeZone value, the zone's usual offset
+# (ASSUMPTION: no daylight saving time). They decide what "today" is for predefined ranges, future
+# dates and ReturnOnlyCompleteData, and when a day's data is complete in an account's zone.
 _ZONE_OFFSETS: Final = {
-    "PacificTimeUSCanadaTijuana": -8,
-    "MountainTimeUSCanada": -7,
-    "Arizona": -7,
-    "CentralTimeUSCanada": -6,
-    "EasternTimeUSCanada": -5,
-    "Alaska": -9,
-    "Hawaii": -10,
-    "BrusselsCopenhagenMadridParis": 1,
-    "AmsterdamBerlinBernRomeStockholmVienna": 1,
-    "OsakaSapporoTokyo": 9,
-    "CanberraMelbourneSydney": 10,
-    "ChennaiKolkataMumbaiNewDelhi": 5,
+    "Nukualofa": 780,
+    "FijiKamchatkaMarshallIsland": 720,
+    "AucklandWellington": 720,
+    "MagadanSolomonIslandNewCaledonia": 660,
+    "Vladivostok": 600,
+    "Hobart": 600,
+    "GuamPortMoresby": 600,
+    "CanberraMelbourneSydney": 600,
+    "Brisbane": 600,
+    "Darwin": 570,
+    "Adelaide": 570,
+    "Yakutsk": 540,
+    "Seoul": 540,
+    "OsakaSapporoTokyo": 540,
+    "Taipei": 480,
+    "Perth": 480,
+    "KualaLumpurSingapore": 480,
+    "IrkutskUlaanBataar": 480,
+    "BeijingChongqingHongKongUrumqi": 480,
+    "Krasnoyarsk": 420,
+    "BangkokHanoiJakarta": 420,
+    "Rangoon": 390,
+    "SriJayawardenepura": 330,
+    "AstanaDhaka": 360,
+    "AlmatyNovosibirsk": 360,
+    "Kathmandu": 345,
+    "ChennaiKolkataMumbaiNewDelhi": 330,
+    "IslandamabadKarachiTashkent": 300,
+    "Ekaterinburg": 300,
+    "Kabul": 270,
+    "BakuTbilisiYerevan": 240,
+    "AbuDhabiMuscat": 240,
+    "Tehran": 210,
+    "Nairobi": 180,
+    "MoscowStPetersburgVolgograd": 180,
+    "KuwaitRiyadh": 180,
+    "Baghdad": 180,
+    "Jerusalem": 120,
+    "HelsinkiKyivRigaSofiaTallinnVilnius": 120,
+    "HararePretoria": 120,
+    "Cairo": 120,
+    "Bucharest": 120,
+    "AthensIslandanbulMinsk": 120,
+    "WestCentralAfrica": 60,
+    "SarajevoSkopjeWarsawZagreb": 60,
+    "BrusselsCopenhagenMadridParis": 60,
+    "BelgradeBratislavaBudapestLjubljanaPrague": 60,
+    "AmsterdamBerlinBernRomeStockholmVienna": 60,
+    "CasablancaMonrovia": 0,
+    "GreenwichMeanTimeDublinEdinburghLisbonLondon": 0,
+    "Azores": -60,
+    "CapeVerdeIsland": -60,
+    "MidAtlantic": -120,
+    "Brasilia": -180,
+    "BuenosAiresGeorgetown": -180,
+    "Greenland": -180,
+    "Newfoundland": -210,
+    "AtlanticTimeCanada": -240,
+    "CaracasLaPaz": -240,
+    "Santiago": -240,
+    "BogotaLimaQuito": -300,
+    "EasternTimeUSCanada": -300,
+    "IndianaEast": -300,
+    "CentralAmerica": -360,
+    "CentralTimeUSCanada": -360,
+    "GuadalajaraMexicoCityMonterrey": -360,
+    "Saskatchewan": -360,
+    "Arizona": -420,
+    "ChihuahuaLaPazMazatlan": -420,
+    "MountainTimeUSCanada": -420,
+    "PacificTimeUSCanadaTijuana": -480,
+    "Alaska": -540,
+    "Hawaii": -600,
+    "MidwayIslandandSamoa": -660,
+    "InternationalDateLineWest": -720,
 }
 _DEFAULT_ZONE: Final = "PacificTimeUSCanadaTijuana"
 
@@ -268,7 +332,7 @@ class _Reporting(_ReportLinks, _AdsApi):
 
     def _today(self, zone: str) -> date:
         offset = _ZONE_OFFSETS.get(zone, 0)
-        return (datetime.fromtimestamp(self.clock(), tz=timezone.utc) + timedelta(hours=offset)).date()
+        return (datetime.fromtimestamp(self.clock(), tz=timezone.utc) + timedelta(minutes=offset)).date()
 
     def _submit(self, payload: Mapping[str, Any], tracking_id: str) -> _Reply:
         request = payload.get("ReportRequest")
@@ -544,7 +608,7 @@ class _Reporting(_ReportLinks, _AdsApi):
         """When Microsoft's data for ``day`` is complete in ``time_zone`` (a POSIX timestamp): the day
         ends at midnight there, plus the "3 hours" of guides/reports.md (Time Zones in Reporting)."""
         midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
-        ends = midnight - timedelta(hours=_ZONE_OFFSETS.get(time_zone, 0))
+        ends = midnight - timedelta(minutes=_ZONE_OFFSETS.get(time_zone, 0))
         return (ends + rules.COMPLETE_AFTER).timestamp()
 
     def _poll(self, payload: Mapping[str, Any], tracking_id: str) -> _Reply:
