@@ -418,3 +418,41 @@ def test_future_start_is_judged_in_the_report_time_zone(rep: Reports, clock: Fak
     assert rep.submit_raw(rep.request(Time={**time, "ReportTimeZone": "OsakaSapporoTokyo"})).status_code == 200
     london = rep.request(Time={**time, "ReportTimeZone": "GreenwichMeanTimeDublinEdinburghLisbonLondon"})
     assert_reporting_fault(rep.submit_raw(london), 2041, "InvalidFutureStartDate")
+
+
+def test_scope_entries_with_a_bad_account_or_campaign(rep: Reports) -> None:
+    account = rep.emu.account.id
+    campaign = rep.emu.campaign_ids()[0]
+    group = rep.emu.ad_group_ids(campaign=campaign)[0]
+    bad_account = {"Campaigns": [{"AccountId": "900000001", "CampaignId": campaign}]}
+    assert_reporting_fault(
+        rep.submit_raw(rep.request(Scope=bad_account)), 2018, "InvalidAccountIdInCampaignReportScope"
+    )
+
+    def ad_group_request(entry: dict[str, str]) -> dict[str, Any]:
+        return rep.request(
+            Type="AdGroupPerformanceReportRequest", Columns=AD_GROUP_COLUMNS, Scope={"AdGroups": [entry]}
+        )
+
+    wrong_account = {"AccountId": "900000001", "CampaignId": campaign, "AdGroupId": group}
+    wrong_campaign = {"AccountId": account, "CampaignId": "123", "AdGroupId": group}
+    assert_reporting_fault(
+        rep.submit_raw(ad_group_request(wrong_account)), 2020, "InvalidAccountIdInAdGroupReportScope"
+    )
+    assert_reporting_fault(
+        rep.submit_raw(ad_group_request(wrong_campaign)), 2021, "InvalidCampaignIdInAdGroupReportScope"
+    )
+    assert (
+        rep.submit_raw(ad_group_request({"AccountId": account, "CampaignId": campaign, "AdGroupId": group})).status_code
+        == 200
+    )
+
+
+def test_report_size_knob_keeps_to_the_scope(rep: Reports) -> None:
+    rep.emu.set_report_size(rows=50)
+    wanted = rep.emu.campaign_ids()[2]
+    scope = {"Campaigns": [{"AccountId": rep.emu.account.id, "CampaignId": wanted}]}
+    rows = rows_of(rep, Columns=COLUMNS, Scope=scope)
+
+    assert len(rows) == 50
+    assert {row[2] for row in rows} == {wanted}
