@@ -341,13 +341,18 @@ def test_retention_table_is_microsofts() -> None:
 def test_retention_by_report_type(
     rep: Reports, fixed: FakeClock, report_type: str, columns: list[str], aggregation: str, first_kept: date
 ) -> None:
-    def submit(start: date) -> Any:
-        time = {"CustomDateRangeStart": custom(start), "CustomDateRangeEnd": custom(date(2026, 10, 14))}
+    def submit(start: date, end: date) -> Any:
+        time = {"CustomDateRangeStart": custom(start), "CustomDateRangeEnd": custom(end)}
         known = [c for c in columns if c in _columns_of(report_type)]
         return rep.submit_raw(rep.request(Type=report_type, Columns=known, Aggregation=aggregation, Time=time))
 
-    assert submit(first_kept).status_code == 200, submit(first_kept).text
-    assert_reporting_fault(submit(first_kept - timedelta(days=1)), 2040, "InvalidCustomDateRange")
+    before = first_kept - timedelta(days=1)
+    straddling = submit(before - timedelta(days=5), date(2026, 10, 14))
+
+    assert straddling.status_code == 200, straddling.text
+    assert rep.emu.reports[straddling.json()["ReportRequestId"]].start == first_kept  # only retained days
+    assert submit(first_kept, first_kept).status_code == 200
+    assert_reporting_fault(submit(before - timedelta(days=5), before), 2010, "InvalidCustomDateRangeEnd")
 
 
 def _columns_of(report_type: str) -> tuple[str, ...]:

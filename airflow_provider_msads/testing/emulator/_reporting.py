@@ -573,11 +573,18 @@ class _Reporting(_ReportLinks, _AdsApi):
         if end > today:
             # ReportTime: "The end date cannot be later than today's date." (code: ASSUMPTION)
             raise _OperationError(2010, f"{end.isoformat()} is after today ({today.isoformat()}) in {zone}.")
+        # Retention (guides/report-data-retention-time-periods.md gives the limits, not the answer).
+        # The service answers a range that ENDS before the retained data with 2010: the singer-io
+        # tap-bing-ads connector skips exactly that case ("the requested report date range ended
+        # outside of their data retention period", PR #29). A range that only starts earlier is
+        # served with the retained days (the connector's windows straddle the limit and succeed).
         earliest = self._earliest(report_type, aggregation, effective, today)
-        if earliest is not None and start < earliest:
+        if earliest is not None and end < earliest:
             raise _OperationError(
-                2040, f"{report_type} keeps {effective} data from {earliest.isoformat()}; the start is earlier."
+                2010, f"{report_type} keeps {effective} data from {earliest.isoformat()}; the range ends before."
             )
+        if earliest is not None and start < earliest:
+            start = earliest
         return start, end, zone, None
 
     @staticmethod
