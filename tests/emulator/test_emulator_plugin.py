@@ -43,9 +43,13 @@ def test_connection_helpers(msads_emulator: MicrosoftAdsEmulator) -> None:
         "customer_id": msads_emulator.customer_id,
         "developer_token": msads_emulator.developer_token,
         "refresh_token": refresh,
+        "environment": "production",
+        "tenant": "common",
         "token_url": msads_emulator.token_url(),
+        "authorize_url": msads_emulator.authorize_url(),
         "customer_management_url": msads_emulator.customer_management_url,
         "reporting_url": msads_emulator.reporting_url,
+        "client_secret_expires_on": "",
     }
     assert msads_emulator.connection_dict(refresh) == {
         "conn_type": "msads",

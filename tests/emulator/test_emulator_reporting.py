@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -301,11 +301,12 @@ def test_report_size_knob(rep: Reports) -> None:
 
 
 def test_poll_of_an_unknown_or_old_request_id(rep: Reports, clock: FakeClock) -> None:
-    assert_reporting_fault(rep.poll_raw("12345"), 2100, "ReportingServiceInvalidReportId")
+    assert_reporting_fault(rep.poll_raw("not-an-id"), 2100, "InvalidReportId")
+    assert_reporting_fault(rep.poll_raw("12345"), 2101, "ReportNotFound")
     report_id = rep.submit()
     clock.advance(2 * 24 * 3600 + 1)
     rep._token = None  # the access token died long ago
-    assert_reporting_fault(rep.poll_raw(report_id), 2100, "ReportingServiceInvalidReportId")
+    assert_reporting_fault(rep.poll_raw(report_id), 2101, "ReportNotFound")
 
 
 def test_each_poll_mints_a_fresh_link(rep: Reports) -> None:
@@ -469,8 +470,7 @@ def test_column_of_another_report_type(rep: Reports) -> None:
         ({"Type": "CampaignPerformanceReport"}, "$.Type"),
         ({"Aggregation": "Fortnightly"}, "$.Aggregation"),
         ({"Format": "Xlsx"}, "$.Format"),
-        ({"Columns": []}, "$.Columns"),
-        ({"Scope": {}}, "$.Scope.AccountIds"),
+        ({"Scope": {"AccountIds": ["12x"]}}, "$.Scope.AccountIds[0]"),
         ({"Time": {"PredefinedTime": "LastDecade"}}, "$.Time.PredefinedTime"),
         ({"Time": {"PredefinedTime": "Yesterday", "ReportTimeZone": "Mars"}}, "$.Time.ReportTimeZone"),
     ],
@@ -484,50 +484,99 @@ def test_other_bad_values_are_null_requests_naming_the_path(rep: Reports, overri
 def test_over_1000_accounts(rep: Reports) -> None:
     ids = [str(100000000 + n) for n in range(1001)]
 
-    assert_reporting_fault(
-        rep.submit_raw(rep.request(Scope={"AccountIds": ids})), 2029, "ReportingServiceAccountsOverLimit"
-    )
+    assert_reporting_fault(rep.submit_raw(rep.request(Scope={"AccountIds": ids})), 2029, "AccountsOverLimit")
 
 
 def test_account_the_user_cannot_see(rep: Reports) -> None:
     foreign = rep.emu.add_account(parent_customer_id="999999999")
 
     assert_reporting_fault(
-        rep.submit_raw(rep.request(Scope={"AccountIds": [foreign.id]})), 2034, "ReportingServiceAccountNotAuthorized"
+        rep.submit_raw(rep.request(Scope={"AccountIds": [foreign.id]})), 2003, "AccountNotAuthorized"
     )
 
 
 def test_complete_data_with_today_in_range(rep: Reports, clock: FakeClock) -> None:
-    today = datetime.fromtimestamp(clock.now, tz=timezone.utc).date()
+    clock.now = datetime(2026, 10, 15, 12, tzinfo=timezone.utc).timestamp()
     time = {
-        "CustomDateRangeStart": custom(today - timedelta(days=3)),
-        "CustomDateRangeEnd": custom(today),
+        "CustomDateRangeStart": custom(date(2026, 10, 12)),
+        "CustomDateRangeEnd": custom(date(2026, 10, 15)),
         "ReportTimeZone": "GreenwichMeanTimeDublinEdinburghLisbonLondon",
     }
 
     assert_reporting_fault(
-        rep.submit_raw(rep.request(Time=time, ReturnOnlyCompleteData=True)), 2004, "NoCompleteDataAvaliable"
+        rep.submit_raw(rep.request(Time=time, ReturnOnlyCompleteData=True)),
+        2005,
+        "InvalidDataAvailabilityAndTimePeriodCombination",
     )
-    time["CustomDateRangeEnd"] = custom(today - timedelta(days=1))
+    time["CustomDateRangeEnd"] = custom(date(2026, 10, 13))
     assert rep.submit_raw(rep.request(Time=time, ReturnOnlyCompleteData=True)).status_code == 200
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "aggregation", "code"),
+    ("start", "end", "aggregation", "code", "name"),
     [
-        ({"Year": 2026, "Month": 10, "Day": 3}, {"Year": 2026, "Month": 10, "Day": 1}, "Daily", 2016),
-        ({"Year": 2026, "Month": 13, "Day": 1}, {"Year": 2026, "Month": 10, "Day": 1}, "Daily", 2015),
-        ({"Year": 2026, "Month": 10, "Day": 1}, {"Year": 2026, "Month": 2, "Day": 30}, "Daily", 2016),
-        ({"Year": 2023, "Month": 10, "Day": 14}, {"Year": 2026, "Month": 10, "Day": 1}, "Daily", 2015),
-        ({"Year": 2026, "Month": 4, "Day": 14}, {"Year": 2026, "Month": 10, "Day": 1}, "Hourly", 2015),
+        (
+            {"Year": 2026, "Month": 10, "Day": 3},
+            {"Year": 2026, "Month": 10, "Day": 1},
+            "Daily",
+            2011,
+            "EndDateBeforeStartDate",
+        ),
+        (
+            {"Year": 2026, "Month": 13, "Day": 1},
+            {"Year": 2026, "Month": 10, "Day": 1},
+            "Daily",
+            2009,
+            "InvalidCustomDateRangeStart",
+        ),
+        (
+            {"Year": 2026, "Month": 10, "Day": 1},
+            {"Year": 2026, "Month": 2, "Day": 30},
+            "Daily",
+            2010,
+            "InvalidCustomDateRangeEnd",
+        ),
+        (
+            {"Year": 2026, "Month": 10, "Day": 1},
+            {"Year": 2026, "Month": 10, "Day": 16},
+            "Daily",
+            2010,
+            "InvalidCustomDateRangeEnd",
+        ),
+        (
+            {"Year": 2026, "Month": 10, "Day": 16},
+            {"Year": 2026, "Month": 10, "Day": 17},
+            "Daily",
+            2041,
+            "InvalidFutureStartDate",
+        ),
+        (
+            {"Year": 2023, "Month": 10, "Day": 1},
+            {"Year": 2023, "Month": 10, "Day": 14},
+            "Daily",
+            2010,
+            "InvalidCustomDateRangeEnd",
+        ),
+        (
+            {"Year": 2026, "Month": 4, "Day": 1},
+            {"Year": 2026, "Month": 4, "Day": 14},
+            "Hourly",
+            2010,
+            "InvalidCustomDateRangeEnd",
+        ),
     ],
 )
 def test_date_range_problems(
-    rep: Reports, clock: FakeClock, start: dict[str, int], end: dict[str, int], aggregation: str, code: int
+    rep: Reports,
+    clock: FakeClock,
+    start: dict[str, int],
+    end: dict[str, int],
+    aggregation: str,
+    code: int,
+    name: str,
 ) -> None:
     clock.now = datetime(2026, 10, 15, 12, tzinfo=timezone.utc).timestamp()
     time = {"CustomDateRangeStart": start, "CustomDateRangeEnd": end}
-    name = {2015: "InvalidCustomDateRangeStart", 2016: "InvalidCustomDateRangeEnd"}[code]
 
     assert_reporting_fault(rep.submit_raw(rep.request(Time=time, Aggregation=aggregation)), code, name)
 

@@ -179,7 +179,7 @@ def test_reporting_fault_bodies_parse_with_the_sdk_models(msads_emulator: Micros
     fault = ApiFaultDetail.from_json(response.text)
     assert fault is not None
     assert fault.tracking_id == response.headers["TrackingId"]
-    assert [(e.code, e.error_code) for e in fault.operation_errors] == [(2029, "ReportingServiceAccountsOverLimit")]
+    assert [(e.code, e.error_code) for e in fault.operation_errors] == [(2029, "AccountsOverLimit")]
 
 
 def test_the_sdk_request_json_is_what_the_emulator_validates(msads_emulator: MicrosoftAdsEmulator) -> None:

@@ -27,8 +27,9 @@ Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plum
 REST service does around its operations: caller checks, fault shapes, TrackingId),
 ``_customer_management`` and ``_reporting`` (their operations), ``_report_links`` (the download
 links Poll hands out, served like Azure blobs), ``_report_files`` (the zipped CSV they serve),
-``_reporting_catalogue`` (generated from the SDK), ``_catalogues`` (constants and error
-catalogues), ``_model`` (records).
+``_reporting_catalogue`` (generated from the SDK), ``_reporting_rules`` (Microsoft's documented
+rules as data: scope kinds, aggregation x time, retention), ``_catalogues`` (constants and error
+catalogues), ``_model`` (records), ``__main__`` (the command line).
 
 Import cost matters: the pytest plugin imports this module lazily, and the module itself uses
 only the standard library (no Airflow, no third-party packages).
@@ -37,12 +38,14 @@ only the standard library (no Airflow, no third-party packages).
 from __future__ import annotations
 
 __all__ = [
+    "AGGREGATION_TIMES",
     "DEFAULT_SCOPE",
     "INJECTION_ENDPOINTS",
     "INJECTION_KINDS",
     "OPERATIONS",
     "PRODUCTION_SCOPE",
     "REPORTING_OPERATIONS",
+    "REPORTING_RETENTION",
     "SANDBOX_DEVELOPER_TOKEN",
     "SANDBOX_SCOPE",
     "EmulatorAccount",
@@ -64,3 +67,5 @@ from airflow_provider_msads.testing.emulator._catalogues import (
 from airflow_provider_msads.testing.emulator._facade import MicrosoftAdsEmulator
 from airflow_provider_msads.testing.emulator._model import EmulatorAccount, EmulatorApp
 from airflow_provider_msads.testing.emulator._report_files import EmulatorReport
+from airflow_provider_msads.testing.emulator._reporting_rules import AGGREGATION_TIMES
+from airflow_provider_msads.testing.emulator._reporting_rules import RETENTION as REPORTING_RETENTION

@@ -253,16 +253,25 @@ class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
             return self._new_refresh_token(client, resource, parent=None)
 
     def connection_extra(self, refresh_token: str | None = None) -> dict[str, str]:
-        """The connection ``extra`` for the default world; mints a refresh token when None."""
+        """The connection ``extra`` for the default world; mints a refresh token when None.
+
+        Every key of the connection form is present (fields.py): the optional ones at their
+        defaults (``environment`` production, ``tenant`` common, no secret expiry date), the URLs
+        pointing here.
+        """
         token = refresh_token if refresh_token is not None else self.issue_refresh_token()
         return {
             "account_id": self.account.id,
             "customer_id": self.customer_id,
             "developer_token": self.developer_token,
             "refresh_token": token,
+            "environment": "production",
+            "tenant": "common",
             "token_url": self.token_url(),
+            "authorize_url": self.authorize_url(),
             "customer_management_url": self.customer_management_url,
             "reporting_url": self.reporting_url,
+            "client_secret_expires_on": "",
         }
 
     def connection_dict(self, refresh_token: str | None = None) -> dict[str, object]:

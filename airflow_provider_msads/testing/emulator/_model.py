@@ -50,6 +50,27 @@ class EmulatorAccount:
     time_zone: str = "PacificTimeUSCanadaTijuana"
 
 
+#: Every account's fixed tree: 3 campaigns of 2 ad groups of 2 keywords/ads each. Report rows are
+#: entities of this tree, so a scope naming campaigns or ad groups selects rows a test can predict.
+CAMPAIGNS_PER_ACCOUNT = 3
+AD_GROUPS_PER_CAMPAIGN = 2
+
+
+def _entity_id(account_id: str, salt: int, index: int) -> str:
+    """Stable nine-digit ids per (account, entity kind, index); the report rows use the same ones."""
+    return str(100000000 + (int(account_id) * 7 + salt + index * 13) % 899999999)
+
+
+def campaign_id(account_id: str, index: int) -> str:
+    """The id of campaign ``index`` (0-based) of an account, as report rows and scopes carry it."""
+    return _entity_id(account_id, len("Campaign") * 101, index)
+
+
+def ad_group_id(account_id: str, index: int) -> str:
+    """The id of ad group ``index`` (0-based, counted across the account's campaigns)."""
+    return _entity_id(account_id, len("AdGroup") * 101, index)
+
+
 # --------------------------------------------------------------------------------------------
 # Internal state records
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, BinaryIO, Final
 
 from airflow_provider_msads.testing.emulator._http import _built_once, _Reply
-from airflow_provider_msads.testing.emulator._model import EmulatorAccount
+from airflow_provider_msads.testing.emulator._model import (
+    AD_GROUPS_PER_CAMPAIGN,
+    CAMPAIGNS_PER_ACCOUNT,
+    EmulatorAccount,
+    _entity_id,
+    ad_group_id,
+    campaign_id,
+)
 
 _XML: Final = "application/xml"
 _AZURE_VERSION: Final = "2021-08-06"  # the Azure Storage REST version the links and blobs claim
@@ -45,7 +52,9 @@ _DEFAULT_LEVEL: Final = 3
 class EmulatorReport:
     """One submitted report; tests may change ``pending_polls``, ``rows`` or ``status`` in flight.
 
-    ``rows`` None means the natural size: accounts x periods x entities of the report's level.
+    ``rows`` None means the natural size: periods x the entities of the report's level in scope.
+    ``selection`` narrows an account to some entities (indexes at the report's level: the rows a
+    ``Campaigns``/``AdGroups`` scope names); an account absent from it is reported whole.
     ``status`` is what the report ends as (``"Success"`` or ``"Error"``). ``empty_url`` says how an
     empty report answers Poll: ``"null"`` (``ReportDownloadUrl: null``) or ``"missing"`` (no key).
     """
@@ -71,6 +80,7 @@ class EmulatorReport:
     polls: int = 0
     downloads: int = 0
     request: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def periods(self) -> list[str]:
         """``TimePeriod`` values in order (FormatVersion 2.0: ``yyyy-mm-dd``, hourly ``yyyy-mm-dd|h``)."""
@@ -99,13 +109,24 @@ class EmulatorReport:
             starts[first.isoformat()] = None
         return list(starts)
 
+    @staticmethod
+    def level_of(report_type: str) -> int:
+        """Rows per account and period: 1 account, 3 campaigns, 6 ad groups or 12 keywords/ads."""
+        return _LEVELS.get(report_type, _DEFAULT_LEVEL)
+
     def entities_per_account(self) -> int:
-        return _LEVELS.get(self.report_type, _DEFAULT_LEVEL)
+        return self.level_of(self.report_type)
+
+    def entities_of(self, account_id: str) -> tuple[int, ...] | None:
+        """The selected entity indexes of an account; None for all of them."""
+        return self.selection.get(account_id)
 
     def row_count(self) -> int:
         if self.rows is not None:
             return self.rows
-        return len(self.account_ids) * len(self.periods()) * self.entities_per_account()
+        level = self.entities_per_account()
+        per_period = sum(len(self.selection.get(a, range(level))) for a in self.account_ids)
+        return per_period * len(self.periods())
 
 
 # ------------------------------------------------------------------------------------ rows
@@ -146,8 +167,9 @@ def _metric_value(column: str, impressions: int, clicks: int, conversions: int, 
 _BLOCK: Final = 2048  # lines per yielded block: bounded memory, few Python-level writes
 _POOL_SIZE: Final = 1009  # prime; the pool spans more than deflate's 32 KiB window
 
-# Entity k of an account: in a report with L entities per account, campaign k // (L/3), ad group
-# k // (L/6), keyword/ad/search term k. Ids are stable per account, names count from 1.
+# Entity k of an account, in a report with L entities per account (1, 3, 6 or 12): campaign
+# k // (L/3), ad group k // (L/6), keyword/ad/search term k, as in the account's fixed tree
+# (_model.CAMPAIGNS_PER_ACCOUNT). Ids are stable per account, names count from 1.
 _ENTITY_PREFIXES: Final = ("SearchQuery", "AdGroup", "Campaign", "Keyword", "Ad")
 
 
@@ -172,6 +194,19 @@ def _is_dimension(column: str) -> bool:
     )
 
 
+def campaign_index(k: int, level: int) -> int:
+    """The campaign of entity ``k`` in a report with ``level`` entities per account."""
+    return k // max(1, level // CAMPAIGNS_PER_ACCOUNT)
+
+
+def ad_group_index(k: int, level: int) -> int:
+    """The ad group of entity ``k``; a campaign-level row stands for its campaign's first ad group."""
+    per_ad_group = level // (CAMPAIGNS_PER_ACCOUNT * AD_GROUPS_PER_CAMPAIGN)
+    if per_ad_group >= 1:
+        return k // per_ad_group
+    return k * (CAMPAIGNS_PER_ACCOUNT * AD_GROUPS_PER_CAMPAIGN // max(1, level))
+
+
 def _entity_getter(column: str, level: int) -> Callable[[str], Callable[[int], str]] | None:
     """For columns naming a campaign, ad group, keyword...: account id -> (entity index -> value)."""
     prefix = next((p for p in _ENTITY_PREFIXES if column.startswith(p)), None)
@@ -180,17 +215,19 @@ def _entity_getter(column: str, level: int) -> Callable[[str], Callable[[int], s
         if column.endswith("Id") and not column.startswith("Account"):
             return lambda a: lambda k: str(_digits(column, a, k) % 10**9)
         return None
-    per = {"Campaign": max(1, level // 3), "AdGroup": max(1, level // 6)}.get(prefix, 1)
     label = {"AdGroup": "Ad group", "SearchQuery": "search term"}.get(prefix, prefix)
+    if prefix == "Campaign":
+        if rest == "Id":
+            return lambda a: lambda k: campaign_id(a, campaign_index(k, level))
+        return lambda a: lambda k: f"{label} {campaign_index(k, level) + 1}"
+    if prefix == "AdGroup":
+        if rest == "Id":
+            return lambda a: lambda k: ad_group_id(a, ad_group_index(k, level))
+        return lambda a: lambda k: f"{label} {ad_group_index(k, level) + 1}"
     salt = len(prefix) * 101
     if rest == "Id":
-
-        def ids(a: str) -> Callable[[int], str]:
-            base = int(a) * 7 + salt
-            return lambda k: str(100000000 + (base + (k // per) * 13) % 899999999)
-
-        return ids
-    return lambda a: lambda k: f"{label} {k // per + 1}"
+        return lambda a: lambda k: _entity_id(a, salt, k)
+    return lambda a: lambda k: f"{label} {k + 1}"
 
 
 def _static_value(column: str, period: str, account: EmulatorAccount) -> str:
@@ -250,11 +287,16 @@ def _iter_blocks(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount]
             slots.append(("static", column))
     entities = len(entity_getters)
     periods = report.periods()
-    per_account = max(1, -(-total // (len(periods) * len(report.account_ids))))
+    natural = report.rows is None
+    even_share = max(1, -(-total // (len(periods) * len(report.account_ids))))
     i = 0
     for period in periods:
         for account_id in report.account_ids:
             account = accounts[account_id]
+            chosen = report.entities_of(account_id)
+            count = (level if chosen is None else len(chosen)) if natural else even_share
+            if count == 0:
+                continue
             cells: list[str] = []
             for kind, what in slots:
                 if kind == "static":
@@ -268,12 +310,13 @@ def _iter_blocks(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount]
             template = separator.join(cells) + "\r\n"
             fill = template.format
             getters = [make(account_id) for make in entity_getters]
-            for first in range(0, per_account, _BLOCK):
-                block = range(first, min(per_account, first + _BLOCK, first + total - i))
+            for first in range(0, count, _BLOCK):
+                block = range(first, min(count, first + _BLOCK, first + total - i))
+                keys = block if chosen is None else [chosen[n % len(chosen)] for n in block]
                 yield "".join(
                     [
                         fill(*[get(k) for get in getters], *pool[((i + n) * 7919) % _POOL_SIZE])
-                        for n, k in enumerate(block)
+                        for n, k in enumerate(keys)
                     ]
                 )
                 i += len(block)
