@@ -22,7 +22,8 @@ rather than by version number:
   ``MaskSecret`` messages), so the provider's redaction runs there before a line leaves the process.
 
 Where neither can be installed the token goes to Airflow's ``mask_secret`` as before: protection
-first, cost second.
+first, cost second. ``MSADS_MASKER=airflow`` in the environment does the same on purpose (a way
+back, should a future Airflow change its masker in a way feature detection does not see).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -320,7 +322,7 @@ def mask_token(token: str, fallback: Callable[[str], None]) -> None:
     ``MaskSecret`` message either, so a supervisor (and Airflow 3's in-process ``dag.test()``
     supervisor, which logs those messages at DEBUG) never sees it.
     """
-    if not LIVE_TOKENS.add(token):
+    if os.environ.get("MSADS_MASKER", "").strip().lower() == "airflow" or not LIVE_TOKENS.add(token):
         fallback(token)
         return
     if not install():
