@@ -96,6 +96,16 @@ def mask_runtime_secret(value: str) -> None:
     mask_token(value, _airflow_mask)
 
 
+def prepare_masking() -> None:
+    """Before a connection is read: see ``_masking.prepare``. Never fails the caller."""
+    try:
+        from airflow_provider_msads._masking import prepare
+
+        prepare()
+    except Exception:  # masking setup is an optimisation here; mask_runtime_secret still protects
+        log.debug("Could not prepare the provider's masker.", exc_info=True)
+
+
 def _airflow_mask(value: str) -> None:
     """Airflow's masker; on a running event loop (the triggerer) in a worker thread.
 

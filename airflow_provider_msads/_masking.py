@@ -32,6 +32,7 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -239,6 +240,52 @@ def airflow_maskers() -> list[Any]:
     return list(found.values())
 
 
+class _LazyPattern:
+    """A compiled pattern made on first use: Airflow compiles on every ``add_mask``, needed or not.
+
+    Reading 50 connections at once adds 50 secrets (Airflow masks each connection's own) and, without
+    a log line in between, needs one compiled pattern, not 50 ever larger ones.
+    """
+
+    __slots__ = ("_compiled", "flags", "source")
+
+    def __init__(self, source: Any, flags: int) -> None:
+        self.source = source
+        self.flags = flags
+        self._compiled: Any = None
+
+    def compiled(self) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(self.source, self.flags)
+        return self._compiled
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        return self.compiled().sub(repl, string, count)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.compiled(), name)
+
+
+class _LazyRe:
+    """``re`` for the module that defines Airflow's ``add_mask``: ``compile`` is deferred, the rest is ``re``."""
+
+    def compile(self, pattern: Any, flags: int = 0) -> _LazyPattern:
+        return _LazyPattern(pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re, name)
+
+
+_LAZY_RE = _LazyRe()
+
+
+def _defer_compilation(masker: Any) -> None:
+    """Point the ``re`` of the module that defines ``add_mask`` at :class:`_LazyRe`, if it is ``re``."""
+    namespace = getattr(getattr(type(masker), "add_mask", None), "__globals__", None)
+    if isinstance(namespace, dict) and namespace.get("re") is re:
+        namespace["re"] = _LAZY_RE
+
+
 def _wrap(masker: Any) -> bool:
     if getattr(type(masker), "_msads_bounded", False):
         return True
@@ -250,6 +297,7 @@ def _wrap(masker: Any) -> bool:
         current = masker.__dict__.pop("replacer", getattr(type(masker), "replacer", None))
         masker.__class__ = _bounded_class(type(masker))
         masker.__dict__["_msads_pattern"] = current
+        _defer_compilation(masker)
     except Exception:
         log.debug("Could not extend Airflow's secrets masker.", exc_info=True)
         return False
@@ -322,8 +370,19 @@ def mask_token(token: str, fallback: Callable[[str], None]) -> None:
     ``MaskSecret`` message either, so a supervisor (and Airflow 3's in-process ``dag.test()``
     supervisor, which logs those messages at DEBUG) never sees it.
     """
-    if os.environ.get("MSADS_MASKER", "").strip().lower() == "airflow" or not LIVE_TOKENS.add(token):
+    if _way_back() or not LIVE_TOKENS.add(token):
         fallback(token)
         return
     if not install():
         fallback(token)
+
+
+def _way_back() -> bool:
+    return os.environ.get("MSADS_MASKER", "").strip().lower() == "airflow"
+
+
+def prepare() -> None:
+    """Install before a connection is read: Airflow masks the connection's secrets as it reads it,
+    and with :class:`_LazyRe` in place those additions compile once, on the next redaction."""
+    if not _way_back():
+        install()

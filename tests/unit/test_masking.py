@@ -189,3 +189,17 @@ def test_mask_runtime_secret_uses_the_bounded_set():
     mask_runtime_secret(token)
     assert token in LIVE_TOKENS
     assert [len(m.patterns) for m in _masking.airflow_maskers()] == before
+
+
+def test_airflow_compiles_its_pattern_once_on_the_next_redaction():
+    """Many secrets added between two log lines (50 connections read at once) cost one compilation."""
+    from airflow.providers.common.compat.sdk import mask_secret, redact
+
+    _masking.prepare()
+    values = [f"connection-secret-{n}-{secrets.token_hex(8)}" for n in range(5)]
+    for value in values:
+        mask_secret(value)
+    pending = [m.__dict__.get("_msads_pattern") for m in _masking.airflow_maskers()]
+    lazy = [p for p in pending if isinstance(p, _masking._LazyPattern)]
+    assert lazy and all(p._compiled is None for p in lazy)  # nothing compiled yet
+    assert str(redact(" ".join(values))) == " ".join(["***"] * len(values))
