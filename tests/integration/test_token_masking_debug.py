@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 QUIRK = "MaskSecret("
 
-DAG_SOURCE = '''
+DAG_SOURCE = """
 from __future__ import annotations
 
 import logging
@@ -60,7 +60,7 @@ with DAG("msads_mask_probe", schedule=None, start_date=pendulum.datetime(2026, 1
         return "done"
 
     probe()
-'''
+"""
 
 RUNNER = """
 import json, sys

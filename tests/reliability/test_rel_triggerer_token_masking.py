@@ -5,8 +5,8 @@ supervisor), which redacts them with secrets it learnt from ``MaskSecret`` messa
 masks its tokens itself, in the runner, before a line leaves it, and sends no ``MaskSecret``. A
 probe trigger refreshes the token (forced), then deliberately logs it through the trigger's logger,
 a plain logger at DEBUG and an exception, three cycles in a row; the credential sensor's trigger
-runs beside it. Nothing of any token issued may appear in the triggerer's output, and the probe's
-lines must be there, masked.
+runs beside it. Nothing of any token issued may appear in the triggerer's output or in the trigger
+log files, and the probe's lines must be there, masked.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     not __import__("airflow").__version__.startswith("3.3"), reason="metastore layout of Airflow 3.3"
 )
 
-PROBE_MODULE = '''
+PROBE_MODULE = """
 from __future__ import annotations
 
 import logging
@@ -52,7 +52,7 @@ class TokenProbeTrigger(BaseTrigger):
         except RuntimeError:
             self.log.exception("PROBE-CAUGHT")
         yield TriggerEvent({"status": "success" if report.ok else "failed"})
-'''
+"""
 
 DAG_SOURCE = """
 from __future__ import annotations
@@ -173,7 +173,11 @@ def test_no_runtime_token_in_a_debug_triggerer(airflow_db, dags_folder: Path, ms
                 triggerer.wait(60)
             except subprocess.TimeoutExpired:
                 triggerer.kill()
-    text = log_path.read_text(errors="replace")
+    # Trigger logs go to each task instance's log file; the triggerer's own to its output.
+    texts = [log_path.read_text(errors="replace")]
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "dag_id=msads_probe_dag"
+    texts += [path.read_text(errors="replace") for path in logs.rglob("*") if path.is_file()]
+    text = "\n".join(texts)
     learnt = [t for t in msads_emulator.issued_access_tokens + msads_emulator.issued_refresh_tokens]
     assert len(msads_emulator.issued_access_tokens) >= 3  # a forced refresh per cycle at least
     probe_lines = [line for line in text.splitlines() if "PROBE-TRIGGER" in line or "PROBE-EXCEPTION" in line]
