@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -79,6 +80,7 @@ def _in_process(emulator: MicrosoftAdsEmulator, cycles: int, mode: str) -> list[
     meter = _Meter()
     original_runtime, original_quietly = _compat.mask_runtime_secret, _compat._mask_quietly
     if mode == "before":  # the provider up to now: every token to Airflow's mask_secret, off the loop
+        os.environ["MSADS_MASKER"] = "airflow"  # and the hook does not install the provider's masker
         _compat._mask_quietly = meter.timed(original_quietly)  # type: ignore[assignment]
         _compat.mask_runtime_secret = _compat._airflow_mask  # type: ignore[assignment]
     else:
@@ -132,6 +134,7 @@ def _in_process(emulator: MicrosoftAdsEmulator, cycles: int, mode: str) -> list[
         asyncio.run(main())
     finally:
         _compat.mask_runtime_secret, _compat._mask_quietly = original_runtime, original_quietly  # type: ignore[assignment]
+        os.environ.pop("MSADS_MASKER", None)
         for conn_id in conn_ids:
             os.environ.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
     return rows
@@ -204,11 +207,16 @@ def _real_triggerer(emulator: MicrosoftAdsEmulator, cycles: int, mode: str) -> l
 
 
 def _summary(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    """First tenth against last tenth of the cycles: flat means a ratio near 1."""
+    """Medians of the first, middle (40-50 %) and last tenth of the cycles; ``ratio`` is last/middle.
+
+    Flat means a ratio near 1. Middle, not first: until the provider's live set is full (512 tokens,
+    cycle 128 here) adding one also sorts a growing set; from then on nothing grows.
+    """
     tenth = max(1, len(rows) // 10)
     first = common.median(r[key] for r in rows[:tenth])
+    middle = common.median(r[key] for r in rows[4 * tenth : 5 * tenth] or rows[:tenth])
     last = common.median(r[key] for r in rows[-tenth:])
-    return {"first": first, "last": last, "ratio": round(last / first, 2) if first else None}
+    return {"first": first, "middle": middle, "last": last, "ratio": round(last / middle, 2) if middle else None}
 
 
 def _table(title: str, rows: list[dict[str, Any]], keys: list[str]) -> None:
@@ -223,13 +231,17 @@ def _table(title: str, rows: list[dict[str, Any]], keys: list[str]) -> None:
 
 def run(quick: bool = False) -> dict[str, Any]:
     after_cycles, before_cycles = (20, 10) if quick else (600, 150)
-    real_cycles = 3 if quick else 40
+    real_cycles = 1 if quick else 40
+    parts = os.environ.get("MSADS_P10_PARTS", "AB").upper()  # A: in-process, B: a real triggerer
     keys = ["airflow_patterns", "provider_live_tokens", "cpu_per_mask_ms", "worst_loop_lag_ms", "rss_mb"]
     figures: dict[str, Any] = {"connections": CONNECTIONS}
     with MicrosoftAdsEmulator() as emulator:
-        # "after" first: "before" leaves hundreds of MB of compiled patterns in ``re``'s cache.
-        for mode, cycles in (("after", after_cycles), ("before", before_cycles)):
+        # "before" first: once installed, the provider's masker also makes Airflow's compile lazy
+        # for the rest of the process, which would flatter "before". ``re.purge()`` between the two
+        # drops the compiled patterns "before" left in ``re``'s cache.
+        for mode, cycles in (("before", before_cycles), ("after", after_cycles)) if "A" in parts else ():
             rows = _in_process(emulator, cycles, mode)
+            re.purge()
             _table(
                 f"P10 part A (in-process, real trigger code and Airflow masker), {mode}: {cycles} cycles", rows, keys
             )
@@ -243,8 +255,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "rss_mb": _summary(rows, "rss_mb"),
                 "rows": rows,
             }
-        if __import__("airflow").__version__.startswith("3.3"):
-            for mode in ("after", "before"):
+        if "B" in parts and __import__("airflow").__version__.startswith("3.3"):
+            for mode in ("after",) if quick else ("after", "before"):  # quick: does it still run
                 rows = _real_triggerer(emulator, real_cycles, mode)
                 _table(
                     f"P10 part B (a real airflow triggerer), {mode}: {real_cycles} cycles",
@@ -258,21 +270,24 @@ def run(quick: bool = False) -> dict[str, Any]:
                     "rss_mb": _summary(rows, "triggerer_rss_mb"),
                     "rows": rows,
                 }
+    if "in_process_after" not in figures:
+        return figures
     after = figures["in_process_after"]["cpu_per_mask_ms"]
-    figures["cpu_per_mask_ratio_last_to_first"] = after["ratio"]
+    figures["cpu_per_mask_ratio_last_to_middle"] = after["ratio"]
     figures["goal_met"] = bool(after["ratio"] is not None and after["ratio"] <= 1.5)
     common.report(
-        "P10 summary (cost per new mask, first tenth -> last tenth of the cycles)",
+        "P10 summary (CPU per new mask: first -> middle -> last tenth of the cycles)",
         [
             (
                 f"before, {before_cycles} cycles",
                 f"{figures['in_process_before']['cpu_per_mask_ms']['first']} -> "
+                f"{figures['in_process_before']['cpu_per_mask_ms']['middle']} -> "
                 f"{figures['in_process_before']['cpu_per_mask_ms']['last']} ms per mask, "
                 f"worst loop lag {figures['in_process_before']['max_loop_lag_ms']} ms",
             ),
             (
                 f"after, {after_cycles} cycles",
-                f"{after['first']} -> {after['last']} ms per mask, "
+                f"{after['first']} -> {after['middle']} -> {after['last']} ms per mask, "
                 f"worst loop lag {figures['in_process_after']['max_loop_lag_ms']} ms",
             ),
         ],
