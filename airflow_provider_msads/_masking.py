@@ -311,11 +311,28 @@ def redact_event(logger: Any, method_name: str, event_dict: Any) -> Any:
     return event_dict
 
 
-def _insert_before_renderer(chain: Any) -> bool:
+class _RedactThenRender:
+    """The chain's renderer, given events with the live tokens redacted.
+
+    Replacing the last processor is one item assignment: a thread iterating over the chain at that
+    moment runs either the old renderer or this one, never both (an insertion could shift the
+    renderer under it and run it twice).
+    """
+
+    __slots__ = ("renderer",)
+
+    def __init__(self, renderer: Any) -> None:
+        self.renderer = renderer
+
+    def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
+        return self.renderer(logger, method_name, redact_event(logger, method_name, event_dict))
+
+
+def _redact_before_rendering(chain: Any) -> bool:
     if not isinstance(chain, list) or not chain:
         return False
-    if redact_event not in chain:
-        chain.insert(len(chain) - 1, redact_event)
+    if not isinstance(chain[-1], _RedactThenRender):
+        chain[-1] = _RedactThenRender(chain[-1])
     return True
 
 
@@ -357,7 +374,7 @@ def install() -> bool:
     """
     maskers = airflow_maskers()
     wrapped = bool(maskers) and all([_wrap(m) for m in maskers])
-    chains = [_insert_before_renderer(chain) for chain in _structlog_chains()]
+    chains = [_redact_before_rendering(chain) for chain in _structlog_chains()]
     if sends_logs_to_supervisor():
         return wrapped and any(chains)
     return wrapped

@@ -149,7 +149,8 @@ def test_structlog_chains_get_the_processor_before_the_renderer():
         mask_token(_token(), _refuse)  # idempotent: one processor in the chain
         logger.info("event", value=f"Bearer {token}", nested={"t": [token]})
         chain = structlog.get_config()["processors"]
-        assert chain.count(_masking.redact_event) == 1 and chain[-2] is _masking.redact_event
+        assert isinstance(chain[-1], _masking._RedactThenRender) and len(chain) == 2
+        assert not isinstance(chain[-1].renderer, _masking._RedactThenRender)
     finally:
         structlog.configure(**saved)
     assert token not in out.getvalue() and "Bearer ***" in out.getvalue()
