@@ -226,6 +226,10 @@ def airflow_maskers() -> list[Any]:
     found: dict[int, Any] = {}
     for group in _MASKER_MODULES:
         for name in group:
+            # Once one is found, older layouts count only if something already imported them (a
+            # version in between may have both); a deprecated shim is never imported by us.
+            if found and name not in sys.modules:
+                continue
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -235,8 +239,6 @@ def airflow_maskers() -> list[Any]:
                 log.debug("No secrets masker in %s.", name, exc_info=True)
                 continue
             found.setdefault(id(masker), masker)
-        if found:
-            break
     return list(found.values())
 
 
