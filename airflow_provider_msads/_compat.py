@@ -85,12 +85,32 @@ def airflow_mask_secret() -> Any:
 
 
 def mask_runtime_secret(value: str) -> None:
-    """Airflow's masker for a token learnt at run time (tokens are not in the Connection).
+    """Mask a token learnt at run time (tokens are not in the Connection, so Airflow cannot know them).
 
-    On a running event loop (the triggerer) the masking runs in a worker thread: adding a mask
-    recompiles the masker's regex of every secret seen so far, which can take a noticeable time
-    that all other triggers would wait for. Tokens are never logged, so masking a moment later
-    loses nothing.
+    The provider's bounded masker (``_masking``) takes it where it can be installed: constant cost
+    per token, where Airflow's masker recompiles one regex of every secret the process has ever seen
+    (issue 21). Otherwise Airflow's ``mask_secret`` takes it, as before.
+    """
+    from airflow_provider_msads._masking import mask_token
+
+    mask_token(value, _airflow_mask)
+
+
+def prepare_masking() -> None:
+    """Before a connection is read: see ``_masking.prepare``. Never fails the caller."""
+    try:
+        from airflow_provider_msads._masking import prepare
+
+        prepare()
+    except Exception:  # masking setup is an optimisation here; mask_runtime_secret still protects
+        log.debug("Could not prepare the provider's masker.", exc_info=True)
+
+
+def _airflow_mask(value: str) -> None:
+    """Airflow's masker; on a running event loop (the triggerer) in a worker thread.
+
+    Adding a mask there recompiles a regex of every secret seen so far, which all other triggers
+    would wait for. Tokens are never logged, so masking a moment later loses nothing.
     """
     mask_secret = airflow_mask_secret()
     try:

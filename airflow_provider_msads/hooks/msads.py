@@ -61,8 +61,10 @@ class MicrosoftAdsHook(BaseHook):
     @cached_property
     def credentials(self) -> MicrosoftAdsCredentials:
         """The connection, parsed and validated (raises CredentialsError naming the field)."""
+        from airflow_provider_msads._compat import prepare_masking
         from airflow_provider_msads.credentials import credentials_from_connection
 
+        prepare_masking()
         return credentials_from_connection(self.get_connection(self.msads_conn_id))
 
     async def aget_credentials(self) -> MicrosoftAdsCredentials:
@@ -70,8 +72,10 @@ class MicrosoftAdsHook(BaseHook):
         if "credentials" not in self.__dict__:
             import asyncio
 
+            from airflow_provider_msads._compat import prepare_masking
             from airflow_provider_msads.credentials import credentials_from_connection
 
+            prepare_masking()
             aget = getattr(self, "aget_connection", None)
             if aget is not None:
                 conn = await aget(self.msads_conn_id)
