@@ -224,6 +224,9 @@ class MicrosoftAdsReportOperator(BaseOperator):
         hook = self._hook()
         try:
             request = self.build_request(context, hook)
+            from airflow_provider_msads.reporting.destinations import check_destination
+
+            check_destination(self.destination, self.compression)  # before Submit: a typo costs no report
             fingerprint = self._fingerprint(request, self.msads_conn_id)
             request_id = self._saved_request_id(context, fingerprint)
             if request_id is not None:
