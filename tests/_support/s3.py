@@ -41,6 +41,7 @@ class S3Server:
     process: subprocess.Popen[bytes]
     conn_id: str = "aws_default"
     buckets: list[str] = field(default_factory=list)
+    _client: Any = None
 
     def connection(self) -> dict[str, Any]:
         """An ``aws`` connection (AIRFLOW_CONN_* JSON form) pointing at this server."""
@@ -55,13 +56,15 @@ class S3Server:
         """A plain boto3 client, for the test's own look at the bucket (not the code under test)."""
         import boto3
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        if self._client is None:
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                region_name=REGION,
+            )
+        return self._client
 
     def create_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
