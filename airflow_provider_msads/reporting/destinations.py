@@ -117,7 +117,7 @@ def check_destination(destination: str, compression: str | None = None) -> None:
 def _check_local(target: str, destination: str) -> None:
     try:
         info = os.lstat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         info = None
     if info is not None:
         if stat.S_ISLNK(info.st_mode):
