@@ -87,7 +87,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         server.create_bucket(BUCKET)
         _write_file(local, size)
         size = os.path.getsize(local)
-        env = common.child_env({"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(server.connection())})
+        conn = server.connection()
+        # moto joins the parts of a 1 GB upload in memory when it is completed, which takes longer
+        # than botocore's 60 s read timeout on a busy machine (and a retry then finds no upload).
+        conn["extra"]["config_kwargs"] = {"read_timeout": 900, "retries": {"max_attempts": 1}}
+        env = common.child_env({"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn)})
         for mode in MODES:
             key = f"p8/{mode}.csv"
             line = common.run_child(["-c", CHILD, mode, local, key, BUCKET], env, timeout=1800)
