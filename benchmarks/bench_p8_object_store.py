@@ -4,9 +4,8 @@ moto's S3 server runs in its own process on loopback (as in the tests); an ``aws
 points at it through ``endpoint_url``. Each upload runs in a fresh child process, which reports
 its time and its peak RSS growth during the upload (Linux ``VmHWM`` after ``clear_refs``):
 
-* the provider: ``publish_to_object_storage()`` (ObjectStoragePath, s3fs ``put_file``: a
-  multipart upload straight to the final key, 8 MiB parts, 4 at a time, completed at the end);
-* its fallback for older s3fs: an uncommitted s3fs file, one 8 MiB part at a time;
+* the provider: ``publish_to_object_storage()`` (ObjectStoragePath, an uncommitted s3fs file: a
+  multipart upload straight to the final key, one 8 MiB part at a time, completed at the end);
 * what the provider did before, for the memory: an s3fs file with the default 50 MiB block;
 * the baseline: the amazon provider's own ``S3Hook.load_file()`` (boto3's managed transfer,
   8 MiB parts, 10 threads).
@@ -53,8 +52,6 @@ def reset_hwm():
 
 if mode == "before: s3fs file, 50 MiB block":
     destinations.UPLOAD_BLOCK_SIZE = 50 * 1024 * 1024
-if mode != "provider":
-    destinations._uploads_concurrently = lambda fs: False
 reset_ok = reset_hwm()
 before = hwm_mb()
 started = time.perf_counter()
@@ -65,7 +62,7 @@ else:
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "rss_growth_mb": hwm_mb() - before, "hwm_reset": reset_ok}))
 """
-MODES = ["provider", "one part at a time (older s3fs)", "before: s3fs file, 50 MiB block", "S3Hook.load_file"]
+MODES = ["provider", "before: s3fs file, 50 MiB block", "S3Hook.load_file"]
 
 
 def _write_file(path: str, size: int) -> None:

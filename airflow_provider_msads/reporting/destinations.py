@@ -19,7 +19,6 @@ What is refused, and why (also in the README):
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import re
@@ -50,9 +49,6 @@ STALE_AFTER = 24 * 3600.0
 #: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
 #: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
 UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024
-#: Parts in flight at once on S3 (when s3fs can upload concurrently): the upload holds about
-#: this many parts in memory, and goes about as fast as boto3's own transfer (benchmark P8).
-UPLOAD_CONCURRENCY = 4
 #: Stores whose uploads commit atomically and can be abandoned (multipart upload; fsspec's
 #: ``autocommit=False`` with ``commit``/``discard``): the report goes straight to its final key,
 #: which appears only when the upload completes. Others get a hidden staging key, then a move.
@@ -249,16 +245,10 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
     only after the last byte and aborted on failure: no partial object ever sits under the final
     key, and a killed worker leaves an incomplete upload (invisible; the bucket's lifecycle rule
     removes it, see the README). Other stores: a hidden sibling key, then a move.
-    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`UPLOAD_CONCURRENCY`), not by
-    s3fs's 50 MiB default block.
+    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE`, not s3fs's 50 MiB default.
     """
     if protocol in ATOMIC_COMMIT_PROTOCOLS:
-        if _uploads_concurrently(fs):
-            # A multipart upload of UPLOAD_CONCURRENCY parts at a time, completed after the last
-            # one and aborted on any error (a file under two parts is one PutObject): atomic too.
-            fs.put_file(local, path, chunksize=UPLOAD_BLOCK_SIZE, max_concurrency=UPLOAD_CONCURRENCY)
-        else:  # older s3fs: one part at a time through an uncommitted file
-            _upload_committed(local, fs, path)
+        _upload_committed(local, fs, path)
         return
     folder, _, name = path.rpartition("/")
     staging = f"{folder}/{part_name(name)}" if folder else part_name(name)
@@ -270,14 +260,6 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
         with contextlib.suppress(Exception):
             if fs.exists(staging):
                 fs.rm(staging)
-
-
-def _uploads_concurrently(fs: Any) -> bool:
-    put = getattr(type(fs), "_put_file", None)
-    try:
-        return put is not None and "max_concurrency" in inspect.signature(put).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _upload_committed(local: str, fs: Any, path: str) -> None:

@@ -107,35 +107,7 @@ def test_gzip_report_through_the_operator(msads_emulator, report_conn, s3_conn: 
     assert _open_uploads(s3_conn, bucket) == []
 
 
-def test_failed_concurrent_upload_leaves_no_object_and_no_open_upload(s3_conn: S3Server, tmp_path: Path, monkeypatch):
-    """The store fails the third part (the connection drops): the upload is aborted, not completed."""
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    bucket = s3_conn.create_bucket("lake-broken-put")
-    local = tmp_path / "report.csv"
-    local.write_bytes(b"x" * (6 * destinations.UPLOAD_BLOCK_SIZE))
-    path = ObjectStoragePath(s3_conn.url(bucket, "r.csv"))
-    assert destinations._uploads_concurrently(path.fs)
-    real_call, parts = path.fs._call_s3, []
-
-    async def failing_call(method: str, *args: Any, **kwargs: Any) -> Any:
-        if method == "upload_part":
-            parts.append(kwargs["PartNumber"])
-            if len(parts) == 3:
-                assert _open_uploads(s3_conn, bucket) == ["r.csv"]
-                raise OSError("connection reset")
-        return await real_call(method, *args, **kwargs)
-
-    monkeypatch.setattr(path.fs, "_call_s3", failing_call)
-    with pytest.raises(OSError, match="connection reset"):
-        destinations.upload_file(str(local), path.fs, path.path, path.protocol)
-    monkeypatch.undo()
-    assert _keys(s3_conn, bucket) == {}
-    assert _open_uploads(s3_conn, bucket) == []
-
-
 def test_failed_upload_leaves_no_object_and_no_open_upload(s3_conn: S3Server, tmp_path: Path, monkeypatch):
-    """The one-part-at-a-time path (older s3fs): the worker's disk fails after two parts."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     bucket = s3_conn.create_bucket("lake-broken")
@@ -151,7 +123,7 @@ def test_failed_upload_leaves_no_object_and_no_open_upload(s3_conn: S3Server, tm
     monkeypatch.setattr(destinations.shutil, "copyfileobj", copy_then_break)
     path = ObjectStoragePath(s3_conn.url(bucket, "r.csv"))
     with pytest.raises(OSError, match="disk went away"):
-        destinations._upload_committed(str(local), path.fs, path.path)
+        destinations.upload_file(str(local), path.fs, path.path, path.protocol)
     assert _keys(s3_conn, bucket) == {}
     assert _open_uploads(s3_conn, bucket) == []  # aborted, not left to the lifecycle rule
     monkeypatch.setattr(destinations.shutil, "copyfileobj", real_copy)
