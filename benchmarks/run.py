@@ -29,6 +29,7 @@ BENCHMARKS = {
     "P5": "bench_p5_report_download.py",
     "P6": "bench_p6_report_triggers.py",
     "P7": "bench_p7_async_callers.py",
+    "P8": "bench_p8_object_store.py",
     "P10": "bench_p10_masker_growth.py",
 }
 GOALS = {
@@ -39,6 +40,7 @@ GOALS = {
     "P5": ("rss_growth_mb", "MB peak RSS growth for the report (goal < 64)"),
     "P6": ("ratio_concurrent_to_one", "x one trigger"),
     "P7": ("token_requests", "token requests for 200 async callers on 2 threads (goal 1)"),
+    "P8": ("ratio_provider_to_s3hook", "x S3Hook.load_file's time for a 1 GB upload to moto"),
     "P10": (
         "cpu_per_mask_ratio_last_to_middle",
         "x CPU per new mask, last tenth of the cycles against the middle one (goal: flat)",

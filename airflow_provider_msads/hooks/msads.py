@@ -7,7 +7,6 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -436,27 +435,18 @@ class MicrosoftAdsHook(BaseHook):
 
 
 def publish_to_object_storage(local: str, destination: str) -> None:
-    """Upload a finished file to an ObjectStoragePath URL under a hidden temporary key, then move it.
+    """Upload a finished file to an object-store URL (``s3://conn_id@bucket/key``) through
+    ObjectStoragePath, so the store's Airflow connection is used; the final key appears only with
+    the whole file (see :func:`airflow_provider_msads.reporting.destinations.upload_file`).
 
-    The move is a rename for ``file://`` and a server-side copy plus delete for object stores: the
-    final key appears only with the whole file, so a loader never reads half a report.
+    Nothing is created on the way: a bucket that does not exist is an error
+    (:func:`~airflow_provider_msads.reporting.destinations.check_destination` says so before the
+    report is even submitted), and local destinations never come here.
     """
-    import shutil
-
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_msads.reporting.destinations import part_name
-    from airflow_provider_msads.reporting.download import CHUNK_SIZE
+    from airflow_provider_msads.reporting.destinations import check_destination, upload_file
 
+    check_destination(destination)
     final = ObjectStoragePath(destination)
-    with contextlib.suppress(Exception):  # object stores have no folders; local ones need them
-        final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.parent / part_name(final.name)
-    try:
-        with open(local, "rb") as source, temp.open("wb") as target:  # type: ignore[no-untyped-call]
-            shutil.copyfileobj(source, target, CHUNK_SIZE)
-        temp.rename(final)
-    finally:
-        with contextlib.suppress(Exception):
-            if temp.exists():
-                temp.unlink()
+    upload_file(local, final.fs, final.path, final.protocol)

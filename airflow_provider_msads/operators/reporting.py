@@ -269,6 +269,9 @@ class MicrosoftAdsReportOperator(BaseOperator):
         hook = self._hook()
         try:
             request = self.build_request(context, hook)
+            from airflow_provider_msads.reporting.destinations import check_destination
+
+            check_destination(self.destination, self.compression)  # before Submit: a typo costs no report
             fingerprint = resume_fingerprint(request, self.msads_conn_id)
             request_id = self._saved_request_id(context, hook, fingerprint)
             if request_id is not None:

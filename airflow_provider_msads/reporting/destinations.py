@@ -1,25 +1,69 @@
 """Where a finished report goes: a local path or an ObjectStoragePath URL, and only ever complete.
 
-A file appears under its final name only when it is whole: local destinations get a temporary
-sibling and an atomic rename; URL destinations are written locally, then handed to a publisher
-(the Airflow shell's, on ObjectStoragePath) that uploads under a hidden name and moves it.
+A file appears under its final name only when it is whole. Local destinations (a plain path or a
+``file://`` URL: one code path for both) get a temporary sibling and an atomic rename; object
+stores get the file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
+calls :func:`upload_file`).
+
+What is refused, and why (also in the README):
+
+* a **bucket or container that does not exist**: checked by :func:`check_destination` before the
+  report is submitted, and never created (s3fs would happily create a mistyped bucket and put
+  the report there); only local folders are created;
+* a **folder, a symbolic link or a special file at the final local name**: a rename would move
+  the report *into* the folder, or replace a link someone set up on purpose;
+* **another user's or a live process's scratch files** are never swept: only files whose names
+  this module made, owned by this user, and stale (owner process gone, or older than a day).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import shutil
+import socket
+import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
+
+from airflow_provider_msads.errors import ReportRequestError
+
+log = logging.getLogger(__name__)
+
+#: The mode of every local report file, whatever the umask: the owner writes, the owner's group
+#: reads (a loader sharing a group folder with the worker), others nothing. Reports hold the
+#: advertiser's spend and search terms: not secrets like the token store (0600), but not for
+#: every account on the host either. With Debian's per-user groups this is 0600 in effect.
+REPORT_FILE_MODE = 0o640
+#: Prefix of the worker's scratch folders and files in the temp folder (the zip being downloaded).
+SCRATCH_PREFIX = "msads-report-"
+#: Leftovers of a killed run are swept when their process is gone, or in any case after this.
+STALE_AFTER = 24 * 3600.0
+#: Upload block for object stores: what the upload holds in memory (a few times over, as s3fs and
+#: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
+#: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
+UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024
+#: Stores whose uploads commit atomically and can be abandoned (multipart upload; fsspec's
+#: ``autocommit=False`` with ``commit``/``discard``): the report goes straight to its final key,
+#: which appears only when the upload completes. Others get a hidden staging key, then a move.
+ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
 
 
 def is_url(destination: str) -> bool:
     """``s3://…``, ``file://…``: an ObjectStoragePath; a plain or Windows path is not."""
     scheme = urlsplit(destination).scheme
     return len(scheme) > 1 and "://" in destination
+
+
+def is_local(destination: str) -> bool:
+    """A plain path or a ``file://`` URL: both are written by the same local code path."""
+    return not is_url(destination) or destination.startswith("file://")
 
 
 def final_name(destination: str, compression: str | None) -> str:
@@ -34,43 +78,284 @@ def final_name(destination: str, compression: str | None) -> str:
 Publisher = Callable[[str, str], None]
 
 
-def _local_target(destination: str) -> str:
-    path = destination
-    if destination.startswith("file://"):
-        path = urlsplit(destination).path
+def local_path(destination: str) -> str:
+    """The absolute path of a local destination (``file://`` stripped, ``~`` expanded)."""
+    path = urlsplit(destination).path if destination.startswith("file://") else destination
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _shown(destination: str) -> str:
+    """The destination for a message: without a password, should someone have put one in it."""
+    parts = urlsplit(destination) if is_url(destination) else None
+    if parts is not None and parts.password:
+        return destination.replace(f":{parts.password}@", ":***@", 1)
+    return destination
+
+
+def _refuse(destination: str, problem: str, remedy: str) -> ReportRequestError:
+    return ReportRequestError(f"`destination` {_shown(destination)!r} {problem}.", field="destination", remedy=remedy)
+
+
+# ------------------------------------------------------------------------------------ checking
+
+
+def check_destination(destination: str, compression: str | None = None) -> None:
+    """Refuse a destination the report could not be written to, before anything is submitted.
+
+    Local: the final name must not be a folder, a symbolic link or a special file, and the nearest
+    existing parent must be a folder (missing folders are created when writing). Object stores:
+    the bucket (container) must exist; it is never created. A store that will not say (no
+    permission to look at the bucket) is let through: the upload itself will tell.
+    """
+    final = final_name(destination, compression)
+    if is_local(final):
+        _check_local(local_path(final), destination)
+        return
+    _check_bucket(final, destination)
+
+
+def _check_local(target: str, destination: str) -> None:
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise _refuse(
+                destination,
+                "is a symbolic link",
+                "Point destination at the real file's path; a report never replaces or follows a link.",
+            )
+        if stat.S_ISDIR(info.st_mode):
+            raise _refuse(
+                destination,
+                "is a folder",
+                "Give the file's name, e.g. '.../campaign.csv', not the folder it goes in.",
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse(destination, "is not a regular file", "Point destination at a plain file's path.")
+        return
+    parent = os.path.dirname(target)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise _refuse(
+            destination,
+            f"is inside {parent!r}, which is a file, not a folder",
+            "Fix the path: one of its folders is an existing file.",
+        )
+
+
+def _check_bucket(final: str, destination: str) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(final)
+    bucket = str(getattr(path, "bucket", "") or "")
+    if not bucket:  # a store without buckets (memory://, …): nothing to check
+        return
+    try:
+        path.fs.info(bucket)
+    except FileNotFoundError:
+        raise _refuse(
+            destination,
+            f"names bucket {bucket!r}, which does not exist (or the connection cannot see it)",
+            "Fix the bucket's name, or create the bucket; reports never create buckets, so a typo "
+            "cannot send data to a new one.",
+        ) from None
+    except PermissionError:
+        log.warning("Cannot check that bucket %r exists (no permission to look); the upload will tell.", bucket)
+
+
+# ------------------------------------------------------------------------------------- writing
+
+
 @contextlib.contextmanager
-def output(destination: str, publish: Publisher | None) -> Iterator[IO[bytes]]:
+def output(destination: str, publish: Publisher | None, *, scratch: str | None = None) -> Iterator[IO[bytes]]:
     """A temporary file that becomes ``destination`` on success and disappears on failure.
 
-    Local destinations (also ``file://`` without a publisher) get the temporary file next to the
-    final one, so the move is an atomic rename; others are written locally, then published.
+    Local destinations (plain path or ``file://``) get the temporary file next to the final one,
+    so the move is an atomic rename; object-store destinations are written in ``scratch`` (the
+    temp folder by default), then published.
     """
-    local = not is_url(destination) or (destination.startswith("file://") and publish is None)
-    if local:
-        target = _local_target(destination)
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        folder, name = os.path.split(target)
-    else:
-        folder, name = None, os.path.basename(urlsplit(destination).path) or "report.csv"
-    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    if is_local(destination):
+        with _local_output(destination) as handle:
+            yield handle
+        return
+    if publish is None:
+        raise ReportRequestError(
+            f"`destination` {_shown(destination)!r} is an object store, and nothing was given to upload it.",
+            field="destination",
+            remedy="Use the hook or the operator, which publish through ObjectStoragePath.",
+        )
+    name = os.path.basename(urlsplit(destination).path) or "report.csv"
+    folder = scratch or tempfile.gettempdir()
+    fd, temp = tempfile.mkstemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", suffix=f"-{name[-40:]}", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if local:
-            os.replace(temp, target)
-        else:
-            assert publish is not None, "a URL destination needs a publisher (ObjectStoragePath)"
-            publish(temp, destination)
+        publish(temp, destination)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
 
 
+@contextlib.contextmanager
+def _local_output(destination: str) -> Iterator[IO[bytes]]:
+    target = local_path(destination)
+    _check_local(target, destination)
+    folder, name = os.path.split(target)
+    os.makedirs(folder, exist_ok=True)
+    sweep_stale(folder, f".{name}.msads-")
+    fd, temp = tempfile.mkstemp(prefix=f".{name}.msads-{owner_tag()}-", suffix=".part", dir=folder)
+    try:
+        os.fchmod(fd, REPORT_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        _check_local(target, destination)  # again: something may have appeared meanwhile
+        os.replace(temp, target)
+        _fsync_folder(folder)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _fsync_folder(folder: str) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the rename stands
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def part_name(name: str) -> str:
     """A hidden sibling name for a file being written, ignored by loaders that glob ``*.csv``."""
-    return f".{name}.{uuid.uuid4().hex}.part"
+    return f".{name}.msads-{owner_tag()}-{uuid.uuid4().hex}.part"
+
+
+# ------------------------------------------------------------------------------------ uploading
+
+
+def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
+    """Upload ``local`` to ``path`` on the fsspec file system ``fs``; the final key appears whole.
+
+    S3 (:data:`ATOMIC_COMMIT_PROTOCOLS`): a multipart upload straight to the final key, committed
+    only after the last byte and aborted on failure: no partial object ever sits under the final
+    key, and a killed worker leaves an incomplete upload (invisible; the bucket's lifecycle rule
+    removes it, see the README). Other stores: a hidden sibling key, then a move.
+    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE`, not s3fs's 50 MiB default.
+    """
+    if protocol in ATOMIC_COMMIT_PROTOCOLS:
+        _upload_committed(local, fs, path)
+        return
+    folder, _, name = path.rpartition("/")
+    staging = f"{folder}/{part_name(name)}" if folder else part_name(name)
+    try:
+        with open(local, "rb") as source, fs.open(staging, "wb", block_size=UPLOAD_BLOCK_SIZE) as target:
+            shutil.copyfileobj(source, target, UPLOAD_BLOCK_SIZE)
+        fs.mv(staging, path)
+    finally:
+        with contextlib.suppress(Exception):
+            if fs.exists(staging):
+                fs.rm(staging)
+
+
+def _upload_committed(local: str, fs: Any, path: str) -> None:
+    # _open, not open: fsspec's open() would also enlist the file in a transaction it keeps.
+    target = fs._open(path, mode="wb", block_size=UPLOAD_BLOCK_SIZE, autocommit=False)
+    try:
+        with open(local, "rb") as source:
+            shutil.copyfileobj(source, target, UPLOAD_BLOCK_SIZE)
+        target.close()  # uploads the last part; with autocommit=False the upload stays open
+        target.commit()  # the final key appears now, whole
+    except BaseException:
+        with contextlib.suppress(Exception):
+            target.discard()  # aborts the multipart upload
+        target.closed = True  # nothing to flush: a later close() (or __del__) must not upload
+        raise
+
+
+# ------------------------------------------------------------------------------------- sweeping
+
+
+def owner_tag() -> str:
+    """``<host>-<pid>``: who made a scratch file, so the next run can tell whether it is stale."""
+    host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+_TAG = re.compile(r"^(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-")
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:  # a killed process not yet reaped by its parent is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _newest_mtime(path: str, info: os.stat_result) -> float:
+    newest = info.st_mtime
+    if stat.S_ISDIR(info.st_mode):
+        with contextlib.suppress(OSError), os.scandir(path) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+    return newest
+
+
+def is_stale(path: str, tag: str, *, now: float | None = None) -> bool:
+    """Whether a scratch file or folder named with :func:`owner_tag` ``tag`` may be removed.
+
+    Only this user's own regular files and folders (never a link); stale when the process that
+    made it is gone (same host, pid not running) or when nothing in it changed for a day.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if info.st_uid != os.getuid() or not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return False
+    match = _TAG.match(tag)
+    if match is None:
+        return False
+    now = time.time() if now is None else now
+    if now - _newest_mtime(path, info) > STALE_AFTER:
+        return True
+    pid = int(match["pid"])
+    here = owner_tag().rsplit("-", 1)[0]
+    return match["host"] == here and pid != os.getpid() and _process_gone(pid)
+
+
+def sweep_stale(folder: str, prefix: str) -> int:
+    """Remove the stale leftovers of killed runs in ``folder`` whose names start with ``prefix``
+    followed by an owner tag; returns how many. Never raises: sweeping is housekeeping."""
+    removed = 0
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(folder, name)
+        if not is_stale(path, name[len(prefix) :]):
+            continue
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed += 1
+        except OSError:
+            log.debug("Could not remove %s.", path, exc_info=True)
+    if removed:
+        log.info("Removed %d leftover file(s) of interrupted report runs in %s.", removed, folder)
+    return removed

@@ -26,7 +26,14 @@ import httpx
 from airflow_provider_msads._flow import shared_tls_context
 from airflow_provider_msads.endpoints import is_loopback_host
 from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
-from airflow_provider_msads.reporting.destinations import Publisher, final_name, output
+from airflow_provider_msads.reporting.destinations import (
+    SCRATCH_PREFIX,
+    Publisher,
+    final_name,
+    output,
+    owner_tag,
+    sweep_stale,
+)
 from airflow_provider_msads.reporting.service import ReportStatus
 
 log = logging.getLogger(__name__)
@@ -192,15 +199,18 @@ def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return entry
 
 
-#: Every byte but the double quote and the line feed: deleted to count quotes per line at C speed.
-_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in (0x22, 0x0A))
+#: Every byte but the double quote, CR and LF: deleted to count quotes per line at C speed.
+_NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in (0x22, 0x0A, 0x0D))
 
 
 class RowCounter:
     """Counts CSV records, not lines: a quoted value may hold a line break.
 
-    Fed the CSV in arbitrary chunks. Complete lines are examined in bulk, in C: everything but
-    quotes and line feeds is deleted and quote pairs removed, which leaves a lone quote exactly on
+    Fed the CSV in arbitrary chunks; lines end with CRLF, LF or a lone CR (each counted once).
+    Nothing of a chunk is kept: the state is whether a quoted value is open, whether the last
+    chunk ended with CR (the LF starting the next one belongs to it) and whether a record has
+    begun, so a single line of any length costs no memory. Each chunk is reduced in C: every byte
+    but quotes and breaks is deleted and quote pairs removed, which leaves a lone quote exactly on
     the lines with an odd number of quotes. Without one (the usual case) the count is one
     ``bytes.count``; otherwise the reduced lines are walked, tracking whether a value is open.
     """
@@ -208,30 +218,36 @@ class RowCounter:
     def __init__(self) -> None:
         self.records = 0
         self._in_quotes = False
-        self._tail = b""
+        self._after_cr = False
+        self._open = False
 
     def feed(self, chunk: bytes) -> None:
-        data = self._tail + chunk if self._tail else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._tail = data
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]  # the LF of a CRLF split between two chunks: counted with its CR
+        if not chunk:
             return
-        head, self._tail = data[: cut + 1], data[cut + 1 :]
-        reduced = head.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        self._after_cr = chunk[-1] == 0x0D
+        if 0x0D in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK).replace(b'""', b"").replace(b"\r", b"\n")
         if not self._in_quotes and b'"' not in reduced:
-            self.records += head.count(b"\n")
-            return
-        for line in reduced.split(b"\n")[:-1]:
-            if line:  # one lone quote: this line opens or closes a quoted value
+            self.records += reduced.count(b"\n")
+        else:
+            lines = reduced.split(b"\n")
+            for line in lines[:-1]:
+                if line:  # one lone quote: this line opens or closes a quoted value
+                    self._in_quotes = not self._in_quotes
+                if not self._in_quotes:
+                    self.records += 1
+            if lines[-1]:
                 self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
-                self.records += 1
+        self._open = self._in_quotes or chunk[-1] not in (0x0A, 0x0D)
 
     def close(self) -> int:
         """Records seen, including a last one without a line break."""
-        if self._tail.strip(b"\r"):
+        if self._open:
             self.records += 1
-            self._tail = b""
+            self._open = False
         return self.records
 
 
@@ -312,11 +328,22 @@ def download_report(
     """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
     _check_compression(compression)
     destination = final_name(destination, compression)
-    with tempfile.TemporaryDirectory(prefix="msads-report-") as scratch:
+    scratch = _new_scratch()
+    try:
         zip_path = os.path.join(scratch, "report.zip")
         with open(zip_path, "wb") as target:
             _fetch_zip(url, target, timeout=timeout)
-        return _publish_csv(zip_path, destination, compression, publish)
+        return _publish_csv(zip_path, destination, compression, publish, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _new_scratch() -> str:
+    """A private scratch folder for the zip, named after its owner (host, pid) so that the next run
+    can sweep what a killed one left (:func:`.destinations.sweep_stale`); sweeps first."""
+    folder = tempfile.gettempdir()
+    sweep_stale(folder, SCRATCH_PREFIX)
+    return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", dir=folder)
 
 
 async def adownload_report(
@@ -330,7 +357,7 @@ async def adownload_report(
     """Async twin: the network part on the loop, file work in worker threads."""
     _check_compression(compression)
     destination = final_name(destination, compression)
-    scratch = await asyncio.to_thread(tempfile.mkdtemp, prefix="msads-report-")
+    scratch = await asyncio.to_thread(_new_scratch)
     try:
         zip_path = os.path.join(scratch, "report.zip")
         target = await asyncio.to_thread(open, zip_path, "wb")
@@ -338,13 +365,15 @@ async def adownload_report(
             await _afetch_zip(url, target, timeout=timeout)
         finally:
             await asyncio.to_thread(target.close)
-        return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish)
+        return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish, scratch)
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
-def _publish_csv(zip_path: str, destination: str, compression: str | None, publish: Publisher | None) -> DownloadResult:
-    with output(destination, publish) as out:
+def _publish_csv(
+    zip_path: str, destination: str, compression: str | None, publish: Publisher | None, scratch: str | None = None
+) -> DownloadResult:
+    with output(destination, publish, scratch=scratch) as out:
         rows, csv_bytes = _unpack(zip_path, out, compression=compression)
         size = out.tell()
     return DownloadResult(path=destination, rows=rows, bytes=size, csv_bytes=csv_bytes, compression=compression)

@@ -1,0 +1,129 @@
+"""An S3-compatible server for tests: moto's server mode, started by the test itself.
+
+moto runs in a child process (its own interpreter, so its memory and CPU do not blur the
+measurements of the process under test) on a free loopback port. Airflow reaches it through an
+``aws`` connection whose extra carries ``endpoint_url``, exactly as a MinIO or Ceph user would
+configure it; ``s3://<conn_id>@<bucket>/<key>`` then goes through ObjectStoragePath, s3fs and the
+amazon provider like a real bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+ACCESS_KEY = "testing-access-key"
+SECRET_KEY = "testing-secret-key"
+REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class S3Server:
+    """A running moto S3 server and the names a test needs to reach it."""
+
+    endpoint_url: str
+    process: subprocess.Popen[bytes]
+    conn_id: str = "aws_default"
+    buckets: list[str] = field(default_factory=list)
+    _client: Any = None
+
+    def connection(self) -> dict[str, Any]:
+        """An ``aws`` connection (AIRFLOW_CONN_* JSON form) pointing at this server."""
+        return {
+            "conn_type": "aws",
+            "login": ACCESS_KEY,
+            "password": SECRET_KEY,
+            "extra": {"endpoint_url": self.endpoint_url, "region_name": REGION},
+        }
+
+    def client(self) -> Any:
+        """A plain boto3 client, for the test's own look at the bucket (not the code under test)."""
+        import boto3
+
+        if self._client is None:
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                region_name=REGION,
+            )
+        return self._client
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        self.buckets.append(name)
+        return name
+
+    def url(self, bucket: str, key: str) -> str:
+        return f"s3://{self.conn_id}@{bucket}/{key}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_s3_server(timeout: float = 30.0) -> S3Server:
+    """Start ``moto.server`` on a free loopback port and wait until it answers."""
+    port = _free_port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    server = S3Server(endpoint_url=f"http://127.0.0.1:{port}", process=process)
+    deadline = time.monotonic() + timeout
+    while True:  # readiness, not timing: the first answer ends the wait
+        if process.poll() is not None:
+            raise RuntimeError(f"moto.server exited with {process.returncode}")
+        try:
+            httpx.get(server.endpoint_url + "/moto-api/", timeout=1.0)
+            return server
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError("moto.server did not answer in time") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = start_s3_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_conn(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """``aws_default`` points at the moto server (as an environment connection, like production
+    deployments that keep connections in a secrets backend)."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(s3_server.connection()))
+    # botocore must not pick up a developer's real credentials or profile.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return s3_server
