@@ -148,6 +148,7 @@ def test_authorize_in_the_browser(
         html = page.content()
         # The next get_access_token() of the connection uses the new refresh token.
         new_refresh_token = _stored_refresh_token(ui_connection)
+        exchange_access_token = msads_emulator.issued_access_tokens[-1]
         assert new_refresh_token != old_refresh_token
         assert new_refresh_token in msads_emulator.issued_refresh_tokens
         from airflow_provider_msads.auth import clear_process_cache
@@ -155,10 +156,13 @@ def test_authorize_in_the_browser(
         from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
         clear_process_cache()
-        msads_emulator.expire_access_tokens()
         msads_emulator.reset_counters()
         with server_context():
-            MicrosoftAdsHook(msads_conn_id=ui_connection).get_access_token()
+            hook = MicrosoftAdsHook(msads_conn_id=ui_connection)
+            # The token store was reset and then seeded with the exchange's tokens: the next access
+            # token is the exchange's, and the next refresh presents the new refresh token.
+            assert hook.get_access_token() == exchange_access_token
+            hook.token_manager.get_token(force_refresh=True)
         refreshes = [r for r in msads_emulator.token_requests if r.get("grant_type") == "refresh_token"]
         assert [r["refresh_token"] for r in refreshes] == [new_refresh_token]
         # No secret in any page, URL or log (DEBUG).
