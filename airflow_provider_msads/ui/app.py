@@ -74,9 +74,8 @@ async def caller_of(cookies: Mapping[str, str]) -> Caller | None:
     from airflow.api_fastapi.app import get_auth_manager
 
     try:
-        user = get_auth_manager().get_user_from_token(token)
-        if inspect.isawaitable(user):
-            user = await user
+        found: Any = get_auth_manager().get_user_from_token(token)
+        user = (await found) if inspect.isawaitable(found) else found
     except Exception:
         return None
     return Caller(user, token)
@@ -119,9 +118,7 @@ def msads_conn_ids() -> list[str]:
     from airflow_provider_msads.credentials import CONN_TYPE
 
     with server_context(), create_session() as session:
-        return sorted(
-            session.scalars(select(Connection.conn_id).where(Connection.conn_type == CONN_TYPE)).all()
-        )
+        return sorted(session.scalars(select(Connection.conn_id).where(Connection.conn_type == CONN_TYPE)).all())
 
 
 def last_reports() -> dict[str, dict[str, Any]]:
@@ -131,7 +128,7 @@ def last_reports() -> dict[str, dict[str, Any]]:
     try:
         from airflow.models.xcom import XComModel as XCom  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - Airflow 2
-        from airflow.models.xcom import XCom  # type: ignore[assignment]
+        from airflow.models.xcom import XCom  # type: ignore[assignment,no-redef]
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -203,30 +200,49 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
             "used": "was already used: each authorization link works once",
             "expired": f"expired: an authorization must be finished within {flow.STATE_TTL // 60} minutes",
         }.get(str(found), "was not issued by this Airflow for you")
-        return 400, "Sign-in answer refused", (
-            f"<p>This sign-in answer {e(why)}, so its code was not used.</p>"
-            f'<p><a href="{P}/">Start the authorization again</a>.</p>'
+        return (
+            400,
+            "Sign-in answer refused",
+            (
+                f"<p>This sign-in answer {e(why)}, so its code was not used.</p>"
+                f'<p><a href="{P}/">Start the authorization again</a>.</p>'
+            ),
         )
     if found.user_id != caller.id:
-        return 403, "Sign-in answer refused", (
-            "<p>This authorization was started by another Airflow user; its code was not used. "
-            f'<a href="{P}/">Start your own</a>.</p>'
+        return (
+            403,
+            "Sign-in answer refused",
+            (
+                "<p>This authorization was started by another Airflow user; its code was not used. "
+                f'<a href="{P}/">Start your own</a>.</p>'
+            ),
         )
     if not caller.may("PUT", found.conn_id):
         return 403, "Not allowed", f"<p>Your Airflow user may not edit connection <code>{e(found.conn_id)}</code>.</p>"
     pending = store.claim(state)
     if pending is None:
-        return 400, "Sign-in answer refused", "<p>This sign-in answer was already used; its code was not used again.</p>"
+        return (
+            400,
+            "Sign-in answer refused",
+            "<p>This sign-in answer was already used; its code was not used again.</p>",
+        )
     conn_id = pending.conn_id
     again = f'<p><a href="{P}/?conn_id={e(conn_id)}">Try again</a>.</p>'
     if "error" in params:
         err = authorization_error(
-            Redirect(state=state, error=params.get("error") or "unknown_error",
-                     error_description=params.get("error_description"))
+            Redirect(
+                state=state,
+                error=params.get("error") or "unknown_error",
+                error_description=params.get("error_description"),
+            )
         )
-        return 400, "Microsoft did not authorize the app", (
-            f'<div class="box error"><p>{e(err)}</p></div>'
-            f"<p>Connection <code>{e(conn_id)}</code> was left unchanged.</p>{again}"
+        return (
+            400,
+            "Microsoft did not authorize the app",
+            (
+                f'<div class="box error"><p>{e(err)}</p></div>'
+                f"<p>Connection <code>{e(conn_id)}</code> was left unchanged.</p>{again}"
+            ),
         )
     code = params.get("code")
     if not code:
@@ -237,18 +253,26 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
             endpoints=settings.endpoints, client_id=settings.client_id, redirect_uri=pending.redirect_uri, state=state
         )
         tokens = exchange(
-            request, code, client_id=settings.client_id, client_secret=settings.client_secret,
+            request,
+            code,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
             endpoints=settings.endpoints,
         )
         assert tokens.refresh_token is not None
         what = metastore.store_authorization(conn_id, tokens.refresh_token)
     except MicrosoftAdsError as err:
-        return 400, "The authorization failed", (
-            f'<div class="box error"><p>{e(err)}</p></div><p>Connection <code>{e(conn_id)}</code> was left '
-            f"unchanged.</p>{again}"
+        return (
+            400,
+            "The authorization failed",
+            (
+                f'<div class="box error"><p>{e(err)}</p></div><p>Connection <code>{e(conn_id)}</code> was left '
+                f"unchanged.</p>{again}"
+            ),
         )
     log.info("Connection %r authorized from the UI by user %s", conn_id, caller.id)
-    body = f'<div class="box"><p>{e(what)}; its token store was reset so the new refresh token is used from now on.</p></div>'
+    reset = "its token store was reset so the new refresh token is used from now on"
+    body = f'<div class="box"><p>{e(what)}; {reset}.</p></div>'
     try:
         report = metastore.validate_connection(conn_id, tokens)
     except Exception as exc:
@@ -262,9 +286,7 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
 def _redact(scope: dict[str, Any]) -> None:
     """Replace code and state in the request's query, which the access log prints when the request ends."""
     pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    scope["query_string"] = urlencode(
-        [(k, "***" if k in ("code", "state") else v) for k, v in pairs]
-    ).encode("latin-1")
+    scope["query_string"] = urlencode([(k, "***" if k in ("code", "state") else v) for k, v in pairs]).encode("latin-1")
 
 
 async def callback(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -317,7 +339,7 @@ def create_app() -> FastAPI:
         csrf = flow.csrf_token(caller.session)
         root, cb = flow.root_redirect_uri(base), flow.callback_uri(base)
         redirect_choice = (
-            '<fieldset><legend>Redirect URI registered in the app (Authentication, platform Web)</legend>'
+            "<fieldset><legend>Redirect URI registered in the app (Authentication, platform Web)</legend>"
             f'<label><input type="radio" name="redirect" value="root" checked> <code>{e(root)}</code> '
             "(the API server's root, as the credentials guide registers it for a local Airflow)</label>"
             f'<label><input type="radio" name="redirect" value="callback"> <code>{e(cb)}</code> '
@@ -372,7 +394,9 @@ def create_app() -> FastAPI:
         if caller is None:
             return _not_signed_in()
         if not flow.csrf_ok(caller.session, csrf):
-            return html_page(403, "Form expired", f'<p>The form was not sent by this page. <a href="{P}/">Reload</a>.</p>')
+            return html_page(
+                403, "Form expired", f'<p>The form was not sent by this page. <a href="{P}/">Reload</a>.</p>'
+            )
         if not caller.may("PUT", conn_id):
             return _forbidden(conn_id)
         return caller
@@ -409,10 +433,24 @@ def create_app() -> FastAPI:
                     field="conn_id",
                     remedy="Pick it under 'Authorize an existing connection', or choose another id.",
                 )
-            settings = check_settings({k: values.get(k) or None for k in (
-                "client_id", "client_secret", "developer_token", "customer_id", "account_id", "environment")}, conn_id)
+            settings = check_settings(
+                {
+                    k: values.get(k) or None
+                    for k in (
+                        "client_id",
+                        "client_secret",
+                        "developer_token",
+                        "customer_id",
+                        "account_id",
+                        "environment",
+                    )
+                },
+                conn_id,
+            )
             metastore.save_connection(
-                conn_id, settings.document(""), replace=False,
+                conn_id,
+                settings.document(""),
+                replace=False,
                 description="Microsoft Advertising; created in the Airflow UI",
             )
 
@@ -438,28 +476,33 @@ def create_app() -> FastAPI:
             verdict = (
                 f'<span class="{"ok" if report.get("ok") else "failed"}">{"valid" if report.get("ok") else "failed"}'
                 f"</span> {e(report.get('checked_at'))}<br><span class='muted'>{e(report.get('summary'))}</span>"
-                if report else '<span class="muted">not checked by the health-check DAG yet</span>'
+                if report
+                else '<span class="muted">not checked by the health-check DAG yet</span>'
             )
             days = row.get("days_left")
             rotated = (
                 f"{when(row['refresh_rotated_at'])}<br>{e(days)} of {REFRESH_TOKEN_LIFETIME_DAYS} days left"
-                if row.get("refresh_rotated_at") else "not since it was saved (no rotation recorded)"
+                if row.get("refresh_rotated_at")
+                else "not since it was saved (no rotation recorded)"
             )
             button = (
                 f'<form method="post" action="{P}/validate">{hidden("csrf", csrf)}{hidden("conn_id", conn_id)}'
                 '<button type="submit">Validate now</button></form>'
-                if caller.may("PUT", conn_id) else ""
+                if caller.may("PUT", conn_id)
+                else ""
             )
+            access = when(row["access_expires_at"]) if row.get("access_expires_at") else "none cached"
             problem = f"<br><span class='failed'>{e(row['problem'])}</span>" if row.get("problem") else ""
             out.append(
                 f'<tr data-conn-id="{e(conn_id)}"><td><code>{e(conn_id)}</code>{problem}</td><td>{verdict}</td>'
-                f"<td>{rotated}</td><td>{e(when(row.get('access_expires_at')) if row.get('access_expires_at') else 'none cached')}</td>"
+                f"<td>{rotated}</td><td>{e(access)}</td>"
                 f"<td>{e(row.get('client_secret_expires_on') or 'not recorded')}</td><td>{button}</td></tr>"
             )
         table = (
             "<table><tr><th>Connection</th><th>Last validation</th><th>Refresh token last rotated</th>"
             "<th>Access token expires</th><th>Client secret expires</th><th></th></tr>" + "".join(out) + "</table>"
-            if out else "<p>No Microsoft Advertising connection you may read.</p>"
+            if out
+            else "<p>No Microsoft Advertising connection you may read.</p>"
         )
         body = (
             "<p>Microsoft revokes a refresh token that has not been used for 90 days; each refresh rotates it and "

@@ -168,7 +168,7 @@ class PendingStore:
             if stale:
                 session.execute(delete(Variable).where(Variable.key.in_(stale)))
             session.add(
-                Variable(
+                Variable(  # type: ignore[no-untyped-call]
                     key=_key(_PENDING, state),
                     val=pending.to_json(),
                     description="Microsoft Advertising: an authorization started in the UI (deleted when used).",
@@ -206,7 +206,7 @@ class PendingStore:
             if session.execute(delete(Variable).where(Variable.key == key)).rowcount != 1:
                 return None
             session.add(
-                Variable(
+                Variable(  # type: ignore[no-untyped-call]
                     key=_key(_USED, state),
                     val=record.to_json(),
                     description="Microsoft Advertising: a used UI authorization, kept to recognise replays.",

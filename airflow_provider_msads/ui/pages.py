@@ -58,9 +58,7 @@ def hidden(name: str, value: str) -> str:
 
 
 def options(values: Iterable[str], selected: str | None = None) -> str:
-    return "".join(
-        f'<option value="{e(v)}"{" selected" if v == selected else ""}>{e(v)}</option>' for v in values
-    )
+    return "".join(f'<option value="{e(v)}"{" selected" if v == selected else ""}>{e(v)}</option>' for v in values)
 
 
 def verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> str:

@@ -75,7 +75,9 @@ class MicrosoftAdsPlugin(AirflowPlugin):
     name = "microsoft_advertising"
     if ui_supported():
         fastapi_apps = [{"name": "Microsoft Advertising", "app": _LazyApp(), "url_prefix": PREFIX}]
-        fastapi_root_middlewares = [{"name": "Microsoft Advertising sign-in callback", "middleware": RootCallbackMiddleware}]
+        fastapi_root_middlewares = [
+            {"name": "Microsoft Advertising sign-in callback", "middleware": RootCallbackMiddleware}
+        ]
         external_views = [
             {
                 "name": "Microsoft Advertising: authorize",
