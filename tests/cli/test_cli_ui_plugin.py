@@ -1,0 +1,42 @@
+"""The provider's UI plugin loads on every Airflow of the matrix (2.11, 3.0 get the CLI only).
+
+Run in a fresh interpreter: the point is what importing the plugin module pulls in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+SCRIPT = """
+import json, sys
+from airflow_provider_msads.get_provider_info import get_provider_info
+from airflow_provider_msads.ui import plugin
+info = get_provider_info()
+cls = plugin.MicrosoftAdsPlugin
+print(json.dumps({
+    "plugins": info["plugins"],
+    "supported": plugin.ui_supported(),
+    "apps": [a["url_prefix"] for a in getattr(cls, "fastapi_apps", [])],
+    "views": [v["href"] for v in getattr(cls, "external_views", [])],
+    "middlewares": len(getattr(cls, "fastapi_root_middlewares", [])),
+    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "starlette")),
+}))
+"""
+
+
+def test_plugin_imports_without_fastapi_and_registers_only_where_supported() -> None:
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["plugins"] == [
+        {"name": "microsoft_advertising", "plugin-class": "airflow_provider_msads.ui.plugin.MicrosoftAdsPlugin"}
+    ]
+    assert data["heavy"] == []  # nothing of FastAPI/Starlette at import: schedulers and workers load plugins too
+    if data["supported"]:
+        assert data["apps"] == ["/msads"]
+        assert data["views"] == ["/msads/", "/msads/health"]
+        assert data["middlewares"] == 1
+    else:  # Airflow 2.11 / 3.0: msads-authorize is the way; the plugin registers nothing
+        assert data["apps"] == [] and data["views"] == [] and data["middlewares"] == 0
