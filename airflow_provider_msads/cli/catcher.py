@@ -421,7 +421,7 @@ class RedirectCatcher:
         if redirect is not None and self._start_used:
             cookie = self._cookie_header(handler) or ""
             if not secrets.compare_digest(cookie.encode(), self._cookie_value.encode()):
-                err = StateMismatchError(
+                foreign = StateMismatchError(
                     "A sign-in answer came from a browser that did not open this run's start link (it lacks the "
                     "link's cookie), e.g. another user of this machine signing in with their own account. Its code "
                     "was not used.",
@@ -429,10 +429,10 @@ class RedirectCatcher:
                     step=STEP_AUTHORIZE,
                     remedy="Finish signing in in the browser window msads-authorize opened.",
                 )
-                self.rejected.append(err)
+                self.rejected.append(foreign)
                 try:
                     if self.on_rejected is not None:
-                        self.on_rejected(err)
+                        self.on_rejected(foreign)
                 finally:
                     handler.page(
                         400,
