@@ -101,7 +101,11 @@ def ui_connection(browser_airflow_db: Path, msads_emulator: Any, request: pytest
     from airflow_provider_msads.cli import metastore
     from airflow_provider_msads.token_store import storage_key
 
-    conn_id = "msads_ui_" + request.node.name.split("[")[-1].strip("]").replace("-", "_")[:20]
+    conn_id = (
+        "msads_"
+        + request.node.name.removeprefix("test_").split("[")[0][:12]
+        + ("_" + request.node.callspec.params["form"] if hasattr(request.node, "callspec") else "")
+    )
     document = msads_emulator.connection_dict()
     document["extra"]["authorize_url"] = msads_emulator.authorize_url()
     metastore.save_connection(conn_id, document, replace=True, description="ui test")
@@ -272,8 +276,22 @@ def test_a_user_who_may_not_edit_connections_gets_403(
     assert msads_emulator.counters.get("authorize", 0) == before
 
 
-def test_token_health_page(chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str) -> None:
+def test_token_health_page(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str, dags_folder: Path
+) -> None:
+    """The health-check DAG's verdict, the rotation date and days left, and Validate now."""
+    import shutil
+
+    from _support.dags import load_dag
+
+    from airflow_provider_msads.cli.metastore import server_context
+
     base_url, _ = ui_server
+    target = dags_folder / "msads_token_health_check.py"
+    shutil.copy(ROOT / "dags_example" / "msads_token_health_check.py", target)
+    with server_context():
+        run = load_dag(target, "msads_token_health_check").test(run_conf={"conn_ids": [ui_connection]})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
     context = _signed_in(chromium, base_url, "admin")
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -281,12 +299,15 @@ def test_token_health_page(chromium: Any, ui_server: tuple[str, Path], msads_emu
         page.goto(f"{base_url}/msads/health")
         row = page.locator(f"tr[data-conn-id='{ui_connection}']")
         assert row.count() == 1
+        text = row.inner_text()
+        assert "valid" in text and "OK - credentials valid" in text, text  # the DAG's verdict
+        assert "90 of 90 days left" in text, text  # the DAG's validation rotated the refresh token
         row.get_by_role("button", name="Validate now").click()
         page.wait_for_selector("#summary")
         assert "OK - credentials valid" in page.locator("#summary").inner_text()
         page.goto(f"{base_url}/msads/health")
         row = page.locator(f"tr[data-conn-id='{ui_connection}']")
-        assert "days left" in row.inner_text()  # the validation rotated the refresh token
+        assert "90 of 90 days left" in row.inner_text()
         page.screenshot(path=str(IMG / "ui-token-health.png"), full_page=True)
         html = page.content()
         for secret in _secrets_of(msads_emulator):
