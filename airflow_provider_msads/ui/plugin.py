@@ -110,6 +110,6 @@ class _Inactive(AirflowPlugin):
 
 
 #: The ``airflow.plugins`` entry point. Airflow reads ``get_provider_info()["plugins"]`` only when
-#: ``[core] lazy_load_providers`` is False (its default is True), so the same plugin is also offered
+#: ``[core] lazy_discover_providers`` is False (its default is True), so the same plugin is also offered
 #: here; when Airflow does load provider plugins this is an empty stand-in, never a duplicate.
 EntryPointPlugin: type[AirflowPlugin] = MicrosoftAdsPlugin if _providers_load_lazily() else _Inactive
