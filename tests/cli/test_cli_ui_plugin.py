@@ -6,8 +6,11 @@ Run in a fresh interpreter: the point is what importing the plugin module pulls 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 SCRIPT = """
 import json, sys
@@ -40,3 +43,29 @@ def test_plugin_imports_without_fastapi_and_registers_only_where_supported() -> 
         assert data["middlewares"] == 1
     else:  # Airflow 2.11 / 3.0: msads-authorize is the way; the plugin registers nothing
         assert data["apps"] == [] and data["views"] == [] and data["middlewares"] == 0
+
+
+LOADED = """
+import json
+from airflow import plugins_manager as p
+if hasattr(p, "_get_plugins"):
+    plugins, errors = p._get_plugins()
+else:  # Airflow 2.11 / 3.0
+    p.ensure_plugins_loaded()
+    plugins, errors = p.plugins, p.import_errors
+print(json.dumps({"names": [x.name for x in plugins], "errors": {k: str(v) for k, v in errors.items()}}))
+"""
+
+
+@pytest.mark.parametrize("lazy", ["True", "False"])
+def test_airflow_registers_the_plugin_once_whether_or_not_it_discovers_providers_eagerly(lazy: str) -> None:
+    """Provider-declared plugins are read only with lazy_discover_providers=False; the entry point covers
+    the default, and is an empty stand-in otherwise: one plugin, no import error, either way."""
+    env = {**os.environ, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["names"].count("microsoft_advertising") == 1, data
+    assert not [k for k in data["errors"] if "msads" in k or "microsoft" in k], data
