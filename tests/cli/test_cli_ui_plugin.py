@@ -14,6 +14,8 @@ import pytest
 
 SCRIPT = """
 import json, sys
+import airflow.plugins_manager  # Airflow 3.0's own plugins manager already loads FastAPI: not ours to count
+before = set(sys.modules)
 from airflow_provider_msads.get_provider_info import get_provider_info
 from airflow_provider_msads.ui import plugin
 info = get_provider_info()
@@ -24,7 +26,7 @@ print(json.dumps({
     "apps": [a["url_prefix"] for a in getattr(cls, "fastapi_apps", [])],
     "views": [v["href"] for v in getattr(cls, "external_views", [])],
     "middlewares": len(getattr(cls, "fastapi_root_middlewares", [])),
-    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "starlette")),
+    "heavy": sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("fastapi", "starlette")),
 }))
 """
 
