@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
 REFRESH_TOKEN_LIFETIME_DAYS = 90
 P = flow.PREFIX
+#: The new-connection form's fields beyond the app (ids, environment, overrides), as check_settings names them.
+_FORM_VALUES = (
+    "developer_token",
+    "customer_id",
+    "account_id",
+    "environment",
+    "tenant",
+    "token_url",
+    "authorize_url",
+    "customer_management_url",
+)
 
 
 def html_page(status: int, title: str, body: str) -> HTMLResponse:
@@ -360,6 +371,11 @@ def create_app() -> FastAPI:
             '<label>Developer Token <input name="developer_token" type="password"></label>'
             '<label>Customer ID <input name="customer_id"></label><label>Account ID <input name="account_id"></label>'
             f'<label>Environment <select name="environment">{options(["production", "sandbox"])}</select></label>'
+            "<details><summary>Overrides (a tenant, or endpoints other than Microsoft's defaults)</summary>"
+            '<label>Tenant <input name="tenant" placeholder="common"></label>'
+            '<label>Authorize URL <input name="authorize_url" size="60"></label>'
+            '<label>Token URL <input name="token_url" size="60"></label>'
+            '<label>Customer Management URL <input name="customer_management_url" size="60"></label></details>'
             f'{redirect_choice}<p><button type="submit">Save and authorize with Microsoft</button></p></form>'
         )
         body = (
@@ -433,20 +449,8 @@ def create_app() -> FastAPI:
                     field="conn_id",
                     remedy="Pick it under 'Authorize an existing connection', or choose another id.",
                 )
-            settings = check_settings(
-                {
-                    k: values.get(k) or None
-                    for k in (
-                        "client_id",
-                        "client_secret",
-                        "developer_token",
-                        "customer_id",
-                        "account_id",
-                        "environment",
-                    )
-                },
-                conn_id,
-            )
+            names = ("client_id", "client_secret", *_FORM_VALUES)
+            settings = check_settings({k: values.get(k) or None for k in names}, conn_id)
             metastore.save_connection(
                 conn_id,
                 settings.document(""),

@@ -314,3 +314,51 @@ def test_token_health_page(
             assert secret not in html
     finally:
         context.close()
+
+
+def test_new_connection_from_the_form(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, browser_airflow_db: Path
+) -> None:
+    """Fill the fields of a new connection, authorize it, and the saved connection works."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from airflow_provider_msads.cli.metastore import find_connection
+
+    base_url, log_path = ui_server
+    conn_id = "msads_ui_new_form"
+    msads_emulator.app.redirect_uris = [f"{base_url}/msads/callback"]
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base_url}/msads/")
+        form = page.locator("form[action='/msads/new']")
+        form.locator("input[name='conn_id']").fill(conn_id)
+        form.locator("input[name='client_id']").fill(msads_emulator.app.client_id)
+        form.locator("input[name='client_secret']").fill(msads_emulator.app.client_secret)
+        form.locator("input[name='developer_token']").fill(msads_emulator.developer_token)
+        form.locator("input[name='customer_id']").fill(msads_emulator.customer_id)
+        form.locator("input[name='account_id']").fill(msads_emulator.account.id)
+        form.locator("summary").click()
+        form.locator("input[name='authorize_url']").fill(msads_emulator.authorize_url())
+        form.locator("input[name='token_url']").fill(msads_emulator.token_url())
+        form.locator("input[name='customer_management_url']").fill(msads_emulator.customer_management_url)
+        form.locator("input[name='redirect'][value='callback']").check()
+        form.get_by_role("button").click()
+        page.wait_for_selector("h1:text('Authorized; every credential is valid')")
+        stored = find_connection(conn_id)
+        assert stored is not None and stored.login == msads_emulator.app.client_id
+        assert stored.option("refresh_token") == msads_emulator.issued_refresh_tokens[0]
+        for secret in _secrets_of(msads_emulator):
+            assert secret not in page.content()
+            assert secret not in log_path.read_text(errors="replace")
+    finally:
+        context.close()
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+        from airflow.models.variable import Variable
+
+        from airflow_provider_msads.token_store import storage_key
+
+        Variable.delete(storage_key(conn_id))
