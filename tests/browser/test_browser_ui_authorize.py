@@ -28,6 +28,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"
 PASSWORDS = {"admin": "admin-pw-ui", "viewer": "viewer-pw-ui"}
+#: ``MSADS_DOCS_SCREENSHOTS=1`` also writes the README's screenshots into docs/img (committed).
+DOCS_SCREENSHOTS = os.environ.get("MSADS_DOCS_SCREENSHOTS") == "1"
+
+
+def _shot(page: Any, name: str, output_dir: Path) -> None:
+    page.screenshot(path=str(output_dir / name), full_page=True)
+    if DOCS_SCREENSHOTS:
+        page.screenshot(path=str(IMG / name), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +157,7 @@ def test_authorize_in_the_browser(
         page.select_option("#conn_id", ui_connection)
         page.check(f"input[name='redirect'][value='{form}']")
         if form == "root":
-            page.screenshot(path=str(IMG / "ui-authorize.png"), full_page=True)
+            _shot(page, "ui-authorize.png", output_dir)
         page.click("#authorize")
         expect(page.locator("h1")).to_have_text("Authorized; every credential is valid")
         assert urlsplit(page.url).path == ("/" if form == "root" else "/msads/callback")
@@ -158,7 +166,7 @@ def test_authorize_in_the_browser(
         for status in page.locator("tr[data-field] td:nth-child(2)").all_inner_texts():
             assert status in ("ok", "warning"), page.content()
         if form == "root":
-            page.screenshot(path=str(IMG / "ui-verdict.png"), full_page=True)
+            _shot(page, "ui-verdict.png", output_dir)
         page.screenshot(path=str(output_dir / f"verdict-{form}.png"), full_page=True)
         html = page.content()
         # The next get_access_token() of the connection uses the new refresh token.
@@ -277,7 +285,12 @@ def test_a_user_who_may_not_edit_connections_gets_403(
 
 
 def test_token_health_page(
-    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str, dags_folder: Path
+    chromium: Any,
+    ui_server: tuple[str, Path],
+    msads_emulator: Any,
+    ui_connection: str,
+    dags_folder: Path,
+    output_dir: Path,
 ) -> None:
     """The health-check DAG's verdict, the rotation date and days left, and Validate now."""
     import shutil
@@ -308,7 +321,7 @@ def test_token_health_page(
         page.goto(f"{base_url}/msads/health")
         row = page.locator(f"tr[data-conn-id='{ui_connection}']")
         assert "90 of 90 days left" in row.inner_text()
-        page.screenshot(path=str(IMG / "ui-token-health.png"), full_page=True)
+        _shot(page, "ui-token-health.png", output_dir)
         html = page.content()
         for secret in _secrets_of(msads_emulator):
             assert secret not in html
