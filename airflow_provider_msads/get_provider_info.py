@@ -14,6 +14,7 @@ from airflow_provider_msads.fields import CONN_TYPE, FIELD_LABELS, OPTION_ORDER
 
 HOOK_NAME = "Microsoft Advertising"
 HOOK_CLASS = "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
+PLUGIN_CLASS = "airflow_provider_msads.ui.plugin.MicrosoftAdsPlugin"
 
 
 def _text(name: str, description: str, *, secret: bool = False, pattern: str | None = None) -> dict[str, Any]:
@@ -103,6 +104,9 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # Airflow 3.1+: "Authorize with Microsoft" and "Token health" pages (the class registers nothing on
+        # older versions, which only read this entry).
+        "plugins": [{"name": "microsoft_advertising", "plugin-class": PLUGIN_CLASS}],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

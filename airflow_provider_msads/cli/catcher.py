@@ -15,6 +15,15 @@ Why it is built this way:
   stale tab cannot end the run; the first redirect with the right state ends it.
 * **Never hangs.** :meth:`RedirectCatcher.wait` gives up after ``timeout`` seconds.
 * **Quiet.** The default request log would print the query string, i.e. the code.
+* **The browser gets a one-time start link, not the authorize URL.** A browser started with a URL
+  shows it on its command line (``/proc/<pid>/cmdline``), readable by every local user; with the
+  authorize URL there, another user could sign in with *their* account using our ``state`` and
+  deliver their code here (login CSRF; PKCE does not help, the challenge is public). So the
+  browser is opened with :meth:`RedirectCatcher.start_url`: used once, it sets a random cookie
+  and redirects to Microsoft; from then on only a redirect carrying that cookie is taken. A second
+  use of the start link means someone else has it: the run stops, nothing is exchanged. The
+  authorize URL itself is printed in the terminal only (``--no-browser`` and ``--manual`` paths:
+  ``state`` then never leaves the terminal and the user's own browser).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import html
 import ipaddress
 import os
 import queue
+import secrets
 import socket
 import socketserver
 import threading
@@ -144,6 +154,19 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+_COOKIE = "msads_authorize_run"
+
+
+def _start_reused() -> OnboardingError:
+    return OnboardingError(
+        "The one-time start link that msads-authorize opened in the browser was opened twice, so another user of "
+        "this machine may have it (a browser's command line is visible to them). Nothing was exchanged.",
+        field="state",
+        step=STEP_AUTHORIZE,
+        remedy="Run msads-authorize again; or use --no-browser and paste the printed URL into your browser yourself.",
+    )
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Hands each GET to the catcher; everything else is refused."""
 
@@ -152,6 +175,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "msads-authorize"
     sys_version = ""
+    extra_headers: list[tuple[str, str]]
+
+    def setup(self) -> None:
+        super().setup()
+        self.extra_headers = []
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: the default log line contains the query string, i.e. the code."""
@@ -173,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-store")
             self.send_header("Referrer-Policy", "no-referrer")
             self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            for name, value in self.extra_headers:
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(content)
@@ -240,9 +270,14 @@ class RedirectCatcher:
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._result: Redirect | None = None
-        self._results: queue.Queue[Redirect] = queue.Queue(maxsize=1)
+        self._result: Redirect | OnboardingError | None = None
+        self._results: queue.Queue[Redirect | OnboardingError] = queue.Queue(maxsize=1)
         self._page_sent = threading.Event()
+        #: The one-time start link (path and token), the authorize URL it leads to, the cookie it sets.
+        self._start_path = f"/msads-authorize/start/{secrets.token_urlsafe(24)}"
+        self._start_target: str | None = None
+        self._start_used = False
+        self._cookie_value = secrets.token_urlsafe(32)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -302,17 +337,66 @@ class RedirectCatcher:
     # -- waiting ----------------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None) -> Redirect:
-        """The redirect of this run; :class:`RedirectTimeoutError` when none came in time."""
+        """The redirect of this run; :class:`RedirectTimeoutError` when none came in time.
+
+        Raises :class:`OnboardingError` when the start link was opened twice (someone else has it).
+        """
         limit = self.timeout if timeout is None else timeout
         try:
-            return self._results.get(timeout=limit)
+            result = self._results.get(timeout=limit)
         except queue.Empty:
             raise self._timed_out(limit) from None
+        if isinstance(result, OnboardingError):
+            raise result
+        return result
+
+    def start_url(self, authorize_url: str) -> str:
+        """A one-time link on this catcher that sets the run's cookie and redirects to ``authorize_url``.
+
+        Open the browser with this, never with ``authorize_url``: a command line is public.
+        """
+        self._start_target = authorize_url
+        scheme, netloc = urlsplit(self.redirect_uri)[:2]
+        return f"{scheme}://{netloc}{self._start_path}"
+
+    def _cookie_header(self, handler: _Handler) -> str | None:
+        for part in (handler.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == _COOKIE:
+                return value
+        return None
+
+    def _handle_start(self, handler: _Handler) -> None:
+        with self._lock:
+            first = not self._start_used and self._start_target is not None and self._result is None
+            self._start_used = True
+            if not first and self._result is None:
+                # Opened twice: the link (from the browser's command line) is in other hands. Stop.
+                self._result = _start_reused()
+                self._results.put(self._result)
+                self._page_sent.set()
+        if not first:
+            handler.page(
+                409,
+                "This sign-in link was already used",
+                "msads-authorize opens its start link once. It was opened a second time, so someone else may "
+                "have it; the run stopped and nothing was exchanged. Run msads-authorize again.",
+            )
+            return
+        assert self._start_target is not None
+        handler.extra_headers = [
+            ("Set-Cookie", f"{_COOKIE}={self._cookie_value}; Path=/; HttpOnly; SameSite=Lax"),
+            ("Location", self._start_target),
+        ]
+        handler.page(302, "Continue to Microsoft", "Continuing to Microsoft's sign-in page.")
 
     # -- requests (server threads) ----------------------------------------------------------
 
     def _handle(self, handler: _Handler) -> None:
         parts = urlsplit(handler.path)
+        if parts.path == self._start_path:
+            self._handle_start(handler)
+            return
         if (parts.path or "/") != self.path:
             self.stray_requests += 1
             handler.page(404, "Not found", "This address only receives Microsoft's sign-in redirect.")
@@ -334,6 +418,28 @@ class RedirectCatcher:
                     "that msads-authorize printed most recently in your terminal.",
                 )
             return
+        if redirect is not None and self._start_used:
+            cookie = self._cookie_header(handler) or ""
+            if not secrets.compare_digest(cookie.encode(), self._cookie_value.encode()):
+                foreign = StateMismatchError(
+                    "A sign-in answer came from a browser that did not open this run's start link (it lacks the "
+                    "link's cookie), e.g. another user of this machine signing in with their own account. Its code "
+                    "was not used.",
+                    field="state",
+                    step=STEP_AUTHORIZE,
+                    remedy="Finish signing in in the browser window msads-authorize opened.",
+                )
+                self.rejected.append(foreign)
+                try:
+                    if self.on_rejected is not None:
+                        self.on_rejected(foreign)
+                finally:
+                    handler.page(
+                        400,
+                        "This sign-in answer is not for the running msads-authorize",
+                        "It did not come from the browser window that msads-authorize opened, and was ignored.",
+                    )
+                return
         if redirect is None:
             self.stray_requests += 1
             handler.page(

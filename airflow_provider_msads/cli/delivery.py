@@ -119,13 +119,11 @@ class Delivery:
                     description = (
                         f"Microsoft Advertising; authorized with msads-authorize on {datetime.date.today().isoformat()}"
                     )
-                    how = metastore.save_connection(
-                        a.save, document, replace=self.replace_existing, description=description
+                    what = metastore.store_authorization(
+                        a.save, refresh_token, document=document, replace=self.replace_existing, description=description
                     )
-                    what = f"Saved connection {a.save!r} into the Airflow metastore ({how})"
                 else:
-                    metastore.update_refresh_token(a.reauthorize, refresh_token)
-                    what = f"Updated the refresh token of connection {a.reauthorize!r}; every other value was kept"
+                    what = metastore.store_authorization(a.reauthorize, refresh_token)
             except MicrosoftAdsError as err:
                 self.console.say(f"Error: {err}")
                 if (
@@ -141,7 +139,6 @@ class Delivery:
                 elif self.form is not None:
                     self._print(document)
                 raise AlreadyExplained(EXIT_ERROR) from None
-            metastore.reset_token_store(self.conn_id)
             self.saved = True
             self.console.say(f"{what}; its token store was reset so the new refresh token is used from now on.")
         if self.form:

@@ -34,6 +34,7 @@ __all__ = [
     "save_connection",
     "server_context",
     "shadowing_env_var",
+    "store_authorization",
     "update_refresh_token",
     "validate_connection",
     "validate_document",
@@ -250,6 +251,34 @@ def reset_token_store(conn_id: str) -> None:
     with contextlib.suppress(Exception):
         FileTokenStore().delete(key)
     clear_process_cache()
+
+
+def store_authorization(
+    conn_id: str,
+    refresh_token: str,
+    *,
+    document: Mapping[str, Any] | None = None,
+    replace: bool = False,
+    description: str = "",
+) -> str:
+    """Put a new authorization into the metastore and make it win at once; the sentence saying what was done.
+
+    The one implementation behind ``msads-authorize --save`` / ``--reauthorize`` and the Airflow
+    UI's *Authorize with Microsoft*: with ``document`` (the whole connection, holding
+    ``refresh_token``) the row is added or replaced; without, only the refresh token of the
+    existing row is replaced. Either way the token store is reset, since a rotated token kept
+    there would otherwise be sent before the new one.
+    """
+    if document is not None:
+        extra = dict(document.get("extra") or {})
+        extra["refresh_token"] = refresh_token
+        how = save_connection(conn_id, {**document, "extra": extra}, replace=replace, description=description)
+        what = f"Saved connection {conn_id!r} into the Airflow metastore ({how})"
+    else:
+        update_refresh_token(conn_id, refresh_token)
+        what = f"Updated the refresh token of connection {conn_id!r}; every other value was kept"
+    reset_token_store(conn_id)
+    return what
 
 
 def _validator(conn_id: str, token_store: Any = None) -> Any:

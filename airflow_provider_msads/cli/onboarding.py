@@ -56,7 +56,9 @@ class Onboarding:
 
     # -- sign-in -----------------------------------------------------------------------------
 
-    def _show_url(self, request: AuthorizationRequest) -> None:
+    def _show_url(self, request: AuthorizationRequest, catcher: RedirectCatcher | None = None) -> None:
+        """Print the authorize URL on a line of its own (the terminal is private); open the browser with
+        the catcher's one-time start link instead, since a browser's command line is not (see catcher)."""
         say = self.console.say
         say("")
         say("Open this address in a browser, sign in as a user who can open the Microsoft Advertising account, and")
@@ -64,8 +66,9 @@ class Onboarding:
         say("")
         say(request.url)
         say("")
-        if not (self.args.no_browser or self.manual) and open_browser(request.url):
-            say("(A browser window was opened with it.)")
+        opens = catcher is not None and not (self.args.no_browser or self.manual)
+        if opens and catcher is not None and open_browser(catcher.start_url(request.url)):
+            say("(A browser window was opened on it, through a one-time link of this run.)")
 
     def authorize(self, request: AuthorizationRequest) -> Redirect:
         """The redirect of this run: caught on the redirect URI, or pasted with ``--manual``."""
@@ -89,7 +92,7 @@ class Onboarding:
                 self.manual = True
             else:
                 with catcher:
-                    self._show_url(request)
+                    self._show_url(request, catcher)
                     if os.environ.get("SSH_CONNECTION") and not os.environ.get("DISPLAY"):
                         self.console.say(
                             f"This is an SSH session: the browser's redirect goes to port {catcher.port} of the "

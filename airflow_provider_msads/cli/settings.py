@@ -29,6 +29,7 @@ __all__ = [
     "check_settings",
     "settings_from_args",
     "settings_from_connection",
+    "settings_of_connection",
 ]
 
 DEFAULT_REDIRECT_URI = "http://localhost:8080"
@@ -300,6 +301,11 @@ def settings_from_connection(args: argparse.Namespace, conn_id: str) -> Settings
             f"--reauthorize takes the app and the options from the connection; drop {', '.join(clashing)} "
             "(to change them, replace the whole connection with --save)"
         )
+    return settings_of_connection(conn_id, authorize_url=args.authorize_url)
+
+
+def settings_of_connection(conn_id: str, *, authorize_url: str | None = None) -> Settings:
+    """The app, options and ids of a stored connection, checked; shared by ``--reauthorize`` and the UI."""
     from airflow_provider_msads.cli.metastore import MetastoreError, find_connection
 
     stored = find_connection(conn_id)
@@ -325,8 +331,8 @@ def settings_from_connection(args: argparse.Namespace, conn_id: str) -> Settings
         )
     values: dict[str, Any] = {"client_id": stored.login, "client_secret": stored.password}
     values.update((name, stored.option(name)) for name in (*_ACCOUNT_VALUES, *_OPTIONS))
-    if args.authorize_url:
-        values["authorize_url"] = args.authorize_url
+    if authorize_url:
+        values["authorize_url"] = authorize_url
     try:
         return check_settings(values, conn_id)
     except CredentialsError as err:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from _support.cli import free_port
 
+from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.catcher import (
     PortInUseError,
     RedirectCatcher,
@@ -145,3 +146,84 @@ def test_concurrent_redirects_yield_exactly_one():
         assert first.code in {f"c{i}" for i in range(5)}
         with pytest.raises(RedirectTimeoutError):
             catcher.wait(timeout=0.1)
+
+
+# -- the one-time start link (issue 18 item 6): another local user reads the browser's command line
+
+
+AUTHORIZE = "https://login.microsoftonline.com/common/oauth2/v2.0/authorize?client_id=c&state=st8"
+
+
+def test_start_link_sets_the_cookie_and_only_its_browser_is_believed():
+    """The user's browser opens the start link; the other user's answer (their own sign-in, even with
+    the right state) lacks the link's cookie and is refused, while the user's own answer is taken.
+    (Opening the link a second time stops the run: next test.)"""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rejected = []
+    with RedirectCatcher(base, expected_state="st8", timeout=5, on_rejected=rejected.append) as catcher:
+        start = catcher.start_url(AUTHORIZE)
+        assert "st8" not in start and start.startswith(base)  # nothing of the request on the command line
+        with httpx.Client(timeout=5) as user, httpx.Client(timeout=5) as other:
+            first = user.get(start)
+            assert first.status_code == 302 and first.headers["location"] == AUTHORIZE
+            assert "HttpOnly" in first.headers["set-cookie"] and "SameSite=Lax" in first.headers["set-cookie"]
+            # The other user signs in with their own account, somehow knowing the state: refused.
+            forged = other.get(f"{base}/?code=attacker-code&state=st8")
+            assert forged.status_code == 400
+            assert len(rejected) == 1 and "cookie" in str(rejected[0])
+            ours = user.get(f"{base}/?code=user-code&state=st8")
+            assert ours.status_code == 200
+        assert catcher.wait().code == "user-code"
+
+
+def test_start_link_opened_first_by_someone_else_stops_the_run():
+    """The other user wins the race to the start link: the user's browser then finds it used, and
+    the run stops before any code is accepted, theirs included."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="st8", timeout=5) as catcher:
+        start = catcher.start_url(AUTHORIZE)
+        with httpx.Client(timeout=5) as user, httpx.Client(timeout=5) as other:
+            assert other.get(start).status_code == 302  # the other user now has the state and a cookie
+            page = user.get(start)
+            assert page.status_code == 409 and "already used" in page.text
+            with pytest.raises(OnboardingError, match="opened twice"):
+                catcher.wait()
+            late = other.get(f"{base}/?code=attacker-code&state=st8")
+            assert "already received" in late.text.lower()  # the run is over; nothing more is taken
+
+
+def test_printed_url_without_start_link_still_works():
+    """--no-browser: the user pastes the printed authorize URL; no start link, the state alone decides."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="st8", timeout=5) as catcher:
+        assert _get(f"{base}/?code=c&state=st8").status_code == 200
+        assert catcher.wait().code == "c"
+
+
+def test_the_command_opens_the_browser_with_the_start_link_and_prints_the_authorize_url(
+    emulator, redirect_uri, monkeypatch
+):
+    """The browser's command line gets the one-time link only; the terminal still shows the URL."""
+    from _support.cli import CliRun, flow_args
+
+    from airflow_provider_msads.cli import onboarding
+
+    opened: list[str] = []
+    monkeypatch.setattr(onboarding, "open_browser", lambda url: opened.append(url) or True)
+    argv = [a for a in flow_args(emulator, redirect_uri, "--output", "json", "--no-validate") if a != "--no-browser"]
+    run = CliRun(argv)
+    printed = run.authorize_url()
+    with httpx.Client(timeout=5) as browser:
+        run.stderr.wait_for_text("one-time link")
+        (start,) = opened
+        assert start.startswith(redirect_uri + "/msads-authorize/start/")
+        state = printed.split("state=")[1].split("&")[0]
+        assert state not in start and "client_id" not in start
+        to_microsoft = browser.get(start)
+        assert to_microsoft.headers["location"] == printed
+        back = httpx.get(printed, follow_redirects=False, timeout=5).headers["location"]
+        assert browser.get(back).status_code == 200  # the browser that opened the link, with its cookie
+    assert run.wait() == 0, run.output

@@ -1,0 +1,377 @@
+"""*Authorize with Microsoft* and *Token health* in a real browser against a real API server.
+
+The API server runs with the provider's plugin (registered by get_provider_info, nothing in
+plugins/), Airflow's simple auth manager with an admin and a viewer, and DEBUG logging; Microsoft
+is the emulator (its authorize endpoint redirects at once, as Microsoft does for a signed-in user
+who consented before). Both redirect forms are driven: the API server's root (the guide's
+``http://localhost:8080`` form) and the plugin's ``/msads/callback``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from conftest import SERVER_START_TIMEOUT, _free_port, _stop_group, _wait_healthy
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+IMG = ROOT / "docs" / "img"
+PASSWORDS = {"admin": "admin-pw-ui", "viewer": "viewer-pw-ui"}
+#: ``MSADS_DOCS_SCREENSHOTS=1`` also writes the README's screenshots into docs/img (committed).
+DOCS_SCREENSHOTS = os.environ.get("MSADS_DOCS_SCREENSHOTS") == "1"
+
+
+def _shot(page: Any, name: str, output_dir: Path) -> None:
+    page.screenshot(path=str(output_dir / name), full_page=True)
+    if DOCS_SCREENSHOTS:
+        page.screenshot(path=str(IMG / name), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``airflow api-server`` (conftest's start and stop helpers) with two users and DEBUG logs."""
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("ui-server")
+    log_path = folder / "api-server.log"
+    passwords = folder / "passwords.json"
+    passwords.write_text(json.dumps(PASSWORDS))
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        "AIRFLOW__API__BASE_URL": base_url,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        import airflow_provider_msads.hooks.msads  # noqa: F401  (loaded while the server starts)
+
+        _wait_healthy(f"{base_url}/api/v2/monitor/health", process, log_path, time.monotonic() + SERVER_START_TIMEOUT)
+        yield base_url, log_path
+    finally:
+        _stop_group(process)
+
+
+def _jwt(base_url: str, user: str) -> str:
+    answer = httpx.post(f"{base_url}/auth/token", json={"username": user, "password": PASSWORDS[user]}, timeout=30)
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["access_token"])
+
+
+def _signed_in(chromium: Any, base_url: str, user: str) -> Any:
+    """A browser context holding the user's Airflow session cookie, as after the login page."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 1100})
+    host = urlsplit(base_url).hostname
+    context.add_cookies([{"name": "_token", "value": _jwt(base_url, user), "domain": host, "path": "/"}])
+    return context
+
+
+@pytest.fixture
+def ui_connection(browser_airflow_db: Path, msads_emulator: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An msads connection at the emulator (authorize URL included) with a refresh token to be replaced."""
+    from airflow.models.connection import Connection
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_msads.auth import clear_process_cache
+    from airflow_provider_msads.cli import metastore
+    from airflow_provider_msads.token_store import storage_key
+
+    conn_id = (
+        "msads_"
+        + request.node.name.removeprefix("test_").split("[")[0][:12]
+        + ("_" + request.node.callspec.params["form"] if hasattr(request.node, "callspec") else "")
+    )
+    document = msads_emulator.connection_dict()
+    document["extra"]["authorize_url"] = msads_emulator.authorize_url()
+    metastore.save_connection(conn_id, document, replace=True, description="ui test")
+    yield conn_id
+    clear_process_cache()
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+        session.query(Variable).filter(Variable.key.like("msads_ui_authorization_%")).delete(synchronize_session=False)
+    Variable.delete(storage_key(conn_id))
+
+
+def _stored_refresh_token(conn_id: str) -> str:
+    from airflow_provider_msads.cli.metastore import find_connection
+
+    stored = find_connection(conn_id)
+    assert stored is not None
+    return str(stored.option("refresh_token"))
+
+
+def _secrets_of(emulator: Any) -> list[str]:
+    return [emulator.app.client_secret, *emulator.issued_refresh_tokens, *emulator.issued_access_tokens]
+
+
+@pytest.mark.parametrize("form", ["root", "callback"])
+def test_authorize_in_the_browser(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str, form: str, output_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    base_url, log_path = ui_server
+    redirect_uri = base_url if form == "root" else f"{base_url}/msads/callback"
+    msads_emulator.app.redirect_uris = [redirect_uri]  # only this one: the other form would be refused
+    old_refresh_token = _stored_refresh_token(ui_connection)
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    try:
+        page.goto(f"{base_url}/msads/")
+        page.select_option("#conn_id", ui_connection)
+        page.check(f"input[name='redirect'][value='{form}']")
+        if form == "root":
+            _shot(page, "ui-authorize.png", output_dir)
+        page.click("#authorize")
+        expect(page.locator("h1")).to_have_text("Authorized; every credential is valid")
+        assert urlsplit(page.url).path == ("/" if form == "root" else "/msads/callback")
+        verdicts = page.locator("tr[data-field]")
+        assert verdicts.count() >= 6
+        for status in page.locator("tr[data-field] td:nth-child(2)").all_inner_texts():
+            assert status in ("ok", "warning"), page.content()
+        if form == "root":
+            _shot(page, "ui-verdict.png", output_dir)
+        page.screenshot(path=str(output_dir / f"verdict-{form}.png"), full_page=True)
+        html = page.content()
+        # The next get_access_token() of the connection uses the new refresh token.
+        new_refresh_token = _stored_refresh_token(ui_connection)
+        exchange_access_token = msads_emulator.issued_access_tokens[-1]
+        assert new_refresh_token != old_refresh_token
+        assert new_refresh_token in msads_emulator.issued_refresh_tokens
+        from airflow_provider_msads.auth import clear_process_cache
+        from airflow_provider_msads.cli.metastore import server_context
+        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+        clear_process_cache()
+        msads_emulator.reset_counters()
+        with server_context():
+            hook = MicrosoftAdsHook(msads_conn_id=ui_connection)
+            # The token store was reset and then seeded with the exchange's tokens: the next access
+            # token is the exchange's, and the next refresh presents the new refresh token.
+            assert hook.get_access_token() == exchange_access_token
+            hook.token_manager.get_token(force_refresh=True)
+        refreshes = [r for r in msads_emulator.token_requests if r.get("grant_type") == "refresh_token"]
+        assert [r["refresh_token"] for r in refreshes] == [new_refresh_token]
+        # No secret in any page, URL or log (DEBUG).
+        secrets = _secrets_of(msads_emulator)
+        codes = [q["code"][0] for q in (parse_qs(urlsplit(u).query) for u in seen) if "code" in q]
+        assert codes, seen
+        log_text = log_path.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in html
+            assert not any(secret in url for url in seen)
+            assert secret not in log_text
+        for code in codes:
+            assert code not in log_text
+        assert context.storage_state()["origins"] == [] or all(
+            not o.get("localStorage") for o in context.storage_state()["origins"]
+        )
+    finally:
+        context.close()
+
+
+def test_replayed_and_forged_state_are_refused(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str
+) -> None:
+    base_url, _ = ui_server
+    msads_emulator.app.redirect_uris = [f"{base_url}/msads/callback"]
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base_url}/msads/")
+        page.select_option("#conn_id", ui_connection)
+        page.check("input[name='redirect'][value='callback']")
+        page.click("#authorize")
+        page.wait_for_selector("h1:text('Authorized; every credential is valid')")
+        used_url = page.url
+        stored = _stored_refresh_token(ui_connection)
+        page.goto(used_url)  # the same answer again
+        assert page.locator("h1").inner_text() == "Sign-in answer refused"
+        assert "already used" in page.content()
+        page.goto(f"{base_url}/msads/callback?code=M.C519_BAY.forged&state=not-issued-here")
+        assert page.locator("h1").inner_text() == "Sign-in answer refused"
+        assert "not issued by this Airflow" in page.content()
+        assert _stored_refresh_token(ui_connection) == stored
+        # A foreign state on the root is not ours: Airflow's own UI answers it.
+        answer = httpx.get(f"{base_url}/?code=x&state=not-issued-here", cookies={"_token": _jwt(base_url, "admin")})
+        assert "Sign-in answer refused" not in answer.text
+    finally:
+        context.close()
+
+
+def test_microsoft_error_is_explained(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str
+) -> None:
+    base_url, _ = ui_server
+    msads_emulator.app.redirect_uris = [base_url]
+    msads_emulator.authorize_error = "access_denied"
+    stored = _stored_refresh_token(ui_connection)
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base_url}/msads/")
+        page.select_option("#conn_id", ui_connection)
+        page.click("#authorize")
+        page.wait_for_selector("h1:text('Microsoft did not authorize the app')")
+        text = page.locator("body").inner_text()
+        assert "AADSTS65004" in text or "access_denied" in text, text
+        assert "was left unchanged" in text
+        assert _stored_refresh_token(ui_connection) == stored
+    finally:
+        msads_emulator.authorize_error = None
+        context.close()
+
+
+def test_a_user_who_may_not_edit_connections_gets_403(
+    ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str
+) -> None:
+    base_url, _ = ui_server
+    before = msads_emulator.counters.get("authorize", 0)
+    cookies = {"_token": _jwt(base_url, "viewer")}
+    with httpx.Client(base_url=base_url, cookies=cookies, timeout=30) as client:
+        assert client.get("/msads/").status_code == 403
+        from airflow_provider_msads.ui import flow
+
+        # Even with a valid form token for this session, the POST is refused and nothing starts.
+        token = flow.csrf_token(cookies["_token"])
+        answer = client.post("/msads/authorize", data={"conn_id": ui_connection, "csrf": token})
+        assert answer.status_code == 403
+        assert "may not edit" in answer.text
+    with httpx.Client(base_url=base_url, timeout=30) as anonymous:
+        assert anonymous.get("/msads/").status_code == 401
+    with httpx.Client(base_url=base_url, cookies={"_token": _jwt(base_url, "admin")}, timeout=30) as admin:
+        # An admin without the page's form token (a cross-site form): refused, nothing started.
+        forged = admin.post("/msads/authorize", data={"conn_id": ui_connection, "csrf": "forged"})
+        assert forged.status_code == 403
+    assert msads_emulator.counters.get("authorize", 0) == before
+
+
+def test_token_health_page(
+    chromium: Any,
+    ui_server: tuple[str, Path],
+    msads_emulator: Any,
+    ui_connection: str,
+    dags_folder: Path,
+    output_dir: Path,
+) -> None:
+    """The health-check DAG's verdict, the rotation date and days left, and Validate now."""
+    import shutil
+
+    from _support.dags import load_dag
+
+    from airflow_provider_msads.cli.metastore import server_context
+
+    base_url, _ = ui_server
+    target = dags_folder / "msads_token_health_check.py"
+    shutil.copy(ROOT / "dags_example" / "msads_token_health_check.py", target)
+    with server_context():
+        run = load_dag(target, "msads_token_health_check").test(run_conf={"conn_ids": [ui_connection]})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base_url}/msads/health")
+        row = page.locator(f"tr[data-conn-id='{ui_connection}']")
+        assert row.count() == 1
+        text = row.inner_text()
+        assert "valid" in text and "OK - credentials valid" in text, text  # the DAG's verdict
+        assert "90 of 90 days left" in text, text  # the DAG's validation rotated the refresh token
+        row.get_by_role("button", name="Validate now").click()
+        page.wait_for_selector("#summary")
+        assert "OK - credentials valid" in page.locator("#summary").inner_text()
+        page.goto(f"{base_url}/msads/health")
+        row = page.locator(f"tr[data-conn-id='{ui_connection}']")
+        assert "90 of 90 days left" in row.inner_text()
+        _shot(page, "ui-token-health.png", output_dir)
+        html = page.content()
+        for secret in _secrets_of(msads_emulator):
+            assert secret not in html
+    finally:
+        context.close()
+
+
+def test_new_connection_from_the_form(
+    chromium: Any, ui_server: tuple[str, Path], msads_emulator: Any, browser_airflow_db: Path
+) -> None:
+    """Fill the fields of a new connection, authorize it, and the saved connection works."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from airflow_provider_msads.cli.metastore import find_connection
+
+    base_url, log_path = ui_server
+    conn_id = "msads_ui_new_form"
+    msads_emulator.app.redirect_uris = [f"{base_url}/msads/callback"]
+    context = _signed_in(chromium, base_url, "admin")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base_url}/msads/")
+        form = page.locator("form[action='/msads/new']")
+        form.locator("input[name='conn_id']").fill(conn_id)
+        form.locator("input[name='client_id']").fill(msads_emulator.app.client_id)
+        form.locator("input[name='client_secret']").fill(msads_emulator.app.client_secret)
+        form.locator("input[name='developer_token']").fill(msads_emulator.developer_token)
+        form.locator("input[name='customer_id']").fill(msads_emulator.customer_id)
+        form.locator("input[name='account_id']").fill(msads_emulator.account.id)
+        form.locator("summary").click()
+        form.locator("input[name='authorize_url']").fill(msads_emulator.authorize_url())
+        form.locator("input[name='token_url']").fill(msads_emulator.token_url())
+        form.locator("input[name='customer_management_url']").fill(msads_emulator.customer_management_url)
+        form.locator("input[name='redirect'][value='callback']").check()
+        form.get_by_role("button").click()
+        page.wait_for_selector("h1:text('Authorized; every credential is valid')")
+        stored = find_connection(conn_id)
+        assert stored is not None and stored.login == msads_emulator.app.client_id
+        assert stored.option("refresh_token") == msads_emulator.issued_refresh_tokens[0]
+        for secret in _secrets_of(msads_emulator):
+            assert secret not in page.content()
+            assert secret not in log_path.read_text(errors="replace")
+    finally:
+        context.close()
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+        from airflow.models.variable import Variable
+
+        from airflow_provider_msads.token_store import storage_key
+
+        Variable.delete(storage_key(conn_id))

@@ -1,0 +1,73 @@
+"""The provider's UI plugin loads on every Airflow of the matrix (2.11, 3.0 get the CLI only).
+
+Run in a fresh interpreter: the point is what importing the plugin module pulls in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import json, sys
+import airflow.plugins_manager  # Airflow 3.0's own plugins manager already loads FastAPI: not ours to count
+before = set(sys.modules)
+from airflow_provider_msads.get_provider_info import get_provider_info
+from airflow_provider_msads.ui import plugin
+info = get_provider_info()
+cls = plugin.MicrosoftAdsPlugin
+print(json.dumps({
+    "plugins": info["plugins"],
+    "supported": plugin.ui_supported(),
+    "apps": [a["url_prefix"] for a in getattr(cls, "fastapi_apps", [])],
+    "views": [v["href"] for v in getattr(cls, "external_views", [])],
+    "middlewares": len(getattr(cls, "fastapi_root_middlewares", [])),
+    "heavy": sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("fastapi", "starlette")),
+}))
+"""
+
+
+def test_plugin_imports_without_fastapi_and_registers_only_where_supported() -> None:
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["plugins"] == [
+        {"name": "microsoft_advertising", "plugin-class": "airflow_provider_msads.ui.plugin.MicrosoftAdsPlugin"}
+    ]
+    assert data["heavy"] == []  # nothing of FastAPI/Starlette at import: schedulers and workers load plugins too
+    if data["supported"]:
+        assert data["apps"] == ["/msads"]
+        assert data["views"] == ["/msads/", "/msads/health"]
+        assert data["middlewares"] == 1
+    else:  # Airflow 2.11 / 3.0: msads-authorize is the way; the plugin registers nothing
+        assert data["apps"] == [] and data["views"] == [] and data["middlewares"] == 0
+
+
+LOADED = """
+import json
+from airflow import plugins_manager as p
+if hasattr(p, "_get_plugins"):
+    plugins, errors = p._get_plugins()
+else:  # Airflow 2.11 / 3.0
+    p.ensure_plugins_loaded()
+    plugins, errors = p.plugins, p.import_errors
+print(json.dumps({"names": [x.name for x in plugins], "errors": {k: str(v) for k, v in errors.items()}}))
+"""
+
+
+@pytest.mark.parametrize("lazy", ["True", "False"])
+def test_airflow_registers_the_plugin_once_whether_or_not_it_discovers_providers_eagerly(lazy: str) -> None:
+    """Provider-declared plugins are read only with lazy_discover_providers=False; the entry point covers
+    the default, and is an empty stand-in otherwise: one plugin, no import error, either way."""
+    env = {**os.environ, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["names"].count("microsoft_advertising") == 1, data
+    assert not [k for k in data["errors"] if "msads" in k or "microsoft" in k], data
