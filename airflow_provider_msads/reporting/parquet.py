@@ -136,7 +136,7 @@ def _typed_batch(batch: pa.RecordBatch, schema: pa.Schema, aggregation: str | No
 
 
 def write_parquet(
-    source: IO[bytes] | None,
+    source: IO[bytes] | Sequence[IO[bytes]] | None,
     destination: str,
     *,
     columns: Sequence[str],
@@ -146,39 +146,36 @@ def write_parquet(
 ) -> ParquetResult:
     """Microsoft's CSV from ``source`` (column row first; None: an empty report) as Parquet at ``destination``.
 
-    The column names come from the file's column row (``columns``, the request's, when the
-    report is empty); an empty report is a file with the schema and no rows, so a loader still
-    sees the types.
+    ``source`` may be several CSV files of one report split into batches (each with its column
+    row, the same columns): their rows follow each other in the one Parquet file. The column
+    names come from the first file's column row (``columns``, the request's, when every file is
+    empty); an empty report is a file with the schema and no rows, so a loader still sees the types.
     """
     pa = require_pyarrow()
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    names = _column_row(source) if source is not None else None
-    reader = None
-    if names is None:
-        names = list(columns)
-    else:
-        assert source is not None
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                null_values=[NULL_TEXT],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    schema = report_schema(names, aggregation)
+    sources: list[IO[bytes]] = []
+    if isinstance(source, (list, tuple)):
+        sources = list(source)
+    elif source is not None:
+        sources = [source]  # type: ignore[list-item]
+    named = [(s, names) for s in sources if (names := _column_row(s)) is not None]
+    header = named[0][1] if named else list(columns)
+    for _, names in named:
+        if names != header:
+            raise ReportDownloadError(
+                f"The report's batches have different column rows ({len(names)} and {len(header)} columns).",
+                remedy="Run the task again; every batch of one report asks for the same columns.",
+                retryable=True,
+            )
+    schema = report_schema(header, aggregation)
     rows = groups = 0
     pending: list[Any] = []
     pending_rows = 0
     with output(destination, publish) as out:
         writer = pq.ParquetWriter(out, schema, compression="zstd")
         try:
-            for batch in reader or ():
+            for batch in (b for s, names in named for b in _text_batches(s, names)):
                 if batch.num_rows == 0:
                     continue
                 pending.append(_typed_batch(batch, schema, aggregation, rows + pending_rows))
@@ -196,6 +193,24 @@ def write_parquet(
             writer.close()
         size = out.tell()
     return ParquetResult(path=destination, rows=rows, bytes=size, schema=describe_schema(schema), row_groups=groups)
+
+
+def _text_batches(source: IO[bytes], names: list[str]) -> Any:
+    """The CSV's rows in record batches, every value as text (``--`` null): the conversions are ours."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, column_names=names, skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[NULL_TEXT],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
 
 
 def _column_row(source: IO[bytes]) -> list[str] | None:

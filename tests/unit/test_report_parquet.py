@@ -124,3 +124,31 @@ def test_a_value_of_the_wrong_kind_names_the_column_and_leaves_no_file(tmp_path:
     assert "'Impressions'" in str(caught.value) and "integer" in str(caught.value)
     assert 'output_format="csv"' in caught.value.remedy
     assert list(tmp_path.iterdir()) == []  # neither the final name nor a temporary file
+
+
+def test_batches_of_one_report_become_one_file(tmp_path: Path):
+    first = _csv('"2026-10-01","1","a","1","1","1.00%","0.10","0","1"')
+    empty = io.BytesIO(HEADER.encode() + b"\r\n")
+    second = _csv('"2026-10-01","2","b","2","1","1.00%","0.10","0","1"', bom=False)
+    result = write_parquet([first, empty, second], str(tmp_path / "b.parquet"), columns=[])
+    assert result.rows == 2
+    assert pq.read_table(tmp_path / "b.parquet").column("AccountId").to_pylist() == [1, 2]
+
+
+def test_csv_batches_joined_with_the_column_row_once(tmp_path: Path):
+    import gzip
+
+    from airflow_provider_msads.reporting.batches import account_batches, join_csv_parts
+
+    assert [len(b) for b in account_batches([str(i) for i in range(2345)])] == [1000, 1000, 345]
+    parts = []
+    for index, rows in enumerate([['"1","a"', '"1","b"'], [], ['"2","c"']]):
+        part = tmp_path / f"part{index}.csv"
+        part.write_bytes(('"AccountId","CampaignName"\r\n' + "".join(r + "\r\n" for r in rows)).encode())
+        parts.append((str(part), len(rows)))
+    result = join_csv_parts(parts, str(tmp_path / "out" / "all.csv"), columns=["AccountId", "CampaignName"])
+    data = (tmp_path / "out" / "all.csv").read_bytes()
+    assert data == b'"AccountId","CampaignName"\r\n"1","a"\r\n"1","b"\r\n"2","c"\r\n'
+    assert (result.rows, result.bytes, result.csv_bytes) == (3, len(data), len(data))
+    zipped = join_csv_parts([], str(tmp_path / "none.csv"), columns=["AccountId"], compression="gzip")
+    assert zipped.path.endswith(".csv.gz") and gzip.decompress(Path(zipped.path).read_bytes()) == b'"AccountId"\r\n'
