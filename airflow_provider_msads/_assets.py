@@ -61,7 +61,7 @@ def report_asset(asset: Any, destination: str) -> Any | None:
         return asset  # an Asset/Dataset the user built
     uri = asset or derived_uri(destination)
     if not uri:
-        log.warning(
+        log.debug(
             "No Asset for destination %r: it has no fixed folder before its first template; pass asset=.",
             destination,
         )
