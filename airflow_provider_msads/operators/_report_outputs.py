@@ -176,7 +176,7 @@ class ReportOutputsMixin:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _run_batches(
-        self, hook: MicrosoftAdsHook, requests: list[dict[str, Any]]
+        self, hook: MicrosoftAdsHook, requests: list[dict[str, Any]], context: Any
     ) -> tuple[list[ReportStatus], list[str]]:
         """Submit, wait for and collect each batch in turn (in the worker; Microsoft limits how many
         reports run at once, 207, so they are not all submitted together)."""
@@ -197,7 +197,7 @@ class ReportOutputsMixin:
                 len(request["Scope"]["AccountIds"]),
                 request_id,
             )
-            status = self._wait(hook, request_id, time.time(), {})
+            status = self._wait(hook, request_id, time.time(), context)
             if status.status != "Success":
                 from airflow_provider_msads import reporting as rp
 

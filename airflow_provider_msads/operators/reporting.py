@@ -10,7 +10,12 @@ Two things here are Airflow's own concern:
   before waiting, and a retry (or a cleared task) of the same run polls it again when the request
   is unchanged and the id younger than two days. Airflow clears a task's XComs when a new try
   starts, so the id is kept in an Airflow Variable named after the task instance (and pushed to
-  XCom under ``report_request_id`` for people to see); it is deleted once the file is written.
+  XCom under ``report_request_id`` for people to see), sealed under the connection's client
+  secret (:mod:`~airflow_provider_msads.reporting.resume`: whoever may write Variables cannot
+  choose what a retry downloads); it is deleted once the file is written, and as soon as
+  Microsoft says the id is dead (2100/2101) or the report failed, so the next try submits afresh.
+* **Dates.** Without ``date_from``/``date_to``, the period that ended at the run, in the DAG's
+  time zone (:func:`~airflow_provider_msads.reporting.request.default_dates`).
 * **Waiting.** In the worker (``time.sleep`` between polls) or, with ``deferrable``, in the
   triggerer (:class:`~airflow_provider_msads.triggers.reporting.MicrosoftAdsReportTrigger`); the
   worker then polls once more for a fresh link (links live five minutes) and downloads.
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -55,17 +59,27 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     :param destination: local path or ObjectStoragePath URL (``file://``, ``s3://conn@bucket/key``,
         …), templated. The file appears under this name only when complete.
     :param aggregation: Daily by default; Hourly data is kept 6 months, the rest 36.
-    :param date_from: first day (inclusive, templated); default: the data interval's start.
-    :param date_to: last day (inclusive, templated); default: the day before the data interval's end.
+    :param date_from: first day (inclusive, templated); default: see ``date_to``.
+    :param date_to: last day (inclusive, templated); default: the period that ended at the run in
+        the DAG's time zone: a real data interval's days, or for a zero-length interval (Airflow 3's
+        ``@daily``, manual runs) the last complete day before the run.
+    :param lookback_days: with the default ``date_from``, start this many days before ``date_to``
+        (templated): a daily run re-pulls the last days, whose conversions arrive late.
     :param predefined_time: instead of dates, e.g. ``"Yesterday"``.
-    :param account_ids: default: the connection's Account ID; ``"all"``: every account
-        ``hook.list_accounts()`` returns, 1,000 per request, written as one file.
-    :param time_zone: Microsoft's ReportTimeZone name; default GMT.
-    :param return_only_complete_data: fail (2004) rather than return data still being processed.
-    :param report_request: merged into the request: filters, campaign scopes, anything else.
+    :param account_ids: accounts to report on; default: the connection's Account ID (unless
+        ``campaign_ids`` narrows the scope). An empty list is refused, never widened. ``"all"``:
+        every account ``hook.list_accounts()`` returns, 1,000 per request, written as one file.
+    :param campaign_ids: report on these campaigns of the connection's account only (at most 300).
+        Given together with ``account_ids``, Microsoft reports on the union (a warning is logged).
+    :param time_zone: Microsoft's ReportTimeZone name; default: the DAG's time zone where Microsoft
+        has a name for it, else GMT.
+    :param return_only_complete_data: Microsoft answers 2004 until the books close (about 3 hours
+        after midnight in each campaign's time zone); the task then fails *for retry*: give it
+        ``retries`` and a ``retry_delay`` of an hour or so.
+    :param report_request: merged into the request: filters, an ad-group scope, anything else.
     :param compression: None (plain CSV) or ``"gzip"`` (``.gz`` is added to the name).
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
-    :param poll_interval: seconds between polls.
+    :param poll_interval: the longest wait between polls: polls start 5 s apart and back off to it.
     :param timeout: seconds to wait for Microsoft before failing; a retry resumes the same request.
     :param output_format: ``"csv"`` (Microsoft's bytes) or ``"parquet"`` (typed; extra ``[parquet]``).
     :param asset: the Asset (Dataset on 2.11) URI or object whose event says the file landed;
@@ -76,8 +90,10 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         "msads_conn_id",
         "date_from",
         "date_to",
+        "lookback_days",
         "destination",
         "account_ids",
+        "campaign_ids",
         "report_request",
         "predefined_time",
     )
@@ -94,14 +110,16 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         aggregation: str = "Daily",
         date_from: str | datetime.date | None = None,
         date_to: str | datetime.date | None = None,
+        lookback_days: int | str = 0,
         predefined_time: str | None = None,
         account_ids: Sequence[str | int] | str | None = None,
+        campaign_ids: Sequence[str | int] | str | None = None,
         time_zone: str | None = None,
         return_only_complete_data: bool = False,
         report_request: dict[str, Any] | None = None,
         compression: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
+        poll_interval: float = 60.0,
         timeout: float = 3600.0,
         output_format: str = "csv",
         asset: Any = None,
@@ -115,8 +133,10 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         self.aggregation = aggregation
         self.date_from = date_from
         self.date_to = date_to
+        self.lookback_days = lookback_days
         self.predefined_time = predefined_time
         self.account_ids = account_ids
+        self.campaign_ids = campaign_ids
         self.time_zone = time_zone
         self.return_only_complete_data = return_only_complete_data
         self.report_request = report_request
@@ -130,40 +150,66 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
 
     # -- building ---------------------------------------------------------------------------
 
+    def _zone(self, context: Context) -> Any:
+        """The DAG's time zone: the timetable's own when it has one (a cron in a zone), else the DAG's."""
+        dag = context.get("dag")
+        timetable = getattr(dag, "timetable", None)
+        return getattr(timetable, "_timezone", None) or getattr(dag, "timezone", None)
+
     def _dates(self, context: Context) -> tuple[Any, Any]:
-        if self.predefined_time:
+        from airflow_provider_msads.reporting.request import default_dates
+
+        if self.predefined_time or (self.date_from is not None and self.date_to is not None):
             return self.date_from, self.date_to
-        date_from, date_to = self.date_from, self.date_to
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
-        if date_from is None and start is not None:
-            date_from = start.date()
-        if date_to is None and end is not None:
-            # The interval's end is exclusive: a daily run for D has end D+1 00:00.
-            date_to = max((end - datetime.timedelta(microseconds=1)).date(), start.date() if start else end.date())
-        return date_from, date_to
+        dag_run = context.get("dag_run")
+        first, last = default_dates(
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            run_time=context.get("logical_date") or getattr(dag_run, "run_after", None),
+            zone=self._zone(context),
+            aggregation=self.aggregation,
+        )
+        date_to = self.date_to if self.date_to is not None else last
+        if self.date_from is not None:
+            return self.date_from, date_to
+        try:
+            lookback = int(self.lookback_days or 0)
+            if lookback < 0:
+                raise ValueError(lookback)
+        except (TypeError, ValueError) as exc:
+            raise AirflowFailException(
+                f"`lookback_days` is {str(self.lookback_days)[:20]!r}; give a whole number of days, 0 or more."
+            ) from exc
+        if lookback and date_to is not None:
+            from airflow_provider_msads.reporting.request import as_date
+
+            return as_date(date_to, "date_to") - datetime.timedelta(days=lookback), date_to
+        return first, date_to
 
     def build_request(
         self, context: Context, hook: MicrosoftAdsHook, account_ids: Sequence[str] | None = None
     ) -> dict[str, Any]:
         from airflow_provider_msads.reporting import build_report_request, check_report_request
+        from airflow_provider_msads.reporting.request import report_time_zone
 
         date_from, date_to = self._dates(context)
-        accounts = account_ids or (self.account_ids if self.account_ids else [hook.credentials.account_id])
         request = build_report_request(
             report_type=self.report_type,
             columns=self.columns,
-            account_ids=accounts,
+            account_ids=self.account_ids if account_ids is None else account_ids,
+            campaign_ids=self.campaign_ids,
+            default_account_id=hook.credentials.account_id,
             aggregation=self.aggregation,
             date_from=date_from,
             date_to=date_to,
             predefined_time=self.predefined_time,
-            time_zone=self.time_zone,
+            time_zone=self.time_zone or report_time_zone(self._zone(context)),
             return_only_complete_data=self.return_only_complete_data,
             report_name=self.task_id,
             report_request=self.report_request,
         )
-        check_report_request(request)
+        for warning in check_report_request(request):
+            self.log.warning("%s", warning)
         return request
 
     # -- resume state -----------------------------------------------------------------------
@@ -175,35 +221,33 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         ident = f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{map_index}"
         return STATE_VARIABLE_PREFIX + hashlib.sha256(ident.encode()).hexdigest()[:32]
 
-    @staticmethod
-    def _fingerprint(request: dict[str, Any], conn_id: str) -> str:
-        return hashlib.sha256(json.dumps([conn_id, request], sort_keys=True).encode()).hexdigest()
+    def _seal(self, context: Context, hook: MicrosoftAdsHook) -> Any:
+        from airflow_provider_msads.reporting.resume import ResumeSeal
 
-    def _saved_request_id(self, context: Context, fingerprint: str) -> str | None:
-        from airflow_provider_msads.reporting import REQUEST_ID_LIFETIME
+        creds = hook.credentials
+        return ResumeSeal(creds.client_secret, self.msads_conn_id, creds.client_id, self._state_key(context))
 
+    def _saved_request_id(self, context: Context, hook: MicrosoftAdsHook, fingerprint: str) -> str | None:
         if int(getattr(context["ti"], "try_number", 1) or 1) <= 1:
             return None
         try:
-            saved = json.loads(_variables().get(self._state_key(context), None) or "null")
+            saved = _variables().get(self._state_key(context), None)
         except Exception:  # a state we cannot read: submit again, as peers always do
             self.log.warning("Could not read the saved report request; submitting a new one.", exc_info=True)
             return None
-        if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+        state, why = self._seal(context, hook).open(saved, fingerprint)
+        if state is None:
+            if saved:
+                self.log.warning("Not resuming the saved report request (%s); submitting a new one.", why)
             return None
-        age = time.time() - float(saved.get("submitted_at", 0))
-        # A margin of an hour: the id must still be pollable when the report is done.
-        if age > REQUEST_ID_LIFETIME.total_seconds() - 3600:
-            return None
-        return str(saved["request_id"])
+        return str(state.request_id)
 
-    def _save_request_id(self, context: Context, request_id: str, fingerprint: str) -> None:
-        value = json.dumps({"request_id": request_id, "submitted_at": time.time(), "fingerprint": fingerprint})
+    def _save_request_id(self, context: Context, hook: MicrosoftAdsHook, request_id: str, fingerprint: str) -> None:
         try:
             _variables().set(
                 self._state_key(context),
-                value,
-                description="airflow-provider-msads: the report request a retry of this task resumes "
+                self._seal(context, hook).seal(request_id, fingerprint),
+                description="airflow-provider-msads: the report request a retry of this task resumes, sealed "
                 "(deleted when the report is written).",
             )
         except Exception:  # resuming is an optimisation: without it a retry submits again
@@ -233,21 +277,25 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_msads.errors import MicrosoftAdsError
+        from airflow_provider_msads.reporting.resume import fingerprint as resume_fingerprint
 
         hook = self._hook()
         try:
             self._check_output_format()
             batches = self._all_account_batches(hook) if self._wants_all_accounts() else None
-            request = self.build_request(context, hook, batches[0] if batches else None)
+            # No account at all: a request only for its columns and dates, never sent.
+            request = self.build_request(
+                context, hook, (batches[0] if batches else ["0"]) if batches is not None else None
+            )
             if batches is not None and len(batches) != 1:
                 return self._execute_batches(context, hook, request, batches)
-            fingerprint = self._fingerprint(request, self.msads_conn_id)
-            request_id = self._saved_request_id(context, fingerprint)
+            fingerprint = resume_fingerprint(request, self.msads_conn_id)
+            request_id = self._saved_request_id(context, hook, fingerprint)
             if request_id is not None:
                 self.log.info("Resuming report request %s submitted by an earlier try.", request_id)
             else:
                 request_id = hook.submit_report(request)
-                self._save_request_id(context, request_id, fingerprint)
+                self._save_request_id(context, hook, request_id, fingerprint)
                 self.log.info("Submitted report request %s (%s).", request_id, self.report_type)
         except MicrosoftAdsError as err:
             self._raise(err)
@@ -272,6 +320,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
 
     def _wait(self, hook: MicrosoftAdsHook, request_id: str, started: float, context: Context) -> ReportStatus:
         from airflow_provider_msads.errors import MicrosoftAdsError
+        from airflow_provider_msads.reporting.service import poll_delay
 
         polls = 0
         while True:
@@ -280,16 +329,18 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
                 status = hook.poll_report(request_id)
             except MicrosoftAdsError as err:
                 if not err.retryable:
+                    self._forget_request_id(context)  # a dead id (2100/2101) must not block every retry
                     self._raise(err)
                 self.log.warning("Report %s: poll %d failed transiently (%s).", request_id, polls, err.code)
             else:
                 if status.done:
                     return status
                 self.log.info("Report %s: %s after %d polls.", request_id, status.status, polls)
+            delay = poll_delay(polls, self.poll_interval)
             waited = time.time() - started
-            if waited + self.poll_interval > self.timeout:
+            if waited + delay > self.timeout:
                 raise AirflowException(self._timeout_message(request_id, waited, polls))
-            time.sleep(self.poll_interval)
+            time.sleep(delay)
 
     def _timeout_message(self, request_id: str, waited: float, polls: int) -> str:
         return (
@@ -319,11 +370,14 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
             message = str(event.get("message") or "Polling failed.")
             if error.get("retryable"):
                 raise AirflowException(message)
+            self._forget_request_id(context)  # a dead id (2100/2101) must not block every retry
             raise AirflowFailException(message)
         hook = self._hook()
         try:
             status = hook.poll_report(request_id)  # a fresh link: the trigger's would be stale
         except MicrosoftAdsError as err:
+            if not err.retryable:
+                self._forget_request_id(context)
             self._raise(err)
         return self._finish(context, hook, status, list(columns or self.columns), period or self._period(context, hook))
 
@@ -400,7 +454,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         from airflow_provider_msads.errors import MicrosoftAdsError
 
         requests = [{**first, "Scope": {**first["Scope"], "AccountIds": batch}} for batch in batches]
-        statuses, ids = self._run_batches(hook, requests)
+        statuses, ids = self._run_batches(hook, requests, context)
         try:
             written = self._write_files(hook, statuses, first["Columns"])
         except MicrosoftAdsError as err:

@@ -3,15 +3,20 @@
 Building fixes what peers learnt the hard way: ids as JSON strings (Microsoft's models reject
 integers), CSV 2.0 without report header and footer (the file is then the column row and the rows,
 nothing to strip), GMT unless told otherwise (Microsoft's default is Pacific time, which shifts
-every daily row by eight hours against the warehouse). The checks (inverted range, retention,
-1,000 accounts) turn what Microsoft would answer half an hour later with a vague code into an
-error naming the argument.
+every daily row by eight hours against the warehouse), and a scope that is what the user asked for:
+Microsoft reports on the *union* of ``AccountIds`` and ``Campaigns``/``AdGroups``, so a campaign
+scope must not carry the account too.
+
+The checks turn what Microsoft would answer half an hour later with a vague code (or, for data
+past retention, with an empty file) into an error naming the argument. Each one cites the page
+it comes from in docs/microsoft-fidelity.md.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,16 +35,176 @@ AGGREGATIONS = (
     "DayOfWeek",
     "WeeklyStartingMonday",
 )
-#: Aggregations served from hourly data, which Microsoft keeps for 6 months (the rest: 36).
-HOURLY_AGGREGATIONS = frozenset({"Hourly", "HourOfDay"})
-HOURLY_RETENTION_MONTHS = 6
-DAILY_RETENTION_MONTHS = 36
 MAX_ACCOUNTS = 1000
+#: "The report scope contains too many campaigns" (2030): AccountThroughCampaignReportScope allows 300.
+MAX_CAMPAIGNS = 300
+#: ReportRequest.ReportName: "The maximum length is 200 characters" (2006 beyond).
+MAX_REPORT_NAME = 200
+#: The formats the operator writes end to end (Tsv and Xml are refused before submitting).
+FORMATS = ("Csv",)
 #: How long Microsoft keeps a ReportRequestId pollable.
 REQUEST_ID_LIFETIME = datetime.timedelta(days=2)
 
 
-def _as_date(value: object, argument: str) -> datetime.date:
+# -- what Microsoft documents ---------------------------------------------------------------------
+
+#: Microsoft's "Reports" guide, "Aggregation and Time": the predefined periods each aggregation
+#: allows (2007 otherwise). Only the periods that table names are checked; the newer ones it does
+#: not list (Last14Days, Last30Days, *StartingMonday) and WeeklyStartingMonday pass (assumption).
+AGGREGATION_PERIODS: dict[str, frozenset[str]] = {
+    "Daily": frozenset({"Today", "Yesterday", "LastSevenDays", "ThisMonth", "LastMonth"}),
+    "DayOfWeek": frozenset(
+        {"Today", "Yesterday", "LastSevenDays", "ThisMonth", "LastMonth", "LastThreeMonths", "LastSixMonths"}
+    ),
+    "Hourly": frozenset({"Today", "Yesterday"}),
+    "HourOfDay": frozenset(
+        {"Today", "Yesterday", "LastSevenDays", "ThisMonth", "LastMonth", "LastThreeMonths", "LastSixMonths"}
+    ),
+    "Monthly": frozenset({"ThisMonth", "LastMonth", "LastThreeMonths", "LastSixMonths", "ThisYear", "LastYear"}),
+    "Summary": frozenset({"Today", "Yesterday", "LastSevenDays", "ThisMonth", "LastMonth"}),
+    "Weekly": frozenset({"ThisWeek", "LastWeek", "LastFourWeeks", "ThisMonth", "LastMonth", "ThisYear", "LastYear"}),
+    "Yearly": frozenset({"ThisYear", "LastYear"}),
+}
+TABLED_PERIODS = frozenset().union(*AGGREGATION_PERIODS.values())
+#: Periods that include today: their data can never be complete (2005 with ReturnOnlyCompleteData).
+OPEN_PERIODS = frozenset({"Today", "ThisWeek", "ThisMonth", "ThisYear", "ThisWeekStartingMonday"})
+
+#: Microsoft's "Reporting data retention time periods": how far back each report type keeps data,
+#: by aggregation, as (months, days); unlisted report types keep hourly data 6 months and the rest
+#: 36. HourOfDay counts as hourly, DayOfWeek and WeeklyStartingMonday as daily/weekly (assumption:
+#: the page lists Hourly, Daily, Weekly, Monthly, Yearly and Summary only).
+_HOURLY_ONE_MONTH = (
+    "SearchQueryPerformanceReportRequest",
+    "GoalsAndFunnelsReportRequest",
+    "DSASearchQueryPerformanceReportRequest",
+    "ProductSearchQueryPerformanceReportRequest",
+)
+RETENTION: dict[str, dict[str, tuple[int, int]]] = {
+    **{name: {"hourly": (1, 0)} for name in _HOURLY_ONE_MONTH},
+    "PublisherUsagePerformanceReportRequest": {"hourly": (2, 0)},
+    "GeographicPerformanceReportRequest": {"hourly": (0, 14)},
+    "UserLocationPerformanceReportRequest": {"hourly": (0, 14)},
+    "CallDetailReportRequest": {"hourly": (6, 0), "daily": (6, 0)},
+    "SearchCampaignChangeHistoryReportRequest": {"hourly": (6, 0), "daily": (6, 0)},
+    "ShareOfVoiceReportRequest": {"daily": (6, 0)},
+    "BudgetSummaryReportRequest": {"daily": (24, 0)},
+}
+_DEFAULT_RETENTION = {"hourly": (6, 0), "daily": (36, 0)}
+_HOURLY = frozenset({"Hourly", "HourOfDay"})
+
+
+def retention(report_type: str, aggregation: str) -> tuple[int, int]:
+    """How long Microsoft keeps ``report_type`` at ``aggregation``: (months, days)."""
+    grain = "hourly" if aggregation in _HOURLY else "daily"
+    return {**_DEFAULT_RETENTION, **RETENTION.get(report_type, {})}[grain]
+
+
+def retention_start(report_type: str, aggregation: str, today: datetime.date) -> datetime.date:
+    """The oldest day Microsoft still has for ``report_type`` at ``aggregation``, seen from ``today``."""
+    months, days = retention(report_type, aggregation)
+    return _months_before(today, months) - datetime.timedelta(days=days)
+
+
+def _months_before(day: datetime.date, months: int) -> datetime.date:
+    month_index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# -- default dates --------------------------------------------------------------------------------
+
+#: IANA zone -> Microsoft's ReportTimeZone name, for DAGs scheduled in a zone Microsoft has a name
+#: for with the same rules (ReportTime page: "The time zone used to establish today's date"). The
+#: request then means by "today" what the DAG means. Other zones keep GMT (DEFAULT_TIME_ZONE).
+REPORT_TIME_ZONES: dict[str, str] = {
+    "UTC": DEFAULT_TIME_ZONE,
+    "Etc/UTC": DEFAULT_TIME_ZONE,
+    "Europe/London": DEFAULT_TIME_ZONE,
+    "Europe/Dublin": DEFAULT_TIME_ZONE,
+    "Europe/Lisbon": DEFAULT_TIME_ZONE,
+    "America/Los_Angeles": "PacificTimeUSCanadaTijuana",
+    "America/Vancouver": "PacificTimeUSCanadaTijuana",
+    "America/Tijuana": "PacificTimeUSCanadaTijuana",
+    "America/Denver": "MountainTimeUSCanada",
+    "America/Edmonton": "MountainTimeUSCanada",
+    "America/Phoenix": "Arizona",
+    "America/Chicago": "CentralTimeUSCanada",
+    "America/Winnipeg": "CentralTimeUSCanada",
+    "America/New_York": "EasternTimeUSCanada",
+    "America/Toronto": "EasternTimeUSCanada",
+    "America/Halifax": "AtlanticTimeCanada",
+    "America/St_Johns": "Newfoundland",
+    "America/Anchorage": "Alaska",
+    "Pacific/Honolulu": "Hawaii",
+    "America/Sao_Paulo": "Brasilia",
+    "Europe/Paris": "BrusselsCopenhagenMadridParis",
+    "Europe/Brussels": "BrusselsCopenhagenMadridParis",
+    "Europe/Madrid": "BrusselsCopenhagenMadridParis",
+    "Europe/Copenhagen": "BrusselsCopenhagenMadridParis",
+    "Europe/Berlin": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Amsterdam": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Rome": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Stockholm": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Vienna": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Zurich": "AmsterdamBerlinBernRomeStockholmVienna",
+    "Europe/Warsaw": "SarajevoSkopjeWarsawZagreb",
+    "Europe/Helsinki": "HelsinkiKyivRigaSofiaTallinnVilnius",
+    "Europe/Kyiv": "HelsinkiKyivRigaSofiaTallinnVilnius",
+    "Europe/Athens": "AthensIslandanbulMinsk",
+    "Europe/Moscow": "MoscowStPetersburgVolgograd",
+    "Asia/Kolkata": "ChennaiKolkataMumbaiNewDelhi",
+    "Asia/Shanghai": "BeijingChongqingHongKongUrumqi",
+    "Asia/Hong_Kong": "BeijingChongqingHongKongUrumqi",
+    "Asia/Singapore": "KualaLumpurSingapore",
+    "Asia/Kuala_Lumpur": "KualaLumpurSingapore",
+    "Asia/Tokyo": "OsakaSapporoTokyo",
+    "Australia/Sydney": "CanberraMelbourneSydney",
+    "Australia/Melbourne": "CanberraMelbourneSydney",
+    "Pacific/Auckland": "AucklandWellington",
+}
+
+
+def report_time_zone(zone: object) -> str:
+    """Microsoft's ReportTimeZone for a DAG's time zone (a tzinfo or its IANA name); GMT otherwise."""
+    name = zone if isinstance(zone, str) else getattr(zone, "name", None) or getattr(zone, "key", None)
+    return REPORT_TIME_ZONES.get(str(name), DEFAULT_TIME_ZONE)
+
+
+def default_dates(
+    interval_start: datetime.datetime | None,
+    interval_end: datetime.datetime | None,
+    *,
+    run_time: datetime.datetime | None = None,
+    zone: datetime.tzinfo | None = None,
+    aggregation: str = "Daily",
+) -> tuple[datetime.date, datetime.date]:
+    """The period that ended at the run, as inclusive dates in the DAG's time zone.
+
+    A real data interval (``@daily`` on Airflow 2, ``CronDataIntervalTimetable``) gives its own
+    days: [start, end) in ``zone``. A zero-length one (Airflow 3's default ``CronTriggerTimetable``,
+    manual runs, asset-triggered runs) gives the last complete day before the run time, or for
+    Hourly the day of the last complete hour: a run at midnight asks for yesterday, never for the
+    day that has just begun.
+    """
+    zone = zone or datetime.timezone.utc
+    if interval_start is not None and interval_end is not None and interval_end > interval_start:
+        first = interval_start.astimezone(zone).date()
+        last = (interval_end.astimezone(zone) - datetime.timedelta(microseconds=1)).date()
+        return first, max(first, last)
+    moment = interval_end or interval_start or run_time or datetime.datetime.now(datetime.timezone.utc)
+    local = moment.astimezone(zone)
+    if aggregation in ("Hourly", "HourOfDay"):
+        day = (local.replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=1)).date()
+    else:
+        day = local.date() - datetime.timedelta(days=1)
+    return day, day
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+def as_date(value: object, argument: str) -> datetime.date:
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):
@@ -88,11 +253,90 @@ def _id_strings(value: object) -> object:
     return value
 
 
+_ID_TEXT = re.compile(r"[\s\[\]()'\",\d]*")
+_DIGITS = re.compile(r"\d+")
+
+
+def _id_list(value: object, argument: str) -> list[str]:
+    """A list of ids from a list, a single id, or a templated ``"123,456"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):  # "123,456" or a rendered "['123', '456']"
+        return _DIGITS.findall(value)
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        ids = [str(a).strip() for a in value]
+        if all(i.isdigit() for i in ids):
+            return ids
+    raise ReportRequestError(
+        f"`{argument}` is {str(value)[:60]!r}, not a list of numeric ids.",
+        field=argument,
+        remedy=f"Give `{argument}` as a list of numeric ids, e.g. [123456789].",
+    )
+
+
+def build_scope(
+    *,
+    account_ids: object = None,
+    campaign_ids: object = None,
+    default_account_id: str | None = None,
+    extra_scope: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``Scope`` the user asked for; Microsoft reports on the union of its parts.
+
+    * nothing given: the connection's account (``default_account_id``);
+    * ``campaign_ids``: those campaigns of the connection's account, *without* ``AccountIds``
+      (which would add every other campaign of the account);
+    * campaigns or ad groups in ``report_request``'s Scope (``extra_scope``): the same;
+    * ``account_ids`` and campaigns together: the union, as Microsoft defines it (the caller warns);
+    * ``account_ids=[]``: refused. Empty means empty; it never becomes the connection's account.
+    """
+    extra_scope = extra_scope or {}
+    scope: dict[str, Any] = {}
+    if account_ids is not None:
+        accounts = _id_list(account_ids, "account_ids")
+        if not accounts:
+            raise ReportRequestError(
+                "`account_ids` is empty: there is no account to report on.",
+                field="account_ids",
+                remedy="Give at least one account id, or leave account_ids unset for the connection's account. "
+                "An empty list (e.g. an upstream task that found no accounts) is refused rather than widened; "
+                "skip the task instead (e.g. with a ShortCircuitOperator).",
+            )
+        scope["AccountIds"] = accounts
+    if campaign_ids is not None:
+        campaigns = _id_list(campaign_ids, "campaign_ids")
+        if not campaigns:
+            raise ReportRequestError(
+                "`campaign_ids` is empty: there is no campaign to report on.",
+                field="campaign_ids",
+                remedy="Give at least one campaign id, or leave campaign_ids unset.",
+            )
+        if not default_account_id:
+            raise ReportRequestError(
+                "`campaign_ids` needs the account the campaigns belong to, and the connection has no Account ID.",
+                field="account_id",
+                remedy="Set Account ID on the connection, or give Scope.Campaigns with AccountId in report_request.",
+            )
+        scope["Campaigns"] = [{"AccountId": default_account_id, "CampaignId": c} for c in campaigns]
+    narrowed = bool(scope.get("Campaigns") or extra_scope.get("Campaigns") or extra_scope.get("AdGroups"))
+    if "AccountIds" not in scope and "AccountIds" not in extra_scope and not narrowed:
+        if not default_account_id:
+            raise ReportRequestError(
+                "No account to report on.",
+                field="account_ids",
+                remedy="Give account_ids, or set Account ID on the connection.",
+            )
+        scope["AccountIds"] = [default_account_id]
+    return scope
+
+
 def build_report_request(
     *,
     report_type: str,
     columns: Sequence[str],
-    account_ids: Iterable[str | int],
+    account_ids: object = None,
+    campaign_ids: object = None,
+    default_account_id: str | None = None,
     aggregation: str = "Daily",
     date_from: object = None,
     date_to: object = None,
@@ -104,8 +348,9 @@ def build_report_request(
 ) -> dict[str, Any]:
     """The ``ReportRequest`` object for Submit, from the operator's arguments.
 
-    ``report_request`` is merged last, so it can set anything (filters, campaign scopes), but the
+    ``report_request`` is merged last, so it can set anything (filters, an ad-group scope), but the
     file format stays Microsoft's CSV 2.0 without header and footer unless it is overridden too.
+    ``report_name`` (the operator passes its task_id) is cut to Microsoft's 200 characters.
     """
     if not isinstance(report_type, str) or not report_type.strip():
         raise ReportRequestError(
@@ -119,8 +364,6 @@ def build_report_request(
             field="columns",
             remedy='Give e.g. ["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks", "Spend"].',
         )
-    if isinstance(account_ids, (str, int)):  # a templated "123,456" or a single id
-        account_ids = [a for a in str(account_ids).replace(" ", "").split(",") if a]
     time: dict[str, Any] = {"ReportTimeZone": time_zone or DEFAULT_TIME_ZONE}
     if predefined_time:
         if date_from is not None or date_to is not None:
@@ -137,11 +380,18 @@ def build_report_request(
                 field="date_from",
                 remedy='Set date_from and date_to (inclusive, "YYYY-MM-DD") or predefined_time="Yesterday".',
             )
-        time["CustomDateRangeStart"] = _date_dict(_as_date(date_from, "date_from"))
-        time["CustomDateRangeEnd"] = _date_dict(_as_date(date_to, "date_to"))
+        time["CustomDateRangeStart"] = _date_dict(as_date(date_from, "date_from"))
+        time["CustomDateRangeEnd"] = _date_dict(as_date(date_to, "date_to"))
+    extra_scope = (report_request or {}).get("Scope")
+    scope = build_scope(
+        account_ids=account_ids,
+        campaign_ids=campaign_ids,
+        default_account_id=default_account_id,
+        extra_scope=extra_scope if isinstance(extra_scope, Mapping) else None,
+    )
     request: dict[str, Any] = {
         "Type": report_type.strip(),
-        "ReportName": report_name or report_type.strip(),
+        "ReportName": (report_name or report_type.strip())[:MAX_REPORT_NAME],
         "Format": "Csv",
         "FormatVersion": "2.0",
         "ReturnOnlyCompleteData": bool(return_only_complete_data),
@@ -150,7 +400,7 @@ def build_report_request(
         "ExcludeColumnHeaders": False,
         "Aggregation": aggregation,
         "Columns": list(columns),
-        "Scope": {"AccountIds": [str(a).strip() for a in account_ids]},
+        "Scope": scope,
         "Time": time,
     }
     if report_request:
@@ -160,20 +410,39 @@ def build_report_request(
     return result
 
 
-def _months_before(day: datetime.date, months: int) -> datetime.date:
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+# -- checking -------------------------------------------------------------------------------------
 
 
-def check_report_request(request: Mapping[str, Any], *, today: datetime.date | None = None) -> None:
+def _custom_range(time: Mapping[str, Any]) -> tuple[datetime.date, datetime.date] | None:
+    start, end = time.get("CustomDateRangeStart"), time.get("CustomDateRangeEnd")
+    if start is None and end is None:
+        return None
+    try:
+        if not (isinstance(start, Mapping) and isinstance(end, Mapping)):
+            raise TypeError("a custom date is not an object")
+        first = datetime.date(int(start["Year"]), int(start["Month"]), int(start["Day"]))
+        last = datetime.date(int(end["Year"]), int(end["Month"]), int(end["Day"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportRequestError(
+            "The custom date range is not a valid date (error 2040 at Microsoft).",
+            field="date_from",
+            remedy='Give date_from and date_to as "YYYY-MM-DD".',
+            codes=[2040],
+        ) from exc
+    return first, last
+
+
+def check_report_request(request: Mapping[str, Any], *, today: datetime.date | None = None) -> list[str]:
     """Refuse, before submitting, what Microsoft would refuse later or answer with no data.
 
-    The retention limit is checked against ``today`` (UTC by default): Microsoft keeps hourly data
-    6 months and daily or coarser data 36 months, and silently returns nothing older.
+    Returns warnings: requests Microsoft serves, but differently from what the arguments suggest
+    (a scope that is a union; Daily rows asked for without a TimePeriod column, which Microsoft
+    answers as Summary). ``today`` defaults to the latest date anywhere on Earth (UTC+14), so a
+    start date is called future only when it is in every time zone.
     """
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    warnings: list[str] = []
+    today = today or (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=14)).date()
+    report_type = str(request.get("Type") or "")
     aggregation = request.get("Aggregation")
     if aggregation not in AGGREGATIONS:
         raise ReportRequestError(
@@ -181,7 +450,47 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
             field="aggregation",
             remedy="Use one of " + ", ".join(AGGREGATIONS) + ".",
         )
-    accounts = list((request.get("Scope") or {}).get("AccountIds") or [])
+    report_format = request.get("Format", "Csv")
+    if report_format not in FORMATS:
+        raise ReportRequestError(
+            f"Format {str(report_format)[:20]!r} is not written by this operator: it streams Microsoft's CSV, "
+            "counts its rows and publishes it as is.",
+            field="report_request",
+            remedy='Remove "Format" from report_request (the file is CSV 2.0); convert downstream if you need TSV.',
+        )
+    columns = [str(c) for c in request.get("Columns") or []]
+    seen: set[str] = set()
+    duplicates = [c for c in columns if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
+    if duplicates:
+        raise ReportRequestError(
+            f"`columns` lists {', '.join(dict.fromkeys(duplicates))} more than once (error 2016 at Microsoft).",
+            field="columns",
+            remedy="Remove the duplicates from `columns`.",
+            codes=[2016],
+        )
+    if aggregation == "Summary" and "TimePeriod" in columns:
+        raise ReportRequestError(
+            "`columns` has TimePeriod, which Microsoft refuses with Summary aggregation (error 2034).",
+            field="columns",
+            remedy='Remove "TimePeriod" from `columns`, or choose an aggregation such as "Daily".',
+            codes=[2034],
+        )
+    if aggregation != "Summary" and "TimePeriod" not in columns:
+        warnings.append(
+            f"`columns` has no TimePeriod column: Microsoft then sums the whole range into one row per entity "
+            f'(Summary), not {aggregation} rows. Add "TimePeriod" to `columns` for {aggregation} rows.'
+        )
+    name = request.get("ReportName")
+    if name is not None and len(str(name)) > MAX_REPORT_NAME:
+        raise ReportRequestError(
+            f"ReportName has {len(str(name))} characters; Microsoft allows {MAX_REPORT_NAME} (error 2006).",
+            field="report_request",
+            remedy=f"Shorten ReportName in report_request to at most {MAX_REPORT_NAME} characters.",
+            codes=[2006],
+        )
+    scope = request.get("Scope") or {}
+    accounts = list(scope.get("AccountIds") or [])
+    campaigns = list(scope.get("Campaigns") or [])
     if len(accounts) > MAX_ACCOUNTS:
         raise ReportRequestError(
             f"`account_ids` has {len(accounts)} accounts; Microsoft allows at most {MAX_ACCOUNTS} per report "
@@ -190,40 +499,74 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
             remedy=f"Split the accounts into batches of at most {MAX_ACCOUNTS} (one task per batch).",
             codes=[2029],
         )
-    if not accounts and not (request.get("Scope") or {}).get("Campaigns"):
+    if len(campaigns) > MAX_CAMPAIGNS:
+        raise ReportRequestError(
+            f"The scope names {len(campaigns)} campaigns; Microsoft allows at most {MAX_CAMPAIGNS} (error 2030).",
+            field="campaign_ids",
+            remedy=f"Split campaign_ids into batches of at most {MAX_CAMPAIGNS}, or report on the whole account.",
+            codes=[2030],
+        )
+    if not accounts and not campaigns and not scope.get("AdGroups"):
         raise ReportRequestError(
             "No account to report on.",
             field="account_ids",
             remedy="Give account_ids, or set Account ID on the connection.",
         )
+    if accounts and (campaigns or scope.get("AdGroups")):
+        warnings.append(
+            f"The scope names accounts {', '.join(map(str, accounts))} and campaigns or ad groups: Microsoft reports "
+            "on their union, so every campaign of those accounts is in the file. Leave account_ids unset to "
+            "report on the named campaigns only."
+        )
     time = request.get("Time") or {}
-    start, end = time.get("CustomDateRangeStart"), time.get("CustomDateRangeEnd")
-    if not (isinstance(start, Mapping) and isinstance(end, Mapping)):
-        return
-    try:
-        first = datetime.date(int(start["Year"]), int(start["Month"]), int(start["Day"]))
-        last = datetime.date(int(end["Year"]), int(end["Month"]), int(end["Day"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportRequestError(
-            "The custom date range is not a valid date.",
-            field="date_from",
-            remedy='Give date_from and date_to as "YYYY-MM-DD".',
-        ) from exc
+    predefined = time.get("PredefinedTime")
+    complete = request.get("ReturnOnlyCompleteData") is True
+    if predefined:
+        tabled = predefined in TABLED_PERIODS and aggregation in AGGREGATION_PERIODS
+        if tabled and predefined not in AGGREGATION_PERIODS[aggregation]:
+            allowed = ", ".join(sorted(AGGREGATION_PERIODS[aggregation]))
+            raise ReportRequestError(
+                f"Microsoft does not serve {aggregation} aggregation for predefined_time {predefined!r} (error 2007).",
+                field="aggregation",
+                remedy=f"With {aggregation}, use one of {allowed}, or a date range.",
+                codes=[2007],
+            )
+        if complete and predefined in OPEN_PERIODS:
+            raise ReportRequestError(
+                f"return_only_complete_data with predefined_time {predefined!r}: a period that includes today is "
+                "never complete (error 2005).",
+                field="return_only_complete_data",
+                remedy="Use a period that has ended (e.g. Yesterday), or set return_only_complete_data=False.",
+                codes=[2005],
+            )
+        return warnings
+    dates = _custom_range(time)
+    if dates is None:
+        return warnings
+    first, last = dates
     if first > last:
         raise ReportRequestError(
-            f"`date_from` ({first}) is after `date_to` ({last}); both are inclusive.",
+            f"`date_from` ({first}) is after `date_to` ({last}); both are inclusive (error 2011).",
             field="date_from",
             remedy="Swap them, or set date_to to the last day you want (inclusive).",
+            codes=[2011],
         )
-    hourly = aggregation in HOURLY_AGGREGATIONS
-    months = HOURLY_RETENTION_MONTHS if hourly else DAILY_RETENTION_MONTHS
-    oldest = _months_before(today, months)
-    if first < oldest:
-        kind = "hourly" if hourly else "daily and coarser"
+    if first > today:
         raise ReportRequestError(
-            f"`date_from` ({first}) is older than Microsoft keeps {kind} data: {months} months, so nothing "
-            f"before {oldest}.",
+            f"`date_from` ({first}) is in the future (error 2041).",
+            field="date_from",
+            remedy="Start the range today or earlier; the default dates are the period that ended at the run.",
+            codes=[2041],
+        )
+    oldest = retention_start(report_type, str(aggregation), today)
+    if first < oldest:
+        months, days = retention(report_type, str(aggregation))
+        kept = f"{months} months" if months else f"{days} days"
+        raise ReportRequestError(
+            f"`date_from` ({first}) is older than Microsoft keeps {aggregation} data of {report_type or 'this report'}:"
+            f" {kept}, so nothing before {oldest} (Microsoft's 'Reporting data retention time periods').",
             field="date_from",
             remedy=f"Start the range on or after {oldest}"
-            + (" or use Daily aggregation (kept 36 months)." if hourly else "."),
+            + (", or use Daily aggregation (kept longer)." if aggregation in _HOURLY else "."),
         )
+    return warnings

@@ -1,9 +1,10 @@
 """Submit and Poll: flows on :mod:`_flow` (one generator, a sync and an async driver), and what a
 refusal means in terms of the operator's arguments.
 
-Microsoft's faults are explained: the misleading ``NullRequest`` (code 100) that really means
-"column 5 is not a column of this report", 2004, 2029, an account the user cannot see; throttling
-(117, 207) is retried with backoff.
+Microsoft's faults are explained from the catalogue (every code of section 2000 of Microsoft's
+"Operation error codes" page), the misleading ``NullRequest`` (code 100) decoded as "column 5 is
+not a column of this report"; throttling (117, 207) is retried with backoff, 2004 ("complete data
+not yet") is left to the task's retries, since it lasts hours.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from airflow_provider_msads._flow import (
     read_json,
     retrying,
 )
-from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
 from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     ProtocolError,
@@ -45,13 +46,50 @@ _COLUMN_PATH = re.compile(r"\$\.Columns\[(\d+)\]")
 _FIELD_PATH = re.compile(r"Path:\s*\$\.([A-Za-z.]+)")
 
 
+#: How long to wait before asking again after 2004 (complete data comes about 3 hours after a day
+#: ends in each campaign's time zone): longer than any in-flow retry may wait, so the task's own
+#: retries take it.
+COMPLETE_DATA_RETRY_AFTER = 3600.0
+
+
+def _accounts(request: Mapping[str, Any]) -> str:
+    scope = request.get("Scope") or {}
+    ids = [str(a) for a in scope.get("AccountIds") or []]
+    ids += [str(c.get("AccountId")) for c in scope.get("Campaigns") or [] if isinstance(c, Mapping)]
+    return ", ".join(dict.fromkeys(ids)) or "none named"
+
+
+def _explain(code: int, details: str, request: Mapping[str, Any]) -> str:
+    """What Microsoft's code means for this request, in the operator's terms (beyond the catalogue)."""
+    if code == 2004:
+        time = request.get("Time") or {}
+        return (
+            " Microsoft closes a day's books about 3 hours after it ends in each campaign's time zone; the "
+            f"report's time zone is {time.get('ReportTimeZone', DEFAULT_TIME_ZONE)}. Expect the data a few hours "
+            "from now: a retry of the task submits again."
+        )
+    if code == 2029:
+        count = len((request.get("Scope") or {}).get("AccountIds") or [])
+        return f" The scope has {count} accounts; Microsoft allows {MAX_ACCOUNTS}."
+    if code in (2003, 2035, 106):
+        return f" Accounts in the scope: {_accounts(request)}."
+    if details and code in (2016, 2013, 2032, 2044, 2046, 2047, 2048, 2049, 2050, 2051):
+        return f" Microsoft's details: {details}."
+    return ""
+
+
 def reporting_error(
     response: httpx.Response,
     *,
     operation: str,
     report_request: Mapping[str, Any] | None = None,
 ) -> MicrosoftAdsError:
-    """The error for a refused Submit or Poll, explained in terms of the operator's arguments."""
+    """The error for a refused Submit or Poll, explained in terms of the operator's arguments.
+
+    Every code of Microsoft's "Operation error codes" page, section 2000, has a catalogue entry
+    (name, meaning, argument, fix, retryability); 100 gets its column or path decoded, since
+    Microsoft uses it for a misspelt enum value rather than a missing request.
+    """
     status = response.status_code
     body = read_json(response, operation)
     tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
@@ -62,9 +100,10 @@ def reporting_error(
     request = report_request or {}
     report_type = str(request.get("Type") or "this report type")
     for item, code in zip(items, map(fault_code, items), strict=True):
-        details = " ".join(str(item.get(k) or "") for k in ("Details", "Detail", "Message"))
+        details = " ".join(str(item.get(k) or "") for k in ("Details", "Detail")).strip()
         if code == 100:
-            column = _COLUMN_PATH.search(details)
+            text = " ".join([details, str(item.get("Message") or "")])
+            column = _COLUMN_PATH.search(text)
             columns = list(request.get("Columns") or [])
             if column is not None:
                 index = int(column.group(1))
@@ -77,7 +116,7 @@ def reporting_error(
                     f"page for the {report_type.removesuffix('Request')}Column value set.",
                     **common,
                 )
-            path = _FIELD_PATH.search(details)
+            path = _FIELD_PATH.search(text)
             where = f" at {path.group(1)}" if path else ""
             return ReportingError(
                 f"{operation} failed: Microsoft could not read the request{where} (error 100 NullRequest, which "
@@ -87,44 +126,33 @@ def reporting_error(
                 "value in report_request.",
                 **common,
             )
-        if code == 2004:
-            time = request.get("Time") or {}
+        entry = REPORTING_CATALOGUE.get(code) if code is not None else None
+        if entry is not None:
             return ReportingError(
-                f"{operation} failed: error 2004 NoCompleteDataAvaliable: return_only_complete_data is true and "
-                f"the range includes today or data Microsoft has not finished processing (in time zone "
-                f"{time.get('ReportTimeZone', DEFAULT_TIME_ZONE)}).",
-                field="return_only_complete_data",
-                remedy=REPORTING_CATALOGUE[2004].remedy,
+                f"{operation} failed: error {code} {entry.name}: {entry.meaning.removeprefix('Reporting: ')}"
+                + _explain(entry.code or 0, details, request),
+                field=entry.field,
+                remedy=entry.remedy,
+                retryable=entry.retryable,
+                retry_after=COMPLETE_DATA_RETRY_AFTER if code == 2004 else retry_after,
                 **common,
             )
-        if code == 2029:
-            count = len((request.get("Scope") or {}).get("AccountIds") or [])
+        if code == 106:
             return ReportingError(
-                f"{operation} failed: error 2029 ReportingServiceAccountsOverLimit: {count} accounts, more than "
-                f"{MAX_ACCOUNTS}.",
+                f"{operation} failed: error 106 UserIsNotAuthorized: the authorizing user may not report on this "
+                f"customer or account.{_explain(code, details, request)}",
                 field="account_ids",
-                remedy=REPORTING_CATALOGUE[2029].remedy,
-                **common,
-            )
-        if code == 2034 or code == 106:
-            accounts = ", ".join((request.get("Scope") or {}).get("AccountIds") or []) or "the connection's account"
-            return ReportingError(
-                f"{operation} failed: error {code}: the authorizing user cannot report on account(s) {accounts}.",
-                field="account_ids",
-                remedy=REPORTING_CATALOGUE[2034].remedy,
-                **common,
-            )
-        if code in (2015, 2016):
-            return ReportingError(
-                f"{operation} failed: error {code}: the custom date range is not valid or outside Microsoft's "
-                "retention.",
-                field=REPORTING_CATALOGUE[code].field,
-                remedy=REPORTING_CATALOGUE[code].remedy,
+                remedy=REPORTING_CATALOGUE[2003].remedy,
                 **common,
             )
         if code == 117 and retry_after is None:
             retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
     return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+
+
+def is_dead_report_id(err: BaseException) -> bool:
+    """Poll refused the id for good (2100/2101): a saved id must be forgotten, not polled again."""
+    return isinstance(err, MicrosoftAdsError) and any(c in DEAD_REPORT_ID_CODES for c in err.codes)
 
 
 @dataclass(frozen=True)
@@ -147,6 +175,17 @@ class ReportStatus:
             "download_url": self.download_url,
             "tracking_id": self.tracking_id,
         }
+
+
+#: The first wait between polls. Microsoft's SDKs poll a few times quickly, then back off; small
+#: reports are ready in seconds and large ones take tens of minutes, so the wait doubles from here
+#: up to the caller's ``poll_interval``.
+FIRST_POLL_DELAY = 5.0
+
+
+def poll_delay(polls_done: int, poll_interval: float) -> float:
+    """The wait after ``polls_done`` polls: 5 s, 10 s, 20 s, … capped at ``poll_interval``."""
+    return float(min(poll_interval, FIRST_POLL_DELAY * 2 ** min(max(polls_done - 1, 0), 16)))
 
 
 #: Submit/Poll retries: throttling (117 asks for about a minute) and 207 (too many reports in

@@ -21,7 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 class MicrosoftAdsReportTrigger(BaseTrigger):
-    """Poll ``request_id`` every ``poll_interval`` seconds until Success, Error or ``timeout``.
+    """Poll ``request_id`` (5 s apart at first, backing off to ``poll_interval``) until Success, Error or ``timeout``.
 
     Fires one event: ``{"status": "success" | "error" | "timeout" | "failed", "request_id": ...,
     "waited": seconds, "polls": n, "message": ...}``. ``started_at`` (epoch seconds) is when the
@@ -69,6 +69,7 @@ class MicrosoftAdsReportTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_msads.errors import MicrosoftAdsError
         from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+        from airflow_provider_msads.reporting.service import poll_delay
 
         hook = MicrosoftAdsHook(msads_conn_id=self.msads_conn_id)
         polls = 0
@@ -89,7 +90,8 @@ class MicrosoftAdsReportTrigger(BaseTrigger):
                     yield self._event("error", polls, tracking_id=status.tracking_id)
                     return
                 self.log.info("Report %s: %s after %d polls.", self.request_id, status.status, polls)
-            if self.timeout is not None and time.time() + self.poll_interval > self.started_at + self.timeout:
+            delay = poll_delay(polls, self.poll_interval)
+            if self.timeout is not None and time.time() + delay > self.started_at + self.timeout:
                 yield self._event("timeout", polls, timeout=self.timeout)
                 return
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(delay)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -221,13 +222,15 @@ def test_ingestion_example_guards_then_fetches(
     assert str(run.state) == "success"
     assert runs == [{"msads_conn_id": "msads_default", "poke_interval": 300.0, "timeout": 21600.0}]
 
-    # The report: the data interval's day plus the two lookback days, as CSV under output_dir.
+    # The report: the last complete day before the run plus the two lookback days, as CSV under output_dir.
     result = _xcom(run, "campaign_performance", "return_value")
     [csv_file] = (out / "campaign_performance").glob("*.csv")
     assert result["path"] == str(csv_file) and result["rows"] > 0
     submitted = msads_emulator.reports[result["report_request_id"]]
     assert (submitted.end - submitted.start).days == 2
-    assert submitted.end == run.data_interval_start.date()
+    start, end = run.data_interval_start, run.data_interval_end
+    assert submitted.end == (start.date() if end > start else start.date() - datetime.timedelta(days=1))
+    assert submitted.end < datetime.datetime.now(datetime.timezone.utc).date()  # never the day just begun
     assert msads_emulator.downloads_with_credentials == 0
 
     report = _xcom(run, "credentials_guard", "return_value")

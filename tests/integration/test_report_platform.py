@@ -200,7 +200,8 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     day = run.data_interval_start.date().isoformat()
     extra = dict(event.extra)
     assert extra["path"] == str(out.resolve() / "campaign_daily" / f"{day}.csv")
-    assert (extra["date_from"], extra["date_to"]) == (day, day)
+    report = msads_emulator.reports[extra["report_request_id"]]
+    assert (extra["date_from"], extra["date_to"]) == (report.start.isoformat(), report.end.isoformat())
     assert extra["rows"] > 0 and extra["bytes"] == Path(extra["path"]).stat().st_size
     assert extra["report_request_id"] in msads_emulator.reports
     assert sorted(msads_emulator.reports[extra["report_request_id"]].account_ids) == sorted(

@@ -111,7 +111,7 @@ def test_check_retention_daily_36_months_hourly_6_months() -> None:
         rp.check_report_request(_request(date_from="2023-11-30", date_to="2023-12-02"), today=today)
     assert caught.value.field == "date_from"
     rp.check_report_request(_request(aggregation="Hourly", date_from="2026-06-01", date_to="2026-06-02"), today=today)
-    with pytest.raises(rp.ReportRequestError, match=r"hourly data: 6 months.*Daily aggregation"):
+    with pytest.raises(rp.ReportRequestError, match=r"Hourly data of .*: 6 months.*Daily aggregation"):
         rp.check_report_request(
             _request(aggregation="Hourly", date_from="2026-05-31", date_to="2026-06-02"), today=today
         )
@@ -124,8 +124,9 @@ def test_check_refuses_over_1000_accounts_and_bad_aggregation() -> None:
     rp.check_report_request(_request(account_ids=range(1, 1001)), today=datetime.date(2026, 11, 1))
     with pytest.raises(rp.ReportRequestError, match="aggregation"):
         rp.check_report_request(_request(aggregation="daily"), today=datetime.date(2026, 11, 1))
-    with pytest.raises(rp.ReportRequestError, match="No account"):
-        rp.check_report_request(_request(account_ids=[]), today=datetime.date(2026, 11, 1))
+    with pytest.raises(rp.ReportRequestError, match="`account_ids` is empty") as caught:
+        _request(account_ids=[])
+    assert caught.value.field == "account_ids"
 
 
 # ------------------------------------------------------------------------------------- endpoints
@@ -217,16 +218,19 @@ def test_null_request_100_elsewhere_names_the_path() -> None:
 @pytest.mark.parametrize(
     ("code", "name", "field", "words"),
     [
-        (2004, "NoCompleteDataAvaliable", "return_only_complete_data", "includes today"),
-        (2029, "ReportingServiceAccountsOverLimit", "account_ids", "more than 1000"),
-        (2034, "AccountNotAuthorized", "account_ids", "cannot report on account(s) 123456789"),
-        (2015, "InvalidCustomDateRangeStart", "date_from", "retention"),
+        (2029, "ReportingServiceAccountsOverLimit", "account_ids", "Microsoft allows 1000"),
+        (2003, "ReportingServiceAccountNotAuthorized", "account_ids", "Accounts in the scope: 123456789"),
+        (2034, "ReportingServiceInvalidTimePeriodColumnForSummaryReport", "columns", "TimePeriod column"),
+        (2015, "ReportingServiceRequiredColumnsNotSelected", "columns", "requires"),
+        (2016, "ReportingServiceDuplicateColumns", "columns", "more than once"),
+        (2041, "ReportingServiceInvalidFutureStartDate", "date_from", "in the future"),
     ],
 )
 def test_reporting_faults_explained(code: int, name: str, field: str, words: str) -> None:
     with pytest.raises(rp.ReportingError) as caught:
         _submit([_fault(code, name)])
     assert caught.value.field == field and words in str(caught.value)
+    assert f"error {code} {name}" in str(caught.value)
     assert "Fix:" in str(caught.value) and "tracking id trk-1" in str(caught.value)
     assert not caught.value.retryable
 
