@@ -267,3 +267,55 @@ def test_openlineage_facets_without_requiring_the_provider(
         )
     ]
     assert lineage.outputs == [Dataset("file", result["path"])]
+
+
+MAPPED_DAG = '''
+import pendulum
+from airflow.providers.common.compat.sdk import DAG, task
+
+from airflow_provider_msads._assets import asset_class
+from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
+
+CAMPAIGN = asset_class()("file://{out}/campaign")
+
+
+@task
+def per_account(ds=None):
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+    return [
+        {{"account_ids": [a.id], "destination": f"{out}/campaign/{{ds}}/{{a.id}}.csv"}}
+        for a in MicrosoftAdsHook().list_accounts(statuses=("Active",))
+    ]
+
+
+with DAG(dag_id="msads_per_account", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    MicrosoftAdsReportOperator.partial(
+        task_id="campaign_per_account",
+        report_type="CampaignPerformanceReportRequest",
+        columns=["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks", "Spend"],
+        date_from="2026-10-01",
+        date_to="2026-10-01",
+        poll_interval=0.01,
+        asset=CAMPAIGN,
+        outlets=[CAMPAIGN],
+    ).expand_kwargs(per_account())
+'''
+
+
+def test_the_readme_per_account_mapped_pattern_gives_a_file_and_an_event_per_account(
+    dags_folder: Path, msads_emulator, report_conn, tmp_path: Path
+):
+    from _support.dags import load_dag
+
+    second = msads_emulator.add_account()
+    msads_emulator.add_account(status="Pause")  # filtered out by statuses=("Active",)
+    path = dags_folder / "msads_per_account.py"
+    path.write_text(MAPPED_DAG.format(out=tmp_path))
+    before = len(_asset_events())
+    run = load_dag(path, "msads_per_account").test()
+    assert str(run.state) == "success"
+    written = sorted(p.stem for p in tmp_path.glob("campaign/*/*.csv"))
+    assert written == sorted([msads_emulator.account.id, second.id])
+    events = _asset_events()[before:]
+    assert sorted(Path(e.extra["path"]).stem for e in events) == written
