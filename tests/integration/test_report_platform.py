@@ -269,7 +269,7 @@ def test_openlineage_facets_without_requiring_the_provider(
     assert lineage.outputs == [Dataset("file", result["path"])]
 
 
-MAPPED_DAG = '''
+MAPPED_DAG = """
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, task
 
@@ -300,7 +300,7 @@ with DAG(dag_id="msads_per_account", schedule=None, start_date=pendulum.datetime
         asset=CAMPAIGN,
         outlets=[CAMPAIGN],
     ).expand_kwargs(per_account())
-'''
+"""
 
 
 def test_the_readme_per_account_mapped_pattern_gives_a_file_and_an_event_per_account(
