@@ -166,6 +166,46 @@ def _asset_events() -> list[Any]:
     return events
 
 
+def _registered(bag: Any) -> None:
+    """What the DAG processor does before any run: write the DAGs (and the Assets they produce and
+    consume) to the metastore, which records events only for known Assets and queues their consumers."""
+    from airflow import __version__ as airflow_version
+
+    if airflow_version.startswith("2."):
+        from airflow.models.dag import DAG
+
+        DAG.bulk_write_to_db(list(bag.dags.values()))
+    else:
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        DagBundlesManager().sync_bundles_to_db()
+        try:
+            from airflow.dag_processing.dagbag import sync_bag_to_db
+        except ImportError:  # Airflow 3.0
+            bag.sync_to_db("dags-folder", None)
+        else:
+            sync_bag_to_db(bag, "dags-folder", None)
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # deployed DAGs are unpaused; only those are queued
+        session.query(DagModel).filter(DagModel.dag_id.in_(list(bag.dags))).update(
+            {DagModel.is_paused: False}, synchronize_session=False
+        )
+
+
+def _queued_for(dag_id: str) -> int:
+    """Rows the scheduler turns into an Asset-triggered run of ``dag_id``."""
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.asset import AssetDagRunQueue as Queue
+    except ImportError:  # Airflow 2.11
+        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
+    with create_session() as session:
+        return session.query(Queue).filter_by(target_dag_id=dag_id).count()
+
+
 def _install_example(dags_folder: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     from _support.dags import dagbag_class
 
@@ -192,6 +232,7 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     schedule_uris = {getattr(a, "uri", None) for a in _schedule_assets(consumer)}
     assert schedule_uris == {declared[0].uri}
 
+    _registered(bag)
     run = producer.test()
     assert str(run.state) == "success"
     events = _asset_events()[before:]
@@ -204,6 +245,7 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     assert (extra["date_from"], extra["date_to"]) == (report.start.isoformat(), report.end.isoformat())
     assert extra["rows"] > 0 and extra["bytes"] == Path(extra["path"]).stat().st_size
     assert extra["report_request_id"] in msads_emulator.reports
+    assert _queued_for("msads_report_consumer") == 1  # the scheduler's cue to run the loader
     assert sorted(msads_emulator.reports[extra["report_request_id"]].account_ids) == sorted(
         [msads_emulator.account.id, extra_account.id]
     )
@@ -306,14 +348,16 @@ with DAG(dag_id="msads_per_account", schedule=None, start_date=pendulum.datetime
 def test_the_readme_per_account_mapped_pattern_gives_a_file_and_an_event_per_account(
     dags_folder: Path, msads_emulator, report_conn, tmp_path: Path
 ):
-    from _support.dags import load_dag
-
     second = msads_emulator.add_account()
     msads_emulator.add_account(status="Pause")  # filtered out by statuses=("Active",)
     path = dags_folder / "msads_per_account.py"
     path.write_text(MAPPED_DAG.format(out=tmp_path))
     before = len(_asset_events())
-    run = load_dag(path, "msads_per_account").test()
+    from _support.dags import dagbag_class
+
+    bag = dagbag_class()(dag_folder=str(path))
+    _registered(bag)
+    run = bag.get_dag("msads_per_account").test()
     assert str(run.state) == "success"
     written = sorted(p.stem for p in tmp_path.glob("campaign/*/*.csv"))
     assert written == sorted([msads_emulator.account.id, second.id])
