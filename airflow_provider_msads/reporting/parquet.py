@@ -1,7 +1,7 @@
 """A report's CSV as a typed Parquet file (``output_format="parquet"``), streamed in row groups.
 
-The CSV (Microsoft's bytes, as the CSV path writes them) is read block by block with pyarrow's
-streaming CSV reader, every value as text; each column is then converted to the kind
+The CSV (Microsoft's bytes, as the CSV path writes them) is cut into pieces of about 4 MB at
+record boundaries, each parsed by pyarrow with every value as text; each column is then converted to the kind
 :mod:`.columns` gives it, and the batches are written as row groups of ``row_group_rows`` rows.
 Only one row group (plus one read block) is held in memory, whatever the report's size. The file
 is written through :func:`.destinations.output`, so it appears under its final name only when
@@ -196,21 +196,56 @@ def write_parquet(
 
 
 def _text_batches(source: IO[bytes], names: list[str]) -> Any:
-    """The CSV's rows in record batches, every value as text (``--`` null): the conversions are ours."""
+    """The CSV's rows in record batches, every value as text (``--`` null): the conversions are ours.
+
+    The file is cut into pieces of about READ_BLOCK_BYTES at record boundaries, each parsed on its
+    own: pyarrow's streaming reader reads ahead of its consumer, which on a fast disk means most of
+    the file in memory; a piece at a time keeps the peak at a few blocks whatever the report's size.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    return pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, column_names=names, skip_rows=1),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            null_values=[NULL_TEXT],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
+    read_options = pacsv.ReadOptions(column_names=names, use_threads=False)
+    parse_options = pacsv.ParseOptions(newlines_in_values=True)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        null_values=[NULL_TEXT],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
     )
+    source.readline()  # the column row, already read by _column_row
+    for piece in _record_pieces(source):
+        table = pacsv.read_csv(
+            pa.py_buffer(piece),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        yield from table.to_batches()
+
+
+def _record_pieces(source: IO[bytes], size: int = READ_BLOCK_BYTES) -> Any:
+    """Pieces of the CSV that end at a record boundary: a line feed outside quotes.
+
+    Each piece starts at a record, so a line feed ends one exactly when the double quotes before
+    it in the piece are even (an escaped quote is two); a quoted value's line break is not a cut.
+    """
+    tail = b""
+    while True:
+        chunk = source.read(size)
+        if not chunk:
+            if tail.strip():
+                yield tail
+            return
+        data = tail + chunk
+        cut = data.rfind(b"\n")
+        while cut >= 0 and data.count(b'"', 0, cut) % 2:
+            cut = data.rfind(b"\n", 0, cut)
+        if cut < 0:
+            tail = data
+            continue
+        yield data[: cut + 1]
+        tail = data[cut + 1 :]
 
 
 def _column_row(source: IO[bytes]) -> list[str] | None:

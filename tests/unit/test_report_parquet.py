@@ -152,3 +152,57 @@ def test_csv_batches_joined_with_the_column_row_once(tmp_path: Path):
     assert (result.rows, result.bytes, result.csv_bytes) == (3, len(data), len(data))
     zipped = join_csv_parts([], str(tmp_path / "none.csv"), columns=["AccountId"], compression="gzip")
     assert zipped.path.endswith(".csv.gz") and gzip.decompress(Path(zipped.path).read_bytes()) == b'"AccountId"\r\n'
+
+
+_CONVERTER = """
+import json, sys
+from airflow_provider_msads.reporting.parquet import write_parquet
+import pyarrow, pyarrow.csv, pyarrow.compute, pyarrow.parquet  # imported before the baseline
+
+def peak_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+source, destination = sys.argv[1], sys.argv[2]
+before = peak_kib()
+with open(source, "rb") as handle:
+    result = write_parquet(handle, destination, columns=[], aggregation="Daily", row_group_rows=50_000)
+growth = peak_kib() - before
+# The control: the whole report as one Arrow table does show up, so a flat figure means something.
+table = pyarrow.csv.read_csv(source)
+control = peak_kib() - before
+print(json.dumps({"growth_kib": growth, "control_kib": control, "rows": result.rows, "groups": result.row_groups}))
+"""
+
+
+def test_a_big_report_is_converted_in_row_groups_with_flat_memory(tmp_path: Path):
+    """~100 MB of CSV in a fresh process: the peak grows by a row group, not by the report."""
+    import json
+    import subprocess
+    import sys
+
+    rows = 800_000
+    source = tmp_path / "big.csv"
+    line = '"2026-10-{d:02d}","{a}","Campaign number {c} with a long enough name","{i}","{k}","{p}.{q:02d}%","{s}.{q:02d}","{v}","{v}.50"\r\n'
+    with source.open("w", encoding="utf-8", newline="") as out:
+        out.write("\ufeff" + HEADER + "\r\n")
+        for n in range(rows):
+            out.write(
+                line.format(
+                    d=n % 28 + 1, a=100000 + n % 7, c=n, i=n % 5000, k=n % 97, p=n % 9, q=n % 100, s=n % 300, v=n % 3
+                )
+            )
+    result = subprocess.run(
+        [sys.executable, "-c", _CONVERTER, str(source), str(tmp_path / "big.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["rows"] == rows and figures["groups"] == rows // 50_000
+    assert figures["growth_kib"] < figures["control_kib"] / 2, figures
+    # A row group of 50,000 rows and pyarrow's pool: about 100 MB here, the same for 200,000 rows
+    # as for 800,000 (reading with pyarrow's own streaming reader grew with the file).
+    assert figures["growth_kib"] < 128 * 1024, figures
