@@ -206,3 +206,14 @@ def test_a_big_report_is_converted_in_row_groups_with_flat_memory(tmp_path: Path
     # A row group of 50,000 rows and pyarrow's pool: about 100 MB here, the same for 200,000 rows
     # as for 800,000 (reading with pyarrow's own streaming reader grew with the file).
     assert figures["growth_kib"] < 128 * 1024, figures
+
+
+def test_pieces_end_only_at_record_boundaries():
+    from airflow_provider_msads.reporting.parquet import _record_pieces
+
+    data = b'"a","b ""x""\r\nstill b"\r\n"c","d"\r\n"e","f'
+    for size in range(1, len(data) + 2):
+        pieces = list(_record_pieces(io.BytesIO(data), size))
+        assert b"".join(pieces) == data
+        assert all(p.count(b'"') % 2 == 0 for p in pieces[:-1]) and all(p.endswith(b"\n") for p in pieces[:-1])
+        assert not any(p.startswith(b"still") for p in pieces)
