@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import functools
 import json
+import logging
 import random
 import ssl
 import time
@@ -25,6 +26,8 @@ import httpx
 from airflow_provider_msads.errors import MicrosoftAdsError, ProtocolError, TransientError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 #: Answers larger than this are refused unread: no Microsoft JSON answer we use comes close.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -196,6 +199,15 @@ def retrying(
             if max(clock() - started, waited) + pause > policy.total_budget:
                 raise
             waited += pause
+            # One line per backoff, so a slow task log shows Microsoft throttling rather than a hang.
+            log.warning(
+                "%s: %s; retrying in %.1f s (attempt %d of %d).",
+                what,
+                f"Microsoft code {err.code}" if err.code is not None else type(err).__name__,
+                pause,
+                attempt + 1,
+                allowed,
+            )
             yield pause
 
 

@@ -191,6 +191,10 @@ class LinkExpiredError(ReportDownloadError):
     """The pre-signed link is dead (403/404): poll again for a fresh one."""
 
 
+class ArgumentError(MicrosoftAdsError, ValueError):
+    """An argument of a call (not a credential) is wrong; found before anything is sent."""
+
+
 def fault_items(body: object) -> list[Mapping[str, Any]]:
     """The error entries of an Ads fault body, either shape (``Errors`` of AdApiFaultDetail,
     ``OperationErrors`` of ApiFaultDetail); empty for anything else."""

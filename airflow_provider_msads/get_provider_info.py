@@ -75,7 +75,9 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-msads",
         "name": "Microsoft Advertising",
         "description": "Microsoft Advertising (Bing Ads) connection, hook with rotating refresh tokens, "
-        "credential validation operator, sensor and trigger.",
+        "credential validation operator, sensor and trigger, account listing, and a Reporting v13 report "
+        "operator (CSV or typed Parquet to a path or object storage, with Asset events for data-aware "
+        "scheduling).",
         "versions": [__version__],
         "integrations": [
             {

@@ -4,11 +4,12 @@
 1. `credentials_guard` (`MicrosoftAdsCredentialsSensor`, deferrable) waits in the triggerer until
    the connection validates: refresh, GetUser, GetAccount. If someone is re-authorizing, the run
    waits for them instead of failing halfway through an ingestion.
-2. `fetch_accounts_info` uses the hook the way your own ingestion code would: `get_conn()` gives
-   an `httpx.Client` that adds Authorization, DeveloperToken, CustomerId and CustomerAccountId to
-   every request and refreshes the access token when it expires; `get_auth_headers()` gives the
-   same headers for any other HTTP client (or Microsoft's SDK). It writes the AccountsInfo answer
-   as JSON to the output folder.
+2. `fetch_accounts_info` uses the hook the way your own ingestion code would: `list_accounts()`
+   gives every account under the connection's customer (GetAccountsInfo, retried when throttled),
+   written as JSON to the output folder; `get_conn()` gives an `httpx.Client` that adds Authorization,
+   DeveloperToken, CustomerId and CustomerAccountId to every request and refreshes the access
+   token when it expires, for the calls the hook has no method for; `get_auth_headers()` gives the
+   same headers for any other HTTP client (or Microsoft's SDK).
 3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
    daily `CampaignPerformanceReportRequest` for the day that ended before the run plus a lookback
    window of `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
@@ -81,12 +82,10 @@ def msads_ingestion_example() -> None:
         hook = MicrosoftAdsHook(msads_conn_id=CONN_ID)
         customer_id = hook.credentials.customer_id
 
-        # 1. The authenticated client: base URL is Customer Management; pass absolute URLs for
-        #    the campaign, reporting and bulk services.
-        with hook.get_conn() as client:
-            response = client.post("AccountsInfo/Query", json={"CustomerId": customer_id, "OnlyParentAccounts": False})
-            response.raise_for_status()
-        accounts = response.json()["AccountsInfo"]
+        # 1. Every account under the customer, typed (account.id, .name, .number, .status). For
+        #    other calls, hook.get_conn() is the authenticated client: its base URL is Customer
+        #    Management; pass absolute URLs for the campaign, reporting and bulk services.
+        accounts = [account.to_dict() for account in hook.list_accounts()]
 
         # 2. The same headers for any other client (requests, aiohttp, Microsoft's SDK). Never log
         #    the values: the Authorization header is a live access token.

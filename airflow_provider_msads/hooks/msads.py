@@ -8,6 +8,7 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from airflow_provider_msads.get_provider_info import HOOK_NAME
 if TYPE_CHECKING:
     import httpx
 
+    from airflow_provider_msads.accounts import MicrosoftAdsAccount
     from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.credentials import MicrosoftAdsCredentials
     from airflow_provider_msads.reporting import DownloadResult, Reporting, ReportStatus
@@ -338,6 +340,53 @@ class MicrosoftAdsHook(BaseHook):
             "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
             "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
         }
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def list_accounts(
+        self,
+        *,
+        statuses: Iterable[str] | str | None = None,
+        customer_id: str | None = None,
+        only_parent_accounts: bool = False,
+    ) -> list[MicrosoftAdsAccount]:
+        """The accounts under the connection's customer (GetAccountsInfo), typed, in Microsoft's order.
+
+        Each is a frozen :class:`~airflow_provider_msads.accounts.MicrosoftAdsAccount` (``id``,
+        ``name``, ``number``, ``status``, ``pause_reason``) that also reads as ``account["Id"]``.
+        ``statuses=("Active",)`` keeps only those AccountLifeCycleStatus values. Linked accounts of
+        other customers (an agency's clients) are included unless ``only_parent_accounts``.
+        Throttling (117 CallRateExceeded) and transient faults are retried with backoff, logged
+        once per wait; GetAccountsInfo answers every account at once, so there is no paging.
+        """
+        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.api import CustomerManagement
+
+        wanted = check_statuses(statuses)
+        customer = str(customer_id or self.credentials.customer_id)
+        api = CustomerManagement(self.credentials.endpoints.customer_management_url)
+        with self.get_conn() as client:
+            answer = api.call(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
+
+    async def alist_accounts(
+        self,
+        *,
+        statuses: Iterable[str] | str | None = None,
+        customer_id: str | None = None,
+        only_parent_accounts: bool = False,
+    ) -> list[MicrosoftAdsAccount]:
+        """Async twin of :meth:`list_accounts`."""
+        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.api import CustomerManagement
+
+        wanted = check_statuses(statuses)
+        await self._aready()
+        customer = str(customer_id or self.credentials.customer_id)
+        api = CustomerManagement(self.credentials.endpoints.customer_management_url)
+        async with self.get_async_conn() as client:
+            answer = await api.acall(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
 
     # -- reporting (Reporting v13; the logic lives in airflow_provider_msads.reporting) ------
 

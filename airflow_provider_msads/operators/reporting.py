@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
+from airflow_provider_msads.operators._report_outputs import ReportOutputsMixin, request_dates
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -49,7 +51,7 @@ def _variables() -> Any:
     return variable_api()
 
 
-class MicrosoftAdsReportOperator(BaseOperator):
+class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     """Submit a report, wait for it, stream its CSV to ``destination``; return what was written.
 
     :param report_type: the request ``Type``, e.g. ``"CampaignPerformanceReportRequest"``.
@@ -65,7 +67,8 @@ class MicrosoftAdsReportOperator(BaseOperator):
         (templated): a daily run re-pulls the last days, whose conversions arrive late.
     :param predefined_time: instead of dates, e.g. ``"Yesterday"``.
     :param account_ids: accounts to report on; default: the connection's Account ID (unless
-        ``campaign_ids`` narrows the scope). An empty list is refused, never widened.
+        ``campaign_ids`` narrows the scope). An empty list is refused, never widened. ``"all"``:
+        every account ``hook.list_accounts()`` returns, 1,000 per request, written as one file.
     :param campaign_ids: report on these campaigns of the connection's account only (at most 300).
         Given together with ``account_ids``, Microsoft reports on the union (a warning is logged).
     :param time_zone: Microsoft's ReportTimeZone name; default: the DAG's time zone where Microsoft
@@ -78,6 +81,9 @@ class MicrosoftAdsReportOperator(BaseOperator):
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
     :param poll_interval: the longest wait between polls: polls start 5 s apart and back off to it.
     :param timeout: seconds to wait for Microsoft before failing; a retry resumes the same request.
+    :param output_format: ``"csv"`` (Microsoft's bytes) or ``"parquet"`` (typed; extra ``[parquet]``).
+    :param asset: the Asset (Dataset on 2.11) URI or object whose event says the file landed;
+        default: derived from the destination's folder before its first template; False: none.
     """
 
     template_fields: Sequence[str] = (
@@ -115,6 +121,8 @@ class MicrosoftAdsReportOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 60.0,
         timeout: float = 3600.0,
+        output_format: str = "csv",
+        asset: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,6 +144,9 @@ class MicrosoftAdsReportOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
         self.timeout = float(timeout)
+        self.output_format = output_format
+        self.asset = asset
+        self._declare_asset()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -175,7 +186,9 @@ class MicrosoftAdsReportOperator(BaseOperator):
             return as_date(date_to, "date_to") - datetime.timedelta(days=lookback), date_to
         return first, date_to
 
-    def build_request(self, context: Context, hook: MicrosoftAdsHook) -> dict[str, Any]:
+    def build_request(
+        self, context: Context, hook: MicrosoftAdsHook, account_ids: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         from airflow_provider_msads.reporting import build_report_request, check_report_request
         from airflow_provider_msads.reporting.request import report_time_zone
 
@@ -183,7 +196,7 @@ class MicrosoftAdsReportOperator(BaseOperator):
         request = build_report_request(
             report_type=self.report_type,
             columns=self.columns,
-            account_ids=self.account_ids,
+            account_ids=self.account_ids if account_ids is None else account_ids,
             campaign_ids=self.campaign_ids,
             default_account_id=hook.credentials.account_id,
             aggregation=self.aggregation,
@@ -268,10 +281,17 @@ class MicrosoftAdsReportOperator(BaseOperator):
 
         hook = self._hook()
         try:
-            request = self.build_request(context, hook)
+            self._check_output_format()
             from airflow_provider_msads.reporting.destinations import check_destination
 
             check_destination(self.destination, self.compression)  # before Submit: a typo costs no report
+            batches = self._all_account_batches(hook) if self._wants_all_accounts() else None
+            # No account at all: a request only for its columns and dates, never sent.
+            request = self.build_request(
+                context, hook, (batches[0] if batches else ["0"]) if batches is not None else None
+            )
+            if batches is not None and len(batches) != 1:
+                return self._execute_batches(context, hook, request, batches)
             fingerprint = resume_fingerprint(request, self.msads_conn_id)
             request_id = self._saved_request_id(context, hook, fingerprint)
             if request_id is not None:
@@ -296,10 +316,10 @@ class MicrosoftAdsReportOperator(BaseOperator):
                     started_at=started,
                 ),
                 method_name="execute_complete",
-                kwargs={"columns": request["Columns"]},
+                kwargs={"columns": request["Columns"], "period": request_dates(request)},
             )
         status = self._wait(hook, request_id, started, context)
-        return self._finish(context, hook, status, request["Columns"])
+        return self._finish(context, hook, status, request["Columns"], request_dates(request))
 
     def _wait(self, hook: MicrosoftAdsHook, request_id: str, started: float, context: Context) -> ReportStatus:
         from airflow_provider_msads.errors import MicrosoftAdsError
@@ -332,7 +352,13 @@ class MicrosoftAdsReportOperator(BaseOperator):
             "keeps it (2 days); raise `timeout` or add retries for slow periods."
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any], columns: list[str] | None = None) -> Any:
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        columns: list[str] | None = None,
+        period: dict[str, Any] | None = None,
+    ) -> Any:
         """Back from the triggerer: fail as the event says, or poll once for a fresh link and download."""
         from airflow_provider_msads.errors import MicrosoftAdsError
 
@@ -356,10 +382,15 @@ class MicrosoftAdsReportOperator(BaseOperator):
             if not err.retryable:
                 self._forget_request_id(context)
             self._raise(err)
-        return self._finish(context, hook, status, list(columns or self.columns))
+        return self._finish(context, hook, status, list(columns or self.columns), period or self._period(context, hook))
 
     def _finish(
-        self, context: Context, hook: MicrosoftAdsHook, status: ReportStatus, columns: list[str]
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        status: ReportStatus,
+        columns: list[str],
+        period: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         from airflow_provider_msads import reporting as rp
         from airflow_provider_msads.errors import MicrosoftAdsError
@@ -370,6 +401,12 @@ class MicrosoftAdsReportOperator(BaseOperator):
             raise AirflowException(str(rp.report_failed_error(status)))
         if status.status != "Success":
             raise AirflowException(f"Report request {status.request_id} is {status.status}, expected Success.")
+        if self.output_format != "csv":
+            try:
+                written = self._write_files(hook, [status], columns)
+            except MicrosoftAdsError as err:
+                self._raise(err)
+            return self._done(context, {**written, "report_request_id": status.request_id, "columns": columns}, period)
         result: DownloadResult
         try:
             if status.download_url is None:
@@ -383,14 +420,47 @@ class MicrosoftAdsReportOperator(BaseOperator):
                 )
         except MicrosoftAdsError as err:
             self._raise(err)
+        return self._done(
+            context,
+            {
+                "path": result.path,
+                "rows": result.rows,
+                "bytes": result.bytes,
+                "csv_bytes": result.csv_bytes,
+                "compression": result.compression,
+                "format": "csv",
+                "report_request_id": status.request_id,
+                "columns": columns,
+            },
+            period,
+        )
+
+    def _period(self, context: Context, hook: MicrosoftAdsHook) -> dict[str, Any] | None:
+        """The request's dates again, when the deferral's kwargs are lost (``dag.test()`` drops them)."""
+        try:
+            return request_dates(self.build_request(context, hook, ["0"]))
+        except Exception:  # the event then lacks the dates; the file is what matters
+            self.log.debug("Could not rebuild the report's period.", exc_info=True)
+            return None
+
+    def _done(self, context: Context, result: dict[str, Any], period: dict[str, Any] | None) -> dict[str, Any]:
+        """The file is complete: forget the resume state, record the Asset event, return the XCom."""
         self._forget_request_id(context)
-        self.log.info("Wrote %d rows (%d bytes) to %s.", result.rows, result.bytes, result.path)
-        return {
-            "path": result.path,
-            "rows": result.rows,
-            "bytes": result.bytes,
-            "csv_bytes": result.csv_bytes,
-            "compression": result.compression,
-            "report_request_id": status.request_id,
-            "columns": columns,
-        }
+        self.log.info("Wrote %d rows (%d bytes) to %s.", result["rows"], result["bytes"], result["path"])
+        self._record_asset_event(context, result, period)
+        return result
+
+    def _execute_batches(
+        self, context: Context, hook: MicrosoftAdsHook, first: dict[str, Any], batches: list[list[str]]
+    ) -> dict[str, Any]:
+        """``account_ids="all"`` beyond 1,000 accounts (or none): one request per batch, one file."""
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        requests = [{**first, "Scope": {**first["Scope"], "AccountIds": batch}} for batch in batches]
+        statuses, ids = self._run_batches(hook, requests, context)
+        try:
+            written = self._write_files(hook, statuses, first["Columns"])
+        except MicrosoftAdsError as err:
+            self._raise(err)
+        result = {**written, "report_request_id": ids[0] if ids else None, "report_request_ids": ids}
+        return self._done(context, {**result, "columns": first["Columns"]}, request_dates(first))

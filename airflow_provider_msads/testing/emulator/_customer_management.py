@@ -134,6 +134,9 @@ class _CustomerManagement(_AdsApi):
         customer_id = self.customer_id if raw is None else _as_id(raw)
         if customer_id not in self._user_customers():
             return self._fault(1490, tracking_id)
+        # GetAccountsInfo page: OnlyParentAccounts true limits the answer to accounts directly under
+        # the customer; otherwise linked accounts under other customers are listed too.
+        only_parents = payload.get("OnlyParentAccounts") is True
         infos = [
             {
                 "Id": account.id,
@@ -143,6 +146,6 @@ class _CustomerManagement(_AdsApi):
                 "PauseReason": 1 if account.status == "Pause" else None,
             }
             for account in self._accounts.values()
-            if customer_id in (account.parent_customer_id, account.managed_by)
+            if account.parent_customer_id == customer_id or (not only_parents and account.managed_by == customer_id)
         ]
         return _Reply(200, _json_bytes({"AccountsInfo": infos}), _JSON)
