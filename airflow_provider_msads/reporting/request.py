@@ -66,6 +66,8 @@ AGGREGATION_PERIODS: dict[str, frozenset[str]] = {
     "Yearly": frozenset({"ThisYear", "LastYear"}),
 }
 TABLED_PERIODS = frozenset().union(*AGGREGATION_PERIODS.values())
+#: The same table lists "Custom date range" for every aggregation but these two.
+NO_CUSTOM_RANGE = frozenset({"DayOfWeek", "HourOfDay"})
 #: Periods that include today: their data can never be complete (2005 with ReturnOnlyCompleteData).
 OPEN_PERIODS = frozenset({"Today", "ThisWeek", "ThisMonth", "ThisYear", "ThisWeekStartingMonday"})
 
@@ -458,6 +460,13 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
             field="report_request",
             remedy='Remove "Format" from report_request (the file is CSV 2.0); convert downstream if you need TSV.',
         )
+    if request.get("ExcludeColumnHeaders") not in (None, False, "false", "False"):
+        raise ReportRequestError(
+            "ExcludeColumnHeaders is set: the operator's file always starts with the column row (its contract, "
+            "and what `rows` is counted against; Parquet takes its column names from it).",
+            field="report_request",
+            remedy='Remove "ExcludeColumnHeaders" from report_request; skip the first line when loading if needed.',
+        )
     columns = [str(c) for c in request.get("Columns") or []]
     seen: set[str] = set()
     duplicates = [c for c in columns if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
@@ -543,6 +552,15 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
     dates = _custom_range(time)
     if dates is None:
         return warnings
+    if aggregation in NO_CUSTOM_RANGE:
+        raise ReportRequestError(
+            f"Microsoft does not serve {aggregation} aggregation for a custom date range (error 2007).",
+            field="aggregation",
+            remedy=f"With {aggregation}, use predefined_time (one of "
+            + ", ".join(sorted(AGGREGATION_PERIODS[str(aggregation)]))
+            + "), or another aggregation.",
+            codes=[2007],
+        )
     first, last = dates
     if first > last:
         raise ReportRequestError(

@@ -146,6 +146,18 @@ def test_aggregation_against_predefined_time(aggregation: str, period: str, allo
         _refused(request, 2007, "aggregation", f"for predefined_time {period!r}")
 
 
+def test_day_of_week_and_hour_of_day_take_no_custom_range() -> None:
+    for aggregation in ("DayOfWeek", "HourOfDay"):
+        _refused(_request(aggregation=aggregation), 2007, "aggregation", "custom date range")
+        request = _request(aggregation=aggregation, date_from=None, date_to=None, predefined_time="LastSevenDays")
+        rp.check_report_request(request, today=TODAY)
+
+
+def test_excluded_column_headers_refused_so_rows_and_the_file_stay_right() -> None:
+    _refused(_request(report_request={"ExcludeColumnHeaders": True}), None, "report_request", "column row")
+    rp.check_report_request(_request(report_request={"ExcludeColumnHeaders": False}), today=TODAY)
+
+
 def test_complete_data_for_a_period_that_includes_today_refused() -> None:
     request = _request(date_from=None, date_to=None, predefined_time="Today", return_only_complete_data=True)
     _refused(request, 2005, "return_only_complete_data", "never complete")
@@ -173,7 +185,7 @@ def test_formats_other_than_csv_refused_before_submitting() -> None:
         ("CampaignPerformanceReportRequest", "Hourly", datetime.date(2026, 5, 15)),
         ("SearchQueryPerformanceReportRequest", "Hourly", datetime.date(2026, 10, 15)),
         ("GeographicPerformanceReportRequest", "Hourly", datetime.date(2026, 11, 1)),
-        ("PublisherUsagePerformanceReportRequest", "HourOfDay", datetime.date(2026, 9, 15)),
+        ("PublisherUsagePerformanceReportRequest", "Hourly", datetime.date(2026, 9, 15)),
         ("BudgetSummaryReportRequest", "Daily", datetime.date(2024, 11, 15)),
         ("ShareOfVoiceReportRequest", "Monthly", datetime.date(2026, 5, 15)),
         ("CallDetailReportRequest", "Yearly", datetime.date(2026, 5, 15)),
