@@ -115,6 +115,29 @@ def test_daily_run_at_midnight_asks_for_yesterday(
     assert report.request["Time"]["ReportTimeZone"] == expected_zone
 
 
+@pytest.mark.parametrize("with_account", [False, True])
+def test_campaign_scoped_report_holds_only_that_campaign(
+    dags_folder: Path, msads_emulator, report_conn, tmp_path: Path, with_account: bool
+):
+    """'The report scope includes a union of the AccountIds and Campaigns elements.'"""
+    import csv
+
+    chosen, *others = msads_emulator.campaign_ids()
+    extra: dict[str, Any] = {"campaign_ids": [int(chosen)]}
+    if with_account:  # the union, as Microsoft defines it: every campaign of the account
+        extra["account_ids"] = [msads_emulator.account.id]
+    dag_id = "msads_campaign_scope" + ("_union" if with_account else "")
+    run = _test(
+        _dag(dags_folder, dag_id, tmp_path, **extra), datetime.datetime(2026, 11, 2, tzinfo=datetime.timezone.utc)
+    )
+    assert str(run.state) == "success"
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as f:
+        campaigns = {row["CampaignId"] for row in csv.DictReader(f)}
+    assert campaigns == ({chosen, *others} if with_account else {chosen})
+    (report,) = msads_emulator.reports.values()
+    assert ("AccountIds" in report.request["Scope"]) is with_account
+
+
 def test_2004_fails_for_retry_then_succeeds(dags_folder: Path, msads_emulator, report_conn, tmp_path: Path):
     """'Please try again later': the first try fails retryably, the retry gets the report."""
     msads_emulator.inject("reporting", "fault", code=2004, operation="SubmitGenerateReport")
