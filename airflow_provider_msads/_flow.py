@@ -193,8 +193,8 @@ def retrying(
             allowed = policy.attempts if err.retryable else (min(2, policy.attempts) if err.retry_once else 1)
             if attempt >= allowed:
                 raise
-            if err.retry_after is not None and err.retry_after > policy.max_retry_after:
-                raise  # Microsoft asks for a longer wait than this call may spend: the task's retries take it
+            if not err.retry_in_call:
+                raise  # retryable, but in hours (2004): the task's retries take it
             pause = policy.delay(attempt, err.retry_after)
             if max(clock() - started, waited) + pause > policy.total_budget:
                 raise

@@ -49,6 +49,9 @@ class MicrosoftAdsError(Exception):
     """
 
     default_remedy = "See the README's troubleshooting section."
+    #: Whether a retryable error may be retried within the call (seconds of backoff); False when
+    #: the wait is hours and only the task's own retries make sense.
+    retry_in_call: bool = True
 
     def __init__(
         self,
@@ -177,6 +180,12 @@ class TransientApiError(TransientError, ApiError):
 
 class ReportingError(ApiError):
     """The Reporting service refused a request, or a report could not be turned into a file."""
+
+
+class ReportNotReadyError(ReportingError):
+    """Microsoft has no complete data yet (2004): retryable, but hours from now, so by the task."""
+
+    retry_in_call = False
 
 
 class ReportRequestError(ReportingError, ValueError):

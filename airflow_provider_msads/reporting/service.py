@@ -32,6 +32,7 @@ from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     ProtocolError,
     ReportingError,
+    ReportNotReadyError,
     api_error_from_fault,
     fault_code,
     fault_codes,
@@ -128,7 +129,8 @@ def reporting_error(
             )
         entry = REPORTING_CATALOGUE.get(code) if code is not None else None
         if entry is not None:
-            return ReportingError(
+            cls = ReportNotReadyError if code == 2004 else ReportingError
+            return cls(
                 f"{operation} failed: error {code} {entry.name}: {entry.meaning.removeprefix('Reporting: ')}"
                 + _explain(entry.code or 0, details, request),
                 field=entry.field,
