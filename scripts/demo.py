@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -657,7 +658,9 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
         errors = executor_errors(scheduler_log, log_offset)
         lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
     if state == "success":
-        csv = out_dir / "campaign_performance" / f"{str(run['data_interval_start'])[:10]}.csv"
+        # Named after the last day it holds: the day before the run (the example's default dates).
+        last_day = datetime.date.fromisoformat(str(run["data_interval_end"])[:10]) - datetime.timedelta(days=1)
+        csv = out_dir / "campaign_performance" / f"{last_day}.csv"
         try:
             if csv.stat().st_mtime < triggered_at - 1:  # an earlier demo's file
                 raise FileNotFoundError(csv)

@@ -78,6 +78,10 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
         "TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend",
     ]  # fmt: skip
     assert f"{reports[0]}: " in out
+    # The scheduled daily run asked for the days that have ended (yesterday plus the lookback),
+    # never the day that had just begun: the file is named after its last day, and holds no later one.
+    days = {line.split(",")[0].strip('"') for line in reports[0].read_text(encoding="utf-8").splitlines()[1:]}
+    assert days and max(days) == reports[0].stem, (days, reports[0].name)
     assert list((home / "msads_data").glob("accounts_info_*.json"))
     # It was the only run of that DAG (the scheduler made none of its own when the demo unpaused
     # it, which would have written under ~), and the DAG is paused again.
