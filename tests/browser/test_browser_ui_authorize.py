@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -47,6 +48,11 @@ def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
     passwords = folder / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
     base_url = f"http://127.0.0.1:{port}"
+    # One JWT secret for the server and this process (which computes form tokens the way the pages
+    # do): whatever an earlier test left in airflow.cfg or the environment cannot make them differ.
+    secret = secrets.token_hex(32)
+    previous_secret = os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET")
+    os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secret
     env = {
         **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
@@ -82,6 +88,10 @@ def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
         yield base_url, log_path
     finally:
         _stop_group(process)
+        if previous_secret is None:
+            os.environ.pop("AIRFLOW__API_AUTH__JWT_SECRET", None)
+        else:
+            os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = previous_secret
 
 
 def _jwt(base_url: str, user: str) -> str:
