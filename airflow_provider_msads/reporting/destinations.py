@@ -150,7 +150,8 @@ def _check_bucket(final: str, destination: str) -> None:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     path = ObjectStoragePath(final)
-    bucket = str(getattr(path, "bucket", "") or "")
+    # Airflow 2.11's ObjectStoragePath keeps the connection id in the bucket ("aws_default@bucket").
+    bucket = str(getattr(path, "bucket", "") or "").rpartition("@")[2]
     if not bucket:  # a store without buckets (memory://, …): nothing to check
         return
     try:

@@ -64,6 +64,11 @@ with DAG("msads_mask_probe", schedule=None, start_date=pendulum.datetime(2026, 1
 
 RUNNER = """
 import json, sys
+from airflow import __version__, settings
+if __version__.startswith("2."):
+    # What `airflow tasks run` (every deployed 2.x task) does; 2.11's dag.test() leaves masking off, for
+    # Airflow's own secrets as much as for ours.
+    settings.MASK_SECRETS_IN_LOGS = True
 try:
     from airflow.dag_processing.dagbag import DagBag
 except ImportError:

@@ -110,6 +110,12 @@ def test_the_logging_filter_redacts_records_and_exceptions():
     enabled = type(masker).is_log_masking_enabled() if hasattr(type(masker), "is_log_masking_enabled") else True
     if hasattr(type(masker), "enable_log_masking"):
         type(masker).enable_log_masking()
+    from airflow import settings
+
+    # Airflow 2: log masking is switched on by `airflow tasks run` (settings.MASK_SECRETS_IN_LOGS).
+    was_on = getattr(settings, "MASK_SECRETS_IN_LOGS", None)
+    if was_on is not None:
+        settings.MASK_SECRETS_IN_LOGS = True
     try:
         stream = io.StringIO()
         handler = logging.StreamHandler(stream)
@@ -127,6 +133,8 @@ def test_the_logging_filter_redacts_records_and_exceptions():
     finally:
         if not enabled and hasattr(type(masker), "disable_log_masking"):
             type(masker).disable_log_masking()
+        if was_on is not None:
+            settings.MASK_SECRETS_IN_LOGS = was_on
     output = stream.getvalue()
     assert "token ***" in output and "failed with ***" in output
     assert token not in output
@@ -200,6 +208,8 @@ def test_airflow_compiles_its_pattern_once_on_the_next_redaction():
     values = [f"connection-secret-{n}-{secrets.token_hex(8)}" for n in range(5)]
     for value in values:
         mask_secret(value)
+    if not any("re" in type(m).add_mask.__globals__ for m in _masking.airflow_maskers()):
+        pytest.skip("Airflow 2.11 compiles its pattern with google-re2, not re: nothing to defer there")
     pending = [m.__dict__.get("_msads_pattern") for m in _masking.airflow_maskers()]
     lazy = [p for p in pending if isinstance(p, _masking._LazyPattern)]
     assert lazy and all(p._compiled is None for p in lazy)  # nothing compiled yet
