@@ -146,6 +146,15 @@ def _check_local(target: str, destination: str) -> None:
         )
 
 
+def _listed(fs: Any, bucket: str) -> bool:
+    """Whether the store's own bucket list names ``bucket`` (False when it cannot be listed)."""
+    try:
+        names = fs.ls("", detail=False)
+    except Exception:
+        return False
+    return any(str(name).strip("/").rpartition("/")[2] == bucket for name in names)
+
+
 def _check_bucket(final: str, destination: str) -> None:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -155,8 +164,14 @@ def _check_bucket(final: str, destination: str) -> None:
     if not bucket:  # a store without buckets (memory://, …): nothing to check
         return
     try:
+        # Ask the store, not a listing an fsspec instance cached earlier in this process (a cached
+        # filesystem can remember a bucket list from before the bucket was made).
+        with contextlib.suppress(Exception):
+            path.fs.invalidate_cache()
         path.fs.info(bucket)
     except FileNotFoundError:
+        if _listed(path.fs, bucket):  # some s3fs versions answer a bucket's info() with "not found"
+            return
         raise _refuse(
             destination,
             f"names bucket {bucket!r}, which does not exist (or the connection cannot see it)",

@@ -143,9 +143,14 @@ def test_parquet_with_gzip_or_an_unknown_format_is_refused_before_submitting(msa
 
 
 def test_asset_uri_is_given_or_derived_from_the_destination():
+    from airflow import __version__
+
     derived = _operator("s3://aws_conn@bucket/msads/campaign/{{ ds }}.csv")
-    assert derived.report_asset_uri == "s3://bucket/msads/campaign"
-    assert [o.uri for o in derived.outlets] == ["s3://bucket/msads/campaign"]
+    if __version__.startswith("3.0."):  # its dag.test() fails on unregistered outlets: only asset= declares one
+        assert derived.report_asset_uri is None and derived.outlets == []
+    else:
+        assert derived.report_asset_uri == "s3://bucket/msads/campaign"
+        assert [o.uri for o in derived.outlets] == ["s3://bucket/msads/campaign"]
     given = _operator("/data/{{ ds }}.csv", asset="s3://lake/msads/campaign_daily")
     assert [o.uri for o in given.outlets] == ["s3://lake/msads/campaign_daily"]
     assert _operator("/data/{{ ds }}.csv", asset=False).outlets == []
@@ -181,7 +186,12 @@ def _registered(bag: Any) -> None:
         DagBundlesManager().sync_bundles_to_db()
         try:
             from airflow.dag_processing.dagbag import sync_bag_to_db
-        except ImportError:  # Airflow 3.0
+        except ImportError:
+            try:  # Airflow 3.1
+                from airflow.models.dagbag import sync_bag_to_db
+            except ImportError:  # Airflow 3.0
+                sync_bag_to_db = None
+        if sync_bag_to_db is None:
             bag.sync_to_db("dags-folder", None)
         else:
             sync_bag_to_db(bag, "dags-folder", None)

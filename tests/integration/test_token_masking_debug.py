@@ -64,10 +64,10 @@ with DAG("msads_mask_probe", schedule=None, start_date=pendulum.datetime(2026, 1
 
 RUNNER = """
 import json, sys
-from airflow import __version__, settings
-if __version__.startswith("2."):
-    # What `airflow tasks run` (every deployed 2.x task) does; 2.11's dag.test() leaves masking off, for
-    # Airflow's own secrets as much as for ours.
+from airflow import settings
+if hasattr(settings, "MASK_SECRETS_IN_LOGS"):
+    # What a deployed task process does (`airflow tasks run` on 2.x); 2.11's and 3.0's dag.test() leave
+    # masking of stdlib log records off, for Airflow's own secrets as much as for ours.
     settings.MASK_SECRETS_IN_LOGS = True
 try:
     from airflow.dag_processing.dagbag import DagBag
