@@ -4,7 +4,9 @@
 Two DAGs sharing one Asset (a Dataset on Airflow 2.11):
 
 * `msads_report_producer` writes yesterday's campaign performance of **every account** under the
-  connection's customer (`account_ids="all"`) to `<MSADS_EXAMPLE_OUTPUT_DIR>/campaign_daily/<day>.csv`.
+  connection's customer (`account_ids="all"`) to
+  `$MSADS_EXAMPLE_DATA_DIR/msads_data/campaign_daily/<day>.csv` (the deployment's folder, set on
+  every Airflow process; default: the home folder).
   `MicrosoftAdsReportOperator` declares the Asset and, once the file is complete, records an
   Asset event whose `extra` holds `path`, `rows`, `bytes`, `report_request_id`, `date_from`
   and `date_to`.
@@ -34,7 +36,9 @@ except ImportError:  # Airflow 2.11
     from airflow.datasets import Dataset as Asset  # type: ignore[no-redef,assignment]
 
 CONN_ID = "msads_default"
-OUTPUT_DIR = Path(os.environ.get("MSADS_EXAMPLE_OUTPUT_DIR", "~/msads_data")).expanduser().resolve()
+#: The deployment's base folder for the examples' files (the same variable as the ingestion example's).
+DATA_DIR = os.path.expanduser(os.environ.get("MSADS_EXAMPLE_DATA_DIR", "~"))
+OUTPUT_DIR = Path(DATA_DIR, "msads_data").resolve()
 REPORT_ASSET = Asset(f"file://{OUTPUT_DIR}/campaign_daily")
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,10 @@ def msads_report_producer() -> None:
         report_type="CampaignPerformanceReportRequest",
         columns=["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"],
         account_ids="all",
-        destination=f"{OUTPUT_DIR}/campaign_daily/{{{{ data_interval_start | ds }}}}.csv",
+        # Named after the day it holds: the last complete day before the run, the operator's
+        # default dates (Airflow 3's @daily runs have a zero-length data interval at midnight, so
+        # `data_interval_start | ds` would name yesterday's data after today).
+        destination=f"{OUTPUT_DIR}/campaign_daily/{{{{ macros.ds_add(data_interval_end | ds, -1) }}}}.csv",
         asset=REPORT_ASSET,
         deferrable=True,
         retries=3,

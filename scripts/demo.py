@@ -17,9 +17,13 @@ What it does, in order:
 6. with the emulator, runs ``msads_ingestion_example`` once through the scheduler (triggered
    through the REST API, its files under ``<home>/msads_data``), which ``dags test`` cannot
    prove: that task processes get valid tokens for the API server and deferred tasks resume;
-7. prints the UI address, the login, the health-check result and the scheduled run's outcome,
+7. with the emulator, runs ``msads_report_producer`` once through the scheduler and waits for the
+   run of ``msads_report_consumer`` that its Asset event makes the scheduler start (data-aware
+   scheduling, which ``dags test`` cannot show either), and checks that the consumer read the
+   file the producer wrote;
+8. prints the UI address, the login, the health-check result and the scheduled runs' outcomes,
    then runs until Ctrl-C or SIGTERM, and stops everything it started. ``--check`` stops by
-   itself after step 7 (exit 1 when the health check or the scheduled run failed).
+   itself after step 8 (exit 1 when the health check or a scheduled run failed).
 
 Every process it starts runs in its own process group (so Ctrl-C reaches only the demo, which
 then stops them in order) and carries a marker in its environment. On the way out the groups get
@@ -57,6 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = ROOT / "dags_example"
 HEALTH_DAG = "msads_token_health_check"
 INGESTION_DAG = "msads_ingestion_example"
+PRODUCER_DAG = "msads_report_producer"  # and its consumer: dags_example/msads_report_assets_example.py
+CONSUMER_DAG = "msads_report_consumer"
+ASSETS_EXAMPLE = "msads_report_assets_example.py"
 CONN_ID = "msads_default"
 DEFAULT_PORT = 8790  # not 8080 (the OAuth redirect URI's port), not 8793/8794 (Airflow's log servers)
 MARKER = "MSADS_DEMO_RUN"
@@ -420,14 +427,26 @@ class AirflowApi:
     def close(self) -> None:
         self.client.close()
 
-    def newest_run(self, dag_id: str, started_after: str) -> dict[str, Any] | None:
-        got = self.client.get(
-            f"/api/v2/dags/{dag_id}/dagRuns",
-            params={"order_by": "-start_date", "limit": 1, "start_date_gte": started_after},
-        )
+    def newest_run(
+        self, dag_id: str, started_after: str | None = None, run_type: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest run (by start, or by creation when a run type is asked for), or None."""
+        params: dict[str, Any] = {"limit": 1, "order_by": "-start_date"}
+        if started_after is not None:
+            params["start_date_gte"] = started_after
+        if run_type is not None:
+            params.update(run_type=run_type, order_by="-id")
+        got = self.client.get(f"/api/v2/dags/{dag_id}/dagRuns", params=params)
         got.raise_for_status()
         runs = got.json()["dag_runs"]
         return dict(runs[0]) if runs else None
+
+    def xcom(self, run: dict[str, Any], task_id: str, key: str = "return_value") -> Any:
+        got = self.client.get(
+            f"{self._run_path(run)}/taskInstances/{task_id}/xcomEntries/{key}", params={"deserialize": True}
+        )
+        got.raise_for_status()
+        return got.json()["value"]
 
     def _run_path(self, run: dict[str, Any]) -> str:
         return f"/api/v2/dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'], safe='')}"
@@ -573,6 +592,107 @@ def executor_errors(log: Path, offset: int) -> list[str]:
     return found[-3:]
 
 
+def wait_for_dag(api: AirflowApi, dag_id: str, deadline: float, *, scheduled: bool = True) -> dict[str, Any] | None:
+    """The DAG once the dag-processor has parsed it (and, for a time-scheduled DAG, planned its
+    next run), or None at the deadline."""
+    import httpx
+
+    while True:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            dag = api.dag(dag_id)
+            if dag is not None and (not scheduled or dag.get("next_dagrun_logical_date") is not None):
+                return dag
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(1)
+
+
+def trigger_as_scheduled(api: AirflowApi, dag: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any] | None:
+    """A run of ``dag`` with the logical date (and data interval) of its next scheduled run, so
+    that unpausing the DAG for it makes the scheduler create no second run; None if refused."""
+    body: dict[str, Any] = {
+        "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
+        "logical_date": dag["next_dagrun_logical_date"],
+        "conf": conf,
+        "note": "Triggered by scripts/demo.py; run by the scheduler.",
+    }
+    if dag.get("next_dagrun_data_interval_start") and dag.get("next_dagrun_data_interval_end"):
+        body["data_interval_start"] = dag["next_dagrun_data_interval_start"]
+        body["data_interval_end"] = dag["next_dagrun_data_interval_end"]
+    run = api.trigger(dag["dag_id"], body)
+    if run is None:  # that logical date has a run already (an earlier demo today), which also
+        # keeps the scheduler from making one: this run takes the current time instead.
+        body.pop("data_interval_start", None)
+        body.pop("data_interval_end", None)
+        body["logical_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        run = api.trigger(dag["dag_id"], body)
+    return run
+
+
+def follow(api: AirflowApi, run: dict[str, Any], deadline: float) -> tuple[dict[str, Any], str]:
+    """Wait for ``run`` to end; a task up for retry ends the wait at once (its next try would be
+    minutes away) and the run is marked failed. Returns the run and why it was cut short, if so."""
+    note = ""
+    while True:
+        run = api.refresh(run)
+        if run["state"] in ("success", "failed"):
+            break
+        if "up_for_retry" in {ti["state"] for ti in api.task_instances(run)}:
+            note = "(a task failed and would be retried in minutes; the demo does not wait)"
+            break
+        if time.monotonic() > deadline:
+            note = "(the run did not finish in time)"
+            break
+        time.sleep(2)
+    if note:
+        api.fail_run(run)
+    return run, note
+
+
+def describe(
+    api: AirflowApi, run: dict[str, Any], note: str, scheduler_log: Path, log_offset: int
+) -> tuple[str, list[str]]:
+    """The run's outcome and one line per task, with the error of each failed task."""
+    import httpx
+
+    state = "failed" if note else str(run["state"])
+    lines = [f"run {run['dag_run_id']} of {run['dag_id']}"] + ([note] if note else [])
+    unexplained = False
+    for ti in api.task_instances(run):
+        line = f"{ti['task_id']}: {ti['state']}"
+        if ti["state"] in ("failed", "up_for_retry"):
+            reason = None
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                reason = api.failure_reason(run, ti)
+            unexplained = unexplained or reason is None
+            line += f" - {reason or 'no error in its task log'}"
+        lines.append(line)
+    if unexplained:
+        errors = executor_errors(scheduler_log, log_offset)
+        lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
+    return state, lines
+
+
+@contextlib.contextmanager
+def unpaused(api: AirflowApi, dags: list[dict[str, Any]]) -> Iterator[None]:
+    """The DAGs unpaused for the demo's runs, and paused again after (if they were)."""
+    import httpx
+
+    paused = [dag["dag_id"] for dag in dags if dag["is_paused"]]
+    try:
+        for dag_id in paused:
+            api.set_paused(dag_id, False)
+        yield
+    finally:
+        for dag_id in paused:
+            with contextlib.suppress(httpx.HTTPError):
+                api.set_paused(dag_id, True)
+
+
+def log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
 def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
     """One run of the ingestion example that the scheduler runs, watched through the API.
 
@@ -588,75 +708,21 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
     import httpx
 
     deadline = time.monotonic() + timeout
-    dag = None
-    while dag is None or dag.get("next_dagrun_logical_date") is None:
-        if time.monotonic() > deadline:
-            return HealthResult("failed", [f"(Airflow has not loaded {INGESTION_DAG}; see dag-processor.log)"])
-        time.sleep(1)
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            dag = api.dag(INGESTION_DAG)
-    was_paused = bool(dag["is_paused"])
-    log_offset = scheduler_log.stat().st_size if scheduler_log.exists() else 0
+    dag = wait_for_dag(api, INGESTION_DAG, deadline)
+    if dag is None:
+        return HealthResult("failed", [f"(Airflow has not loaded {INGESTION_DAG}; see dag-processor.log)"])
+    log_offset = log_size(scheduler_log)
     out_dir = home / "msads_data"
-    body: dict[str, Any] = {
-        "dag_run_id": f"demo__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:6]}",
-        "logical_date": dag["next_dagrun_logical_date"],
-        "conf": {"output_dir": out_dir.name},
-        "note": "Triggered by scripts/demo.py; run by the scheduler.",
-    }
-    if dag.get("next_dagrun_data_interval_start") and dag.get("next_dagrun_data_interval_end"):
-        body["data_interval_start"] = dag["next_dagrun_data_interval_start"]
-        body["data_interval_end"] = dag["next_dagrun_data_interval_end"]
-    run: dict[str, Any] | None = None
-    note = ""
     triggered_at = time.time()
     try:
-        run = api.trigger(INGESTION_DAG, body)
-        if run is None:  # that logical date has a run already (an earlier demo today), which also
-            # keeps the scheduler from making one: this run takes the current time instead.
-            body.pop("data_interval_start", None)
-            body.pop("data_interval_end", None)
-            body["logical_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            run = api.trigger(INGESTION_DAG, body)
+        run = trigger_as_scheduled(api, dag, {"output_dir": out_dir.name})
         if run is None:
             return HealthResult("failed", ["(Airflow refused to create the run: it exists already)"])
-        if was_paused:
-            api.set_paused(INGESTION_DAG, False)
-        while True:
-            run = api.refresh(run)
-            if run["state"] in ("success", "failed"):
-                break
-            if "up_for_retry" in {ti["state"] for ti in api.task_instances(run)}:
-                note = "(a task failed and would be retried in minutes; the demo does not wait)"
-                break
-            if time.monotonic() > deadline:
-                note = f"(the run did not finish within {timeout:.0f} s)"
-                break
-            time.sleep(2)
-        if note:
-            api.fail_run(run)
-        tis = api.task_instances(run)
+        with unpaused(api, [dag]):
+            run, note = follow(api, run, deadline)
+        state, lines = describe(api, run, note, scheduler_log, log_offset)
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         return HealthResult("failed", [f"(could not follow the run through the API: {type(exc).__name__})"])
-    finally:
-        if was_paused:
-            with contextlib.suppress(httpx.HTTPError):
-                api.set_paused(INGESTION_DAG, True)
-    state = "failed" if note else str(run["state"])
-    lines = [f"run {run['dag_run_id']} of {INGESTION_DAG}"] + ([note] if note else [])
-    unexplained = False
-    for ti in tis:
-        line = f"{ti['task_id']}: {ti['state']}"
-        if ti["state"] in ("failed", "up_for_retry"):
-            reason = None
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                reason = api.failure_reason(run, ti)
-            unexplained = unexplained or reason is None
-            line += f" - {reason or 'no error in its task log'}"
-        lines.append(line)
-    if unexplained:
-        errors = executor_errors(scheduler_log, log_offset)
-        lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
     if state == "success":
         # Named after the last day it holds: the day before the run (the example's default dates).
         last_day = datetime.date.fromisoformat(str(run["data_interval_end"])[:10]) - datetime.timedelta(days=1)
@@ -671,6 +737,59 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
         except OSError:
             state = "failed"
             lines.append(f"the run succeeded but did not write {csv}")
+    return HealthResult(state, lines)
+
+
+def run_asset_pair(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
+    """The data-aware pair through the scheduler: a run of the producer writes the report and
+    records an Asset event; the scheduler then starts the consumer (run type ``asset_triggered``),
+    whose task reads the file from the event's extra.
+
+    Both DAGs are unpaused for it (the scheduler queues Asset-triggered runs only for unpaused
+    consumers) and paused again after. The producer's run takes its next scheduled logical date,
+    as the ingestion run does. Checked: the consumer's run succeeded and read the very file the
+    producer wrote, with as many lines as the event's ``rows``.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    producer = wait_for_dag(api, PRODUCER_DAG, deadline)
+    consumer = wait_for_dag(api, CONSUMER_DAG, deadline, scheduled=False)
+    if producer is None or consumer is None:
+        return HealthResult("failed", ["(Airflow has not loaded the Asset example; see dag-processor.log)"])
+    log_offset = log_size(scheduler_log)
+    lines: list[str] = []
+    try:
+        earlier = api.newest_run(CONSUMER_DAG, run_type="asset_triggered")
+        with unpaused(api, [consumer, producer]):
+            run = trigger_as_scheduled(api, producer, {})
+            if run is None:
+                return HealthResult("failed", ["(Airflow refused to create the producer's run)"])
+            run, note = follow(api, run, deadline)
+            state, lines = describe(api, run, note, scheduler_log, log_offset)
+            if state != "success":
+                return HealthResult(state, lines)
+            written = api.xcom(run, "campaign_daily")
+            lines.append(f"{written['path']}: {written['rows']} rows; Asset event recorded")
+            loader = None
+            while loader is None or loader["dag_run_id"] == (earlier or {}).get("dag_run_id"):
+                if time.monotonic() > deadline:
+                    return HealthResult("failed", [*lines, f"(the scheduler started no run of {CONSUMER_DAG})"])
+                time.sleep(1)
+                loader = api.newest_run(CONSUMER_DAG, run_type="asset_triggered")
+            loader, note = follow(api, loader, deadline)
+        state, more = describe(api, loader, note, scheduler_log, log_offset)
+        lines += more
+        if state == "success":
+            landed = api.xcom(loader, "load")
+            read = [(item["path"], item["lines"]) for item in landed]
+            if read != [(written["path"], written["rows"])]:
+                state = "failed"
+                lines.append(f"the consumer read {read}, not {written['path']} with {written['rows']} rows")
+            else:
+                lines.append(f"load read {written['path']} from the event: {written['rows']} rows")
+    except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+        return HealthResult("failed", [*lines, f"(could not follow the runs through the API: {type(exc).__name__})"])
     return HealthResult(state, lines)
 
 
@@ -755,8 +874,8 @@ def watch(procs: Processes) -> None:
 
 
 def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
-    """Steps 1-7 of the module docstring; True when Airflow is up, the health check passed and the
-    scheduled run succeeded (or was skipped: real credentials)."""
+    """Steps 1-8 of the module docstring; True when Airflow is up, the health check passed and the
+    scheduled runs succeeded (or were skipped: real credentials)."""
     connection = real_credentials()
     if not port_is_free(args.port):
         raise DemoError(f"Port {args.port} is in use (another demo or Airflow?); pick another with --port.")
@@ -822,6 +941,15 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
         else:
             with step(f"Running {INGESTION_DAG} once through the scheduler"):
                 scheduled = run_scheduled(api, home, procs.log_dir / "scheduler.log")
+        if not (DAGS_FOLDER / ASSETS_EXAMPLE).exists():
+            pair = HealthResult("skipped", [f"dags_example/{ASSETS_EXAMPLE} is missing"])
+        elif not emulated:
+            pair = HealthResult(
+                "skipped", [f"the demo requests no report of your account; trigger {PRODUCER_DAG} in the UI"]
+            )
+        else:
+            with step(f"Running {PRODUCER_DAG}, then the {CONSUMER_DAG} run its Asset event starts"):
+                pair = run_asset_pair(api, home, procs.log_dir / "scheduler.log")
     finally:
         api.close()
 
@@ -838,9 +966,12 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     say(f"Scheduled run:  {scheduled.state.upper()}  (scheduler, LocalExecutor, triggerer)")
     for line in scheduled.lines:
         say(f"  {line}")
+    say(f"Asset pair:     {pair.state.upper()}  (producer -> Asset event -> consumer, by the scheduler)")
+    for line in pair.lines:
+        say(f"  {line}")
     say("DAGs:           dags_example/ (paused; unpause them in the UI to run on schedule)")
     say("=" * 78)
-    return result.state == "success" and scheduled.state in ("success", "skipped")
+    return result.state == "success" and all(r.state in ("success", "skipped") for r in (scheduled, pair))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ Runs in its own AIRFLOW_HOME and on a free port, so it neither touches the repos
 The health check runs in-process (``airflow dags test``), which would pass even if no task that the
 scheduler hands to LocalExecutor could run (as when the Airflow processes signed and checked task
 tokens with different JWT secrets: "Invalid auth token"); so the ingestion example's run through
-the scheduler and triggerer is asserted too, down to the CSV it writes.
+the scheduler and triggerer is asserted too, down to the CSV it writes, and so is the data-aware
+pair: the producer's Asset event makes the scheduler start the consumer, which reads the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sqlite3
@@ -46,6 +48,9 @@ def _descendants_alive(env_marker: str) -> list[str]:
     return found
 
 
+# Four Airflow components, a dags test and three scheduled runs: two to five minutes on a busy
+# two-core machine, more than the suite's default limit.
+@pytest.mark.timeout(900)
 def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing_running(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
     user_home = tmp_path / "user-home"  # `~` of every process: the example's default output_dir
@@ -90,6 +95,35 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
         paused = db.execute("SELECT is_paused FROM dag WHERE dag_id = 'msads_ingestion_example'").fetchone()
     assert len(runs) == 1 and runs[0][0].startswith("demo__") and runs[0][1] == "success", runs
     assert paused == (1,)
+
+    # The data-aware pair ran through the scheduler too: the producer's run wrote the report and
+    # recorded an Asset event, and the scheduler started the consumer for it (no one triggered it),
+    # whose task read the very file the event names.
+    assert "Asset pair:     SUCCESS" in out
+    landed = sorted((home / "msads_data" / "campaign_daily").glob("*.csv"))
+    assert len(landed) == 1, landed
+    assert f"load read {landed[0]} from the event: " in out
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        runs_of = {
+            dag_id: db.execute("SELECT run_type, state FROM dag_run WHERE dag_id = ?", (dag_id,)).fetchall()
+            for dag_id in ("msads_report_producer", "msads_report_consumer")
+        }
+        events = db.execute(
+            "SELECT asset_event.extra FROM asset_event JOIN asset ON asset.id = asset_event.asset_id WHERE asset.uri LIKE ?",
+            ("%/campaign_daily",),
+        ).fetchall()
+        paused_pair = db.execute(
+            "SELECT dag_id, is_paused FROM dag WHERE dag_id IN ('msads_report_producer', 'msads_report_consumer')"
+        ).fetchall()
+    assert runs_of == {
+        "msads_report_producer": [("manual", "success")],
+        "msads_report_consumer": [("asset_triggered", "success")],
+    }
+    assert [json.loads(extra)["path"] for (extra,) in events] == [str(landed[0])]
+    # Named after the day it holds, as the event's dates say.
+    days = {line.split(",")[0].strip('"') for line in landed[0].read_text(encoding="utf-8").splitlines()[1:]}
+    assert days == {json.loads(events[0][0])["date_to"]} == {landed[0].stem}, (days, landed[0].name)
+    assert sorted(paused_pair) == [("msads_report_consumer", 1), ("msads_report_producer", 1)]
     assert not (user_home / "msads_data").exists()
 
     # No credential of the emulator's connection is printed without --show-connection.

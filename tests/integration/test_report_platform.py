@@ -219,7 +219,7 @@ def _queued_for(dag_id: str) -> int:
 def _install_example(dags_folder: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     from _support.dags import dagbag_class
 
-    monkeypatch.setenv("MSADS_EXAMPLE_OUTPUT_DIR", str(out))
+    monkeypatch.setenv("MSADS_EXAMPLE_DATA_DIR", str(out))
     shutil.copy(EXAMPLE, dags_folder / EXAMPLE.name)
     bag = dagbag_class()(dag_folder=str(dags_folder / EXAMPLE.name))
     assert not bag.import_errors, bag.import_errors
@@ -238,7 +238,7 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     producer = bag.get_dag("msads_report_producer")
     # The consumer is scheduled on the very Asset the producer's task declares.
     declared = producer.task_dict["campaign_daily"].outlets
-    assert [a.uri for a in declared] == [f"file://{out.resolve()}/campaign_daily"]
+    assert [a.uri for a in declared] == [f"file://{out.resolve()}/msads_data/campaign_daily"]
     schedule_uris = {getattr(a, "uri", None) for a in _schedule_assets(consumer)}
     assert schedule_uris == {declared[0].uri}
 
@@ -248,11 +248,13 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     events = _asset_events()[before:]
     assert len(events) == 1
     event = events[0]
-    day = run.data_interval_start.date().isoformat()
     extra = dict(event.extra)
-    assert extra["path"] == str(out.resolve() / "campaign_daily" / f"{day}.csv")
     report = msads_emulator.reports[extra["report_request_id"]]
     assert (extra["date_from"], extra["date_to"]) == (report.start.isoformat(), report.end.isoformat())
+    # The file is named after the day it holds (on Airflow 3 the run's data interval has zero
+    # length at midnight, so its start is the day after the data).
+    assert extra["date_from"] == extra["date_to"]
+    assert extra["path"] == str(out.resolve() / "msads_data" / "campaign_daily" / f"{extra['date_to']}.csv")
     assert extra["rows"] > 0 and extra["bytes"] == Path(extra["path"]).stat().st_size
     assert extra["report_request_id"] in msads_emulator.reports
     assert _queued_for("msads_report_consumer") == 1  # the scheduler's cue to run the loader
