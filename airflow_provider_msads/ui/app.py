@@ -327,8 +327,9 @@ async def is_issued_state(query_string: bytes) -> bool:
         return False
     try:
         return await run_in_threadpool(lambda: flow.PendingStore().peek(state) is not None)
-    except Exception:
-        log.warning("Could not look up an authorization state", exc_info=True)
+    except Exception as exc:
+        # The exception's type only: a traceback could carry the Variable key derived from state.
+        log.warning("Could not look up an authorization state (%s).", type(exc).__name__)
         return False
 
 

@@ -71,3 +71,25 @@ def test_airflow_registers_the_plugin_once_whether_or_not_it_discovers_providers
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["names"].count("microsoft_advertising") == 1, data
     assert not [k for k in data["errors"] if "msads" in k or "microsoft" in k], data
+
+
+def test_a_failed_state_lookup_logs_the_exception_type_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The redirect catcher's state lookup: no traceback, which could carry the state-derived key."""
+    pytest.importorskip("fastapi", reason="the UI plugin needs Airflow 3.1+ (FastAPI)")
+    import asyncio
+
+    from airflow_provider_msads.ui import app, flow
+
+    class Broken:
+        def peek(self, state: str) -> None:
+            raise RuntimeError(f"Variable msads_authorize__{state} unreadable")
+
+    monkeypatch.setattr(flow, "PendingStore", Broken)
+    with caplog.at_level("DEBUG", logger=app.log.name):
+        issued = asyncio.run(app.is_issued_state(b"code=abc&state=state-nonce-123"))
+    assert issued is False
+    (record,) = [r for r in caplog.records if "authorization state" in r.getMessage()]
+    assert record.getMessage() == "Could not look up an authorization state (RuntimeError)."
+    assert record.exc_info is None and "state-nonce-123" not in caplog.text
