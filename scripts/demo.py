@@ -50,7 +50,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -873,6 +873,19 @@ def watch(procs: Processes) -> None:
         time.sleep(1)
 
 
+def scheduled_step(
+    example: str, dag_id: str, emulated: bool, title: str, run: Callable[[], HealthResult]
+) -> HealthResult:
+    """One of the scheduled runs: skipped when its example file is missing, or with real
+    credentials (the demo requests no report of a user's account)."""
+    if not (DAGS_FOLDER / example).exists():
+        return HealthResult("skipped", [f"dags_example/{example} is missing"])
+    if not emulated:
+        return HealthResult("skipped", [f"the demo requests no report of your account; trigger {dag_id} in the UI"])
+    with step(title):
+        return run()
+
+
 def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     """Steps 1-8 of the module docstring; True when Airflow is up, the health check passed and the
     scheduled runs succeeded (or were skipped: real credentials)."""
@@ -931,25 +944,21 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
         else:
             say(f"- SKIPPED the health check: {health_dag.relative_to(ROOT)} does not exist yet.")
             result = HealthResult("skipped", [f"{health_dag.relative_to(ROOT)} is missing"])
-        ingestion_dag = DAGS_FOLDER / f"{INGESTION_DAG}.py"
-        if not ingestion_dag.exists():
-            scheduled = HealthResult("skipped", [f"{ingestion_dag.relative_to(ROOT)} is missing"])
-        elif not emulated:
-            scheduled = HealthResult(
-                "skipped", [f"the demo requests no report of your account; trigger {INGESTION_DAG} in the UI"]
-            )
-        else:
-            with step(f"Running {INGESTION_DAG} once through the scheduler"):
-                scheduled = run_scheduled(api, home, procs.log_dir / "scheduler.log")
-        if not (DAGS_FOLDER / ASSETS_EXAMPLE).exists():
-            pair = HealthResult("skipped", [f"dags_example/{ASSETS_EXAMPLE} is missing"])
-        elif not emulated:
-            pair = HealthResult(
-                "skipped", [f"the demo requests no report of your account; trigger {PRODUCER_DAG} in the UI"]
-            )
-        else:
-            with step(f"Running {PRODUCER_DAG}, then the {CONSUMER_DAG} run its Asset event starts"):
-                pair = run_asset_pair(api, home, procs.log_dir / "scheduler.log")
+        scheduler_log = procs.log_dir / "scheduler.log"
+        scheduled = scheduled_step(
+            f"{INGESTION_DAG}.py",
+            INGESTION_DAG,
+            emulated,
+            f"Running {INGESTION_DAG} once through the scheduler",
+            lambda: run_scheduled(api, home, scheduler_log),
+        )
+        pair = scheduled_step(
+            ASSETS_EXAMPLE,
+            PRODUCER_DAG,
+            emulated,
+            f"Running {PRODUCER_DAG}, then the {CONSUMER_DAG} run its Asset event starts",
+            lambda: run_asset_pair(api, home, scheduler_log),
+        )
     finally:
         api.close()
 
