@@ -4,7 +4,8 @@ A DAG with two report tasks (a local gzip file, an ``s3://conn@bucket/key`` in m
 under ``dag.test()`` in a child process whose Airflow has OpenLineage switched on with the client's
 ``file`` transport: the provider's plugin registers its listener there, as in a deployed task
 process (the plugin decides at import whether OpenLineage is on, which this test process settled
-long ago), and the listener writes each event it emits to a file. What the test reads is what a
+long ago), and the listener (its default: a forked child per event, waited for) writes each event
+it emits to a file. What the test reads is what a
 lineage backend would receive: START and COMPLETE per task, their datasets named as OpenLineage's
 naming spec has them, and none of the connection's secrets nor the access token the run got.
 
@@ -96,6 +97,9 @@ def _run_with_openlineage(dag_file: Path, events: Path) -> subprocess.CompletedP
             AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(transport),
             AIRFLOW__OPENLINEAGE__NAMESPACE="msads-lineage-test",
             AIRFLOW__OPENLINEAGE__DISABLED="False",
+            # The listener forks per event and waits for the child, killing it after this many
+            # seconds (default 10): generous, so a loaded machine cannot drop an event.
+            AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT="120",
         ),
     )
 
