@@ -246,7 +246,9 @@ class ReportOutputsMixin:
         return self._openlineage(written=None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The COMPLETE event's datasets: the report and the file as written (``.gz`` included)."""
+        """The COMPLETE event's datasets: the report and the file as written (``.gz`` included).
+        The provider calls this for FAIL too (no ``..._on_failure``): then nothing was written and
+        the output is the file START named."""
         return self._openlineage(written=getattr(self, "_written", None))
 
     def _openlineage(self, written: dict[str, Any] | None) -> Any:
