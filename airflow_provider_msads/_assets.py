@@ -91,13 +91,37 @@ def record_event(context: Any, asset: Any, extra: dict[str, Any]) -> bool:
     return True
 
 
+#: Object stores whose bucket is OpenLineage's namespace authority and whose key, without a leading
+#: slash, is the dataset name (https://openlineage.io/docs/spec/naming/: S3, GCS as ``gs``).
+_BUCKET_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs"}
+
+
 def openlineage_namespace(destination: str) -> tuple[str, str]:
-    """(namespace, name) of a destination, as OpenLineage names files and object-store keys."""
-    if "://" in destination:
-        parts = urlsplit(destination)
-        host = parts.hostname or ""
-        return f"{parts.scheme}://{host}" if host else parts.scheme, parts.path.lstrip("/") or "/"
-    return "file", os.path.abspath(os.path.expanduser(destination))
+    """(namespace, name) of a destination as OpenLineage's naming spec has them, so the file this
+    provider writes is the same dataset as the one a loader reads:
+
+    * a local path or ``file:///path``: ``("file", "/abs/path")``; ``file://host/path``:
+      ``("file://host", "/path")``;
+    * S3 / GCS: ``("s3://bucket", "key")``, ``("gs://bucket", "key")``;
+    * any other URL: ``("scheme://host[:port]", "/path")``.
+
+    Never the URL's user part: ObjectStoragePath's ``conn_id@`` names a deployment, not the data
+    (as for the Asset URI), and a ``user:password@`` there would be a secret.
+    """
+    if "://" not in destination:
+        return "file", os.path.abspath(os.path.expanduser(destination))
+    parts = urlsplit(destination)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme == "file":
+        return (f"file://{host}" if host not in ("", "localhost") else "file"), parts.path or "/"
+    if scheme in _BUCKET_SCHEMES:
+        return f"{_BUCKET_SCHEMES[scheme]}://{host}", parts.path.lstrip("/")
+    try:
+        authority = host + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # not a number after the host's colon: the host alone
+        authority = host
+    return (f"{scheme}://{authority}" if authority else scheme), parts.path or "/"
 
 
 __all__ = ["asset_class", "derived_uri", "openlineage_namespace", "record_event", "report_asset"]

@@ -25,8 +25,13 @@ if TYPE_CHECKING:
 
 ALL_ACCOUNTS = "all"
 OUTPUT_FORMATS = ("csv", "parquet")
-#: OpenLineage namespace of the input: Microsoft Advertising's Reporting service.
+#: OpenLineage namespace of the input: Microsoft Advertising's Reporting service (its host; the
+#: dataset name is ``<customer id>/<report type>``). Sandbox customers live on the sandbox's host.
 LINEAGE_NAMESPACE = "msads://reporting.api.bingads.microsoft.com"
+LINEAGE_NAMESPACES = {
+    "production": LINEAGE_NAMESPACE,
+    "sandbox": "msads://reporting.api.sandbox.bingads.microsoft.com",
+}
 
 
 def _date_text(value: Any) -> str | None:
@@ -231,29 +236,64 @@ class ReportOutputsMixin:
         if record_event(context, outlet, extra):
             self.log.info("Asset event for %s: %d rows at %s.", uri, result["rows"], result["path"])
 
+    # OpenLineage (``apache-airflow-providers-openlineage``, optional): its listener calls these in
+    # the task process. Everything is imported inside them, so DAG parsing and a deployment without
+    # the provider import nothing of OpenLineage.
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The START event's datasets: the report and the file the task is about to write (the
+        same names COMPLETE gives, so a lineage backend links the run while it is running)."""
+        return self._openlineage(written=None)
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage (``apache-airflow-providers-openlineage``, when installed): the Microsoft
-        Advertising report as input, the file written as output. Imported here, so the provider
-        stays optional."""
+        """The COMPLETE event's datasets: the report and the file as written (``.gz`` included).
+        The provider calls this for FAIL too (no ``..._on_failure``): then nothing was written and
+        the output is the file START named."""
+        return self._openlineage(written=getattr(self, "_written", None))
+
+    def _openlineage(self, written: dict[str, Any] | None) -> Any:
         from airflow.providers.common.compat.openlineage.facet import Dataset
         from airflow.providers.openlineage.extractors import OperatorLineage
 
         from airflow_provider_msads._assets import openlineage_namespace
 
-        customer = None
+        customer, environment = self._lineage_customer()
+        source = Dataset(
+            namespace=LINEAGE_NAMESPACES.get(environment, LINEAGE_NAMESPACE),
+            name=f"{customer or 'unknown-customer'}/{self.report_type}",
+        )
+        path = (written or {}).get("path") or self._planned_path()
+        outputs = []
+        if path:
+            namespace, name = openlineage_namespace(str(path))
+            outputs.append(Dataset(namespace=namespace, name=name))
+        return OperatorLineage(inputs=[source], outputs=outputs)
+
+    def _lineage_customer(self) -> tuple[str | None, str]:
+        """(customer id, environment) of the connection; read once. Lineage never fails a task."""
+        cached: tuple[str | None, str] | None = getattr(self, "_lineage_identity", None)
+        if cached is not None:
+            return cached
         try:
             from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-            customer = MicrosoftAdsHook(msads_conn_id=self.msads_conn_id).credentials.customer_id
-        except Exception:  # lineage never fails a task
+            credentials = MicrosoftAdsHook(msads_conn_id=self.msads_conn_id).credentials
+            cached = (credentials.customer_id, credentials.environment)
+        except Exception:
             self.log.debug("No customer id for lineage.", exc_info=True)
-        source = Dataset(namespace=LINEAGE_NAMESPACE, name=f"{customer or 'unknown-customer'}/{self.report_type}")
-        written = getattr(self, "_written", None) or {}
-        outputs = []
-        if written.get("path"):
-            namespace, name = openlineage_namespace(str(written["path"]))
-            outputs.append(Dataset(namespace=namespace, name=name))
-        return OperatorLineage(inputs=[source], outputs=outputs)
+            return None, "production"
+        self._lineage_identity = cached
+        return cached
+
+    def _planned_path(self) -> str | None:
+        """Where the file will land: the rendered destination, with ``.gz`` as the CSV writer adds it."""
+        if not isinstance(self.destination, str) or not self.destination:
+            return None  # not rendered (a mapped destination before expansion)
+        if self.output_format != "csv":
+            return self.destination
+        from airflow_provider_msads.reporting.destinations import final_name
+
+        return final_name(self.destination, self.compression)
 
     # Provided by the operator.
     def _raise(self, err: Exception) -> Any:  # pragma: no cover - overridden

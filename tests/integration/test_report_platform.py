@@ -1,7 +1,7 @@
-"""The report operator for a data platform: every account, typed Parquet, the Asset event, lineage.
+"""The report operator for a data platform: every account, typed Parquet, the Asset event.
 
 Against the emulator's Reporting over a real socket, with real files; the Asset event under
-``dag.test()`` in the real metastore.
+``dag.test()`` in the real metastore. Its OpenLineage facets: test_report_lineage.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -282,45 +280,6 @@ def _landed_files(event: Any) -> list[dict[str, Any]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.landed_files({"asset": [event]})
-
-
-# ------------------------------------------------------------------------------------ lineage
-
-
-def test_openlineage_facets_without_requiring_the_provider(
-    msads_emulator, report_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """With stand-ins for the optional OpenLineage modules: input the report, output the file."""
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class Dataset:
-        namespace: str
-        name: str
-
-    @dataclass
-    class OperatorLineage:
-        inputs: list[Any] = field(default_factory=list)
-        outputs: list[Any] = field(default_factory=list)
-
-    extractors = types.ModuleType("airflow.providers.openlineage.extractors")
-    extractors.OperatorLineage = OperatorLineage  # type: ignore[attr-defined]
-    facet = types.ModuleType("airflow.providers.common.compat.openlineage.facet")
-    facet.Dataset = Dataset  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage", types.ModuleType("airflow.providers.openlineage"))
-    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", extractors)
-    monkeypatch.setitem(sys.modules, "airflow.providers.common.compat.openlineage.facet", facet)
-
-    operator = _operator(str(tmp_path / "l.csv"))
-    result = operator.execute({"ti": FakeTI()})
-    lineage = operator.get_openlineage_facets_on_complete(None)
-    assert lineage.inputs == [
-        Dataset(
-            "msads://reporting.api.bingads.microsoft.com",
-            f"{msads_emulator.customer_id}/CampaignPerformanceReportRequest",
-        )
-    ]
-    assert lineage.outputs == [Dataset("file", result["path"])]
 
 
 MAPPED_DAG = """
