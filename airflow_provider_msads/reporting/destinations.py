@@ -48,11 +48,12 @@ STALE_AFTER = 24 * 3600.0
 #: Upload block for object stores: what the upload holds in memory (a few times over, as s3fs and
 #: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
 #: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
-UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024
-#: Stores whose uploads commit atomically and can be abandoned (multipart upload; fsspec's
-#: ``autocommit=False`` with ``commit``/``discard``): the report goes straight to its final key,
-#: which appears only when the upload completes. Others get a hidden staging key, then a move.
-ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
+UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024  # also a multiple of 256 KiB, as GCS wants its resumable chunks
+#: Stores whose uploads commit atomically and can be abandoned (fsspec's ``autocommit=False`` with
+#: ``commit``/``discard``): S3's multipart upload (s3fs), GCS's resumable upload (gcsfs). The
+#: report goes straight to its final key, which appears only when the upload is finalized. Others
+#: get a hidden staging key, then a move.
+ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
 
 
 def is_url(destination: str) -> bool:
@@ -257,10 +258,11 @@ def part_name(name: str) -> str:
 def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
     """Upload ``local`` to ``path`` on the fsspec file system ``fs``; the final key appears whole.
 
-    S3 (:data:`ATOMIC_COMMIT_PROTOCOLS`): a multipart upload straight to the final key, committed
-    only after the last byte and aborted on failure: no partial object ever sits under the final
-    key, and a killed worker leaves an incomplete upload (invisible; the bucket's lifecycle rule
-    removes it, see the README). Other stores: a hidden sibling key, then a move.
+    S3 and GCS (:data:`ATOMIC_COMMIT_PROTOCOLS`): a multipart (S3) or resumable (GCS) upload
+    straight to the final key, committed only after the last byte and cancelled on failure: no
+    partial object ever sits under the final key, and a killed worker leaves an incomplete upload
+    (invisible; on S3 the bucket's lifecycle rule removes it, see the README; a GCS session
+    expires by itself). Other stores: a hidden sibling key, then a move.
     Memory is bounded by :data:`UPLOAD_BLOCK_SIZE`, not s3fs's 50 MiB default.
     """
     if protocol in ATOMIC_COMMIT_PROTOCOLS:
@@ -284,11 +286,11 @@ def _upload_committed(local: str, fs: Any, path: str) -> None:
     try:
         with open(local, "rb") as source:
             shutil.copyfileobj(source, target, UPLOAD_BLOCK_SIZE)
-        target.close()  # uploads the last part; with autocommit=False the upload stays open
+        target.close()  # uploads what it can; with autocommit=False the upload stays open
         target.commit()  # the final key appears now, whole
     except BaseException:
         with contextlib.suppress(Exception):
-            target.discard()  # aborts the multipart upload
+            target.discard()  # aborts the multipart upload, cancels the resumable session
         target.closed = True  # nothing to flush: a later close() (or __del__) must not upload
         raise
 

@@ -1,0 +1,287 @@
+"""Reports into a Google Cloud Storage bucket (issue 19): gcp-storage-emulator, started by the test,
+reached through the google provider's connection, ObjectStoragePath and gcsfs like a real bucket.
+
+Runs in its own venv (.venv-gcs: the google provider is large), which `make test` builds and runs.
+
+What is proven: a report of some tens of MB arrives whole; the final object appears only once the
+resumable upload is finalized (another client watches the bucket meanwhile); gzip; a bucket that
+does not exist fails before the report is submitted and is not created; a failed upload leaves
+neither an object nor an open upload session; a `dag.test()` run writes through
+``google_cloud_default``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support import gcs as gcs_support
+from _support.dags import load_dag
+from _support.gcs import GCSServer
+
+from airflow_provider_msads.errors import ReportRequestError
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, publish_to_object_storage
+from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
+from airflow_provider_msads.reporting import destinations
+
+pytestmark = pytest.mark.integration
+
+gcs_server = gcs_support.gcs_server  # fixtures: the emulator (one per session) and google_cloud_default
+gcs_conn = gcs_support.gcs_conn
+
+COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
+HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+#: About 30 MB of CSV (the emulator's rows are ~75 bytes): several 8 MiB upload chunks, kept quick
+#: (the GCS emulator appends each chunk by rewriting the whole upload so far).
+BIG_ROWS = 400_000
+
+
+@pytest.fixture
+def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
+    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    return conn
+
+
+class FakeTI:
+    dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
+def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
+    args: dict[str, Any] = {
+        "task_id": "report",
+        "report_type": "CampaignPerformanceReportRequest",
+        "columns": COLUMNS,
+        "date_from": "2026-10-01",
+        "date_to": "2026-10-02",
+        "destination": destination,
+        "poll_interval": 0.01,
+        "timeout": 30,
+    }
+    args.update(changes)
+    return MicrosoftAdsReportOperator(**args)
+
+
+def test_missing_bucket_fails_before_submit_and_is_not_created(msads_emulator, report_conn, gcs_conn: GCSServer):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    destination = gcs_conn.url("no-such-bucket", "reports/campaign.csv")
+    with pytest.raises(AirflowFailException, match=r"no-such-bucket.*does not exist") as caught:
+        _operator(destination).execute({"ti": FakeTI()})
+    cause = caught.value.__cause__
+    assert isinstance(cause, ReportRequestError) and cause.field == "destination"
+    assert "create the bucket" in cause.remedy
+    assert msads_emulator.report_submits == 0
+    assert "no-such-bucket" not in gcs_conn.buckets()
+
+    # The publisher refuses too (a hook user who skips the check gets no new bucket either).
+    with pytest.raises(ReportRequestError, match="no-such-bucket"):
+        publish_to_object_storage(__file__, destination)
+    assert "no-such-bucket" not in gcs_conn.buckets()
+
+
+def test_gzip_report_through_the_operator(msads_emulator, report_conn, gcs_conn: GCSServer):
+    bucket = gcs_conn.create_bucket("lake-gzip")
+    result = _operator(gcs_conn.url(bucket, "campaign/2026-10-01.csv"), compression="gzip").execute({"ti": FakeTI()})
+    assert result["path"] == gcs_conn.url(bucket, "campaign/2026-10-01.csv.gz")
+    assert gcs_conn.objects(bucket) == {"campaign/2026-10-01.csv.gz": result["bytes"]}  # nothing else left behind
+    data = gzip.decompress(gcs_conn.read(bucket, "campaign/2026-10-01.csv.gz"))
+    assert data.startswith(HEADER) and result["rows"] == data.count(b"\r\n") - 1 > 0
+    assert gcs_conn.open_uploads() == []
+
+
+def test_failed_upload_leaves_no_object_and_no_open_session(gcs_conn: GCSServer, tmp_path: Path, monkeypatch):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    bucket = gcs_conn.create_bucket("lake-broken")
+    local = tmp_path / "report.csv"
+    local.write_bytes(b"x" * (3 * destinations.UPLOAD_BLOCK_SIZE))  # several chunks
+    real_copy = destinations.shutil.copyfileobj
+
+    def copy_then_break(source: Any, target: Any, length: int = 0) -> None:
+        target.write(source.read(2 * destinations.UPLOAD_BLOCK_SIZE))  # two chunks uploaded...
+        assert gcs_conn.open_uploads() == [f"{bucket}/r.csv"]  # ... to the final name, not yet an object
+        assert gcs_conn.objects(bucket) == {}
+        raise OSError("disk went away")  # ... then the worker's disk fails
+
+    monkeypatch.setattr(destinations.shutil, "copyfileobj", copy_then_break)
+    path = ObjectStoragePath(gcs_conn.url(bucket, "r.csv"))
+    with pytest.raises(OSError, match="disk went away"):
+        destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+    assert gcs_conn.objects(bucket) == {}
+    assert gcs_conn.open_uploads() == []  # cancelled, not left to expire
+    monkeypatch.setattr(destinations.shutil, "copyfileobj", real_copy)
+
+
+@pytest.mark.parametrize("size", [0, 5, destinations.UPLOAD_BLOCK_SIZE, destinations.UPLOAD_BLOCK_SIZE + 1])
+def test_sizes_at_the_chunk_edges_arrive_whole(gcs_conn: GCSServer, tmp_path: Path, size: int):
+    """Empty, tiny, exactly one chunk (the finalizing request then carries no bytes), one byte over."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    bucket = f"lake-size-{size}"
+    gcs_conn.create_bucket(bucket)
+    local = tmp_path / "report.csv"
+    body = os.urandom(size)
+    local.write_bytes(body)
+    path = ObjectStoragePath(gcs_conn.url(bucket, "r.csv"))
+    destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+    assert gcs_conn.objects(bucket) == {"r.csv": size}
+    assert gcs_conn.read(bucket, "r.csv") == body
+    assert gcs_conn.open_uploads() == []
+
+
+_UPLOADER = """
+import json, sys
+import gcsfs.core, airflow.providers.google.cloud.fs.gcs  # imported before measuring
+from airflow_provider_msads import reporting
+from airflow_provider_msads.hooks.msads import publish_to_object_storage
+
+# An observer, not a change: after each chunk of a resumable upload still open, say so and wait
+# for the parent to look at the bucket.
+upload_chunk = gcsfs.core.GCSFile._upload_chunk
+
+def observed(self, final=False):
+    sent = upload_chunk(self, final=final)
+    if not self.autocommit and self.offset:
+        print(json.dumps({"chunk_end": self.offset}), flush=True)
+        sys.stdin.readline()
+    return sent
+
+gcsfs.core.GCSFile._upload_chunk = observed
+
+def peak_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+url, destination = sys.argv[1], sys.argv[2]
+before = peak_kib()
+result = reporting.download_report(url, destination, publish=publish_to_object_storage, timeout=600)
+print(json.dumps({"growth_kib": peak_kib() - before, "rows": result.rows, "bytes": result.bytes}), flush=True)
+"""
+
+
+def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_conn, gcs_conn: GCSServer, tmp_path: Path):
+    """~30 MB to GCS in a child process, which stops after each chunk it sent while the bucket is
+    looked at: the upload session is open, the final object does not exist; once the child is
+    done, the object is there, whole."""
+    bucket = gcs_conn.create_bucket("lake-big")
+    hook = MicrosoftAdsHook()
+    msads_emulator.set_report_size(rows=BIG_ROWS)
+    from airflow_provider_msads.reporting import build_report_request
+
+    request_id = hook.submit_report(
+        build_report_request(
+            report_type="CampaignPerformanceReportRequest",
+            columns=COLUMNS,
+            account_ids=[msads_emulator.account.id],
+            date_from="2026-10-01",
+            date_to="2026-10-03",
+        )
+    )
+    status = hook.poll_report(request_id)
+    while status.status == "Pending":
+        status = hook.poll_report(request_id)
+    assert status.download_url
+    key = "campaign/big.csv"
+    errors = tmp_path / "child.err"
+    with errors.open("wb") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _UPLOADER, status.download_url, gcs_conn.url(bucket, key)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(os.environ),
+        )
+        assert child.stdin is not None and child.stdout is not None
+        looks: list[tuple[int, list[str], dict[str, int]]] = []
+        figures: dict[str, Any] = {}
+        for line in child.stdout:
+            if not line.startswith(b"{"):  # a library's own print, not ours
+                continue
+            message = json.loads(line)
+            if "chunk_end" not in message:
+                figures = message
+                continue
+            looks.append((message["chunk_end"], gcs_conn.open_uploads(), gcs_conn.objects(bucket)))
+            child.stdin.write(b"go\n")
+            child.stdin.flush()
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0, errors.read_text()[-3000:]
+    print(
+        f"\nGCS upload: {figures['bytes'] / 1e6:.0f} MB, peak RSS growth {figures['growth_kib'] / 1024:.1f} MB,"
+        f" {len(looks)} looks at the bucket while the upload was open"
+    )
+    assert len(looks) >= 3, looks  # several 8 MiB chunks sent before the upload was finalized
+    assert all(uploads == [f"{bucket}/{key}"] and objects == {} for _, uploads, objects in looks), looks
+    assert looks[-1][0] < figures["bytes"]  # the last look came before the last byte
+    assert gcs_conn.objects(bucket) == {key: figures["bytes"]}
+    data = gcs_conn.read(bucket, key)
+    assert data.startswith(HEADER) and data.count(b"\r\n") - 1 == figures["rows"] == BIG_ROWS
+    assert figures["bytes"] > 25_000_000
+    assert gcs_conn.open_uploads() == []
+    # The upload holds its 8 MiB chunk a few times over (gcsfs buffer, aiohttp's body), not the report.
+    assert figures["growth_kib"] < 96 * 1024, figures
+
+
+DAG = textwrap.dedent(
+    """
+    import pendulum
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
+
+    with DAG(
+        dag_id="{dag_id}",
+        schedule="@daily",
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+    ):
+        MicrosoftAdsReportOperator(
+            task_id="report",
+            report_type="CampaignPerformanceReportRequest",
+            columns={columns!r},
+            destination="{destination}",
+            poll_interval=0.01,
+            timeout=30,
+            retries=0,
+        )
+    """
+)
+
+
+def test_dag_test_writes_through_google_cloud_default(
+    dags_folder: Path, msads_emulator, report_conn, gcs_conn: GCSServer
+):
+    from _support.dags import xcom_model, xcom_value
+    from airflow.utils.session import create_session
+
+    bucket = gcs_conn.create_bucket("lake-dag")
+    dag_id = "msads_gcs_report"
+    path = dags_folder / f"{dag_id}.py"
+    path.write_text(
+        DAG.format(dag_id=dag_id, columns=COLUMNS, destination=gcs_conn.url(bucket, "{{ ds }}/campaign.csv"))
+    )
+    run = load_dag(path, dag_id).test()
+
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "report")
+        row = session.query(xcom_model()).filter_by(run_id=run.run_id, task_id="report", key="return_value").first()
+        state, result = ti.state, None if row is None else xcom_value(row)
+    assert state == "success", state
+    assert result is not None and result["path"].startswith(f"gs://google_cloud_default@{bucket}/")
+    key = result["path"].split(f"@{bucket}/", 1)[1]
+    assert gcs_conn.objects(bucket) == {key: result["bytes"]}
+    data = gcs_conn.read(bucket, key)
+    assert data.startswith(HEADER) and result["rows"] == data.count(b"\r\n") - 1 > 0
