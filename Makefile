@@ -68,9 +68,14 @@ unit: venv
 browser:
 	@scripts/debian-deps.sh
 
-test: lint typecheck browser $(GCS_STAMP)
-	$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment --ignore=$(GCS_TESTS)
-	$(GCS_VENV)/bin/python -m pytest -q -p no:cacheprovider $(GCS_TESTS)
+# The suite runs as two pytest sessions at once (scripts/run_side_by_side.py), each with its own
+# metastore: the browser and reliability tests (Airflow servers and child processes, mostly
+# waiting) beside the rest, which is followed by the gs:// tests in their own venv. The second
+# session's output is printed when both are done; either failing fails the target.
+test: lint typecheck browser
+	$(BIN)/python scripts/run_side_by_side.py \
+	  "$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment --ignore=tests/browser --ignore=tests/reliability --ignore=$(GCS_TESTS) && $(MAKE) --no-print-directory test-gcs" \
+	  --beside $(VENV)/test-browser-reliability.log "$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser tests/reliability"
 
 # The package as users install it: `uv build` (wheel + sdist), the wheel in a clean venv with
 # Airflow, then `airflow providers list/hooks` and `msads-authorize --help` from that venv.

@@ -43,13 +43,27 @@ for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
 
 
 def pytest_collection_modifyitems(items: list) -> None:
-    """Run the tests that import Microsoft's ``msads`` SDK last.
-
-    Importing that SDK (its generated pydantic models) leaves the interpreter in a state where
-    Airflow's in-process ``dag.test()`` task runner fails (``RuntimeTaskInstance`` loses
-    ``_ti_context_from_server``). Ordering keeps every test honest without a second process.
-    """
+    """Run the tests that use Microsoft's ``msads`` SDK last (a second guard; see below)."""
     items.sort(key=lambda item: "sdk_fidelity" in item.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _pydantic_attribute_access_restored() -> Iterator[None]:
+    """Every test starts with pydantic's own ``BaseModel.__getattr__``/``__setattr__``.
+
+    Each SDK ``ServiceClient`` replaces them process-wide with versions that lose pydantic's private
+    attributes, where Airflow 3's task runner keeps its state (``RuntimeTaskInstance`` loses
+    ``_ti_context_from_server``). The provider makes that safe for clients built with
+    ``hook.get_sdk_authorization_data()`` (``airflow_provider_msads._sdk``); tests that build clients
+    without the hook would otherwise leak the replacement into every later test.
+    """
+    from pydantic import BaseModel
+
+    before = {name: BaseModel.__dict__[name] for name in ("__getattr__", "__setattr__")}
+    yield
+    for name, function in before.items():
+        if BaseModel.__dict__.get(name) is not function:
+            setattr(BaseModel, name, function)
 
 
 def pytest_unconfigure(config: object) -> None:

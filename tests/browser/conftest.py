@@ -11,21 +11,13 @@ test would hide a broken connection form.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.api_server import api_server
 
 CHROMIUM_ENV = "MSADS_BROWSER_EXECUTABLE"
 REQUIRE_ENV = "MSADS_REQUIRE_BROWSER"  # "1" in .ci/run: a missing browser fails instead of skipping
@@ -42,7 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_TIMEOUT = 150.0  # seconds; about 15-30 s on 2 busy cores
 INSTALL_HINT = (
     "Install it with `sudo apt-get install -y chromium` (Debian's package; `make test` runs this itself "
     "as root); `playwright` comes with the test extra (`pip install -e '.[test]'`); never `playwright install`. "
@@ -60,91 +51,25 @@ def browser_airflow_db(airflow_db: Path) -> Path:
     return airflow_db
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _load_airflow() -> None:
+    # While the server starts, load Airflow here too: the test reads the saved connection back
+    # through the hook, and that first import costs about 10 s that would otherwise add up.
+    from airflow.models.connection import Connection  # noqa: F401
 
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, SIGKILL what is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    # uvicorn stops in about 1 s, but the process lingers for several more: do not wait for it.
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):  # the group id is the leader's pid
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, deadline: float) -> None:
-    """Poll the health endpoint until the metadatabase answers healthy, or fail with the log."""
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                body = response.read().decode()
-            if json.loads(body).get("metadatabase", {}).get("status") == "healthy":
-                return
-            last = body[:300]
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-    state = f"exited with {process.returncode}" if process.poll() is not None else "still not healthy"
-    pytest.fail(f"Airflow API server {state} ({url}: {last}).\n--- api-server log (tail) ---\n{tail}")
+    import airflow_provider_msads.hooks.msads  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def airflow_api_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``airflow api-server`` on a free loopback port, everyone admin (no login page); its base URL.
-
-    Started in its own process group so that its uvicorn workers stop with it, whatever happens.
-    """
-    port = _free_port()
+    """``airflow api-server`` on a free loopback port, everyone admin (no login page); its base URL."""
     log_path = tmp_path_factory.mktemp("api-server") / "api-server.log"
     env = {
-        **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the Test button, as in `make demo`
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        # While the server starts, load Airflow here too: the test reads the saved connection back
-        # through the hook, and that first import costs about 10 s that would otherwise add up.
-        from airflow.models.connection import Connection  # noqa: F401
-
-        import airflow_provider_msads.hooks.msads  # noqa: F401
-
-        _wait_healthy(f"{base_url}/api/v2/monitor/health", process, log_path, time.monotonic() + SERVER_START_TIMEOUT)
+    with api_server(log_path, env, while_starting=_load_airflow) as base_url:
         print(f"Airflow API server at {base_url}, log {log_path}")
         yield base_url
-    finally:
-        _stop_group(process)
 
 
 def _browser_problem() -> str | None:

@@ -48,6 +48,20 @@ def _descendants_alive(env_marker: str) -> list[str]:
     return found
 
 
+def _run_demo(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """The demo to its end; if the test is interrupted (its time limit, Ctrl-C), the demo gets
+    SIGTERM and stops what it started, instead of a SIGKILL that would leave Airflow running."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as demo:
+        try:
+            out, _ = demo.communicate(timeout=timeout)
+        except BaseException:
+            demo.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                demo.communicate(timeout=60)
+            raise
+    return demo.returncode, out
+
+
 # Four Airflow components, a dags test and three scheduled runs: two to five minutes on a busy
 # two-core machine, more than the suite's default limit.
 @pytest.mark.timeout(900)
@@ -56,17 +70,10 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
     user_home = tmp_path / "user-home"  # `~` of every process: the example's default output_dir
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "MSADS_", "_AIRFLOW"))}
     env["HOME"] = str(user_home)
-    result = subprocess.run(
-        [sys.executable, str(DEMO), "--check", "--home", str(home), "--port", str(_free_port())],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        check=False,
-    )
-    out = result.stdout + result.stderr
+    argv = [sys.executable, str(DEMO), "--check", "--home", str(home), "--port", str(_free_port())]
+    returncode, out = _run_demo(argv, env, timeout=840)
     print(out)
-    assert result.returncode == 0, out[-4000:]
+    assert returncode == 0, out[-4000:]
     assert "Health check:   SUCCESS" in out
     assert "msads_default: OK - credentials valid" in out
     assert "Login:          admin / " in out

@@ -9,12 +9,10 @@ who consented before). Both redirect forms are driven: the API server's root (th
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import SERVER_START_TIMEOUT, _free_port, _stop_group, _wait_healthy
+from _support.api_server import api_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -42,52 +40,31 @@ def _shot(page: Any, name: str, output_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``airflow api-server`` (conftest's start and stop helpers) with two users and DEBUG logs."""
-    port = _free_port()
     folder = tmp_path_factory.mktemp("ui-server")
     log_path = folder / "api-server.log"
     passwords = folder / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
-    base_url = f"http://127.0.0.1:{port}"
     # One JWT secret for the server and this process (which computes form tokens the way the pages
     # do): whatever an earlier test left in airflow.cfg or the environment cannot make them differ.
     secret = secrets.token_hex(32)
     previous_secret = os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET")
     os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secret
     env = {
-        **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
-        "AIRFLOW__API__BASE_URL": base_url,
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
     try:
-        import airflow_provider_msads.hooks.msads  # noqa: F401  (loaded while the server starts)
-
-        _wait_healthy(f"{base_url}/api/v2/monitor/health", process, log_path, time.monotonic() + SERVER_START_TIMEOUT)
-        yield base_url, log_path
+        # The provider's hook module is loaded while the server starts.
+        with api_server(
+            log_path,
+            env,
+            workers=2,
+            while_starting=lambda: importlib.import_module("airflow_provider_msads.hooks.msads"),
+        ) as base_url:
+            yield base_url, log_path
     finally:
-        _stop_group(process)
         if previous_secret is None:
             os.environ.pop("AIRFLOW__API_AUTH__JWT_SECRET", None)
         else:

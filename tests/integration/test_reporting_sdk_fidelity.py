@@ -76,3 +76,49 @@ def test_reporting_service_manager_with_the_hooks_authorization(
     # One token for the whole run, minted by the hook's token manager (the rotation store applies).
     assert msads_emulator.counters["token.refresh_token"] == 1
     assert hook.get_access_token() in msads_emulator.issued_access_tokens
+
+
+SDK_DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import DAG, task
+
+with DAG(dag_id="msads_sdk_client_task", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+
+    @task
+    def build_sdk_client() -> str:
+        from bingads.service_client import ServiceClient
+
+        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+
+        authorization = MicrosoftAdsHook().get_sdk_authorization_data()
+        client = ServiceClient("CustomerManagementService", 13, authorization_data=authorization)
+        return type(client).__name__
+
+    @task
+    def after(name: str) -> str:
+        return name + " then the next task"
+
+    after(build_sdk_client())
+"""
+
+
+def test_a_task_that_builds_an_sdk_client_leaves_airflow_working(msads_emulator, monkeypatch, dags_folder: Path):
+    """The SDK's process-wide pydantic patch (see airflow_provider_msads._sdk) no longer breaks the
+    task runner: both tasks of an in-process dag.test() succeed (the second failed with
+    AttributeError: '_ti_context_from_server'), and the SDK's PascalCase aliases still work."""
+    from pydantic import BaseModel
+
+    conn = msads_emulator.connection_dict()
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    assert BaseModel.__getattr__.__module__.startswith("pydantic")  # a fresh start (tests/conftest.py)
+    from _support.dags import load_dag
+
+    path = dags_folder / "msads_sdk_client_task.py"
+    path.write_text(SDK_DAG)
+    run = load_dag(path, "msads_sdk_client_task").test()
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+    assert states == {"build_sdk_client": "success", "after": "success"}
+    request = CampaignPerformanceReportRequest()
+    request.ReportName = "aliases still work"
+    assert request.report_name == "aliases still work"
