@@ -1,11 +1,26 @@
 """Real Airflow tests. ``airflow_db``, ``dags_folder`` and ``msads_conn`` live in tests/conftest.py,
-shared with the reliability, browser and CLI folders (one ``airflow db migrate`` per session)."""
+shared with the reliability, browser and CLI folders (one ``airflow db migrate`` per session);
+``report_conn`` (the connection with Reporting) is shared by the report tests here."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+
+import pytest
 
 # gs:// destinations need the google provider and the GCS emulator, which live in a venv of their own
 # (.venv-gcs): `make test` runs that file there by name (a file named on the command line is never
 # ignored); elsewhere a plain `pytest tests/integration` leaves it out instead of failing to import.
 collect_ignore = [] if importlib.util.find_spec("gcp_storage_emulator") else ["test_destinations_gcs.py"]
+
+
+@pytest.fixture
+def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
+    """``msads_default`` pointing at the emulator, Reporting included; tokens in memory (each test
+    starts without a stored refresh token of an earlier test)."""
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
+    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    return conn

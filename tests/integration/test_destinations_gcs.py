@@ -43,15 +43,6 @@ HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","C
 BIG_ROWS = 400_000
 
 
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
-
-
 class FakeTI:
     dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
 

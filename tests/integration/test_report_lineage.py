@@ -70,15 +70,6 @@ print("DAG RUN STATE:", run.state)
 """
 
 
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
-
-
 def _child_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "dags_example" / "msads_report_a
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-
-
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
 
 
 class FakeTI:

@@ -8,7 +8,6 @@ import csv
 import datetime
 import gzip
 import io
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,6 @@ HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","C
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-
-
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    """``msads_default`` pointing at the emulator, Reporting included."""
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
 
 
 def _request(emulator, **changes: Any) -> dict[str, Any]:

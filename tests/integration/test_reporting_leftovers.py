@@ -8,7 +8,6 @@ host's fresh ones and another user's are left alone.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -39,15 +38,6 @@ def feed_then_die(self, chunk):
 download.RowCounter.feed = feed_then_die
 download.download_report(sys.argv[1], sys.argv[2])
 """
-
-
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["reporting_url"] = msads_emulator.reporting_url
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
 
 
 def _link(emulator, hook: MicrosoftAdsHook) -> str:

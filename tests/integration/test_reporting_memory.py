@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
 ROWS = 2_000_000
@@ -38,14 +36,6 @@ with open(destination, "rb") as handle:
 control = peak_kib() - before
 print(json.dumps({"growth_kib": growth, "control_kib": control, "rows": result.rows, "bytes": result.bytes}))
 """
-
-
-@pytest.fixture
-def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    conn = msads_emulator.connection_dict()
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    return conn
 
 
 def test_a_big_report_is_written_with_flat_memory(msads_emulator, report_conn, tmp_path: Path):
