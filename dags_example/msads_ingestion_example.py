@@ -112,6 +112,10 @@ def msads_ingestion_example() -> None:
         # Named after the last day it holds (the day before the run, in this DAG's UTC).
         destination=DATA_DIR + "/{{ params.output_dir }}/campaign_performance/"
         "{{ macros.ds_add(data_interval_end | ds, -1) }}.csv",
+        # No Asset: the folder is chosen per run (output_dir), so the only fixed part of the
+        # destination is the deployment's base folder, too broad to name this data. For
+        # data-aware scheduling give `asset=` a URI of its own (msads_report_assets_example.py).
+        asset=False,
         deferrable=True,
         poll_interval=60,  # polls start 5 s apart and back off to this
         timeout=2 * 3600,

@@ -119,6 +119,7 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
             "SELECT asset_event.extra FROM asset_event JOIN asset ON asset.id = asset_event.asset_id WHERE asset.uri LIKE ?",
             ("%/campaign_daily",),
         ).fetchall()
+        assets = [uri for (uri,) in db.execute("SELECT uri FROM asset").fetchall()]
         paused_pair = db.execute(
             "SELECT dag_id, is_paused FROM dag WHERE dag_id IN ('msads_report_producer', 'msads_report_consumer')"
         ).fetchall()
@@ -127,6 +128,8 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
         "msads_report_consumer": [("asset_triggered", "success")],
     }
     assert [json.loads(extra)["path"] for (extra,) in events] == [str(landed[0])]
+    # The only Asset is the pair's (the ingestion example declares none: its folder is per run).
+    assert assets == [f"file://{home}/msads_data/campaign_daily"]
     # Named after the day it holds, as the event's dates say.
     days = {line.split(",")[0].strip('"') for line in landed[0].read_text(encoding="utf-8").splitlines()[1:]}
     assert days == {json.loads(events[0][0])["date_to"]} == {landed[0].stem}, (days, landed[0].name)
