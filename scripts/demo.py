@@ -146,6 +146,15 @@ class Processes:
         self.started.append((name, process))
         return process
 
+    def exited(self) -> list[str]:
+        """The Airflow components that have stopped, each with its exit code and log: a run they
+        were to carry on would wait in vain."""
+        return [
+            f"{name} exited ({process.returncode}); see {self.log_dir / name}.log"
+            for name, process in self.started
+            if name in COMPONENTS and process.poll() is not None
+        ]
+
     def run(self, name: str, argv: list[str], env: dict[str, str], timeout: float) -> int:
         """Run one command to completion (still stoppable by Ctrl-C); its output goes to its log."""
         process = self.start(name, argv, env)
@@ -629,19 +638,25 @@ def trigger_as_scheduled(api: AirflowApi, dag: dict[str, Any], conf: dict[str, A
     return run
 
 
-def follow(api: AirflowApi, run: dict[str, Any], deadline: float) -> tuple[dict[str, Any], str]:
-    """Wait for ``run`` to end; a task up for retry ends the wait at once (its next try would be
-    minutes away) and the run is marked failed. Returns the run and why it was cut short, if so."""
+def follow(api: AirflowApi, run: dict[str, Any], deadline: float, procs: Processes) -> tuple[dict[str, Any], str]:
+    """Wait for ``run`` to end; a task up for retry, or a component that exited, ends the wait at
+    once (the next try would be minutes away; nobody would carry the run on) and the run is
+    marked failed. Returns the run and why it was cut short, if so."""
     note = ""
     while True:
         run = api.refresh(run)
         if run["state"] in ("success", "failed"):
             break
+        if dead := procs.exited():
+            note = f"({'; '.join(dead)})"
+            break
         if "up_for_retry" in {ti["state"] for ti in api.task_instances(run)}:
             note = "(a task failed and would be retried in minutes; the demo does not wait)"
             break
         if time.monotonic() > deadline:
-            note = "(the run did not finish in time)"
+            # The states before the run is failed (failing it skips every task not yet started).
+            states = "; ".join(f"{ti['task_id']}: {ti['state']}" for ti in api.task_instances(run))
+            note = f"(the run did not finish in time: run {run['state']}; {states or 'no task instances'})"
             break
         time.sleep(2)
     if note:
@@ -667,7 +682,7 @@ def describe(
             unexplained = unexplained or reason is None
             line += f" - {reason or 'no error in its task log'}"
         lines.append(line)
-    if unexplained:
+    if unexplained or note:
         errors = executor_errors(scheduler_log, log_offset)
         lines += [f"the executor logged: {error}  ({scheduler_log})" for error in errors]
     return state, lines
@@ -693,7 +708,9 @@ def log_size(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
+def run_scheduled(
+    api: AirflowApi, procs: Processes, home: Path, scheduler_log: Path, timeout: float = 300
+) -> HealthResult:
     """One run of the ingestion example that the scheduler runs, watched through the API.
 
     ``airflow dags test`` runs a DAG inside its own process; this run goes the way every scheduled
@@ -719,7 +736,7 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
         if run is None:
             return HealthResult("failed", ["(Airflow refused to create the run: it exists already)"])
         with unpaused(api, [dag]):
-            run, note = follow(api, run, deadline)
+            run, note = follow(api, run, deadline, procs)
         state, lines = describe(api, run, note, scheduler_log, log_offset)
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         return HealthResult("failed", [f"(could not follow the run through the API: {type(exc).__name__})"])
@@ -740,7 +757,9 @@ def run_scheduled(api: AirflowApi, home: Path, scheduler_log: Path, timeout: flo
     return HealthResult(state, lines)
 
 
-def run_asset_pair(api: AirflowApi, home: Path, scheduler_log: Path, timeout: float = 300) -> HealthResult:
+def run_asset_pair(
+    api: AirflowApi, procs: Processes, home: Path, scheduler_log: Path, timeout: float = 300
+) -> HealthResult:
     """The data-aware pair through the scheduler: a run of the producer writes the report and
     records an Asset event; the scheduler then starts the consumer (run type ``asset_triggered``),
     whose task reads the file from the event's extra.
@@ -761,11 +780,17 @@ def run_asset_pair(api: AirflowApi, home: Path, scheduler_log: Path, timeout: fl
     lines: list[str] = []
     try:
         earlier = api.newest_run(CONSUMER_DAG, run_type="asset_triggered")
-        with unpaused(api, [consumer, producer]):
+        # The order matters. The run exists before its DAG is unpaused: an unpaused DAG whose next
+        # scheduled run is due makes the scheduler create that run, and a trigger for the same
+        # logical date in the same second makes Airflow 3.3's scheduler exit (its insert fails
+        # the dag_run unique key and the session is not rolled back; seen on CI). The consumer is
+        # unpaused first: Airflow queues Asset-triggered runs only for unpaused consumers.
+        with unpaused(api, [consumer]):
             run = trigger_as_scheduled(api, producer, {})
             if run is None:
                 return HealthResult("failed", ["(Airflow refused to create the producer's run)"])
-            run, note = follow(api, run, deadline)
+            with unpaused(api, [producer]):
+                run, note = follow(api, run, deadline, procs)
             state, lines = describe(api, run, note, scheduler_log, log_offset)
             if state != "success":
                 return HealthResult(state, lines)
@@ -773,11 +798,12 @@ def run_asset_pair(api: AirflowApi, home: Path, scheduler_log: Path, timeout: fl
             lines.append(f"{written['path']}: {written['rows']} rows; Asset event recorded")
             loader = None
             while loader is None or loader["dag_run_id"] == (earlier or {}).get("dag_run_id"):
-                if time.monotonic() > deadline:
-                    return HealthResult("failed", [*lines, f"(the scheduler started no run of {CONSUMER_DAG})"])
+                if time.monotonic() > deadline or procs.exited():
+                    why = "; ".join(procs.exited()) or f"the scheduler started no run of {CONSUMER_DAG}"
+                    return HealthResult("failed", [*lines, f"({why})"])
                 time.sleep(1)
                 loader = api.newest_run(CONSUMER_DAG, run_type="asset_triggered")
-            loader, note = follow(api, loader, deadline)
+            loader, note = follow(api, loader, deadline, procs)
         state, more = describe(api, loader, note, scheduler_log, log_offset)
         lines += more
         if state == "success":
@@ -950,14 +976,14 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
             INGESTION_DAG,
             emulated,
             f"Running {INGESTION_DAG} once through the scheduler",
-            lambda: run_scheduled(api, home, scheduler_log),
+            lambda: run_scheduled(api, procs, home, scheduler_log),
         )
         pair = scheduled_step(
             ASSETS_EXAMPLE,
             PRODUCER_DAG,
             emulated,
             f"Running {PRODUCER_DAG}, then the {CONSUMER_DAG} run its Asset event starts",
-            lambda: run_asset_pair(api, home, scheduler_log),
+            lambda: run_asset_pair(api, procs, home, scheduler_log),
         )
     finally:
         api.close()
@@ -979,8 +1005,11 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     for line in pair.lines:
         say(f"  {line}")
     say("DAGs:           dags_example/ (paused; unpause them in the UI to run on schedule)")
+    dead = procs.exited()
+    for line in dead:
+        say(f"WARNING:        {line}")
     say("=" * 78)
-    return result.state == "success" and all(r.state in ("success", "skipped") for r in (scheduled, pair))
+    return not dead and result.state == "success" and all(r.state in ("success", "skipped") for r in (scheduled, pair))
 
 
 if __name__ == "__main__":

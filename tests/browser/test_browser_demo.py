@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -48,6 +49,23 @@ def _descendants_alive(env_marker: str) -> list[str]:
     return found
 
 
+def _log_problems(log_dir: Path, per_log: int = 12) -> str:
+    """The last warnings and errors of each Airflow component, for a failure message: CI keeps
+    only the test's output, not the demo's log folder."""
+    lines = []
+    for log in sorted(log_dir.glob("*.log")):
+        with log.open(encoding="utf-8", errors="replace") as handle:
+            problems = [
+                line.rstrip()[:300]
+                for line in handle
+                if re.search(r"\b(warning|error|critical)\b|Traceback|Error: ", line, re.I)
+            ]
+        if problems:
+            lines += [f"--- {log.name} (last {min(per_log, len(problems))} of {len(problems)} warnings/errors)"]
+            lines += problems[-per_log:]
+    return "\n" + "\n".join(lines)
+
+
 def _run_demo(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
     """The demo to its end; if the test is interrupted (its time limit, Ctrl-C), the demo gets
     SIGTERM and stops what it started, instead of a SIGKILL that would leave Airflow running."""
@@ -73,7 +91,7 @@ def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing
     argv = [sys.executable, str(DEMO), "--check", "--home", str(home), "--port", str(_free_port())]
     returncode, out = _run_demo(argv, env, timeout=840)
     print(out)
-    assert returncode == 0, out[-4000:]
+    assert returncode == 0, out[-4000:] + _log_problems(home / "logs" / "demo")
     assert "Health check:   SUCCESS" in out
     assert "msads_default: OK - credentials valid" in out
     assert "Login:          admin / " in out
