@@ -19,7 +19,6 @@ What is refused, and why (also in the README):
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -326,26 +325,33 @@ def _upload_s3_multipart(local: str, fs: Any, path: str) -> None:
     interrupted (a task timeout or SIGTERM raises here while the parts go out on fsspec's loop).
 
     fsspec's own ``sync()`` would leave the coroutine running on its loop when the waiting thread
-    is interrupted (the upload would then complete after the task failed); here the coroutine is
+    is interrupted (the upload would then complete after the task failed); here the task is
     cancelled, and this thread waits (at most :data:`ABORT_WAIT`) for the abort before raising.
     """
     bucket, key, _ = fs.split_path(path)
-    finished = threading.Event()
-    future = asyncio.run_coroutine_threadsafe(_s3_multipart(fs, local, bucket, key, finished), fs.loop)
+    ended = threading.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
+        task = asyncio.ensure_future(_s3_multipart(fs, local, bucket, key))
+        task.add_done_callback(lambda _: ended.set())
+        tasks.append(task)
+
+    def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
+        tasks[0].cancel()  # nothing if the upload already ended (it then aborted itself)
+
+    fs.loop.call_soon_threadsafe(start)
     try:
-        while True:  # short waits: a signal handler's exception (task timeout) must get through
-            try:
-                future.result(timeout=1.0)
-                break
-            except concurrent.futures.TimeoutError:
-                continue
+        while not ended.wait(1.0):  # short waits: a signal handler's exception (task timeout) gets in
+            pass
     except BaseException:
-        future.cancel()  # no-op if the coroutine already ended (it aborted the upload itself)
-        if not finished.wait(ABORT_WAIT):
+        fs.loop.call_soon_threadsafe(cancel)
+        if not ended.wait(ABORT_WAIT):
             log.warning(
                 "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.", key, ABORT_WAIT
             )
         raise
+    tasks[0].result()  # the upload's own error, if any (it was aborted)
     with contextlib.suppress(Exception):  # s3fs caches listings: the new key must show up
         fs.invalidate_cache(path)
 
@@ -361,28 +367,21 @@ def _checksum_algorithm(fs: Any) -> str | None:
     return "CRC32" if getattr(config, "request_checksum_calculation", None) == "when_supported" else None
 
 
-async def _s3_multipart(fs: Any, local: str, bucket: str, key: str, finished: threading.Event) -> None:
+async def _s3_multipart(fs: Any, local: str, bucket: str, key: str) -> None:
+    await fs.set_session()
+    algorithm = _checksum_algorithm(fs)
+    declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
+    mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **declared)
+    upload_id = mpu["UploadId"]
     try:
-        await fs.set_session()
-        algorithm = _checksum_algorithm(fs)
-        declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
-        mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **declared)
-        upload_id = mpu["UploadId"]
-        try:
-            parts = await _send_parts(fs, local, bucket, key, upload_id, algorithm)
-            await fs._call_s3(
-                "complete_multipart_upload",
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except BaseException:  # also CancelledError: the waiting thread was interrupted
-            with contextlib.suppress(Exception):
-                await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-            raise
-    finally:
-        finished.set()
+        parts = await _send_parts(fs, local, bucket, key, upload_id, algorithm)
+        await fs._call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except BaseException:  # also CancelledError: the waiting thread was interrupted
+        with contextlib.suppress(Exception):
+            await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
 
 
 async def _send_parts(
