@@ -4,17 +4,21 @@ amazon provider's connection, ObjectStoragePath and s3fs exactly like a real buc
 What is proven: a report of a few hundred MB arrives whole with bounded memory; the final key
 appears only once the upload completes (another client watches the bucket meanwhile); gzip; a
 bucket that does not exist fails before the report is submitted and is not created; a failed
-upload leaves neither a partial object nor an open multipart upload.
+upload (a part refused while another is in flight, or the task interrupted mid-upload) leaves
+neither a partial object nor an open multipart upload; parts go out a few at a time, never more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -98,26 +102,163 @@ def test_gzip_report_through_the_operator(msads_emulator, report_conn, s3_conn: 
     assert _open_uploads(s3_conn, bucket) == []
 
 
-def test_failed_upload_leaves_no_object_and_no_open_upload(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+class PartSpy:
+    """Wraps the s3fs instance's ``_call_s3`` (what the upload sends through) to watch the calls,
+    and lets a test make one part wait, fail, or interrupt the waiting thread."""
+
+    def __init__(self, fs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.real = fs._call_s3
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.hooks: dict[int, Any] = {}  # part number -> async callable run before the part is sent
+        monkeypatch.setattr(fs, "_call_s3", self)
+
+    async def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((method, {k: v for k, v in kwargs.items() if k != "Body"}))
+        if method != "upload_part":
+            return await self.real(method, *args, **kwargs)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            hook = self.hooks.get(kwargs["PartNumber"])
+            if hook is not None:
+                await hook()
+            return await self.real(method, *args, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+    def kwargs_of(self, method: str) -> list[dict[str, Any]]:
+        return [kwargs for name, kwargs in self.calls if name == method]
+
+
+def _s3_path(s3: S3Server, bucket: str, key: str) -> Any:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    bucket = s3_conn.create_bucket("lake-broken")
+    return ObjectStoragePath(s3.url(bucket, key))
+
+
+def _parts_file(tmp_path: Path, parts: int) -> Path:
     local = tmp_path / "report.csv"
-    local.write_bytes(b"x" * (3 * destinations.UPLOAD_BLOCK_SIZE))  # several parts
-    real_copy = destinations.shutil.copyfileobj
+    with local.open("wb") as out:  # distinct parts, so a part sent twice or out of order shows
+        for number in range(parts):
+            out.write(bytes([65 + number]) * destinations.UPLOAD_BLOCK_SIZE)
+        out.write(b"end")
+    return local
 
-    def copy_then_break(source: Any, target: Any, length: int = 0) -> None:
-        target.write(source.read(2 * destinations.UPLOAD_BLOCK_SIZE))  # two parts uploaded...
-        assert _open_uploads(s3_conn, bucket) == ["r.csv"]
-        raise OSError("disk went away")  # ... then the worker's disk fails
 
-    monkeypatch.setattr(destinations.shutil, "copyfileobj", copy_then_break)
-    path = ObjectStoragePath(s3_conn.url(bucket, "r.csv"))
-    with pytest.raises(OSError, match="disk went away"):
+def test_parts_go_out_concurrently_and_arrive_whole_in_order(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+    bucket = s3_conn.create_bucket("lake-parts")
+    local = _parts_file(tmp_path, 5)
+    path = _s3_path(s3_conn, bucket, "r.csv")
+    spy = PartSpy(path.fs, monkeypatch)
+    second_started = asyncio.Event()
+
+    async def second() -> None:
+        second_started.set()
+
+    async def first() -> None:  # part 1 is not done before part 2 has gone out: two in flight
+        await asyncio.wait_for(second_started.wait(), timeout=60)
+
+    spy.hooks = {1: first, 2: second}
+    destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+
+    assert spy.most_in_flight == destinations.UPLOAD_CONCURRENCY == 2  # never more than the bound
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
+    assert _open_uploads(s3_conn, bucket) == []
+    # Declared and listed with CRC32, as boto3's transfer does (the store checks parts, not a re-read).
+    assert spy.kwargs_of("create_multipart_upload")[0]["ChecksumAlgorithm"] == "CRC32"
+    (completion,) = spy.kwargs_of("complete_multipart_upload")
+    parts = completion["MultipartUpload"]["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1, 2, 3, 4, 5, 6]
+    assert all(p.get("ChecksumCRC32") for p in parts), parts
+
+
+def test_failed_part_cancels_the_others_and_aborts(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+    bucket = s3_conn.create_bucket("lake-broken")
+    local = _parts_file(tmp_path, 5)
+    path = _s3_path(s3_conn, bucket, "r.csv")
+    spy = PartSpy(path.fs, monkeypatch)
+    fourth_started = asyncio.Event()
+    fourth_cancelled: list[bool] = []
+
+    async def fourth() -> None:  # still in flight when part 3 fails
+        fourth_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            fourth_cancelled.append(True)
+            raise
+
+    async def third() -> None:
+        await asyncio.wait_for(fourth_started.wait(), timeout=60)
+        raise OSError("connection reset by the store")
+
+    spy.hooks = {3: third, 4: fourth}
+    with pytest.raises(OSError, match="connection reset"):
         destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+    assert fourth_cancelled == [True]
     assert _keys(s3_conn, bucket) == {}
     assert _open_uploads(s3_conn, bucket) == []  # aborted, not left to the lifecycle rule
-    monkeypatch.setattr(destinations.shutil, "copyfileobj", real_copy)
+    assert len(spy.kwargs_of("abort_multipart_upload")) == 1
+
+
+def test_interrupted_upload_aborts_before_raising(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+    """A task timeout or SIGTERM raises in the thread that waits for the upload (Airflow's signal
+    handlers), while the parts go out on fsspec's loop: the upload must be aborted, not finished
+    later behind the failed task's back."""
+
+    class TaskTimeout(Exception):
+        pass
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise TaskTimeout("Timeout, PID: 1")
+
+    bucket = s3_conn.create_bucket("lake-interrupted")
+    local = _parts_file(tmp_path, 3)
+    path = _s3_path(s3_conn, bucket, "r.csv")
+    spy = PartSpy(path.fs, monkeypatch)
+    main_thread = threading.main_thread().ident
+    assert main_thread == threading.get_ident()
+
+    async def second() -> None:  # the worker's timeout fires while part 2 is on its way
+        signal.pthread_kill(main_thread, signal.SIGUSR1)
+        await asyncio.Event().wait()
+
+    spy.hooks = {2: second}
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        with pytest.raises(TaskTimeout):
+            destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert _keys(s3_conn, bucket) == {}
+    assert _open_uploads(s3_conn, bucket) == []
+    assert len(spy.kwargs_of("abort_multipart_upload")) == 1
+    assert spy.kwargs_of("complete_multipart_upload") == []
+
+
+def test_store_without_checksums_gets_none(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+    """Some S3-compatible stores reject checksum headers; their users set botocore's
+    ``request_checksum_calculation`` to ``when_required`` and then get none from us either."""
+    import s3fs
+
+    bucket = s3_conn.create_bucket("lake-no-checksum")
+    local = _parts_file(tmp_path, 2)
+    fs = s3fs.S3FileSystem(
+        key=s3_support.ACCESS_KEY,
+        secret=s3_support.SECRET_KEY,
+        endpoint_url=s3_conn.endpoint_url,
+        client_kwargs={"region_name": s3_support.REGION},
+        config_kwargs={"request_checksum_calculation": "when_required"},
+        skip_instance_cache=True,
+    )
+    spy = PartSpy(fs, monkeypatch)
+    destinations.upload_file(str(local), fs, f"{bucket}/r.csv", "s3")
+    assert "ChecksumAlgorithm" not in spy.kwargs_of("create_multipart_upload")[0]
+    assert all("ChecksumAlgorithm" not in kwargs for kwargs in spy.kwargs_of("upload_part"))
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
+    assert _open_uploads(s3_conn, bucket) == []
 
 
 _UPLOADER = """
