@@ -329,3 +329,21 @@ def test_big_report_appears_whole_with_bounded_memory(msads_emulator, report_con
     # The local download alone grows by under 64 MB (test_reporting_memory); the upload adds its
     # 8 MiB parts a few times over (s3fs buffer, botocore's body and checksum), not the report.
     assert figures["growth_kib"] < 96 * 1024, figures
+
+
+def test_the_aws_connection_can_turn_checksums_off(s3_conn: S3Server, tmp_path: Path, monkeypatch):
+    """What the README tells users of such stores: ``config_kwargs`` in the ``aws`` connection's
+    extra reach the upload through ObjectStoragePath (the amazon provider's ``get_fs``)."""
+    connection = s3_conn.connection()
+    connection["extra"]["config_kwargs"] = {"request_checksum_calculation": "when_required"}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_CHECKSUMS", json.dumps(connection))
+    bucket = s3_conn.create_bucket("lake-conn-no-checksum")
+    local = _parts_file(tmp_path, 2)
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(f"s3://aws_no_checksums@{bucket}/r.csv")
+    spy = PartSpy(path.fs, monkeypatch)
+    destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+
+    assert "ChecksumAlgorithm" not in spy.kwargs_of("create_multipart_upload")[0]
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
