@@ -30,6 +30,8 @@ __all__ = [
     "MetastoreError",
     "StoredConnection",
     "find_connection",
+    "record_validation",
+    "recorded_validations",
     "reset_token_store",
     "save_connection",
     "server_context",
@@ -320,3 +322,53 @@ def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = Non
         if tokens is not None:
             hook.token_manager.seed(tokens)
         return hook.validate_credentials(force_refresh=tokens is None)
+
+
+#: Variable name prefix of the verdicts of validations run outside the health-check DAG.
+VALIDATION_PREFIX = "msads_last_validation__"
+_VALIDATION_DESCRIPTION = (
+    "Last verdict of a validation of this Microsoft Advertising connection run outside the health-check DAG "
+    "(the UI's Validate now), shown on the token-health page. No secret; safe to delete."
+)
+#: What of a report is kept: what the token-health page shows (no secret is in a report at all).
+_RECORDED_FIELDS = ("conn_id", "ok", "retryable", "checked_at", "summary")
+
+
+def _validation_key(conn_id: str) -> str:
+    from airflow_provider_msads.token_store import VARIABLE_PREFIX, storage_key
+
+    return VALIDATION_PREFIX + storage_key(conn_id)[len(VARIABLE_PREFIX) :]
+
+
+def record_validation(conn_id: str, report: Mapping[str, Any], source: str) -> None:
+    """Keep the verdict of a validation that no task recorded (the UI's *Validate now*), so that
+    the token-health page shows the newest verdict whoever ran it, not the health-check DAG's
+    older one (a user who fixed a credential and validated would still see it failed).
+
+    An Airflow Variable per connection, like the token store: every API-server worker sees it,
+    and it outlives a restart. Only the page's fields are kept.
+    """
+    from airflow_provider_msads._compat import variable_api
+
+    document = {name: report.get(name) for name in _RECORDED_FIELDS}
+    document["source"] = source
+    with server_context():
+        variable_api().set(_validation_key(conn_id), json.dumps(document), description=_VALIDATION_DESCRIPTION)
+
+
+def recorded_validations(conn_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The verdicts :func:`record_validation` kept, per connection id (absent: none kept)."""
+    from airflow_provider_msads._compat import variable_api
+
+    found: dict[str, dict[str, Any]] = {}
+    with server_context():
+        variables = variable_api()
+        for conn_id in conn_ids:
+            raw = variables.get(_validation_key(conn_id), None)
+            try:
+                document = json.loads(raw) if raw else None
+            except ValueError:
+                continue
+            if isinstance(document, dict) and document.get("conn_id") == conn_id:
+                found[conn_id] = document
+    return found

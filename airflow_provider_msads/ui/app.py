@@ -8,6 +8,7 @@ connection (authorize, validate now), ``GET`` for what only reads (token health)
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -59,6 +60,14 @@ class Caller:
     @property
     def id(self) -> str:
         return str(self.user.get_id())
+
+    @property
+    def name(self) -> str:
+        """The user's name as the auth manager knows it (its id when it has none)."""
+        with contextlib.suppress(Exception):
+            if name := self.user.get_name():
+                return str(name)
+        return self.id
 
     def may(self, method: str, conn_id: str | None) -> bool:
         from airflow.api_fastapi.app import get_auth_manager
@@ -162,6 +171,33 @@ def last_reports() -> dict[str, dict[str, Any]]:
         if isinstance(report, dict) and report.get("conn_id") and report["conn_id"] not in found:
             found[str(report["conn_id"])] = report
     return found
+
+
+def newest_verdicts(
+    dag_reports: Mapping[str, Mapping[str, Any]], recorded: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per connection, the newer (by ``checked_at``, ISO UTC) of the health-check DAG's report and
+    the verdict *Validate now* recorded, with where it came from in ``source``."""
+    newest: dict[str, dict[str, Any]] = {
+        conn_id: {**report, "source": "health-check DAG"} for conn_id, report in dag_reports.items()
+    }
+    for conn_id, verdict in recorded.items():
+        current = newest.get(conn_id)
+        if current is None or str(verdict.get("checked_at") or "") > str(current.get("checked_at") or ""):
+            newest[conn_id] = dict(verdict)
+    return newest
+
+
+def _recorded(conn_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The verdicts Validate now kept; none when the Variables cannot be read (the page still shows
+    the DAG's)."""
+    from airflow_provider_msads.cli import metastore
+
+    try:
+        return metastore.recorded_validations(conn_ids)
+    except Exception as exc:
+        log.warning("Could not read the recorded validations (%s)", type(exc).__name__)
+        return {}
 
 
 def token_health(conn_id: str) -> dict[str, Any]:
@@ -471,7 +507,8 @@ def create_app() -> FastAPI:
         if caller is None:
             return _not_signed_in()
         ids = [i for i in await _threaded(msads_conn_ids) if caller.may("GET", i)]
-        reports = await _threaded(last_reports)
+        dag_reports = await _threaded(last_reports)
+        reports = newest_verdicts(dag_reports, await _threaded(lambda: _recorded(ids)))
         rows = await _threaded(lambda: [token_health(i) for i in ids])
         csrf = flow.csrf_token(caller.session)
         out = []
@@ -480,7 +517,8 @@ def create_app() -> FastAPI:
             report = reports.get(conn_id)
             verdict = (
                 f'<span class="{"ok" if report.get("ok") else "failed"}">{"valid" if report.get("ok") else "failed"}'
-                f"</span> {e(report.get('checked_at'))}<br><span class='muted'>{e(report.get('summary'))}</span>"
+                f"</span> {e(report.get('checked_at'))} <span class='muted'>({e(report.get('source'))})</span>"
+                f"<br><span class='muted'>{e(report.get('summary'))}</span>"
                 if report
                 else '<span class="muted">not checked by the health-check DAG yet</span>'
             )
@@ -512,7 +550,7 @@ def create_app() -> FastAPI:
         body = (
             "<p>Microsoft revokes a refresh token that has not been used for 90 days; each refresh rotates it and "
             "restarts the count. The health-check DAG (dags_example/msads_token_health_check.py) keeps them alive "
-            "and records the verdicts shown here.</p>" + table
+            "and records the verdicts shown here, as does Validate now (the newer of the two is shown).</p>" + table
         )
         return html_page(200, "Token health", body)
 
@@ -528,6 +566,17 @@ def create_app() -> FastAPI:
             return metastore.validate_connection(conn_id)
 
         report = (await _threaded(run)).to_dict()
+        source = f"Validate now, {caller.name}"
+
+        def record() -> None:
+            from airflow_provider_msads.cli import metastore
+
+            metastore.record_validation(conn_id, report, source)
+
+        try:
+            await _threaded(record)
+        except Exception as exc:  # the verdict is shown anyway; the health page keeps the older one
+            log.warning("Could not record the validation of %r (%s)", conn_id, type(exc).__name__)
         title = f"{conn_id}: valid" if report["ok"] else f"{conn_id}: needs attention"
         return html_page(
             200, title, f'<p id="summary">{e(report["summary"])}</p>' + verdict_table(list(report["verdicts"].values()))

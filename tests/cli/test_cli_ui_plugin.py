@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,56 @@ def test_a_failed_state_lookup_logs_the_exception_type_only(
     (record,) = [r for r in caplog.records if "authorization state" in r.getMessage()]
     assert record.getMessage() == "Could not look up an authorization state (RuntimeError)."
     assert record.exc_info is None and "state-nonce-123" not in caplog.text
+
+
+def test_validate_now_verdicts_are_kept_per_connection_without_secrets(cli_airflow_db: Path) -> None:
+    """*Validate now* keeps its verdict in a Variable (the health page reads it on any API-server
+    worker, after a restart too); only the fields the page shows, never a token."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_msads.cli import metastore
+
+    report = {
+        "conn_id": "msads_kept",
+        "ok": True,
+        "retryable": False,
+        "checked_at": "2026-12-03T19:00:00Z",
+        "summary": "msads_kept: OK - credentials valid",
+        "verdicts": {"refresh_token": {"detail": "rotated"}},
+        "access_token": "must-not-be-kept",
+    }
+    metastore.record_validation("msads_kept", report, "Validate now, admin")
+    metastore.record_validation("other/id", {**report, "conn_id": "other/id", "ok": False}, "Validate now, bob")
+
+    kept = metastore.recorded_validations(["msads_kept", "other/id", "never_validated"])
+    assert kept["msads_kept"] == {
+        "conn_id": "msads_kept",
+        "ok": True,
+        "retryable": False,
+        "checked_at": "2026-12-03T19:00:00Z",
+        "summary": "msads_kept: OK - credentials valid",
+        "source": "Validate now, admin",
+    }
+    assert kept["other/id"]["ok"] is False and "never_validated" not in kept
+    with metastore.server_context():
+        raw = Variable.get("msads_last_validation__msads_kept")
+    assert "must-not-be-kept" not in raw and "rotated" not in raw
+
+
+def test_the_health_page_shows_the_newer_of_the_dag_and_validate_now() -> None:
+    pytest.importorskip("fastapi", reason="the UI plugin needs Airflow 3.1+ (FastAPI)")
+    from airflow_provider_msads.ui.app import newest_verdicts
+
+    dag = {
+        "a": {"conn_id": "a", "ok": False, "checked_at": "2026-12-03T08:00:00Z"},
+        "b": {"conn_id": "b", "ok": True, "checked_at": "2026-12-03T08:00:00Z"},
+    }
+    recorded = {
+        "a": {"conn_id": "a", "ok": True, "checked_at": "2026-12-03T09:30:00Z", "source": "Validate now, admin"},
+        "b": {"conn_id": "b", "ok": False, "checked_at": "2026-12-02T23:00:00Z", "source": "Validate now, bob"},
+        "c": {"conn_id": "c", "ok": True, "checked_at": "2026-12-01T10:00:00Z", "source": "Validate now, admin"},
+    }
+    shown = newest_verdicts(dag, recorded)
+    assert (shown["a"]["ok"], shown["a"]["source"]) == (True, "Validate now, admin")  # fixed, then validated
+    assert (shown["b"]["ok"], shown["b"]["source"]) == (True, "health-check DAG")  # the DAG ran after
+    assert shown["c"]["source"] == "Validate now, admin"  # never checked by the DAG
