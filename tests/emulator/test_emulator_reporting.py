@@ -78,7 +78,7 @@ class Reports:
         response = self.submit_raw(self.request(**overrides))
         assert response.status_code == 200, response.text
         report_id = response.json()["ReportRequestId"]
-        assert isinstance(report_id, str) and report_id.isdigit()
+        assert isinstance(report_id, str) and not report_id.isdigit() and len(report_id) <= 40
         return report_id
 
     def poll_raw(self, report_id: str) -> httpx.Response:
@@ -145,7 +145,7 @@ def test_submit_poll_download_roundtrip(rep: Reports) -> None:
     assert "sig=" in url and "se=" in url
     lines = text.split("\r\n")
     assert lines[0] == '"Report Name: campaign_daily"'
-    assert lines[1] == '"Report Time: 10/1/2026,10/3/2026"'
+    assert lines[1] == '"Report Time: 10/1/2026,10/3/2026"'  # no space: Microsoft's SDK parses it so
     assert '"Report Aggregation: Daily"' in lines
     assert '"Rows: 9"' in lines
     columns_at = lines.index(",".join(f'"{c}"' for c in COLUMNS))
@@ -301,12 +301,19 @@ def test_report_size_knob(rep: Reports) -> None:
 
 
 def test_poll_of_an_unknown_or_old_request_id(rep: Reports, clock: FakeClock) -> None:
-    assert_reporting_fault(rep.poll_raw("not-an-id"), 2100, "InvalidReportId")
+    """SubmitGenerateReport / PollGenerateReport: the id is "up to 40" characters of "any character",
+    and "valid for one day" (the older guide said two)."""
+    assert_reporting_fault(rep.poll_raw(""), 2100, "InvalidReportId")
+    assert_reporting_fault(rep.poll_raw("x" * 41), 2100, "InvalidReportId")
+    assert_reporting_fault(rep.poll_raw("not-an-id-we-gave"), 2101, "ReportNotFound")
     assert_reporting_fault(rep.poll_raw("12345"), 2101, "ReportNotFound")
     report_id = rep.submit()
-    clock.advance(2 * 24 * 3600 + 1)
+    assert any(c.isalpha() for c in report_id) and "-" in report_id
+    clock.advance(24 * 3600 - 60)
     rep._token = None  # the access token died long ago
-    assert_reporting_fault(rep.poll_raw(report_id), 2101, "ReportNotFound")
+    assert rep.poll(report_id)["Status"] == "Pending"  # still alive within its day
+    clock.advance(61)
+    assert_reporting_fault(rep.poll_raw(report_id), 2100, "InvalidReportId")
 
 
 def test_each_poll_mints_a_fresh_link(rep: Reports) -> None:
