@@ -224,7 +224,8 @@ def _cell(value: str, tsv: bool) -> str:
 def _is_dimension(column: str) -> bool:
     if column == _TIME_PERIOD or column.startswith("Account") or column == "CurrencyCode":
         return True
-    return column.endswith(("Id", "Name", "Status", "Type", "Number", "Text", "Query", "Labels")) or column in (
+    endings = ("Id", "Name", "Status", "Type", "Number", "Text", "Query", "Labels", "Vertical")
+    return column.endswith(endings) or column in (
         "Keyword",
         "AdTitle",
         "AdDistribution",
