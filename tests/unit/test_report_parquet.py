@@ -288,3 +288,27 @@ def test_yearly_time_period_is_a_year(tmp_path: Path):
         datetime.date(2025, 1, 1),
         datetime.date(2026, 1, 1),
     ]
+
+
+def test_the_emulators_shapes_and_the_clients_kinds_agree_for_every_column():
+    """Two readings of Microsoft's column definitions: what the emulator writes (``COLUMN_SHAPES``,
+    generated) and how the client types it. A column one side calls a number and the other text
+    would fail a user's Parquet test (or silently lose the type)."""
+    from airflow_provider_msads.testing.emulator._reporting_catalogue import COLUMN_SHAPES
+
+    kind_of_shape = {
+        "time": {DATE},
+        "id": {INTEGER},
+        "count": {INTEGER},
+        "score10": {INTEGER},
+        "score3": {INTEGER},
+        "money": {DECIMAL},
+        "percent": {PERCENT},
+        "percent_sign": {PERCENT},
+        "ratio": {RATIO},
+        "text": {STRING},
+    }
+    names = {c for cs in COLUMNS.values() for c in cs}
+    assert set(COLUMN_SHAPES) == names
+    wrong = {n: (s, column_kind(n)) for n, s in COLUMN_SHAPES.items() if column_kind(n) not in kind_of_shape[s]}
+    assert wrong == {}
