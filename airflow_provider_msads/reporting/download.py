@@ -269,9 +269,14 @@ class ReportFrame:
             if body is None:
                 return b""
             chunk = body
-        self._tail += chunk
-        if len(self._tail) <= FOOTER_HOLD:
+        if len(self._tail) + len(chunk) <= FOOTER_HOLD:
+            self._tail += chunk
             return b""
+        if len(chunk) >= FOOTER_HOLD:  # the usual case: the held tail goes out, the chunk's end is held
+            out = bytes(self._tail) + chunk[:-FOOTER_HOLD]
+            self._tail = bytearray(chunk[-FOOTER_HOLD:])
+            return out
+        self._tail += chunk
         out = bytes(self._tail[: len(self._tail) - FOOTER_HOLD])
         del self._tail[: len(out)]
         return out
