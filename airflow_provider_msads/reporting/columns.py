@@ -15,9 +15,14 @@ Kinds, and how a CSV value becomes one (``--`` and the empty string are null in 
 
 * ``integer``: ``1234`` -> 1234 (int64).
 * ``decimal``: ``12.50`` -> 12.5 (float64). A value written with ``%`` is divided by 100.
-* ``percent``: ``3.96%`` -> 0.0396 (float64: a fraction, not percentage points).
-* ``date``: ``2026-10-01`` -> date32; Hourly ``2026-10-01|5`` -> timestamp 05:00 (in the report's
-  time zone, without zone); HourOfDay and DayOfWeek numbers -> int64.
+* ``percent``: a column Microsoft defines as "... x 100" or "as a percentage" (``Ctr`` written
+  ``3.96%``, ``ImpressionSharePercent``/``Ptr``/``VideoCompletionRate`` written ``3.96`` without the
+  sign) -> 0.0396 (float64: a fraction, not percentage points), with or without the sign.
+* ``ratio``: a column defined as a plain quotient (``ViewThroughRate``: "The number of video views
+  divided by the number of impressions") -> the value as written (float64), already a fraction.
+* ``date``: ``2026-10-01`` -> date32; Yearly ``2026`` (ReportAggregation: "formatted as yyyy") ->
+  date32 2026-01-01; Hourly ``2026-10-01|5`` or ``2026-10-01|05`` -> timestamp[ms] 05:00 (in the
+  report's time zone, without zone); HourOfDay and DayOfWeek numbers -> int64.
 * ``string``: Microsoft's text, unchanged.
 
 Ids that are Microsoft-assigned numbers (``long`` in the API: account, campaign, ad group, ad,
@@ -32,9 +37,10 @@ from collections.abc import Sequence
 INTEGER = "integer"
 DECIMAL = "decimal"
 PERCENT = "percent"
+RATIO = "ratio"
 DATE = "date"
 STRING = "string"
-KINDS = (INTEGER, DECIMAL, PERCENT, DATE, STRING)
+KINDS = (INTEGER, DECIMAL, PERCENT, RATIO, DATE, STRING)
 
 TIME_PERIOD = "TimePeriod"
 
@@ -71,9 +77,11 @@ _COUNTS = frozenset(
         "Downloads",
         "HistoricalQualityScore",
         "Installs",
+        "NewCustomerCount",
         "PhoneCalls",
         "Purchases",
-        "QualityScore",
+        "QualityScore",  # "from a low of 1 to a high of 10"; "--" (older pages: blank) when not computed
+        "Sales",  # "The total number of sales."
         "Subscriptions",
         "TotalWatchTimeInMS",
         "VideoViews",
@@ -143,6 +151,21 @@ _DECIMAL_SUFFIXES = ("Spend",)
 #: Rates and shares Microsoft writes as ``3.96%``.
 _PERCENTS = frozenset({"Ctr", "BenchmarkCtr", "Ptr", "ClickShare", "ImpressionShare", "ProportionOfSpend"})
 _PERCENT_SUFFIXES = ("Percent", "Rate")
+#: Rates defined as a plain quotient, not "x 100" (accountperformancereportcolumn.md).
+_RATIOS = frozenset({"ViewThroughRate"})
+#: Quality sub-scores ("A score of 3 is Above Average; a score of 2 is Average; and a score of 1 is
+#: considered Below Average") and QualityImpact ("0 - Not available" ... "3 - High impact").
+_SCORES = frozenset(
+    {
+        "AdRelevance",
+        "ExpectedCtr",
+        "HistoricalAdRelevance",
+        "HistoricalExpectedCtr",
+        "HistoricalLandingPageExperience",
+        "LandingPageExperience",
+        "QualityImpact",
+    }
+)
 #: Counts of impressions and clicks ("MissedImpressionsNoBid" too).
 _COUNT_WORDS = ("Impressions", "Clicks")
 #: Columns whose names contain those words but are not counts of them.
@@ -153,8 +176,10 @@ def column_kind(name: str) -> str:
     """The kind of ``name`` (one of :data:`KINDS`); ``string`` for any column no rule names."""
     if name == TIME_PERIOD:
         return DATE
-    if name in _NUMERIC_IDS or name in _COUNTS:
+    if name in _NUMERIC_IDS or name in _COUNTS or name in _SCORES:
         return INTEGER
+    if name in _RATIOS:
+        return RATIO
     if name in _PERCENTS:
         return PERCENT
     if name in _DECIMALS or name.startswith(_DECIMAL_PREFIXES) or name.endswith(_DECIMAL_SUFFIXES):
@@ -171,6 +196,7 @@ def column_kind(name: str) -> str:
 #: How ``TimePeriod`` reads under each aggregation (Summary has no TimePeriod column).
 TIME_PERIOD_BY_AGGREGATION = {
     "Hourly": "hour",
+    "Yearly": "year",
     "HourOfDay": "number",
     "DayOfWeek": "number",
 }
@@ -187,6 +213,7 @@ __all__ = [
     "INTEGER",
     "KINDS",
     "PERCENT",
+    "RATIO",
     "STRING",
     "TIME_PERIOD",
     "TIME_PERIOD_BY_AGGREGATION",

@@ -23,6 +23,7 @@ from airflow_provider_msads.reporting.columns import (
     DECIMAL,
     INTEGER,
     PERCENT,
+    RATIO,
     STRING,
     TIME_PERIOD_BY_AGGREGATION,
     column_kind,
@@ -70,8 +71,11 @@ def arrow_type(kind: str, aggregation: str | None = None) -> pa.DataType:
     pa = require_pyarrow()
     if kind == DATE:
         shape = TIME_PERIOD_BY_AGGREGATION.get(aggregation or "", "day")
-        return {"hour": pa.timestamp("s"), "number": pa.int64()}.get(shape, pa.date32())
-    return {INTEGER: pa.int64(), DECIMAL: pa.float64(), PERCENT: pa.float64()}.get(kind, pa.string())
+        # Milliseconds: Parquet has no seconds unit, so a timestamp[s] column reads back as
+        # timestamp[ms]; the schema in XCom says what the file holds.
+        return {"hour": pa.timestamp("ms"), "number": pa.int64()}.get(shape, pa.date32())
+    floats = {DECIMAL: pa.float64(), PERCENT: pa.float64(), RATIO: pa.float64()}
+    return {INTEGER: pa.int64(), **floats}.get(kind, pa.string())
 
 
 def report_schema(columns: Sequence[str], aggregation: str | None = None) -> pa.Schema:
@@ -105,16 +109,20 @@ def _convert(column: pa.Array, target: pa.Field, aggregation: str | None) -> pa.
         shape = TIME_PERIOD_BY_AGGREGATION.get(aggregation or "", "day")
         if shape == "number":
             return pc.cast(text, pa.int64())
-        if shape == "hour":  # FormatVersion 2.0: yyyy-mm-dd|h
+        if shape == "hour":  # FormatVersion 2.0: yyyy-mm-dd|h (the page: "2020-03-15|7"; files: "|07")
             text = pc.replace_substring(pc.replace_substring_regex(text, r"\|(\d)$", r"|0\1"), "|", " ")
-            return pc.strptime(text, format="%Y-%m-%d %H", unit="s")
+            return pc.strptime(text, format="%Y-%m-%d %H", unit="ms")
+        if shape == "year":  # Yearly: "formatted as yyyy"; a yyyy-mm-dd is read as it is
+            text = pc.replace_substring_regex(text, r"^(\d{4})$", r"\1-01-01")
         return pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s"), pa.date32())
     text = pc.replace_substring(text, ",", "")  # FormatVersion 1.0 thousands separators, if asked for
     if kind == INTEGER:
         return pc.cast(text, pa.int64())
-    percent = pc.ends_with(text, "%")
+    signed = pc.ends_with(text, "%")
     number = pc.cast(pc.replace_substring(text, "%", ""), pa.float64())
-    return pc.if_else(pc.fill_null(percent, False), pc.divide(number, 100.0), number)
+    if kind == PERCENT:  # percentage points, with or without the sign: one scale, a fraction
+        return pc.divide(number, 100.0)
+    return pc.if_else(pc.fill_null(signed, False), pc.divide(number, 100.0), number)
 
 
 def _typed_batch(batch: pa.RecordBatch, schema: pa.Schema, aggregation: str | None, first_row: int) -> pa.Table:

@@ -78,7 +78,7 @@ class Reports:
         response = self.submit_raw(self.request(**overrides))
         assert response.status_code == 200, response.text
         report_id = response.json()["ReportRequestId"]
-        assert isinstance(report_id, str) and report_id.isdigit()
+        assert isinstance(report_id, str) and not report_id.isdigit() and len(report_id) <= 40
         return report_id
 
     def poll_raw(self, report_id: str) -> httpx.Response:
@@ -101,6 +101,17 @@ class Reports:
         url = status["ReportDownloadUrl"]
         assert isinstance(url, str)
         return url
+
+    def rows(self, report_id: str) -> list[dict[str, str]]:
+        """The data rows of a report without header and footer blocks, by column name."""
+        import csv
+
+        text = self.csv_text(self.link(report_id))
+        lines = text.split("\r\n")
+        if lines[0].startswith('"Report Name: '):
+            lines = lines[lines.index("") + 1 :]
+        body = [line for line in lines if line and "Microsoft Corporation" not in line]
+        return list(csv.DictReader(body))
 
     def csv_text(self, url: str) -> str:
         response = httpx.get(url)
@@ -145,7 +156,7 @@ def test_submit_poll_download_roundtrip(rep: Reports) -> None:
     assert "sig=" in url and "se=" in url
     lines = text.split("\r\n")
     assert lines[0] == '"Report Name: campaign_daily"'
-    assert lines[1] == '"Report Time: 10/1/2026,10/3/2026"'
+    assert lines[1] == '"Report Time: 10/1/2026,10/3/2026"'  # no space: Microsoft's SDK parses it so
     assert '"Report Aggregation: Daily"' in lines
     assert '"Rows: 9"' in lines
     columns_at = lines.index(",".join(f'"{c}"' for c in COLUMNS))
@@ -301,12 +312,19 @@ def test_report_size_knob(rep: Reports) -> None:
 
 
 def test_poll_of_an_unknown_or_old_request_id(rep: Reports, clock: FakeClock) -> None:
-    assert_reporting_fault(rep.poll_raw("not-an-id"), 2100, "InvalidReportId")
+    """SubmitGenerateReport / PollGenerateReport: the id is "up to 40" characters of "any character",
+    and "valid for one day" (the older guide said two)."""
+    assert_reporting_fault(rep.poll_raw(""), 2100, "InvalidReportId")
+    assert_reporting_fault(rep.poll_raw("x" * 41), 2100, "InvalidReportId")
+    assert_reporting_fault(rep.poll_raw("not-an-id-we-gave"), 2101, "ReportNotFound")
     assert_reporting_fault(rep.poll_raw("12345"), 2101, "ReportNotFound")
     report_id = rep.submit()
-    clock.advance(2 * 24 * 3600 + 1)
+    assert any(c.isalpha() for c in report_id) and "-" in report_id
+    clock.advance(24 * 3600 - 60)
     rep._token = None  # the access token died long ago
-    assert_reporting_fault(rep.poll_raw(report_id), 2101, "ReportNotFound")
+    assert rep.poll(report_id)["Status"] == "Pending"  # still alive within its day
+    clock.advance(61)
+    assert_reporting_fault(rep.poll_raw(report_id), 2100, "InvalidReportId")
 
 
 def test_each_poll_mints_a_fresh_link(rep: Reports) -> None:
@@ -690,3 +708,148 @@ def test_injection_arguments_are_checked(msads_emulator: MicrosoftAdsEmulator) -
         msads_emulator.set_report_size(rows=-1)
     with pytest.raises(ValueError, match="empty_url"):
         msads_emulator.configure_next_report(empty_url="absent")
+
+
+# ------------------------------------------------------------- Microsoft's shapes (issue #27)
+
+
+def test_every_report_types_full_column_list_reads_as_typed_parquet(rep: Reports, tmp_path: Path) -> None:
+    """Each report type with ALL its columns, through the emulator and the Parquet writer (a
+    user's own test with ``output_format="parquet"`` does exactly this): every value has the shape
+    Microsoft's column definitions give it, so the typed file is written and its types are the
+    client's kinds."""
+    import pyarrow.parquet as pq
+
+    from airflow_provider_msads.reporting.columns import column_kind
+    from airflow_provider_msads.reporting.parquet import write_parquet
+    from airflow_provider_msads.testing.emulator import _reporting_catalogue as catalogue
+
+    rep.emu.set_report_size(rows=14)  # a few rows: enough for every value variant of the pool
+    day = {"Year": 2026, "Month": 10, "Day": 1}
+    for report_type, columns in catalogue.COLUMNS.items():
+        aggregation = "Daily" if "TimePeriod" in columns else "Summary"
+        report_id = rep.submit(
+            Type=report_type,
+            Columns=list(columns),
+            Aggregation=aggregation,
+            ExcludeReportHeader=True,
+            ExcludeReportFooter=True,
+            Time={"CustomDateRangeStart": day, "CustomDateRangeEnd": day},
+        )
+        text = rep.csv_text(rep.link(report_id))
+        target = tmp_path / f"{report_type}.parquet"
+        result = write_parquet(io.BytesIO(text.encode()), str(target), columns=[], aggregation=aggregation)
+        table = pq.read_table(target)
+        assert result.rows == table.num_rows == 14, report_type
+        assert [f["kind"] for f in result.schema] == [column_kind(c) for c in columns]
+        for field in result.schema:
+            assert field["type"] == str(table.schema.field(field["name"]).type), (report_type, field)
+        if "QualityScore" in columns:
+            scores = [s for s in table.column("QualityScore").to_pylist() if s is not None]
+            assert scores and all(1 <= s <= 10 for s in scores)
+
+
+def test_value_shapes_follow_the_column_definitions(rep: Reports) -> None:
+    """QualityScore 1-10 or "--"; the quartile views counts; Ctr with ``%``; impression shares and
+    VideoCompletionRate percentage points without it (an impression share "empty if the data is not
+    available"); ViewThroughRate a fraction; no money value with thousands separators."""
+    rep.emu.set_report_size(rows=60)
+    columns = ["TimePeriod", "KeywordId", "QualityScore", "Impressions"]
+    rows = rep.rows(rep.submit(Type="KeywordPerformanceReportRequest", Columns=columns))
+    scores = {r["QualityScore"] for r in rows}
+    assert scores - {"--"} and all(s == "--" or 1 <= int(s) <= 10 for s in scores) and "--" in scores
+
+    columns = ["TimePeriod", "AdGroupId", "Ctr", "ImpressionSharePercent", "Spend"]
+    rows = rep.rows(rep.submit(Type="AdGroupPerformanceReportRequest", Columns=columns))
+    assert all(r["Ctr"].endswith("%") for r in rows)
+    assert all(r["ImpressionSharePercent"] == "" or float(r["ImpressionSharePercent"]) <= 100 for r in rows)
+    assert "" in {r["ImpressionSharePercent"] for r in rows}
+    assert all("," not in r["Spend"] for r in rows)
+
+    video = ["TimePeriod", "AccountId", "VideoViewsAt25Percent", "VideoCompletionRate", "ViewThroughRate"]
+    rows = rep.rows(rep.submit(Type="AccountPerformanceReportRequest", Columns=video))
+    for row in rows:
+        assert row["VideoViewsAt25Percent"].isdigit()
+        assert not row["VideoCompletionRate"].endswith("%") and float(row["VideoCompletionRate"]) <= 100
+        assert 0 <= float(row["ViewThroughRate"]) < 1
+
+
+def test_header_block_and_footer_as_microsoft_writes_them(rep: Reports, clock: FakeClock) -> None:
+    """guides/reports.md, Report File Schema: nine header lines, a blank line, the columns, the rows,
+    a blank line and the copyright footer; ReportTimeZone's default is Pacific time."""
+    clock.now = datetime(2026, 10, 20, 15, 40, tzinfo=timezone.utc).timestamp()
+    day = {"Year": 2026, "Month": 10, "Day": 1}
+    lines = rep.csv_text(rep.link(rep.submit(Time={"CustomDateRangeStart": day, "CustomDateRangeEnd": day})))
+    lines = lines.split("\r\n")
+    assert lines[:10] == [
+        '"Report Name: campaign_daily"',
+        '"Report Time: 10/1/2026"',  # one day: one date
+        '"Time Zone: (GMT-08:00) Pacific Time (US & Canada); Tijuana"',
+        '"Last Completed Available Day: 10/20/2026 12:00:00 PM (GMT)"',
+        '"Last Completed Available Hour: 10/20/2026 12:00:00 PM (GMT)"',
+        '"Report Aggregation: Daily"',
+        '"Report Filter: "',
+        '"Potential Incomplete Data: false"',
+        '"Rows: 3"',
+        "",
+    ]
+    assert lines[-3:] == ["", '"\u00a92026 Microsoft Corporation. All rights reserved. "', ""]
+
+
+@pytest.mark.parametrize(("header", "footer"), [(False, False), (True, False), (False, True), (True, True)])
+def test_exclude_report_header_and_footer_each_on_its_own(rep: Reports, header: bool, footer: bool) -> None:
+    """ReportRequest.ExcludeReportHeader / ExcludeReportFooter: each drops only its own block, so a
+    client may ask for the header (to read it) and not the footer."""
+    lines = rep.csv_text(rep.link(rep.submit(ExcludeReportHeader=header, ExcludeReportFooter=footer))).split("\r\n")
+    columns_row = ",".join(f'"{c}"' for c in COLUMNS)
+    assert (lines[0] == columns_row) is header
+    assert lines[0].startswith('"Report Name: ') is not header
+    assert ("Microsoft Corporation. All rights reserved." in lines[-2]) is not footer
+    assert lines[-1] == "" and (lines[-3] == "") is not footer  # a blank line before the footer
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "periods", "incomplete"),
+    [
+        # Wednesday 10/7 to Thursday 10/8, 2026: the week of Sunday 10/4 (Monday 10/5)
+        ("Weekly", ["2026-10-04"], "false"),
+        ("WeeklyStartingMonday", ["2026-10-05"], "false"),
+        ("Monthly", ["2026-10-01"], "true"),  # the whole of October: not over on 10/20
+        ("Yearly", ["2026"], "true"),  # "formatted as yyyy"
+    ],
+)
+def test_weeks_months_and_years_are_whole(
+    rep: Reports, clock: FakeClock, aggregation: str, periods: list[str], incomplete: str
+) -> None:
+    """ReportAggregation: "If the selected dates are not full weeks/months/years ... the selected
+    dates will be converted to full weeks/months/years"; Weekly runs "from Sunday through Saturday",
+    WeeklyStartingMonday "from Monday through Sunday"."""
+    clock.now = datetime(2026, 10, 20, 12, tzinfo=timezone.utc).timestamp()
+    report_id = rep.submit(
+        Aggregation=aggregation,
+        ExcludeReportFooter=True,
+        Time={"CustomDateRangeStart": custom(date(2026, 10, 7)), "CustomDateRangeEnd": custom(date(2026, 10, 8))},
+    )
+    lines = rep.csv_text(rep.link(report_id)).split("\r\n")
+    assert f'"Potential Incomplete Data: {incomplete}"' in lines
+    rows = lines[lines.index(",".join(f'"{c}"' for c in COLUMNS)) + 1 : -1]
+    assert list(dict.fromkeys(r.split(",")[0].strip('"') for r in rows)) == periods
+    assert len(rows) == 3 * len(periods)
+
+
+@pytest.mark.parametrize(
+    ("report_type", "columns", "aggregation"),
+    [
+        ("BudgetSummaryReportRequest", ["AccountName", "Date", "DailySpend"], "Monthly"),
+        ("BudgetSummaryReportRequest", ["AccountName", "Date", "DailySpend"], "Hourly"),
+        ("ShareOfVoiceReportRequest", ["TimePeriod", "AccountName", "Impressions"], "Hourly"),
+    ],
+)
+def test_not_applicable_aggregations_are_refused(
+    rep: Reports, report_type: str, columns: list[str], aggregation: str
+) -> None:
+    """Reporting Data Retention Time Periods: Budget Summary keeps Daily data only ("Not Applicable"
+    for Hourly, Weekly, Monthly, Yearly and Summary), Share of Voice no Hourly data."""
+    response = rep.submit_raw(rep.request(Type=report_type, Columns=columns, Aggregation=aggregation))
+    assert_reporting_fault(response, 2059, "UnsuportedTimeGrain")
+    assert rep.submit(Type=report_type, Columns=columns, Aggregation="Daily")

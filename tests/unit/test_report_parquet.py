@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_msads.errors import ReportDownloadError
-from airflow_provider_msads.reporting.columns import DATE, DECIMAL, INTEGER, KINDS, PERCENT, STRING, column_kind
+from airflow_provider_msads.reporting.columns import DATE, DECIMAL, INTEGER, KINDS, PERCENT, RATIO, STRING, column_kind
 from airflow_provider_msads.reporting.parquet import write_parquet
 from airflow_provider_msads.testing.emulator._reporting_catalogue import COLUMNS
 
@@ -217,3 +217,74 @@ def test_pieces_end_only_at_record_boundaries():
         assert b"".join(pieces) == data
         assert all(p.count(b'"') % 2 == 0 for p in pieces[:-1]) and all(p.endswith(b"\n") for p in pieces[:-1])
         assert not any(p.startswith(b"still") for p in pieces)
+
+
+# ------------------------------------------------------------- Microsoft's value shapes (issue #27)
+
+
+def test_every_rate_column_is_one_scale_a_fraction(tmp_path: Path):
+    """Ctr comes as ``12.50%``; the impression shares, Ptr and VideoCompletionRate ("... multiplied by
+    100") as ``12.50`` without the sign; ViewThroughRate ("video views divided by impressions") as a
+    fraction. In Parquet every one of them is a fraction: 0.125."""
+    source = io.BytesIO(
+        b'"Ctr","ImpressionSharePercent","Ptr","VideoCompletionRate","ViewThroughRate"\r\n'
+        b'"12.50%","12.50","12.50","12.50","0.125"\r\n'
+        b'"0.00%","","--","0.00","0.00"\r\n'
+    )
+    result = write_parquet(source, str(tmp_path / "r.parquet"), columns=[], aggregation="Summary")
+    rows = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert rows[0] == pytest.approx(
+        {
+            "Ctr": 0.125,
+            "ImpressionSharePercent": 0.125,
+            "Ptr": 0.125,
+            "VideoCompletionRate": 0.125,
+            "ViewThroughRate": 0.125,
+        }
+    )
+    assert rows[1]["ImpressionSharePercent"] is None and rows[1]["Ptr"] is None
+    assert {"name": "ViewThroughRate", "type": "double", "kind": "ratio"} in result.schema
+    assert column_kind("ViewThroughRate") == RATIO and column_kind("VideoCompletionRate") == PERCENT
+
+
+def test_scores_and_counts_are_integers_and_blank_or_dashes_are_null(tmp_path: Path):
+    """QualityScore: 1-10, "--" when not computed (older pages: blank); Sales "The total number of
+    sales"; the sub-scores 1-3; the video quartile views are counts, not percents."""
+    source = io.BytesIO(
+        b'"QualityScore","Sales","Installs","AdRelevance","VideoViewsAt25Percent"\r\n'
+        b'"7","12","3","2","40"\r\n'
+        b'"--","0","0","","0"\r\n'
+        b'"","--","--","--","--"\r\n'
+    )
+    result = write_parquet(source, str(tmp_path / "s.parquet"), columns=[], aggregation="Summary")
+    table = pq.read_table(tmp_path / "s.parquet")
+    assert {f.name: f.type for f in table.schema} == dict.fromkeys(table.schema.names, pa.int64())
+    assert table.column("QualityScore").to_pylist() == [7, None, None]
+    assert table.column("Sales").to_pylist() == [12, 0, None]
+    assert all(f["type"] == "int64" for f in result.schema)
+
+
+def test_hours_as_the_page_writes_them_and_as_recorded_files_do(tmp_path: Path):
+    source = io.BytesIO(
+        b'"TimePeriod","Clicks"\r\n"2020-03-15|7","1"\r\n"2020-03-15|07","1"\r\n"2020-03-15|01","1"\r\n'
+    )
+    result = write_parquet(source, str(tmp_path / "h.parquet"), columns=[], aggregation="Hourly")
+    table = pq.read_table(tmp_path / "h.parquet")
+    assert table.column("TimePeriod").to_pylist() == [
+        datetime.datetime(2020, 3, 15, 7),
+        datetime.datetime(2020, 3, 15, 7),
+        datetime.datetime(2020, 3, 15, 1),
+    ]
+    # the schema handed to XCom says what the file holds
+    assert str(table.schema.field("TimePeriod").type) == "timestamp[ms]"
+    assert {"name": "TimePeriod", "type": "timestamp[ms]", "kind": "date"} in result.schema
+
+
+def test_yearly_time_period_is_a_year(tmp_path: Path):
+    """ReportAggregation, Yearly: "The time period that contains the year will be formatted as yyyy"."""
+    source = io.BytesIO(b'"TimePeriod","Clicks"\r\n"2025","1"\r\n"2026","2"\r\n')
+    write_parquet(source, str(tmp_path / "y.parquet"), columns=[], aggregation="Yearly")
+    assert pq.read_table(tmp_path / "y.parquet").column("TimePeriod").to_pylist() == [
+        datetime.date(2025, 1, 1),
+        datetime.date(2026, 1, 1),
+    ]

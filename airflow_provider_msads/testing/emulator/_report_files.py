@@ -9,6 +9,7 @@ broken files a download link can be made to serve (two entries, a zip bomb) and 
 
 from __future__ import annotations
 
+import calendar
 import csv
 import hashlib
 import io
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, BinaryIO, Final
 
+from airflow_provider_msads.testing.emulator import _reporting_catalogue as catalogue
 from airflow_provider_msads.testing.emulator._http import _built_once, _Reply
 from airflow_provider_msads.testing.emulator._model import (
     AD_GROUPS_PER_CAMPAIGN,
@@ -81,11 +83,39 @@ class EmulatorReport:
     downloads: int = 0
     request: dict[str, Any] = field(default_factory=dict)
     selection: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    time_zone_label: str = ""
+
+    def effective_aggregation(self) -> str:
+        """The aggregation the rows follow: without ``TimePeriod`` "Summary aggregation will be used"."""
+        return self.aggregation if _TIME_PERIOD in self.columns else "Summary"
+
+    def data_range(self) -> tuple[date, date]:
+        """The days the data covers. ReportAggregation (reporting-service/reportaggregation.md): "If the
+        selected dates are not full weeks/months/years and the corresponding weekly/monthly/yearly time
+        period column is requested, the selected dates will be converted to full weeks/months/years"
+        (Weekly runs Sunday through Saturday, WeeklyStartingMonday Monday through Sunday)."""
+        aggregation = self.effective_aggregation()
+        start, end = self.start, self.end
+        if aggregation == "Weekly":
+            start -= timedelta(days=(start.weekday() + 1) % 7)
+            end += timedelta(days=6 - (end.weekday() + 1) % 7)
+        elif aggregation == "WeeklyStartingMonday":
+            start -= timedelta(days=start.weekday())
+            end += timedelta(days=6 - end.weekday())
+        elif aggregation == "Monthly":
+            start = start.replace(day=1)
+            end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
+        elif aggregation == "Yearly":
+            start, end = start.replace(month=1, day=1), end.replace(month=12, day=31)
+        return start, end
 
     def periods(self) -> list[str]:
-        """``TimePeriod`` values in order (FormatVersion 2.0: ``yyyy-mm-dd``, hourly ``yyyy-mm-dd|h``)."""
-        aggregation = self.aggregation if _TIME_PERIOD in self.columns else "Summary"
-        days = [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+        """``TimePeriod`` values in order, as ReportAggregation formats them (FormatVersion 2.0):
+        ``yyyy-mm-dd`` (a week's Sunday or Monday, a month's first day), hourly ``yyyy-mm-dd|h``
+        (guides/reports.md: ``"2020-03-15|7"``), Yearly ``yyyy``, HourOfDay 0-23, DayOfWeek 1-7."""
+        aggregation = self.effective_aggregation()
+        start, end = self.data_range()
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
         if aggregation == "Summary":
             return ["--"]
         if aggregation == "Hourly":
@@ -94,20 +124,15 @@ class EmulatorReport:
             return [str(hour) for hour in range(24)]
         if aggregation == "DayOfWeek":
             return [str(n) for n in range(1, 8)]
-        starts: dict[str, None] = {}
-        for day in days:
-            if aggregation == "Weekly":
-                first = day - timedelta(days=(day.weekday() + 1) % 7)
-            elif aggregation == "WeeklyStartingMonday":
-                first = day - timedelta(days=day.weekday())
-            elif aggregation == "Monthly":
-                first = day.replace(day=1)
-            elif aggregation == "Yearly":
-                first = day.replace(month=1, day=1)
-            else:
-                first = day
-            starts[first.isoformat()] = None
-        return list(starts)
+        if aggregation == "Daily":
+            return [day.isoformat() for day in days]
+        if aggregation == "Weekly":
+            return [day.isoformat() for day in days if day.weekday() == 6]
+        if aggregation == "WeeklyStartingMonday":
+            return [day.isoformat() for day in days if day.weekday() == 0]
+        if aggregation == "Monthly":
+            return [day.isoformat() for day in days if day.day == 1]
+        return [str(year) for year in range(start.year, end.year + 1)]  # Yearly: "formatted as yyyy"
 
     @staticmethod
     def level_of(report_type: str) -> int:
@@ -136,31 +161,47 @@ def _digits(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=6).digest(), "big")
 
 
-_COUNT_WORDS: Final = ("Impressions", "Clicks", "Conversions", "Assists", "Calls", "Views", "Installs", "Sales")
-_MONEY_WORDS: Final = ("Spend", "Cpc", "Cpa", "Cpm", "Revenue", "Cost", "Bid", "Budget", "Return", "Value")
-_PERCENT_WORDS: Final = ("Ctr", "Rate", "Percent", "Share", "Roas")
+# Impression-share statistics: "The value of this column is empty if the data is not available"
+# (accountperformancereportcolumn.md); the emulator leaves one row in seven empty.
+_SHARE_WORDS: Final = ("ImpressionShare", "ImpressionLost", "ClickShare", "ImpressionRate")
+_PER_CONVERSION: Final = ("CostPerConversion", "CostPerAssist", "ReturnOnAdSpend", "AveragePosition")
 
 
-def _metric_value(column: str, impressions: int, clicks: int, conversions: int, cents: int) -> str:
-    """A metric as Microsoft writes it with FormatVersion 2.0: no separators, ``--`` for none."""
-    if column == "Impressions":
-        return str(impressions)
-    if column == "Clicks":
-        return str(clicks)
-    if column in ("Conversions", "AllConversions"):
+def _metric_value(column: str, seed: int, impressions: int, clicks: int, conversions: int, cents: int) -> str:
+    """A statistic as Microsoft writes it with FormatVersion 2.0, in the shape its column definition
+    gives it (``_reporting_catalogue.COLUMN_SHAPES``, generated from Microsoft's column pages): no
+    thousands separators; ``--`` where the service has no value, ``""`` where a page says "empty"."""
+    shape = catalogue.COLUMN_SHAPES.get(column, "text")
+    if shape == "count":
+        if column == "Impressions" or column.endswith("Impressions"):
+            return str(impressions)
+        if column == "Clicks" or column.endswith("Clicks"):
+            return str(clicks)
+        if column.startswith("VideoViewsAt"):  # views that reached 25/50/75% of the video: a count
+            return str(impressions * (100 - int(column[12:14])) // 400)
         return str(conversions)
-    if column == "Ctr":
-        return f"{100.0 * clicks / impressions:.2f}%" if impressions else "0.00%"
-    if column == "AverageCpc":
-        return f"{cents / 100 / clicks:.2f}" if clicks else "0.00"
-    if column in ("CostPerConversion", "CostPerAssist", "ReturnOnAdSpend", "AveragePosition", "QualityScore"):
-        return f"{cents / 100 / conversions:.2f}" if conversions else "--"
-    if any(word in column for word in _PERCENT_WORDS):
-        return f"{(cents % 10000) / 100:.2f}%"
-    if any(word in column for word in _MONEY_WORDS):
+    if shape == "score10":  # 1-10; "--" when the score was not computed
+        return "--" if seed % 5 == 0 else str(1 + seed % 10)
+    if shape == "score3":
+        return str(seed % 4) if column == "QualityImpact" else str(1 + seed % 3)
+    if shape == "percent_sign":
+        if column == "Ctr":
+            return f"{100.0 * clicks / impressions:.2f}%" if impressions else "0.00%"
+        return f"{100.0 * conversions / clicks:.2f}%" if clicks else "0.00%"
+    if shape == "percent":
+        if any(word in column for word in _SHARE_WORDS) and seed % 7 == 0:
+            return ""
+        return f"{(cents % 10000) / 100:.2f}"
+    if shape == "ratio":
+        return f"{(seed % 100) / 100:.2f}"
+    if shape == "money":
+        if column in ("Conversions", "AllConversions"):
+            return str(conversions)
+        if column == "AverageCpc":
+            return f"{cents / 100 / clicks:.2f}" if clicks else "0.00"
+        if column.startswith(_PER_CONVERSION):
+            return f"{cents / 100 / conversions:.2f}" if conversions else "--"
         return f"{cents / 100:.2f}"
-    if any(word in column for word in _COUNT_WORDS):
-        return str(conversions)
     return "--"
 
 
@@ -183,7 +224,8 @@ def _cell(value: str, tsv: bool) -> str:
 def _is_dimension(column: str) -> bool:
     if column == _TIME_PERIOD or column.startswith("Account") or column == "CurrencyCode":
         return True
-    return column.endswith(("Id", "Name", "Status", "Type", "Number", "Text", "Query", "Labels")) or column in (
+    endings = ("Id", "Name", "Status", "Type", "Number", "Text", "Query", "Labels", "Vertical")
+    return column.endswith(endings) or column in (
         "Keyword",
         "AdTitle",
         "AdDistribution",
@@ -273,7 +315,9 @@ def _iter_blocks(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount]
         clicks = impressions * ((seed >> 13) % 9) // 100
         conversions = clicks * ((seed >> 21) % 5) // 10
         cents = clicks * (20 + (seed >> 29) % 300)
-        pool.append(tuple(_cell(_metric_value(c, impressions, clicks, conversions, cents), tsv) for c in metrics))
+        pool.append(
+            tuple(_cell(_metric_value(c, seed >> 7, impressions, clicks, conversions, cents), tsv) for c in metrics)
+        )
     entity_getters: list[Callable[[str], Callable[[int], str]]] = []
     slots: list[tuple[str, object]] = []  # ("entity", index) | ("metric", index) | ("static", column)
     for column in report.columns:
@@ -339,17 +383,27 @@ def _write_csv(report: EmulatorReport, accounts: Mapping[str, EmulatorAccount], 
             writer = csv.writer(text, dialect=csv.excel, quoting=csv.QUOTE_ALL)
         today = now.date()
         if not report.exclude_report_header:
+            # guides/reports.md, Report File Schema: the nine header lines, then a blank line.
+            # "Report Time": "If multiple days were requested, the start and end date will be
+            # separated by a comma" (one date for one day). The page's example has a space after
+            # the comma ("2/1/2020, 2/7/2020"), but recorded files write "10/5/2017,10/11/2017" and
+            # Microsoft's own SDK (bingads v13 RowReportHeader) parses each side with %m/%d/%Y and
+            # fails on the space: the emulator writes none. "Last Completed Available Day/Hour":
+            # "always reported relative to UTC", with the "(GMT)" suffix.
             completed = (now - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
             stamp = f"{_us_date(completed.date())} {completed.strftime('%I:%M:%S %p').lstrip('0')} (GMT)"
+            chosen = _us_date(report.start)
+            if report.end != report.start:
+                chosen += f",{_us_date(report.end)}"
             for line in (
                 f"Report Name: {report.report_name}",
-                f"Report Time: {_us_date(report.start)},{_us_date(report.end)}",
-                f"Time Zone: {report.time_zone}",
+                f"Report Time: {chosen}",
+                f"Time Zone: {report.time_zone_label or report.time_zone}",
                 f"Last Completed Available Day: {stamp}",
                 f"Last Completed Available Hour: {stamp}",
                 f"Report Aggregation: {report.aggregation}",
                 "Report Filter: ",
-                f"Potential Incomplete Data: {'true' if report.end >= today else 'false'}",
+                f"Potential Incomplete Data: {'true' if report.data_range()[1] >= today else 'false'}",
                 f"Rows: {report.row_count()}",
             ):
                 writer.writerow([line])

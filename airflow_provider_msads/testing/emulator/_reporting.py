@@ -43,7 +43,12 @@ from airflow_provider_msads.testing.emulator._report_files import (
 )
 from airflow_provider_msads.testing.emulator._report_links import _ReportLinks
 
-_TWO_DAYS: Final = 2 * 24 * 3600.0
+# SubmitGenerateReport / PollGenerateReport (reporting-service/submitgeneratereport.md,
+# pollgeneratereport.md): the ReportRequestId is "up to 40 characters" of "any character", and
+# "The report request identifier is valid for one day" (the older guides/request-download-report.md
+# said two days). After that day the emulator answers 2100 (ASSUMPTION: 2100 rather than 2101).
+REPORT_ID_LIFETIME: Final = 24 * 3600.0
+MAX_REPORT_ID: Final = 40
 # "Impression share performance statistics" (guides/reports.md, Column Restrictions): they do not
 # count as the measure a report needs (the column pages' "Required Columns").
 _IMPRESSION_SHARE_WORDS: Final = ("ImpressionShare", "ImpressionLostTo", "ClickShare", "ImpressionRate", "RelativeCtr")
@@ -129,6 +134,97 @@ _ZONE_OFFSETS: Final = {
     "InternationalDateLineWest": -720,
 }
 _DEFAULT_ZONE: Final = "PacificTimeUSCanadaTijuana"
+
+# How the report header names each ReportTimeZone ("Time Zone: ..."). guides/reports.md shows
+# "(GMT-08:00) Pacific Time (US & Canada); Tijuana"; recorded files show "(GMT+01:00) Amsterdam,
+# Berlin, Bern, Rome, Stockholm, Vienna" and "(GMT+08:00) Kuala Lumpur, Singapore". No page lists
+# the others: they follow the same (Windows) display names (ASSUMPTION), offset from _ZONE_OFFSETS.
+_ZONE_NAMES: Final = {
+    "Nukualofa": "Nuku'alofa",
+    "FijiKamchatkaMarshallIsland": "Fiji, Kamchatka, Marshall Is.",
+    "AucklandWellington": "Auckland, Wellington",
+    "MagadanSolomonIslandNewCaledonia": "Magadan, Solomon Is., New Caledonia",
+    "Vladivostok": "Vladivostok",
+    "Hobart": "Hobart",
+    "GuamPortMoresby": "Guam, Port Moresby",
+    "CanberraMelbourneSydney": "Canberra, Melbourne, Sydney",
+    "Brisbane": "Brisbane",
+    "Darwin": "Darwin",
+    "Adelaide": "Adelaide",
+    "Yakutsk": "Yakutsk",
+    "Seoul": "Seoul",
+    "OsakaSapporoTokyo": "Osaka, Sapporo, Tokyo",
+    "Taipei": "Taipei",
+    "Perth": "Perth",
+    "KualaLumpurSingapore": "Kuala Lumpur, Singapore",
+    "IrkutskUlaanBataar": "Irkutsk, Ulaan Bataar",
+    "BeijingChongqingHongKongUrumqi": "Beijing, Chongqing, Hong Kong, Urumqi",
+    "Krasnoyarsk": "Krasnoyarsk",
+    "BangkokHanoiJakarta": "Bangkok, Hanoi, Jakarta",
+    "Rangoon": "Rangoon",
+    "SriJayawardenepura": "Sri Jayawardenepura",
+    "AstanaDhaka": "Astana, Dhaka",
+    "AlmatyNovosibirsk": "Almaty, Novosibirsk",
+    "Kathmandu": "Kathmandu",
+    "ChennaiKolkataMumbaiNewDelhi": "Chennai, Kolkata, Mumbai, New Delhi",
+    "IslandamabadKarachiTashkent": "Islamabad, Karachi, Tashkent",
+    "Ekaterinburg": "Ekaterinburg",
+    "Kabul": "Kabul",
+    "BakuTbilisiYerevan": "Baku, Tbilisi, Yerevan",
+    "AbuDhabiMuscat": "Abu Dhabi, Muscat",
+    "Tehran": "Tehran",
+    "Nairobi": "Nairobi",
+    "MoscowStPetersburgVolgograd": "Moscow, St. Petersburg, Volgograd",
+    "KuwaitRiyadh": "Kuwait, Riyadh",
+    "Baghdad": "Baghdad",
+    "Jerusalem": "Jerusalem",
+    "HelsinkiKyivRigaSofiaTallinnVilnius": "Helsinki, Kyiv, Riga, Sofia, Tallinn, Vilnius",
+    "HararePretoria": "Harare, Pretoria",
+    "Cairo": "Cairo",
+    "Bucharest": "Bucharest",
+    "AthensIslandanbulMinsk": "Athens, Istanbul, Minsk",
+    "WestCentralAfrica": "West Central Africa",
+    "SarajevoSkopjeWarsawZagreb": "Sarajevo, Skopje, Warsaw, Zagreb",
+    "BrusselsCopenhagenMadridParis": "Brussels, Copenhagen, Madrid, Paris",
+    "BelgradeBratislavaBudapestLjubljanaPrague": "Belgrade, Bratislava, Budapest, Ljubljana, Prague",
+    "AmsterdamBerlinBernRomeStockholmVienna": "Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
+    "CasablancaMonrovia": "Casablanca, Monrovia",
+    "GreenwichMeanTimeDublinEdinburghLisbonLondon": "Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London",
+    "Azores": "Azores",
+    "CapeVerdeIsland": "Cape Verde Is.",
+    "MidAtlantic": "Mid-Atlantic",
+    "Brasilia": "Brasilia",
+    "BuenosAiresGeorgetown": "Buenos Aires, Georgetown",
+    "Greenland": "Greenland",
+    "Newfoundland": "Newfoundland",
+    "AtlanticTimeCanada": "Atlantic Time (Canada)",
+    "CaracasLaPaz": "Caracas, La Paz",
+    "Santiago": "Santiago",
+    "BogotaLimaQuito": "Bogota, Lima, Quito",
+    "EasternTimeUSCanada": "Eastern Time (US & Canada)",
+    "IndianaEast": "Indiana (East)",
+    "CentralAmerica": "Central America",
+    "CentralTimeUSCanada": "Central Time (US & Canada)",
+    "GuadalajaraMexicoCityMonterrey": "Guadalajara, Mexico City, Monterrey",
+    "Saskatchewan": "Saskatchewan",
+    "Arizona": "Arizona",
+    "ChihuahuaLaPazMazatlan": "Chihuahua, La Paz, Mazatlan",
+    "MountainTimeUSCanada": "Mountain Time (US & Canada)",
+    "PacificTimeUSCanadaTijuana": "Pacific Time (US & Canada); Tijuana",
+    "Alaska": "Alaska",
+    "Hawaii": "Hawaii",
+    "MidwayIslandandSamoa": "Midway Island, Samoa",
+    "InternationalDateLineWest": "International Date Line West",
+}
+
+
+def zone_label(zone: str) -> str:
+    """The header's name of a ReportTimeZone value: ``(GMT-08:00) Pacific Time (US & Canada); Tijuana``."""
+    offset = _ZONE_OFFSETS.get(zone, 0)
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset), 60)
+    prefix = "(GMT)" if offset == 0 else f"(GMT{sign}{hours:02d}:{minutes:02d})"
+    return f"{prefix} {_ZONE_NAMES.get(zone, zone)}"
 
 
 def _null_request(path: str, what: str = "The JSON value could not be converted") -> _OperationError:
@@ -367,7 +463,9 @@ class _Reporting(_ReportLinks, _AdsApi):
         start, end, zone, predefined = self._time_range(request.get("Time"), aggregation, effective, report_type)
         if _flag(request.get("ReturnOnlyCompleteData")):
             self._check_complete(predefined, end, zone, account_ids)
-        report_id = self._rand.fresh(lambda: self._rand.digits(11), self.reports)
+        # Letters, digits and dashes: a client that treats the id as a number breaks here as it would
+        # on Microsoft, whose ids may hold any character.
+        report_id = self._rand.fresh(self._rand.guid, self.reports)
         report = EmulatorReport(
             id=report_id,
             report_type=report_type,
@@ -378,6 +476,7 @@ class _Reporting(_ReportLinks, _AdsApi):
             aggregation=aggregation,
             format=report_format,
             time_zone=zone,
+            time_zone_label=zone_label(zone),
             report_name=str(report_name or report_type[: -len("Request")]),
             exclude_report_header=_flag(request.get("ExcludeReportHeader")),
             exclude_report_footer=_flag(request.get("ExcludeReportFooter")),
@@ -560,6 +659,10 @@ class _Reporting(_ReportLinks, _AdsApi):
             raise _null_request("$.Time.PredefinedTime")
         if not rules.aggregation_allows(aggregation, predefined):
             raise _OperationError(2007, f"{aggregation} with {predefined or 'a custom date range'}.")
+        if aggregation != "Summary" and rules.not_applicable(report_type, aggregation):
+            # Retention: "If the data aggregation is not available for a given report, it will be
+            # noted as Not Applicable" (Budget Summary keeps Daily only; Share of Voice no Hourly).
+            raise _OperationError(2059, f"{report_type} has no {aggregation} data.")
         if predefined is not None:
             start, end = _predefined_range(predefined, today)
             earliest = self._earliest(report_type, aggregation, effective, today)
@@ -619,12 +722,15 @@ class _Reporting(_ReportLinks, _AdsApi):
         return (ends + rules.COMPLETE_AFTER).timestamp()
 
     def _poll(self, payload: Mapping[str, Any], tracking_id: str) -> _Reply:
-        report_id = _as_id(payload.get("ReportRequestId"))
-        if report_id is None:
+        raw = payload.get("ReportRequestId")
+        report_id = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+        if not report_id.strip() or len(report_id) > MAX_REPORT_ID:
             raise _OperationError(2100)  # not an id at all: "The report identifier is not valid."
         report = self.reports.get(report_id)
-        if report is None or self.clock() - report.submitted_at > _TWO_DAYS:
-            raise _OperationError(2101)  # an id, unknown or older than 2 days: "The report was not found."
+        if report is None:
+            raise _OperationError(2101)  # "The report was not found."
+        if self.clock() - report.submitted_at > REPORT_ID_LIFETIME:
+            raise _OperationError(2100, "The report request identifier is valid for one day.")
         report.polls += 1
         status: dict[str, Any]
         if report.pending_polls > 0:

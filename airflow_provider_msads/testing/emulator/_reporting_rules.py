@@ -183,3 +183,13 @@ def retention(report_type: str, aggregation: str) -> Span | None:
     if report_type in NO_RETENTION_LIMIT:
         raise KeyError(report_type)
     return RETENTION.get(report_type, DEFAULT_RETENTION)[_GRAIN_OF.get(aggregation, aggregation)]
+
+
+def not_applicable(report_type: str, aggregation: str) -> bool:
+    """Whether the Retention page marks ``aggregation`` "Not Applicable" for ``report_type``: the
+    report keeps no data at that grain, so a request for it is refused (2059), whether or not the
+    request has a ``TimePeriod`` column (Budget Summary has none: its request carries no Aggregation
+    in the SDK; one sent anyway is read, ASSUMPTION)."""
+    if report_type in NO_RETENTION_LIMIT:
+        return False
+    return retention(report_type, aggregation) is None
