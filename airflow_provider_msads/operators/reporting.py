@@ -84,6 +84,11 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     :param output_format: ``"csv"`` (Microsoft's bytes) or ``"parquet"`` (typed; extra ``[parquet]``).
     :param asset: the Asset (Dataset on 2.11) URI or object whose event says the file landed;
         default: derived from the destination's folder before its first template; False: none.
+
+    The result (and the Asset event's extra) also says ``complete``: False when Microsoft's report
+    header says "Potential Incomplete Data" (the header is read and stripped from the file), and
+    ``date_from``/``date_to``: the days the file covers (whole weeks, months, years for Weekly,
+    Monthly, Yearly, which Microsoft widens a custom range to).
     """
 
     template_fields: Sequence[str] = (
