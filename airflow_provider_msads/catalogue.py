@@ -805,7 +805,7 @@ REPORTING_CATALOGUE: dict[int, CatalogueEntry] = {
         _rep(
             2100,
             "ReportingServiceInvalidReportId",
-            "the report request id is not valid (or no longer: ids live two days).",
+            "the report request id is not valid (or no longer: an id is valid for at most one day).",
             "Run the task again: the saved id is forgotten and a new report is submitted.",
         ),
         _rep(

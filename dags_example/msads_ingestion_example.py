@@ -13,8 +13,10 @@
 3. `campaign_performance` (`MicrosoftAdsReportOperator`, deferrable) is the ingestion itself: a
    daily `CampaignPerformanceReportRequest` for the day that ended before the run plus a lookback
    window of `lookback_days` (conversions and invalid-traffic adjustments arrive late, so each run re-pulls
-   the last days), written as CSV to `<output folder>/campaign_performance/<last day>.csv` once complete. A
-   retry resumes the same report request instead of submitting it again.
+   the last days; the run at 16:00 UTC comes after Microsoft closed the day's books everywhere, so
+   the result's `complete` is True), written as CSV to
+   `<output folder>/campaign_performance/<last day>.csv` once complete. A retry resumes the same
+   report request instead of submitting it again.
 
 Where files go is the deployment's choice, not the triggering user's: the base folder comes from
 the environment variable `MSADS_EXAMPLE_DATA_DIR` of the Airflow processes (default: the home
@@ -36,6 +38,10 @@ import pendulum
 # common-compat keeps one import line working on Airflow 2.11 and 3.x (airflow.sdk on 3).
 from airflow.providers.common.compat.sdk import Param, dag, task
 
+# Airflow's own timetable (2.11 and 3.x): a run at 16:00 UTC with a zero-length data interval, so
+# the operator's default dates are the day before, whose books have closed in every time zone.
+from airflow.timetables.trigger import CronTriggerTimetable
+
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
 
@@ -49,7 +55,10 @@ log = logging.getLogger(__name__)
 
 @dag(
     dag_id="msads_ingestion_example",
-    schedule="@daily",
+    # Microsoft closes a day's books about 3 hours after it ends in *every* campaign's time zone
+    # (UTC-12 the last): 15:00 UTC the next day. At 16:00 UTC yesterday is complete; at midnight
+    # it is not (the result's `complete` would be False).
+    schedule=CronTriggerTimetable("0 16 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     doc_md=__doc__,

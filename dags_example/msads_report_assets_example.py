@@ -8,8 +8,9 @@ Two DAGs sharing one Asset (a Dataset on Airflow 2.11):
   `$MSADS_EXAMPLE_DATA_DIR/msads_data/campaign_daily/<day>.csv` (the deployment's folder, set on
   every Airflow process; default: the home folder).
   `MicrosoftAdsReportOperator` declares the Asset and, once the file is complete, records an
-  Asset event whose `extra` holds `path`, `rows`, `bytes`, `report_request_id`, `date_from`
-  and `date_to`.
+  Asset event whose `extra` holds `path`, `rows`, `bytes`, `report_request_id`, `date_from`,
+  `date_to` and `complete` (the run at 16:00 UTC asks for yesterday once Microsoft closed its
+  books in every time zone, so it is True; a loader can skip or flag a False).
 * `msads_report_consumer` is scheduled on that Asset: it runs when the file lands and reads the
   event's `extra` to find the file, without listing folders or guessing dates. Put your DuckDB or
   pandas load there (for Parquet, set `output_format="parquet"` on the producer).
@@ -28,6 +29,10 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 
+# Airflow's own timetable (2.11 and 3.x): a run at 16:00 UTC with a zero-length data interval, so
+# the operator's default dates are the day before, whose books have closed in every time zone.
+from airflow.timetables.trigger import CronTriggerTimetable
+
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
 try:  # Airflow 3
@@ -45,7 +50,10 @@ log = logging.getLogger(__name__)
 
 @dag(
     dag_id="msads_report_producer",
-    schedule="@daily",
+    # Microsoft closes a day's books about 3 hours after it ends in *every* campaign's time zone
+    # (UTC-12 the last): 15:00 UTC the next day. At 16:00 UTC yesterday is complete; at midnight
+    # it is not (the result's `complete` would be False).
+    schedule=CronTriggerTimetable("0 16 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     doc_md=__doc__,

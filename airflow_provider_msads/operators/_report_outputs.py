@@ -13,6 +13,7 @@ the Asset event, lineage. Kept apart from the request/wait/resume logic of the o
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import tempfile
@@ -41,14 +42,45 @@ def _date_text(value: Any) -> str | None:
 
 
 def request_dates(request: dict[str, Any]) -> dict[str, Any]:
-    """The request's period as the event and lineage say it: dates, or Microsoft's predefined name."""
+    """The request's period as the event and lineage say it: the days the file covers (Weekly,
+    Monthly and Yearly widened to whole periods, as Microsoft does), or Microsoft's predefined name.
+    ``asked_date_from``/``asked_date_to`` are the request's own dates when they differ."""
+    from airflow_provider_msads.reporting.request import covered_dates
+
     when = request.get("Time") or {}
-    return {
-        "date_from": _date_text(when.get("CustomDateRangeStart")),
-        "date_to": _date_text(when.get("CustomDateRangeEnd")),
+    asked_from, asked_to = _date_text(when.get("CustomDateRangeStart")), _date_text(when.get("CustomDateRangeEnd"))
+    period: dict[str, Any] = {
+        "date_from": asked_from,
+        "date_to": asked_to,
         "predefined_time": when.get("PredefinedTime"),
         "time_zone": when.get("ReportTimeZone"),
     }
+    if asked_from and asked_to:
+        first, last = covered_dates(
+            str(request.get("Aggregation")),
+            datetime.date.fromisoformat(asked_from),
+            datetime.date.fromisoformat(asked_to),
+            [str(c) for c in request.get("Columns") or []],
+        )
+        if (first.isoformat(), last.isoformat()) != (asked_from, asked_to):
+            period.update(
+                date_from=first.isoformat(),
+                date_to=last.isoformat(),
+                asked_date_from=asked_from,
+                asked_date_to=asked_to,
+            )
+    return period
+
+
+def merge_complete(flags: list[bool | None]) -> bool | None:
+    """Several files' completeness as one: False if any says so, None if any (or all) had no header."""
+    if not flags:
+        return None
+    if any(flag is False for flag in flags):
+        return False
+    if any(flag is None for flag in flags):
+        return None
+    return True
 
 
 class ReportOutputsMixin:
@@ -133,6 +165,7 @@ class ReportOutputsMixin:
         scratch = tempfile.mkdtemp(prefix="msads-report-parts-")
         try:
             parts: list[tuple[str, int]] = []
+            flags: list[bool | None] = []
             for index, status in enumerate(statuses):
                 local = os.path.join(scratch, f"part-{index:04d}.csv")
                 if status.download_url is None:
@@ -140,6 +173,7 @@ class ReportOutputsMixin:
                     continue
                 part = hook.download_report(status.download_url, local, request_id=status.request_id)
                 parts.append((local, part.rows))
+                flags.append(part.complete)
             if self.output_format == "parquet":
                 handles = [open(path, "rb") for path, _ in parts]  # noqa: SIM115 - closed below
                 try:
@@ -161,6 +195,7 @@ class ReportOutputsMixin:
                     "compression": None,
                     "schema": written.schema,
                     "row_groups": written.row_groups,
+                    "complete": merge_complete(flags),
                 }
             joined: rp.DownloadResult = join_csv_parts(
                 parts,
@@ -176,6 +211,7 @@ class ReportOutputsMixin:
                 "csv_bytes": joined.csv_bytes,
                 "format": "csv",
                 "compression": joined.compression,
+                "complete": merge_complete(flags),
             }
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -230,6 +266,7 @@ class ReportOutputsMixin:
             "compression": result.get("compression"),
             "report_type": self.report_type,
             **(period or {}),
+            "complete": result.get("complete"),
         }
         if result.get("report_request_ids"):
             extra["report_request_ids"] = result["report_request_ids"]

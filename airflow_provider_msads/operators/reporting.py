@@ -5,10 +5,10 @@ built and checked by :mod:`airflow_provider_msads.reporting`, the HTTP work is t
 
 Two things here are Airflow's own concern:
 
-* **Resuming.** A ReportRequestId stays pollable for two days, and slow reports outlive a task's
+* **Resuming.** A ReportRequestId stays pollable for one day (SubmitGenerateReport), and slow reports outlive a task's
   timeout; peers that re-submit on each retry never finish in slow periods. The id is saved
   before waiting, and a retry (or a cleared task) of the same run polls it again when the request
-  is unchanged and the id younger than two days. Airflow clears a task's XComs when a new try
+  is unchanged and the id younger than a day. Airflow clears a task's XComs when a new try
   starts, so the id is kept in an Airflow Variable named after the task instance (and pushed to
   XCom under ``report_request_id`` for people to see), sealed under the connection's client
   secret (:mod:`~airflow_provider_msads.reporting.resume`: whoever may write Variables cannot
@@ -84,6 +84,11 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     :param output_format: ``"csv"`` (Microsoft's bytes) or ``"parquet"`` (typed; extra ``[parquet]``).
     :param asset: the Asset (Dataset on 2.11) URI or object whose event says the file landed;
         default: derived from the destination's folder before its first template; False: none.
+
+    The result (and the Asset event's extra) also says ``complete``: False when Microsoft's report
+    header says "Potential Incomplete Data" (the header is read and stripped from the file), and
+    ``date_from``/``date_to``: the days the file covers (whole weeks, months, years for Weekly,
+    Monthly, Yearly, which Microsoft widens a custom range to).
     """
 
     template_fields: Sequence[str] = (
@@ -349,7 +354,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         return (
             f"Report request {request_id} was still not ready after waiting {waited:.0f} s ({polls} polls; "
             f"timeout={self.timeout:.0f} s). A retry of this task resumes polling the same request while Microsoft "
-            "keeps it (2 days); raise `timeout` or add retries for slow periods."
+            "keeps it (one day); raise `timeout` or add retries for slow periods."
         )
 
     def execute_complete(
@@ -431,6 +436,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
                 "format": "csv",
                 "report_request_id": status.request_id,
                 "columns": columns,
+                "complete": result.complete,
             },
             period,
         )
@@ -443,9 +449,53 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
             self.log.debug("Could not rebuild the report's period.", exc_info=True)
             return None
 
+    def _complete_by_clock(self, period: dict[str, Any]) -> bool:
+        from airflow_provider_msads.reporting.request import OPEN_PERIODS, books_closed
+
+        if self.return_only_complete_data:
+            return True
+        if period.get("date_to"):
+            return books_closed(datetime.date.fromisoformat(str(period["date_to"])))
+        predefined = period.get("predefined_time")
+        if predefined and predefined not in OPEN_PERIODS:
+            # The period ended yesterday in the report's zone at the latest.
+            yesterday = datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)
+            return books_closed(yesterday)
+        return False
+
     def _done(self, context: Context, result: dict[str, Any], period: dict[str, Any] | None) -> dict[str, Any]:
-        """The file is complete: forget the resume state, record the Asset event, return the XCom."""
+        """The file is complete: forget the resume state, record the Asset event, return the XCom.
+
+        ``complete`` is the report header's word when there was one; without (an empty report, a
+        file without header) it is True with ``return_only_complete_data`` (Microsoft answered 2004
+        until it was) and otherwise whether the last day's books have closed everywhere by now.
+        """
         self._forget_request_id(context)
+        period = dict(period or {})
+        complete = result.get("complete")
+        if complete is None:
+            complete = self._complete_by_clock(period)
+        result = {**result, "complete": bool(complete)}
+        if period.get("asked_date_from"):
+            self.log.warning(
+                "%s aggregation covers whole periods: the file covers %s..%s, not the %s..%s asked "
+                "(Microsoft widens a custom range; ReportAggregation).",
+                self.aggregation,
+                period["date_from"],
+                period["date_to"],
+                period["asked_date_from"],
+                period["asked_date_to"],
+            )
+        for key in ("date_from", "date_to"):
+            if key in period:
+                result.setdefault(key, period[key])
+        if not result["complete"]:
+            self.log.warning(
+                "Microsoft says the data of %s may not be complete yet (books close about 3 hours after the day "
+                "ends in every campaign's time zone); `complete` is False. Schedule later or re-pull with "
+                "lookback_days.",
+                period.get("date_to") or period.get("predefined_time") or "the report's period",
+            )
         self.log.info("Wrote %d rows (%d bytes) to %s.", result["rows"], result["bytes"], result["path"])
         self._record_asset_event(context, result, period)
         return result

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_msads.reporting.destinations import Publisher, final_name, output
-from airflow_provider_msads.reporting.download import CHUNK_SIZE, DownloadResult, header_row
+from airflow_provider_msads.reporting.download import CHUNK_SIZE, LINE_END, DownloadResult, header_row
 from airflow_provider_msads.reporting.request import MAX_ACCOUNTS
 
 
@@ -36,7 +36,9 @@ def join_csv_parts(
     """Write the CSV ``parts`` (local path, rows) as one file: the first column row, then all rows.
 
     A part without a column row (an empty file) adds nothing; with no part at all the file is the
-    request's column row alone, as for an empty report.
+    request's column row alone, as for an empty report. A part that ends without a line break
+    (Microsoft's last row has none when the footer is excluded) gets one before the next part's
+    rows, so the last row of one batch is never glued to the first of the next.
     """
     destination = final_name(destination, compression)
     rows = csv_bytes = 0
@@ -44,18 +46,28 @@ def join_csv_parts(
         writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
         try:
             wrote_header = False
+            last = b"\n"  # the last byte written: a part that ends without a line break gets one
             for path, part_rows in parts:
                 with open(path, "rb") as source:
                     first = source.readline()  # Microsoft's column row: names only, one line
                     if not first.strip():
                         continue
+                    if not first.endswith(b"\n"):
+                        first += LINE_END.encode()  # a part that is the column row alone, unterminated
                     if not wrote_header:
                         writer.write(first)
                         csv_bytes += len(first)
+                        last = first[-1:]
                         wrote_header = True
+                    part_start = True
                     while chunk := source.read(CHUNK_SIZE):
+                        if part_start and last not in (b"\n", b"\r"):
+                            writer.write(LINE_END.encode())
+                            csv_bytes += len(LINE_END)
+                        part_start = False
                         writer.write(chunk)
                         csv_bytes += len(chunk)
+                        last = chunk[-1:]
                 rows += part_rows
             if not wrote_header:
                 row = header_row(columns)

@@ -1,9 +1,14 @@
 """The report's file: the pre-signed link streamed to a zip, its one CSV unpacked into place.
 
 The link gets a plain client without credentials, https only (loopback aside). The zip goes to a
-temporary file, its single CSV entry is read in chunks (BOM stripped, rows counted CSV-aware,
-optionally gzipped) into a temporary file next to the destination, which is then moved into place
-(:mod:`.destinations`): memory stays flat whatever the report's size.
+temporary file, its single CSV entry is read in chunks (BOM stripped, report header read and
+stripped, footer stripped, rows counted CSV-aware, optionally gzipped) into a temporary file next
+to the destination, which is then moved into place (:mod:`.destinations`): memory stays flat
+whatever the report's size.
+
+The report header is requested on purpose: it carries Microsoft's only in-file signal that the
+last day may not be completely processed ("Potential Incomplete Data: true"), which becomes
+``complete`` in the result. The file itself stays data rows only: column row first, no BOM.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import asyncio
 import gzip
 import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -53,13 +59,19 @@ LINK_RENEWALS = 3
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """What was written: ``bytes`` is the size of the file at ``path`` (compressed if gzip)."""
+    """What was written: ``bytes`` is the size of the file at ``path`` (compressed if gzip).
+
+    ``complete`` is what the report header said ("Potential Incomplete Data"), None when the file
+    had no header; ``report_header`` holds its lines as key -> value.
+    """
 
     path: str
     rows: int
     bytes: int
     csv_bytes: int
     compression: str | None = None
+    complete: bool | None = None
+    report_header: dict[str, str] = field(default_factory=dict)
 
 
 def check_download_url(url: str) -> str:
@@ -91,7 +103,7 @@ def _check_download_response(response: httpx.Response) -> None:
     if response.status_code in (403, 404, 410):
         raise LinkExpiredError(
             f"The report download link answered HTTP {response.status_code} (it lives 5 minutes).",
-            remedy="Polled again for a fresh link; if it persists, the report request expired (2 days).",
+            remedy="Polled again for a fresh link; if it persists, the report request expired (ids live one day).",
             http_status=response.status_code,
         )
     if response.status_code >= 400:
@@ -199,6 +211,140 @@ def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return entry
 
 
+#: The report header's keys, as Microsoft writes them (Reports guide, "Report File Schema"; the
+#: SDKs' RowReportHeader parsers list the same nine), each line one quoted value ``"Key: value"``.
+HEADER_KEYS = (
+    "Report Name",
+    "Report Time",
+    "Time Zone",
+    "Last Completed Available Day",
+    "Last Completed Available Hour",
+    "Report Aggregation",
+    "Report Filter",
+    "Potential Incomplete Data",
+    "Rows",
+)
+_HEADER_LINE = re.compile(rb'^"?(' + b"|".join(k.encode() for k in HEADER_KEYS) + rb'): ?(.*?)"?$')
+#: The footer: after a blank line, one quoted line "(c)<year> Microsoft Corporation. All rights reserved."
+_FOOTER_LINE = re.compile(rb'^"[^"]*Microsoft Corporation[^"]*"$')
+_BOM = b"\xef\xbb\xbf"
+#: The header is a dozen short lines; more than this before the column row is not a header.
+MAX_HEADER_BYTES = 1024 * 1024
+#: Bytes held back at the end of the stream until it is known whether they are the footer.
+FOOTER_HOLD = 64 * 1024
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+
+
+class ReportFrame:
+    """Reads and strips the report header and footer from the CSV stream; the rest passes through.
+
+    Fed the entry in chunks, it returns the bytes that belong in the file: the column row and the
+    rows, BOM removed. The start is held until the first line is known: a header line starts the
+    header, which runs to its blank line (its keys are kept in :attr:`header`); anything else is
+    the column row (a file requested without header). The last :data:`FOOTER_HOLD` bytes are held
+    until the end: when they end with a blank line and Microsoft's copyright line, those are
+    dropped. A file without header or footer passes through unchanged (BOM aside).
+    """
+
+    def __init__(self) -> None:
+        self.header: dict[str, str] = {}
+        self._start: bytearray | None = bytearray()
+        self._tail = bytearray()
+
+    @property
+    def complete(self) -> bool | None:
+        """False when the header says "Potential Incomplete Data: true"; None without a header."""
+        flag = self.header.get("Potential Incomplete Data")
+        if flag is None:
+            return None
+        return flag.strip().lower() != "true"
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._start is not None:
+            self._start += chunk
+            body = self._read_header(final=False)
+            if body is None:
+                return b""
+            chunk = body
+        if len(self._tail) + len(chunk) <= FOOTER_HOLD:
+            self._tail += chunk
+            return b""
+        if len(chunk) >= FOOTER_HOLD:  # the usual case: the held tail goes out, the chunk's end is held
+            out = bytes(self._tail) + chunk[:-FOOTER_HOLD]
+            self._tail = bytearray(chunk[-FOOTER_HOLD:])
+            return out
+        self._tail += chunk
+        out = bytes(self._tail[: len(self._tail) - FOOTER_HOLD])
+        del self._tail[: len(out)]
+        return out
+
+    def close(self) -> bytes:
+        if self._start is not None:
+            self._tail += self._read_header(final=True) or b""
+        tail = bytes(self._tail)
+        self._tail.clear()
+        return _without_footer(tail)
+
+    def _read_header(self, *, final: bool) -> bytes | None:
+        """The body once the header (if any) is read; None while more bytes are needed."""
+        assert self._start is not None
+        data = bytes(self._start)
+        if not final and len(data) < len(_BOM) and _BOM.startswith(data):
+            return None
+        data = data.removeprefix(_BOM)
+        need_more = not final and len(data) < MAX_HEADER_BYTES
+        header: dict[str, str] = {}
+        position = 0
+        while True:
+            end = _line_end(data, position)
+            if end is None and need_more:
+                return None
+            line = data[position : end[0]] if end else data[position:]
+            match = _HEADER_LINE.match(line)
+            if not match:
+                break
+            header[match.group(1).decode()] = match.group(2).replace(b'""', b'"').decode("utf-8", "replace")
+            if end is None:
+                position = len(data)
+                break
+            position = end[1]
+        if header and not line.strip() and end is not None:
+            position = end[1]  # the blank line that ends the header
+        self._start = None
+        self.header = header
+        return data[position:].removeprefix(_BOM)
+
+
+def _line_end(data: bytes, start: int) -> tuple[int, int] | None:
+    """(end of the line starting at ``start``, start of the next) or None if it has not ended."""
+    lf, cr = data.find(b"\n", start), data.find(b"\r", start)
+    if cr == -1 or (lf != -1 and lf < cr):
+        return None if lf == -1 else (lf, lf + 1)
+    if cr + 1 < len(data):
+        return cr, cr + (2 if data[cr + 1] == 0x0A else 1)
+    return None  # a CR at the very end: its LF may come with the next chunk
+
+
+def _without_footer(tail: bytes) -> bytes:
+    """``tail`` without Microsoft's footer: a blank line, the copyright line, nothing else."""
+    stripped = tail.rstrip(b"\r\n")
+    line_start = max(stripped.rfind(b"\n"), stripped.rfind(b"\r")) + 1
+    if not _FOOTER_LINE.match(stripped[line_start:].strip(b" \t")):
+        return tail
+    before = stripped[:line_start]
+    body = before.rstrip(b"\r\n")
+    breaks = _lines(before[len(body) :])
+    if len(breaks) < 3 and body:  # the last row's line end and a blank line
+        return tail
+    if not body:
+        return b""
+    end = _line_end(before, len(body))
+    return before[: end[1]] if end else body
+
+
 #: Every byte but the double quote, CR and LF: deleted to count quotes per line at C speed.
 _NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in (0x22, 0x0A, 0x0D))
 
@@ -251,13 +397,15 @@ class RowCounter:
         return self.records
 
 
-def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int]:
-    """Copy the single CSV entry into ``out`` (BOM stripped, gzipped if asked): (rows, csv bytes).
+def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int, ReportFrame]:
+    """Copy the single CSV entry into ``out`` (BOM, report header and footer stripped, gzipped if
+    asked): (rows, csv bytes, the frame with the header read).
 
     A damaged zip (a cut connection, a truncated blob) is retryable: the task's next try polls for
     a fresh link. Disk errors (OSError) are not wrapped: they are the worker's, not Microsoft's.
     """
     counter = RowCounter()
+    frame = ReportFrame()
     written = 0
     try:
         with zipfile.ZipFile(zip_path) as archive:
@@ -265,14 +413,15 @@ def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[
             writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
             try:
                 with archive.open(entry) as source:
-                    first = True
-                    while chunk := source.read(CHUNK_SIZE):
-                        if first:
-                            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
-                            first = False
-                        written += len(chunk)
-                        counter.feed(chunk)
-                        writer.write(chunk)
+                    while True:
+                        chunk = source.read(CHUNK_SIZE)
+                        data = frame.feed(chunk) if chunk else frame.close()
+                        if data:
+                            written += len(data)
+                            counter.feed(data)
+                            writer.write(data)
+                        if not chunk:
+                            break
             finally:
                 if writer is not out:
                     writer.close()
@@ -283,7 +432,11 @@ def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[
             retryable=True,
         ) from exc
     records = counter.close()
-    return max(records - 1, 0), written
+    rows = max(records - 1, 0)
+    declared = frame.header.get("Rows", "").strip().replace(",", "")
+    if declared.isdigit() and int(declared) != rows:
+        log.warning("The report header says %s rows; the file has %d.", declared, rows)
+    return rows, written, frame
 
 
 def header_row(columns: Sequence[str]) -> bytes:
@@ -374,9 +527,17 @@ def _publish_csv(
     zip_path: str, destination: str, compression: str | None, publish: Publisher | None, scratch: str | None = None
 ) -> DownloadResult:
     with output(destination, publish, scratch=scratch) as out:
-        rows, csv_bytes = _unpack(zip_path, out, compression=compression)
+        rows, csv_bytes, frame = _unpack(zip_path, out, compression=compression)
         size = out.tell()
-    return DownloadResult(path=destination, rows=rows, bytes=size, csv_bytes=csv_bytes, compression=compression)
+    return DownloadResult(
+        path=destination,
+        rows=rows,
+        bytes=size,
+        csv_bytes=csv_bytes,
+        compression=compression,
+        complete=frame.complete,
+        report_header=dict(frame.header),
+    )
 
 
 # ------------------------------------------------------------------------------------- renewal
@@ -399,7 +560,7 @@ class PollAgain:
 def renewing_download(url: str, request_id: str | None) -> Generator[Fetch | PollAgain, Any, DownloadResult]:
     """Download, and when the link has expired, Poll again for a fresh one and retry.
 
-    Links live five minutes while Microsoft keeps the report two days: a task that waited too long
+    Links live five minutes while Microsoft keeps the report one day: a task that waited too long
     between Poll and download should not fail for that. A flow (as in :mod:`_flow`): the hook
     drives it with its sync or async download and Poll, so the rule is written once.
     """
@@ -420,7 +581,7 @@ def fresh_link(status: ReportStatus) -> str:
     if status.status != "Success" or not status.download_url:
         raise ReportDownloadError(
             f"Report {status.request_id}: polling for a fresh download link answered {status.status} without a link.",
-            remedy="Run the task again; it resumes the same request while Microsoft keeps it (2 days).",
+            remedy="Run the task again; it resumes the same request while Microsoft keeps it (one day).",
             tracking_id=status.tracking_id,
         )
     return status.download_url

@@ -42,8 +42,20 @@ MAX_CAMPAIGNS = 300
 MAX_REPORT_NAME = 200
 #: The formats the operator writes end to end (Tsv and Xml are refused before submitting).
 FORMATS = ("Csv",)
-#: How long Microsoft keeps a ReportRequestId pollable.
-REQUEST_ID_LIFETIME = datetime.timedelta(days=2)
+#: How long Microsoft keeps a ReportRequestId pollable: SubmitGenerateReport and
+#: PollGenerateReport ("the report request identifier ... is valid for one day"; an older guide
+#: said two). Ids are opaque strings ("up to 40 ... any character"), never assumed to be digits.
+REQUEST_ID_LIFETIME = datetime.timedelta(days=1)
+#: ReportRequest keys the file contract rests on: the operator reads the report header and footer
+#: (Microsoft's only in-file completeness signal) and strips them, counts rows against the column
+#: row, and types Parquet from CSV 2.0 values. ``report_request`` may not override them.
+FILE_CONTRACT = {
+    "ExcludeReportHeader": False,
+    "ExcludeReportFooter": False,
+    "ExcludeColumnHeaders": False,
+    "Format": "Csv",
+    "FormatVersion": "2.0",
+}
 
 
 # -- what Microsoft documents ---------------------------------------------------------------------
@@ -93,6 +105,19 @@ RETENTION: dict[str, dict[str, tuple[int, int]]] = {
 }
 _DEFAULT_RETENTION = {"hourly": (6, 0), "daily": (36, 0)}
 _HOURLY = frozenset({"Hourly", "HourOfDay"})
+#: The same page's "Not Applicable" cells: aggregations a report type keeps no data for (Microsoft
+#: answers 2059 UnsupportedTimeGrain, per the emulator's ledger). The page's columns are Hourly ...
+#: Summary; HourOfDay reads Hourly, DayOfWeek Daily, WeeklyStartingMonday Weekly (assumption).
+NOT_APPLICABLE: dict[str, frozenset[str]] = {
+    "BudgetSummaryReportRequest": frozenset({"Hourly", "Weekly", "Monthly", "Yearly", "Summary"}),
+    "ShareOfVoiceReportRequest": frozenset({"Hourly"}),
+}
+_PAGE_COLUMN = {"HourOfDay": "Hourly", "DayOfWeek": "Daily", "WeeklyStartingMonday": "Weekly"}
+
+
+def not_applicable(report_type: str, aggregation: str) -> bool:
+    """Whether the retention page says "Not Applicable" for ``report_type`` at ``aggregation``."""
+    return _PAGE_COLUMN.get(aggregation, aggregation) in NOT_APPLICABLE.get(report_type, frozenset())
 
 
 def retention(report_type: str, aggregation: str) -> tuple[int, int]:
@@ -201,6 +226,47 @@ def default_dates(
     else:
         day = local.date() - datetime.timedelta(days=1)
     return day, day
+
+
+# -- what the file covers, and whether it is complete ---------------------------------------------
+
+#: ReportAggregation: "If the selected dates are not full weeks/months/years and the corresponding
+#: weekly/monthly/yearly time period column is requested, the selected dates will be converted to
+#: full weeks/months/years". Weekly runs Sunday through Saturday, WeeklyStartingMonday Monday
+#: through Sunday (the same page).
+WIDENING_AGGREGATIONS = frozenset({"Weekly", "WeeklyStartingMonday", "Monthly", "Yearly"})
+
+
+def covered_dates(
+    aggregation: str, first: datetime.date, last: datetime.date, columns: Sequence[str] = ("TimePeriod",)
+) -> tuple[datetime.date, datetime.date]:
+    """The days a report of ``first``..``last`` covers: whole weeks, months or years for those
+    aggregations when the TimePeriod column is asked for (without it Microsoft answers Summary)."""
+    if aggregation not in WIDENING_AGGREGATIONS or "TimePeriod" not in columns:
+        return first, last
+    if aggregation in ("Weekly", "WeeklyStartingMonday"):
+        # date.weekday(): Monday 0 ... Sunday 6; ``shift`` makes it the days since the week's first day.
+        shift = 1 if aggregation == "Weekly" else 0
+        start = first - datetime.timedelta(days=(first.weekday() + shift) % 7)
+        end = last - datetime.timedelta(days=(last.weekday() + shift) % 7) + datetime.timedelta(days=6)
+        return start, end
+    if aggregation == "Monthly":
+        return first.replace(day=1), last.replace(day=calendar.monthrange(last.year, last.month)[1])
+    return first.replace(month=1, day=1), last.replace(month=12, day=31)
+
+
+#: Reports guide, "Time Zones in Reporting": complete data "only after the day has ended ... in all
+#: of the campaign time zones", books closed "after 3 hours". Microsoft's westernmost ReportTimeZone
+#: is InternationalDateLineWest (UTC-12), so a day is closed everywhere 12 + 3 hours after it ends
+#: in UTC (assumption: the campaigns' zones are unknown to the client, so the latest one counts).
+BOOKS_CLOSE_AFTER_UTC_MIDNIGHT = datetime.timedelta(hours=15)
+
+
+def books_closed(last: datetime.date, now: datetime.datetime | None = None) -> bool:
+    """Whether ``last`` has ended, plus Microsoft's three hours, in every time zone at ``now``."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    closes = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc)
+    return now >= closes + BOOKS_CLOSE_AFTER_UTC_MIDNIGHT
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -350,8 +416,9 @@ def build_report_request(
 ) -> dict[str, Any]:
     """The ``ReportRequest`` object for Submit, from the operator's arguments.
 
-    ``report_request`` is merged last, so it can set anything (filters, an ad-group scope), but the
-    file format stays Microsoft's CSV 2.0 without header and footer unless it is overridden too.
+    ``report_request`` is merged last, so it can set anything (filters, an ad-group scope) except
+    the keys of :data:`FILE_CONTRACT` (refused, naming the key). The report header and footer are
+    requested: the download reads Microsoft's completeness signal there and strips them.
     ``report_name`` (the operator passes its task_id) is cut to Microsoft's 200 characters.
     """
     if not isinstance(report_type, str) or not report_type.strip():
@@ -397,8 +464,8 @@ def build_report_request(
         "Format": "Csv",
         "FormatVersion": "2.0",
         "ReturnOnlyCompleteData": bool(return_only_complete_data),
-        "ExcludeReportHeader": True,
-        "ExcludeReportFooter": True,
+        "ExcludeReportHeader": False,
+        "ExcludeReportFooter": False,
         "ExcludeColumnHeaders": False,
         "Aggregation": aggregation,
         "Columns": list(columns),
@@ -406,6 +473,7 @@ def build_report_request(
         "Time": time,
     }
     if report_request:
+        check_file_contract(report_request)
         request = _merge(request, report_request)
     result = _id_strings(request)
     assert isinstance(result, dict)
@@ -413,6 +481,40 @@ def build_report_request(
 
 
 # -- checking -------------------------------------------------------------------------------------
+
+_CONTRACT_WHY = {
+    "ExcludeReportHeader": "the report header carries Microsoft's only in-file completeness signal "
+    "('Potential Incomplete Data'), read while streaming and then stripped",
+    "ExcludeReportFooter": "the footer is stripped while streaming so the file is data rows only",
+    "ExcludeColumnHeaders": "the file starts with the column row (its contract, what `rows` is counted against, "
+    "and where Parquet takes its column names)",
+    "Format": "the operator streams Microsoft's CSV, counts its rows and publishes it as is",
+    "FormatVersion": "values are typed from CSV 2.0 (FormatVersion 1.0 writes '1,000.00' and "
+    "'3/15/2018 12:00:00 AM|7')",
+}
+
+
+def _same(value: object, wanted: object) -> bool:
+    if isinstance(wanted, bool):
+        return value is wanted or (isinstance(value, str) and value.strip().lower() == str(wanted).lower())
+    return str(value).strip().lower() == str(wanted).lower()
+
+
+def check_file_contract(request: Mapping[str, Any]) -> None:
+    """Refuse a ReportRequest (or ``report_request`` override) that changes what the file rests on.
+
+    Each key of :data:`FILE_CONTRACT` may be given only with the value the operator sends anyway;
+    anything else is refused before submitting, naming the key.
+    """
+    for key, wanted in FILE_CONTRACT.items():
+        if key in request and not _same(request[key], wanted):
+            value = str(request[key])[:20]
+            raise ReportRequestError(
+                f"report_request sets {key}={value!r}: the operator's file needs {key}={wanted!r} "
+                f"({_CONTRACT_WHY[key]}).",
+                field=f"report_request.{key}",
+                remedy=f'Remove "{key}" from report_request; convert or trim the file downstream if needed.',
+            )
 
 
 def _custom_range(time: Mapping[str, Any]) -> tuple[datetime.date, datetime.date] | None:
@@ -452,20 +554,16 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
             field="aggregation",
             remedy="Use one of " + ", ".join(AGGREGATIONS) + ".",
         )
-    report_format = request.get("Format", "Csv")
-    if report_format not in FORMATS:
+    check_file_contract(request)
+    if not_applicable(report_type, str(aggregation)):
+        grains = ("Hourly", "Daily", "Weekly", "Monthly", "Yearly", "Summary")
+        served = [a for a in grains if not not_applicable(report_type, a)]
         raise ReportRequestError(
-            f"Format {str(report_format)[:20]!r} is not written by this operator: it streams Microsoft's CSV, "
-            "counts its rows and publishes it as is.",
-            field="report_request",
-            remedy='Remove "Format" from report_request (the file is CSV 2.0); convert downstream if you need TSV.',
-        )
-    if request.get("ExcludeColumnHeaders") not in (None, False, "false", "False"):
-        raise ReportRequestError(
-            "ExcludeColumnHeaders is set: the operator's file always starts with the column row (its contract, "
-            "and what `rows` is counted against; Parquet takes its column names from it).",
-            field="report_request",
-            remedy='Remove "ExcludeColumnHeaders" from report_request; skip the first line when loading if needed.',
+            f"Microsoft keeps no {aggregation} data of {report_type} ('Not Applicable' on 'Reporting data retention "
+            "time periods'; error 2059 at Microsoft).",
+            field="aggregation",
+            remedy=f"Use {' or '.join(served)} aggregation for {report_type}.",
+            codes=[2059],
         )
     columns = [str(c) for c in request.get("Columns") or []]
     seen: set[str] = set()
@@ -575,6 +673,14 @@ def check_report_request(request: Mapping[str, Any], *, today: datetime.date | N
             field="date_from",
             remedy="Start the range today or earlier; the default dates are the period that ended at the run.",
             codes=[2041],
+        )
+    if last > today:
+        raise ReportRequestError(
+            f"`date_to` ({last}) is after today: Microsoft's ReportTime says the end date 'cannot be later than "
+            "today's date' (error 2010 at Microsoft).",
+            field="date_to",
+            remedy="End the range today or earlier; the default dates are the period that ended at the run.",
+            codes=[2010],
         )
     oldest = retention_start(report_type, str(aggregation), today)
     if first < oldest:

@@ -1,7 +1,7 @@
 """The saved ReportRequestId a retry resumes, sealed so that nobody else can choose it.
 
 A retry of the report task polls the request an earlier try submitted (Microsoft keeps an id for
-two days, and re-submitting on every retry never finishes in slow periods). The id sits in an
+one day, and re-submitting on every retry never finishes in slow periods). The id sits in an
 Airflow Variable, which more people may write than may read the connection: a plain value would
 let them make the task download a report of *their* choosing (another account's rows, say) under
 this task's name. So the state is sealed with an HMAC under a key derived from the connection's
@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 #: The envelope's version tag; anything else does not open.
 RESUME_VERSION = "msads-resume-v1"
-#: How long Microsoft keeps a ReportRequestId pollable, less an hour so a resumed report still
-#: has time to finish.
-RESUME_MAX_AGE = 2 * 24 * 3600.0 - 3600.0
+#: How long Microsoft keeps a ReportRequestId pollable (SubmitGenerateReport: "valid for a maximum
+#: of one day"; an older guide said two), less an hour so a resumed report still has time to finish.
+RESUME_MAX_AGE = 24 * 3600.0 - 3600.0
 
 
 def fingerprint(request: Mapping[str, Any], conn_id: str) -> str:
@@ -92,5 +92,5 @@ class ResumeSeal:
             return None, "it was submitted for different arguments"
         age = (now if now is not None else time.time()) - submitted_at
         if not 0 <= age <= RESUME_MAX_AGE:
-            return None, f"it is {age / 3600:.1f} h old (Microsoft keeps a request id 48 h)"
+            return None, f"it is {age / 3600:.1f} h old (Microsoft keeps a request id one day)"
         return ResumeState(request_id=request_id, submitted_at=submitted_at), "ok"

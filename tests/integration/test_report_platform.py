@@ -246,6 +246,7 @@ def test_example_producer_records_the_asset_event_and_the_consumer_reads_it(
     assert extra["path"] == str(out.resolve() / "msads_data" / "campaign_daily" / f"{extra['date_to']}.csv")
     assert extra["rows"] > 0 and extra["bytes"] == Path(extra["path"]).stat().st_size
     assert extra["report_request_id"] in msads_emulator.reports
+    assert extra["complete"] is True  # yesterday, and Microsoft's header said so
     assert _queued_for("msads_report_consumer") == 1  # the scheduler's cue to run the loader
     assert sorted(msads_emulator.reports[extra["report_request_id"]].account_ids) == sorted(
         [msads_emulator.account.id, extra_account.id]

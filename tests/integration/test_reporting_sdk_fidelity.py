@@ -71,7 +71,10 @@ def test_reporting_service_manager_with_the_hooks_authorization(
         )
     )
     text = Path(path).read_text(encoding="utf-8-sig")
-    assert text.startswith('"TimePeriod","AccountId","CampaignId","Impressions","Clicks"')
+    # The SDK keeps Microsoft's file as is: our request asks for the report header (the operator
+    # reads and strips it), so the column row follows the header's blank line.
+    assert text.startswith('"Report Name: ') and '"Potential Incomplete Data: false"' in text
+    assert '\n\n"TimePeriod","AccountId","CampaignId","Impressions","Clicks"' in text
     assert msads_emulator.report_submits == 1 and msads_emulator.downloads_with_credentials == 0
     # One token for the whole run, minted by the hook's token manager (the rotation store applies).
     assert msads_emulator.counters["token.refresh_token"] == 1

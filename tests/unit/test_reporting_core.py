@@ -50,7 +50,7 @@ def test_build_report_request_has_microsofts_shape() -> None:
     req = _request()
     assert req["Type"] == "CampaignPerformanceReportRequest"
     assert (req["Format"], req["FormatVersion"]) == ("Csv", "2.0")
-    assert req["ExcludeReportHeader"] is True and req["ExcludeReportFooter"] is True
+    assert req["ExcludeReportHeader"] is False and req["ExcludeReportFooter"] is False  # read, then stripped
     assert req["ExcludeColumnHeaders"] is False
     assert req["ReturnOnlyCompleteData"] is False
     assert req["Scope"] == {"AccountIds": ["123456789"]}

@@ -154,7 +154,9 @@ def test_day_of_week_and_hour_of_day_take_no_custom_range() -> None:
 
 
 def test_excluded_column_headers_refused_so_rows_and_the_file_stay_right() -> None:
-    _refused(_request(report_request={"ExcludeColumnHeaders": True}), None, "report_request", "column row")
+    with pytest.raises(rp.ReportRequestError, match="column row") as caught:
+        _request(report_request={"ExcludeColumnHeaders": True})
+    assert caught.value.field == "report_request.ExcludeColumnHeaders"
     rp.check_report_request(_request(report_request={"ExcludeColumnHeaders": False}), today=TODAY)
 
 
@@ -175,7 +177,9 @@ def test_report_name_cut_to_200_but_a_given_longer_one_refused() -> None:
 
 def test_formats_other_than_csv_refused_before_submitting() -> None:
     for fmt in ("Tsv", "Xml"):
-        _refused(_request(report_request={"Format": fmt}), None, "report_request", fmt)
+        with pytest.raises(rp.ReportRequestError, match=fmt) as caught:
+            _request(report_request={"Format": fmt})
+        assert caught.value.field == "report_request.Format"
 
 
 @pytest.mark.parametrize(
