@@ -39,7 +39,13 @@ from airflow_provider_msads.testing.emulator._bulk_files import (
     entity_id,
     long_id_index,
 )
-from airflow_provider_msads.testing.emulator._catalogues import _BULK_DOWNLOAD_PREFIX, _BULK_PREFIX, _JSON, _Fault
+from airflow_provider_msads.testing.emulator._catalogues import (
+    _BULK_DOWNLOAD_PREFIX,
+    _BULK_PREFIX,
+    _FAULTS,
+    _JSON,
+    _Fault,
+)
 from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
 from airflow_provider_msads.testing.emulator._model import _as_id
 from airflow_provider_msads.testing.emulator._report_files import _AZURE_VERSION, _ZIP, _azure_error
@@ -107,8 +113,11 @@ _BULK_ERRORS: Final[dict[int, tuple[str, str]]] = {
     4347: ("CampaignServiceCampaignIdsNotPassed", "Campaign Ids passed are null or empty."),
     4350: ("CampaignServiceEntityBatchLimitExceeded", "Too many entities ids in one batch."),
 }
+# NullRequest (100) with the path in Details as Reporting writes it; every other generic code
+# (105, 109, 116, 117, 0 ...) as Customer Management writes it.
 _BULK_FAULTS: Final[dict[int, _Fault]] = {
-    code: _Fault(name, message, 400, True) for code, (name, message) in _BULK_ERRORS.items()
+    100: _FAULTS[100],
+    **{code: _Fault(name, message, 400, True) for code, (name, message) in _BULK_ERRORS.items()},
 }
 
 
