@@ -426,6 +426,11 @@ def test_headers_are_checked_like_reporting(bulk: Bulk) -> None:
     wrong = dict(bulk.headers, Authorization="Bearer nope")
     assert bulk.by_account_raw(headers=wrong).json()["Errors"][0]["Code"] == 105
     assert bulk.http.get(f"{bulk.emu.bulk_url}/Campaigns/DownloadByAccountIds", headers=bulk.headers).status_code == 405
+    assert bulk.http.post(f"{bulk.emu.bulk_url}/Campaigns/Nowhere", json={}, headers=bulk.headers).status_code == 404
+    lowered = f"{bulk.emu.base_url}/bulk/v13/campaigns/downloadbyaccountids"
+    assert bulk.http.post(lowered, json={}, headers=bulk.headers).json()["OperationErrors"][0]["Code"] == 3306
+    with pytest.raises(ValueError, match="operation only narrows"):
+        bulk.emu.inject("bulk", "fault", operation="GetUser")
 
 
 # ------------------------------------------------------------------------------ injected faults and statuses
