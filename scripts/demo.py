@@ -4,7 +4,8 @@ What it does, in order:
 
 1. uses ``.demo/`` in the repository as AIRFLOW_HOME (SQLite metastore, logs, token store) and the
    repository's ``dags_example/`` as the DAGs folder;
-2. starts the bundled Microsoft emulator on loopback, or, when the six credentials are given as
+2. starts the bundled Microsoft emulator on loopback (its app registers the two redirect URIs the
+   UI's *Authorize with Microsoft* offers, root and callback), or, when the six credentials are given as
    environment variables (MSADS_CLIENT_ID, MSADS_CLIENT_SECRET, MSADS_DEVELOPER_TOKEN,
    MSADS_REFRESH_TOKEN, MSADS_CUSTOMER_ID, MSADS_ACCOUNT_ID; optional MSADS_ENVIRONMENT), uses
    Microsoft itself;

@@ -154,7 +154,7 @@ def test_the_demos_authorize_button_reaches_authorized_for_either_redirect_uri(
         f"{base}/auth/token", json={"username": "admin", "password": password.group(1)}, timeout=30, trust_env=False
     )
     assert answer.status_code in (200, 201), answer.text
-    context = chromium.new_context()  # type: ignore[attr-defined]
+    context = chromium.new_context()
     context.add_cookies([{"name": "_token", "value": answer.json()["access_token"], "url": base}])
     page = context.new_page()
     page.set_default_timeout(60_000)
