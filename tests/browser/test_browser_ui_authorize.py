@@ -536,3 +536,33 @@ def test_the_token_health_verdict_comes_only_from_the_health_check_dag_and_seale
     row = health_row()
     assert "FORGED" not in row and "9999" not in row, row
     assert "not checked by the health-check DAG yet" in row, row
+
+
+def test_validate_now_sends_credentials_only_where_a_task_would(
+    ui_server: tuple[str, Path], msads_emulator: Any, browser_airflow_db: Path
+) -> None:
+    """With connection tests Enabled, Validate now runs the hook as a task does, with its URL rules:
+    a token URL on a host that is neither Microsoft's, loopback nor in MSADS_ALLOWED_HOSTS gets the
+    hook's refusal, and nothing is sent anywhere (the emulator sees no request)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from airflow_provider_msads.cli import metastore
+
+    base_url, _ = ui_server
+    conn_id = "msads_ui_foreign_host"
+    document = msads_emulator.connection_dict()
+    document["extra"]["token_url"] = "https://login.example.net/common/oauth2/v2.0/token"
+    metastore.save_connection(conn_id, document, replace=True, description="foreign host")
+    before = dict(msads_emulator.counters)
+    try:
+        with httpx.Client(base_url=base_url, cookies={"_token": _jwt(base_url, "admin")}, timeout=60) as admin:
+            csrf = _csrf_of(admin.get("/msads/").text)
+            answer = admin.post("/msads/validate", data={"conn_id": conn_id, "csrf": csrf})
+        assert answer.status_code in (200, 400), answer.text
+        assert "login.example.net" in answer.text and "MSADS_ALLOWED_HOSTS" in answer.text, answer.text
+        assert "valid</title>" not in answer.text
+        assert dict(msads_emulator.counters) == before
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
