@@ -4,7 +4,8 @@ What it does, in order:
 
 1. uses ``.demo/`` in the repository as AIRFLOW_HOME (SQLite metastore, logs, token store) and the
    repository's ``dags_example/`` as the DAGs folder;
-2. starts the bundled Microsoft emulator on loopback, or, when the six credentials are given as
+2. starts the bundled Microsoft emulator on loopback (its app registers the two redirect URIs the
+   UI's *Authorize with Microsoft* offers, root and callback), or, when the six credentials are given as
    environment variables (MSADS_CLIENT_ID, MSADS_CLIENT_SECRET, MSADS_DEVELOPER_TOKEN,
    MSADS_REFRESH_TOKEN, MSADS_CUSTOMER_ID, MSADS_ACCOUNT_ID; optional MSADS_ENVIRONMENT), uses
    Microsoft itself;
@@ -363,10 +364,24 @@ def connection_payload(connection: dict[str, Any], conn_id: str = CONN_ID) -> st
     return json.dumps({"conn_id": conn_id, **connection, "extra": with_every_form_field(connection["extra"])})
 
 
-def start_emulator(procs: Processes, env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
+def ui_redirect_uris(base_url: str) -> list[str]:
+    """The redirect URIs the UI's *Authorize with Microsoft* offers for this Airflow (its root and
+    its callback), which the demo's app registers, as a user does in step 1 of the guide."""
+    from airflow_provider_msads.ui.flow import callback_uri, root_redirect_uri
+
+    return [root_redirect_uri(base_url), callback_uri(base_url)]
+
+
+def start_emulator(
+    procs: Processes, env: dict[str, str], redirect_uris: list[str], timeout: float = 60.0
+) -> dict[str, Any]:
     """Start ``python -m airflow_provider_msads.testing``; returns its connection (fake credentials)."""
+    registered = [arg for uri in redirect_uris for arg in ("--redirect-uri", uri)]
     process = procs.start(
-        "emulator", [sys.executable, "-u", "-m", "airflow_provider_msads.testing"], env, stdout=subprocess.PIPE
+        "emulator",
+        [sys.executable, "-u", "-m", "airflow_provider_msads.testing", *registered],
+        env,
+        stdout=subprocess.PIPE,
     )
     assert process.stdout is not None
     os.set_blocking(process.stdout.fileno(), False)
@@ -927,7 +942,7 @@ def run_demo(args: argparse.Namespace, home: Path, procs: Processes) -> bool:
     emulated = connection is None
     if connection is None:
         with step("Starting the Microsoft emulator on 127.0.0.1"):
-            connection = start_emulator(procs, env)
+            connection = start_emulator(procs, env, ui_redirect_uris(base_url))
         target = f"the emulator at {connection['extra']['token_url'].split('/common/')[0]}"
         if args.show_connection:
             say("  # FAKE credentials, valid only against this emulator process:")

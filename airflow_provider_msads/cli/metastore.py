@@ -13,6 +13,8 @@ an in-process caller (tests, scripts) is left as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -332,6 +334,7 @@ _VALIDATION_DESCRIPTION = (
 )
 #: What of a report is kept: what the token-health page shows (no secret is in a report at all).
 _RECORDED_FIELDS = ("conn_id", "ok", "retryable", "checked_at", "summary")
+_VALIDATION_VERSION = "msads-validation-v1"
 
 
 def _validation_key(conn_id: str) -> str:
@@ -340,34 +343,52 @@ def _validation_key(conn_id: str) -> str:
     return VALIDATION_PREFIX + storage_key(conn_id)[len(VARIABLE_PREFIX) :]
 
 
-def record_validation(conn_id: str, report: Mapping[str, Any], source: str) -> None:
+def _validation_mac(key: bytes, variable: str, body: str) -> str:
+    return hmac.new(key, f"{variable}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def record_validation(conn_id: str, report: Mapping[str, Any], source: str, *, key: bytes) -> None:
     """Keep the verdict of a validation that no task recorded (the UI's *Validate now*), so that
     the token-health page shows the newest verdict whoever ran it, not the health-check DAG's
     older one (a user who fixed a credential and validated would still see it failed).
 
     An Airflow Variable per connection, like the token store: every API-server worker sees it,
-    and it outlives a restart. Only the page's fields are kept.
+    and it outlives a restart. Only the page's fields are kept, sealed with an HMAC under ``key``
+    (the API servers' own, :func:`airflow_provider_msads.ui.flow.record_key`) over the Variable's
+    name and the verdict: more people may write Variables than may validate the connection, and a
+    verdict they wrote must not show on the page.
     """
     from airflow_provider_msads._compat import variable_api
 
     document = {name: report.get(name) for name in _RECORDED_FIELDS}
     document["source"] = source
+    variable = _validation_key(conn_id)
+    body = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    sealed = json.dumps({"v": _VALIDATION_VERSION, "record": body, "mac": _validation_mac(key, variable, body)})
     with server_context():
-        variable_api().set(_validation_key(conn_id), json.dumps(document), description=_VALIDATION_DESCRIPTION)
+        variable_api().set(variable, sealed, description=_VALIDATION_DESCRIPTION)
 
 
-def recorded_validations(conn_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The verdicts :func:`record_validation` kept, per connection id (absent: none kept)."""
+def recorded_validations(conn_ids: list[str], *, key: bytes) -> dict[str, dict[str, Any]]:
+    """The verdicts :func:`record_validation` kept, per connection id (absent: none kept, or one
+    whose seal does not open under ``key`` for that connection's Variable)."""
     from airflow_provider_msads._compat import variable_api
 
     found: dict[str, dict[str, Any]] = {}
     with server_context():
         variables = variable_api()
         for conn_id in conn_ids:
-            raw = variables.get(_validation_key(conn_id), None)
+            variable = _validation_key(conn_id)
+            raw = variables.get(variable, None)
             try:
-                document = json.loads(raw) if raw else None
-            except ValueError:
+                envelope = json.loads(raw or "")
+                body, mac = envelope["record"], envelope["mac"]
+                if envelope.get("v") != _VALIDATION_VERSION or not isinstance(body, str) or not isinstance(mac, str):
+                    continue
+                if not hmac.compare_digest(mac, _validation_mac(key, variable, body)):
+                    continue
+                document = json.loads(body)
+            except (ValueError, TypeError, KeyError, AttributeError):
                 continue
             if isinstance(document, dict) and document.get("conn_id") == conn_id:
                 found[conn_id] = document

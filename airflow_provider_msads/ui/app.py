@@ -9,9 +9,11 @@ connection (authorize, validate now), ``GET`` for what only reads (token health)
 from __future__ import annotations
 
 import contextlib
+import datetime
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -43,8 +45,27 @@ _FORM_VALUES = (
 )
 
 
-def html_page(status: int, title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(page(title, body, prefix=P), status_code=status, headers=dict(HEADERS))
+def html_page(status: int, title: str, body: str, prefix: str = P) -> HTMLResponse:
+    return HTMLResponse(
+        page(title, body, prefix=prefix, home=airflow_root(prefix) + "/"), status_code=status, headers=dict(HEADERS)
+    )
+
+
+def root_path_of(scope: Mapping[str, Any]) -> str:
+    """Where Airflow is served on its host, without trailing slash: ``""``, or ``/airflow`` when
+    ``[api] base_url`` has a sub-path (Airflow's app sets it as the ASGI ``root_path``)."""
+    return str(scope.get("root_path") or "").rstrip("/")
+
+
+def prefix_of(scope: Mapping[str, Any]) -> str:
+    """The plugin's pages as the browser reaches them (``/msads``, ``/airflow/msads``), from a
+    request to the mounted app (whose ``root_path`` ends with the mount prefix)."""
+    root = root_path_of(scope)
+    return root if root.endswith(P) else root + P
+
+
+def airflow_root(prefix: str) -> str:
+    return prefix[: -len(P)] if prefix.endswith(P) else ""
 
 
 # ------------------------------------------------------------------------------ who is asking
@@ -101,22 +122,24 @@ async def caller_of(cookies: Mapping[str, str]) -> Caller | None:
     return Caller(user, token)
 
 
-def _not_signed_in() -> HTMLResponse:
+def _not_signed_in(prefix: str = P) -> HTMLResponse:
     return html_page(
         401,
         "Sign in to Airflow first",
-        '<p>This page needs an Airflow session in this browser. <a href="/">Sign in to Airflow</a>, then open '
-        "Microsoft Advertising from Airflow's menu again.</p>",
+        f'<p>This page needs an Airflow session in this browser. <a href="{e(airflow_root(prefix))}/">Sign in to '
+        "Airflow</a>, then open Microsoft Advertising from Airflow's menu again.</p>",
+        prefix,
     )
 
 
-def _forbidden(conn_id: str | None) -> HTMLResponse:
+def _forbidden(conn_id: str | None, prefix: str = P) -> HTMLResponse:
     what = f"connection <code>{e(conn_id)}</code>" if conn_id else "Microsoft Advertising connections"
     return html_page(
         403,
         "Not allowed",
         f"<p>Your Airflow user may not edit {what}, so no authorization was started. Ask an Airflow admin to "
         "give you the right to edit connections, or to authorize it for you.</p>",
+        prefix,
     )
 
 
@@ -141,34 +164,94 @@ def msads_conn_ids() -> list[str]:
         return sorted(session.scalars(select(Connection.conn_id).where(Connection.conn_type == CONN_TYPE)).all())
 
 
-def last_reports() -> dict[str, dict[str, Any]]:
-    """The newest health-check report (XCom ``report`` of the validate operator) per connection id."""
-    from airflow_provider_msads.operators.msads import REPORT_XCOM_KEY
+#: Where the verdicts of the token-health page come from: the health-check DAG's validate tasks
+#: (dags_example/msads_token_health_check.py). Any other XCom named ``report`` is ignored: the
+#: USER role may post XComs to any DAG through the REST API.
+HEALTH_DAG_ID = "msads_token_health_check"
+HEALTH_TASK_ID = "validate"
+#: Clock skew a verdict's ``checked_at`` may show ahead of this server; anything later is refused
+#: (a verdict "from the future" would otherwise stay the newest for good).
+CLOCK_SKEW = 300.0
+#: Slack between a task instance's end and its XCom's timestamp (different clocks may round).
+_XCOM_SLACK = datetime.timedelta(seconds=5)
+TESTS_OFF = (
+    "Validate now is off: this Airflow keeps connection tests off the API server ([core] test_connection is not "
+    "Enabled). The health-check DAG validates the connections on the workers; an admin may set "
+    "[core] test_connection = Enabled to allow Validate now."
+)
 
+
+def connection_tests_enabled() -> bool:
+    """Airflow's ``[core] test_connection`` (Disabled by default; Enabled, Disabled or Hidden), read
+    as Airflow's own connection-test route reads it: only Enabled lets the API server test."""
+    from airflow.configuration import conf
+
+    return str(conf.get("core", "test_connection", fallback="Disabled")).lower().strip() == "enabled"
+
+
+def _checked_at(report: Mapping[str, Any]) -> float | None:
+    """``checked_at`` (ISO 8601) as epoch seconds; None when missing or unreadable."""
+    text = str(report.get("checked_at") or "")
     try:
-        from airflow.models.xcom import XComModel as XCom  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - Airflow 2
-        from airflow.models.xcom import XCom  # type: ignore[assignment,no-redef]
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+def believable(report: Mapping[str, Any], now: float | None = None) -> bool:
+    """A verdict with a readable ``checked_at`` that is not in the future."""
+    checked = _checked_at(report)
+    return checked is not None and checked <= (time.time() if now is None else now) + CLOCK_SKEW
+
+
+def last_reports() -> dict[str, dict[str, Any]]:
+    """The newest health-check report per connection id: the XCom ``report`` of the health-check
+    DAG's ``validate`` task instances, written while that task instance ran.
+
+    The task's own push falls between its start and its end; an XCom posted or patched through the
+    REST API afterwards (the USER role may) is newer than the end and is ignored, and so is one of
+    a task instance that never ran.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel as XCom  # type: ignore[attr-defined]
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import and_, select
 
     from airflow_provider_msads.cli.metastore import server_context
+    from airflow_provider_msads.operators.msads import REPORT_XCOM_KEY
 
     found: dict[str, dict[str, Any]] = {}
     try:
         with server_context(), create_session() as session:
-            values = session.scalars(
-                select(XCom.value).where(XCom.key == REPORT_XCOM_KEY).order_by(XCom.timestamp.desc()).limit(500)
+            rows = session.execute(
+                select(XCom.value, XCom.timestamp, TaskInstance.start_date, TaskInstance.end_date)
+                .join(
+                    TaskInstance,
+                    and_(
+                        TaskInstance.dag_id == XCom.dag_id,
+                        TaskInstance.run_id == XCom.run_id,
+                        TaskInstance.task_id == XCom.task_id,
+                        TaskInstance.map_index == XCom.map_index,
+                    ),
+                )
+                .where(XCom.dag_id == HEALTH_DAG_ID, XCom.task_id == HEALTH_TASK_ID, XCom.key == REPORT_XCOM_KEY)
+                .order_by(XCom.timestamp.desc())
+                .limit(500)
             ).all()
     except Exception:
         log.warning("Could not read the health-check reports from XCom", exc_info=True)
         return found
-    for value in values:
+    for value, pushed, started, ended in rows:
+        if started is None or ended is None or not (started - _XCOM_SLACK <= pushed <= ended + _XCOM_SLACK):
+            continue
         try:
             report = json.loads(value) if isinstance(value, (str, bytes)) else value
         except ValueError:
             continue
-        if isinstance(report, dict) and report.get("conn_id") and report["conn_id"] not in found:
+        if isinstance(report, dict) and report.get("conn_id") and report["conn_id"] not in found and believable(report):
             found[str(report["conn_id"])] = report
     return found
 
@@ -176,25 +259,30 @@ def last_reports() -> dict[str, dict[str, Any]]:
 def newest_verdicts(
     dag_reports: Mapping[str, Mapping[str, Any]], recorded: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    """Per connection, the newer (by ``checked_at``, ISO UTC) of the health-check DAG's report and
-    the verdict *Validate now* recorded, with where it came from in ``source``."""
+    """Per connection, the newer (by ``checked_at``) of the health-check DAG's report and the
+    verdict *Validate now* recorded, with where it came from in ``source``; a verdict dated in the
+    future is not believed."""
     newest: dict[str, dict[str, Any]] = {
-        conn_id: {**report, "source": "health-check DAG"} for conn_id, report in dag_reports.items()
+        conn_id: {**report, "source": "health-check DAG"}
+        for conn_id, report in dag_reports.items()
+        if believable(report)
     }
     for conn_id, verdict in recorded.items():
+        if not believable(verdict):
+            continue
         current = newest.get(conn_id)
-        if current is None or str(verdict.get("checked_at") or "") > str(current.get("checked_at") or ""):
+        if current is None or (_checked_at(verdict) or 0.0) > (_checked_at(current) or 0.0):
             newest[conn_id] = dict(verdict)
     return newest
 
 
 def _recorded(conn_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The verdicts Validate now kept; none when the Variables cannot be read (the page still shows
-    the DAG's)."""
+    """The verdicts Validate now kept (sealed with the server key: one written by anyone else is
+    ignored); none when the Variables cannot be read (the page still shows the DAG's)."""
     from airflow_provider_msads.cli import metastore
 
     try:
-        return metastore.recorded_validations(conn_ids)
+        return metastore.recorded_validations(conn_ids, key=flow.record_key())
     except Exception as exc:
         log.warning("Could not read the recorded validations (%s)", type(exc).__name__)
         return {}
@@ -233,8 +321,13 @@ def token_health(conn_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ the callback
 
 
-def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
-    """Check the state, redeem the code, store and validate: ``(status, title, body)`` (runs in a thread)."""
+def _finish(params: dict[str, str], caller: Caller, prefix: str = P) -> tuple[int, str, str]:
+    """Check the state, redeem the code, store and validate: ``(status, title, body)`` (runs in a thread).
+
+    Whatever the pending record says is believed only because its seal opened for this state
+    (:meth:`flow.Pending.open`); a made-up or rewritten record reads as "not issued", before any
+    code is sent anywhere.
+    """
     from airflow_provider_msads.cli import metastore
     from airflow_provider_msads.cli.authorize import exchange
     from airflow_provider_msads.cli.settings import settings_of_connection
@@ -252,7 +345,7 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
             "Sign-in answer refused",
             (
                 f"<p>This sign-in answer {e(why)}, so its code was not used.</p>"
-                f'<p><a href="{P}/">Start the authorization again</a>.</p>'
+                f'<p><a href="{prefix}/">Start the authorization again</a>.</p>'
             ),
         )
     if found.user_id != caller.id:
@@ -261,7 +354,7 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
             "Sign-in answer refused",
             (
                 "<p>This authorization was started by another Airflow user; its code was not used. "
-                f'<a href="{P}/">Start your own</a>.</p>'
+                f'<a href="{prefix}/">Start your own</a>.</p>'
             ),
         )
     if not caller.may("PUT", found.conn_id):
@@ -274,7 +367,7 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
             "<p>This sign-in answer was already used; its code was not used again.</p>",
         )
     conn_id = pending.conn_id
-    again = f'<p><a href="{P}/?conn_id={e(conn_id)}">Try again</a>.</p>'
+    again = f'<p><a href="{prefix}/?conn_id={e(conn_id)}">Try again</a>.</p>'
     if "error" in params:
         err = authorization_error(
             Redirect(
@@ -297,7 +390,7 @@ def _finish(params: dict[str, str], caller: Caller) -> tuple[int, str, str]:
     try:
         settings = settings_of_connection(conn_id)
         request = flow.authorization_request(
-            endpoints=settings.endpoints, client_id=settings.client_id, redirect_uri=pending.redirect_uri, state=state
+            endpoints=settings.endpoints, client_id=settings.client_id, pending=pending, state=state
         )
         tokens = exchange(
             request,
@@ -336,21 +429,45 @@ def _redact(scope: dict[str, Any]) -> None:
     scope["query_string"] = urlencode([(k, "***" if k in ("code", "state") else v) for k, v in pairs]).encode("latin-1")
 
 
+#: The plugin's page for a sign-in answer whose state this deployment no longer knows.
+UNKNOWN_ANSWER_PATH = "/answer-unknown"
+#: What ``secrets.token_urlsafe(32)`` makes: the shape of a state this plugin issues.
+_STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 async def callback(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Microsoft's redirect, on the API server's root or on ``/msads/callback``."""
+    """Microsoft's redirect, on the API server's root or on ``/msads/callback`` (under ``[api]
+    base_url``'s sub-path, if any)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request as StarletteRequest
 
     request = StarletteRequest(scope, receive)
     params = dict(request.query_params)
     _redact(scope)
+    prefix = root_path_of(scope) + P
     caller = await caller_of(request.cookies)
     if caller is None:
-        response: Response = _not_signed_in()
+        response: Response = _not_signed_in(prefix)
     else:
-        status, title, body = await run_in_threadpool(_finish, params, caller)
-        response = html_page(status, title, body)
+        status, title, body = await run_in_threadpool(_finish, params, caller, prefix)
+        response = html_page(status, title, body, prefix)
     await response(scope, receive, send)
+
+
+async def unknown_answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A sign-in answer on the root whose state is no longer known (its record was purged):
+    redirected to the plugin's page that says so, so that neither the URL the browser lands on
+    nor Airflow's access log (the query is redacted first) holds the code or the state."""
+    _redact(scope)
+    location = root_path_of(scope) + P + UNKNOWN_ANSWER_PATH
+    await RedirectResponse(location, status_code=303, headers=dict(HEADERS))(scope, receive, send)
+
+
+def looks_like_an_answer(query_string: bytes) -> bool:
+    """A query such as Microsoft sends back to a redirect URI for a state of this plugin's shape."""
+    params = dict(parse_qsl(query_string.decode("latin-1")))
+    state = params.get("state") or ""
+    return bool(_STATE_SHAPE.fullmatch(state)) and ("code" in params or "error" in params)
 
 
 async def is_issued_state(query_string: bytes) -> bool:
@@ -377,11 +494,12 @@ def create_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def index(request: Request, conn_id: str | None = None) -> Response:
+        p = prefix_of(request.scope)
         caller = await caller_of(request.cookies)
         if caller is None:
-            return _not_signed_in()
+            return _not_signed_in(p)
         if not caller.may("PUT", None):
-            return _forbidden(None)
+            return _forbidden(None, p)
         ids = await _threaded(msads_conn_ids)
         base = _base_url(request)
         csrf = flow.csrf_token(caller.session)
@@ -394,14 +512,14 @@ def create_app() -> FastAPI:
             "(this page's callback, for a deployed Airflow)</label></fieldset>"
         )
         existing = (
-            f'<form method="post" action="{P}/authorize" class="box">{hidden("csrf", csrf)}'
+            f'<form method="post" action="{p}/authorize" class="box">{hidden("csrf", csrf)}'
             f'<label>Connection <select name="conn_id" id="conn_id">{options(ids, conn_id)}</select></label>'
             f'{redirect_choice}<p><button type="submit" id="authorize">Authorize with Microsoft</button></p></form>'
             if ids
             else "<p>No Microsoft Advertising connection yet: create one below.</p>"
         )
         new = (
-            f'<form method="post" action="{P}/new" class="box" autocomplete="off">{hidden("csrf", csrf)}'
+            f'<form method="post" action="{p}/new" class="box" autocomplete="off">{hidden("csrf", csrf)}'
             '<label>Connection id <input name="conn_id" required value="msads_default"></label>'
             '<label>Client ID <input name="client_id" required></label>'
             '<label>Client Secret (its Value) <input name="client_secret" type="password" required></label>'
@@ -421,37 +539,39 @@ def create_app() -> FastAPI:
             "the credentials are validated. The redirect URI you choose must be registered exactly in the app.</p>"
             f"<h2>Authorize an existing connection</h2>{existing}<h2>Or create a connection</h2>{new}"
         )
-        return html_page(200, "Authorize with Microsoft", body)
+        return html_page(200, "Authorize with Microsoft", body, p)
 
     async def _start(request: Request, caller: Caller, conn_id: str, redirect: str) -> Response:
         from airflow_provider_msads.cli.settings import settings_of_connection
 
+        p = prefix_of(request.scope)
         base = _base_url(request)
         redirect_uri = flow.callback_uri(base) if redirect == "callback" else flow.root_redirect_uri(base)
 
         def start() -> str:
             settings = settings_of_connection(conn_id)
-            state = flow.PendingStore().begin(user_id=caller.id, conn_id=conn_id, redirect_uri=redirect_uri)
+            state, pending = flow.PendingStore().begin(user_id=caller.id, conn_id=conn_id, redirect_uri=redirect_uri)
             return flow.authorization_request(
-                endpoints=settings.endpoints, client_id=settings.client_id, redirect_uri=redirect_uri, state=state
+                endpoints=settings.endpoints, client_id=settings.client_id, pending=pending, state=state
             ).url
 
         try:
             url = await _threaded(start)
         except MicrosoftAdsError as err:
-            return html_page(400, "Cannot start the authorization", f'<div class="box error"><p>{e(err)}</p></div>')
+            return html_page(400, "Cannot start the authorization", f'<div class="box error"><p>{e(err)}</p></div>', p)
         return RedirectResponse(url, status_code=303, headers=dict(HEADERS))
 
     async def _checked(request: Request, csrf: str, conn_id: str) -> Caller | Response:
+        p = prefix_of(request.scope)
         caller = await caller_of(request.cookies)
         if caller is None:
-            return _not_signed_in()
+            return _not_signed_in(p)
         if not flow.csrf_ok(caller.session, csrf):
             return html_page(
-                403, "Form expired", f'<p>The form was not sent by this page. <a href="{P}/">Reload</a>.</p>'
+                403, "Form expired", f'<p>The form was not sent by this page. <a href="{p}/">Reload</a>.</p>', p
             )
         if not caller.may("PUT", conn_id):
-            return _forbidden(conn_id)
+            return _forbidden(conn_id, p)
         return caller
 
     @app.post("/authorize")
@@ -472,7 +592,7 @@ def create_app() -> FastAPI:
         if not isinstance(caller, Caller):
             return caller
         if not caller.may("POST", conn_id):
-            return _forbidden(conn_id)
+            return _forbidden(conn_id, prefix_of(request.scope))
 
         def save() -> None:
             from airflow_provider_msads.cli import metastore
@@ -498,19 +618,40 @@ def create_app() -> FastAPI:
         try:
             await _threaded(save)
         except MicrosoftAdsError as err:
-            return html_page(400, "Cannot create the connection", f'<div class="box error"><p>{e(err)}</p></div>')
+            return html_page(
+                400,
+                "Cannot create the connection",
+                f'<div class="box error"><p>{e(err)}</p></div>',
+                prefix_of(request.scope),
+            )
         return await _start(request, caller, conn_id, values.get("redirect", "root"))
+
+    @app.get(UNKNOWN_ANSWER_PATH, response_class=HTMLResponse)
+    async def answer_unknown(request: Request) -> Response:
+        p = prefix_of(request.scope)
+        return html_page(
+            400,
+            "Sign-in answer not recognised",
+            (
+                "<p>This sign-in answer belongs to no authorization this Airflow is waiting for: it was started "
+                f"more than {flow.STATE_TTL // 60} minutes ago, or elsewhere. Its code was not used, and it is not "
+                f'kept.</p><p><a href="{p}/">Start the authorization again</a>.</p>'
+            ),
+            p,
+        )
 
     @app.get("/health", response_class=HTMLResponse)
     async def health(request: Request) -> Response:
+        p = prefix_of(request.scope)
         caller = await caller_of(request.cookies)
         if caller is None:
-            return _not_signed_in()
+            return _not_signed_in(p)
         ids = [i for i in await _threaded(msads_conn_ids) if caller.may("GET", i)]
         dag_reports = await _threaded(last_reports)
         reports = newest_verdicts(dag_reports, await _threaded(lambda: _recorded(ids)))
         rows = await _threaded(lambda: [token_health(i) for i in ids])
         csrf = flow.csrf_token(caller.session)
+        tests = connection_tests_enabled()
         out = []
         for row in rows:
             conn_id = row["conn_id"]
@@ -529,9 +670,9 @@ def create_app() -> FastAPI:
                 else "not since it was saved (no rotation recorded)"
             )
             button = (
-                f'<form method="post" action="{P}/validate">{hidden("csrf", csrf)}{hidden("conn_id", conn_id)}'
+                f'<form method="post" action="{p}/validate">{hidden("csrf", csrf)}{hidden("conn_id", conn_id)}'
                 '<button type="submit">Validate now</button></form>'
-                if caller.may("PUT", conn_id)
+                if tests and caller.may("PUT", conn_id)
                 else ""
             )
             access = when(row["access_expires_at"]) if row.get("access_expires_at") else "none cached"
@@ -539,39 +680,55 @@ def create_app() -> FastAPI:
             out.append(
                 f'<tr data-conn-id="{e(conn_id)}"><td><code>{e(conn_id)}</code>{problem}</td><td>{verdict}</td>'
                 f"<td>{rotated}</td><td>{e(access)}</td>"
-                f"<td>{e(row.get('client_secret_expires_on') or 'not recorded')}</td><td>{button}</td></tr>"
+                f"<td>{e(row.get('client_secret_expires_on') or 'not recorded')}</td>"
+                + (f"<td>{button}</td>" if tests else "")
+                + "</tr>"
             )
         table = (
             "<table><tr><th>Connection</th><th>Last validation</th><th>Refresh token last rotated</th>"
-            "<th>Access token expires</th><th>Client secret expires</th><th></th></tr>" + "".join(out) + "</table>"
+            "<th>Access token expires</th><th>Client secret expires</th>"
+            + ("<th></th>" if tests else "")
+            + "</tr>"
+            + "".join(out)
+            + "</table>"
             if out
             else "<p>No Microsoft Advertising connection you may read.</p>"
         )
         body = (
             "<p>Microsoft revokes a refresh token that has not been used for 90 days; each refresh rotates it and "
             "restarts the count. The health-check DAG (dags_example/msads_token_health_check.py) keeps them alive "
-            "and records the verdicts shown here, as does Validate now (the newer of the two is shown).</p>" + table
+            "and records the verdicts shown here, as does Validate now (the newer of the two is shown).</p>"
+            + ("" if tests else f'<p class="muted" id="tests-off">{e(TESTS_OFF)}</p>')
+            + table
         )
-        return html_page(200, "Token health", body)
+        return html_page(200, "Token health", body, p)
 
     @app.post("/validate")
     async def validate(request: Request, conn_id: str = Form(...), csrf: str = Form("")) -> Response:
+        p = prefix_of(request.scope)
         caller = await _checked(request, csrf, conn_id)
         if not isinstance(caller, Caller):
             return caller
+        if not connection_tests_enabled():
+            return html_page(403, "Validate now is off", f"<p>{e(TESTS_OFF)}</p>", p)
 
         def run() -> Any:
             from airflow_provider_msads.cli import metastore
 
+            # The hook itself, as a task builds it: its URL rules (endpoints.check_url) decide
+            # where the secrets may go, and a URL a task would refuse is refused here too.
             return metastore.validate_connection(conn_id)
 
-        report = (await _threaded(run)).to_dict()
+        try:
+            report = (await _threaded(run)).to_dict()
+        except MicrosoftAdsError as err:
+            return html_page(400, f"{conn_id}: cannot validate", f'<div class="box error"><p>{e(err)}</p></div>', p)
         source = f"Validate now, {caller.name}"
 
         def record() -> None:
             from airflow_provider_msads.cli import metastore
 
-            metastore.record_validation(conn_id, report, source)
+            metastore.record_validation(conn_id, report, source, key=flow.record_key())
 
         try:
             await _threaded(record)
@@ -579,7 +736,10 @@ def create_app() -> FastAPI:
             log.warning("Could not record the validation of %r (%s)", conn_id, type(exc).__name__)
         title = f"{conn_id}: valid" if report["ok"] else f"{conn_id}: needs attention"
         return html_page(
-            200, title, f'<p id="summary">{e(report["summary"])}</p>' + verdict_table(list(report["verdicts"].values()))
+            200,
+            title,
+            f'<p id="summary">{e(report["summary"])}</p>' + verdict_table(list(report["verdicts"].values())),
+            p,
         )
 
     return app

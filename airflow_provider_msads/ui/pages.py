@@ -38,12 +38,12 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def page(title: str, body: str, *, prefix: str) -> str:
+def page(title: str, body: str, *, prefix: str, home: str = "/") -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="referrer" content="no-referrer"><title>{e(title)}</title><style>{_STYLE}</style></head>'
         f'<body><nav><a href="{e(prefix)}/">Authorize with Microsoft</a><a href="{e(prefix)}/health">Token health</a>'
-        f'<a href="/">Back to Airflow</a></nav><h1>{e(title)}</h1>{body}</body></html>'
+        f'<a href="{e(home)}">Back to Airflow</a></nav><h1>{e(title)}</h1>{body}</body></html>'
     )
 
 

@@ -39,13 +39,26 @@ class _LazyApp:
         await self._app(scope, receive, send)
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path below Airflow's root: ``[api] base_url``'s sub-path (the ASGI
+    ``root_path`` Airflow's app sets) removed when the path carries it, as Starlette routes."""
+    path = str(scope.get("path") or "/")
+    root = str(scope.get("root_path") or "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root) :]
+    return path or "/"
+
+
 class RootCallbackMiddleware:
     """Takes Microsoft's redirect back to this Airflow; every other request passes untouched.
 
     The credentials guide registers ``http://localhost:8080``, where a local Airflow API server
     listens, so Microsoft may send the browser to the root ``/?code=…&state=…``. Only a GET on
-    ``/`` whose ``state`` this deployment issued is taken (and the plugin's own callback path);
-    anything else, Airflow's UI included, goes on as if this middleware did not exist.
+    the root whose ``state`` this deployment issued is taken (and the plugin's own callback path);
+    an answer of the plugin's shape whose state is no longer known (purged) is sent to the
+    plugin's page that says so, without its code and state; anything else, Airflow's UI included,
+    goes on as if this middleware did not exist. Under a sub-path (``[api] base_url =
+    https://host/airflow``) the same paths below it are matched.
     """
 
     def __init__(self, app: Any) -> None:
@@ -53,7 +66,7 @@ class RootCallbackMiddleware:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope.get("type") == "http" and scope.get("method") == "GET":
-            path = scope.get("path") or "/"
+            path = route_path(scope)
             query = scope.get("query_string") or b""
             if path == CALLBACK_PATH:
                 from airflow_provider_msads.ui.app import callback
@@ -61,10 +74,18 @@ class RootCallbackMiddleware:
                 await callback(scope, receive, send)
                 return
             if path == "/" and b"state=" in query:
-                from airflow_provider_msads.ui.app import callback, is_issued_state
+                from airflow_provider_msads.ui.app import (
+                    callback,
+                    is_issued_state,
+                    looks_like_an_answer,
+                    unknown_answer,
+                )
 
                 if await is_issued_state(query):
                     await callback(scope, receive, send)
+                    return
+                if looks_like_an_answer(query):
+                    await unknown_answer(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 

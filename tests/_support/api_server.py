@@ -66,12 +66,13 @@ def api_server(
     *,
     workers: int = 1,
     while_starting: Callable[[], object] | None = None,
+    sub_path: str = "",
 ) -> Iterator[str]:
     """The server's base URL while it runs. ``env`` is added to this process's environment (and
-    ``AIRFLOW__API__BASE_URL``); ``while_starting`` runs meanwhile (imports that would otherwise
-    add up)."""
+    ``AIRFLOW__API__BASE_URL``, under ``sub_path`` such as ``/airflow`` when given); ``while_starting``
+    runs meanwhile (imports that would otherwise add up)."""
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}{sub_path}"
     argv = [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""``make demo`` end to end: ``scripts/demo.py --check`` brings Airflow up, checks, and stops it all.
+"""``make demo`` end to end: ``scripts/demo.py`` brings Airflow up and checks; its *Authorize with
+Microsoft* button is clicked through; SIGTERM (as Ctrl-C) stops it all.
 
 Runs in its own AIRFLOW_HOME and on a free port, so it neither touches the repository's
 ``.demo/`` nor collides with a demo that a developer has running.
@@ -20,7 +21,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,32 +70,115 @@ def _log_problems(log_dir: Path, per_log: int = 12) -> str:
     return "\n" + "\n".join(lines)
 
 
-def _run_demo(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
-    """The demo to its end; if the test is interrupted (its time limit, Ctrl-C), the demo gets
-    SIGTERM and stops what it started, instead of a SIGKILL that would leave Airflow running."""
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as demo:
+class RunningDemo:
+    """``scripts/demo.py`` started as ``make demo`` starts it (no ``--check``): it prints its summary,
+    says Airflow is running and waits; :meth:`stop` sends SIGTERM (as Ctrl-C) and returns its exit
+    code and whole output. Its output is read by a thread, so nothing blocks on a full pipe."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines: list[str] = []
+        self.up = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith("Airflow is running."):
+                self.up.set()
+        self.up.set()  # exited: whoever waits sees it
+
+    @property
+    def out(self) -> str:
+        return "".join(self.lines)
+
+    def wait_up(self, timeout: float) -> str:
+        """The output up to "Airflow is running" (or the demo's end); fails when neither comes."""
+        if not self.up.wait(timeout):
+            self.stop()
+            pytest.fail(f"The demo did not come up within {timeout:.0f} s:\n{self.out[-4000:]}")
+        return self.out
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM (the demo stops what it started), then its exit code and whole output."""
+        if self.process.poll() is None:
+            self.process.terminate()
         try:
-            out, _ = demo.communicate(timeout=timeout)
-        except BaseException:
-            demo.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                demo.communicate(timeout=60)
-            raise
-    return demo.returncode, out
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.reader.join(timeout=30)
+        return self.process.returncode, self.out
 
 
-# Four Airflow components, a dags test and three scheduled runs: two to five minutes on a busy
-# two-core machine, more than the suite's default limit.
-@pytest.mark.timeout(900)
-def test_demo_check_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningDemo, Path, Path]]:
+    """The demo, up (summary printed, Airflow running), in its own home; stopped at the end."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     home = tmp_path / "demo-home"
     user_home = tmp_path / "user-home"  # `~` of every process: the example's default output_dir
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "MSADS_", "_AIRFLOW"))}
     env["HOME"] = str(user_home)
-    argv = [sys.executable, str(DEMO), "--check", "--home", str(home), "--port", str(_free_port())]
-    returncode, out = _run_demo(argv, env, timeout=840)
+    argv = [sys.executable, str(DEMO), "--home", str(home), "--port", str(_free_port())]
+    running = RunningDemo(argv, env)
+    try:
+        running.wait_up(timeout=840)
+        yield running, home, user_home
+    finally:
+        running.stop()
+
+
+# Four Airflow components, a dags test and three scheduled runs: two to five minutes on a busy
+# two-core machine, more than the suite's default limit (whichever test comes first starts it).
+@pytest.mark.browser
+@pytest.mark.timeout(900)
+def test_the_demos_authorize_button_reaches_authorized_for_either_redirect_uri(
+    demo: tuple[RunningDemo, Path, Path], chromium: Any
+) -> None:
+    """The demo advertises ``/msads/``: its emulator's app registers both redirect URIs that page
+    offers (the root and the callback), as a user registers them in step 1 of the guide, so
+    *Authorize with Microsoft* ends in "Authorized" (not AADSTS50011) for either choice."""
+    import httpx
+    from playwright.sync_api import expect
+
+    running, _, _ = demo
+    out = running.out
+    base_url = re.search(r"^Authorize: +(http://\S+)/msads/", out, re.M)
+    password = re.search(r"^Login: +admin / (\S+)", out, re.M)
+    assert base_url and password, out[-3000:]
+    base = base_url.group(1)
+    answer = httpx.post(
+        f"{base}/auth/token", json={"username": "admin", "password": password.group(1)}, timeout=30, trust_env=False
+    )
+    assert answer.status_code in (200, 201), answer.text
+    context = chromium.new_context()
+    context.add_cookies([{"name": "_token", "value": answer.json()["access_token"], "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        for form in ("root", "callback"):
+            page.goto(f"{base}/msads/")
+            page.select_option("#conn_id", "msads_default")
+            page.check(f"input[name='redirect'][value='{form}']")
+            page.click("#authorize")
+            expect(page.locator("h1")).to_have_text("Authorized; every credential is valid")
+            assert "AADSTS" not in page.content()
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(900)
+def test_demo_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing_running(
+    demo: tuple[RunningDemo, Path, Path],
+) -> None:
+    running, home, user_home = demo
+    returncode, out = running.stop()  # as Ctrl-C
     print(out)
     assert returncode == 0, out[-4000:] + _log_problems(home / "logs" / "demo")
+    assert "Airflow is running. Press Ctrl-C to stop everything." in out
     assert "Health check:   SUCCESS" in out
     assert "msads_default: OK - credentials valid" in out
     assert "Login:          admin / " in out

@@ -1,7 +1,8 @@
 """*Authorize with Microsoft* and *Token health* in a real browser against a real API server.
 
 The API server runs with the provider's plugin (registered by get_provider_info, nothing in
-plugins/), Airflow's simple auth manager with an admin and a viewer, and DEBUG logging; Microsoft
+plugins/), Airflow's simple auth manager with an admin, an op (may write Variables), a user (may
+post XComs) and a viewer, connection tests Enabled, and DEBUG logging; Microsoft
 is the emulator (its authorize endpoint redirects at once, as Microsoft does for a signed-in user
 who consented before). Both redirect forms are driven: the API server's root (the guide's
 ``http://localhost:8080`` form) and the plugin's ``/msads/callback``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"
-PASSWORDS = {"admin": "admin-pw-ui", "viewer": "viewer-pw-ui"}
+PASSWORDS = {"admin": "admin-pw-ui", "viewer": "viewer-pw-ui", "user": "user-pw-ui", "op": "op-pw-ui"}
 #: ``MSADS_DOCS_SCREENSHOTS=1`` also writes the README's screenshots into docs/img (committed).
 DOCS_SCREENSHOTS = os.environ.get("MSADS_DOCS_SCREENSHOTS") == "1"
 
@@ -51,7 +53,8 @@ def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
     os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secret
     env = {
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,user:user,op:op",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # Validate now (test_browser_ui_subpath: the default)
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
     }
@@ -366,3 +369,200 @@ def test_new_connection_from_the_form(
         from airflow_provider_msads.token_store import storage_key
 
         Variable.delete(storage_key(conn_id))
+
+
+# ------------------------------------------------------------------------------ forged records (issue #25)
+
+
+def _csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:2000]
+    return found.group(1)
+
+
+def _answer_for(base_url: str, user: str, conn_id: str, form: str = "callback") -> tuple[str, dict[str, str]]:
+    """As ``user``: start *Authorize with Microsoft* for ``conn_id`` and let the emulator answer;
+    the answer's URL (not opened) and its query."""
+    with httpx.Client(base_url=base_url, cookies={"_token": _jwt(base_url, user)}, timeout=30) as client:
+        csrf = _csrf_of(client.get("/msads/").text)
+        start = client.post("/msads/authorize", data={"conn_id": conn_id, "csrf": csrf, "redirect": form})
+        assert start.status_code == 303, start.text
+    to_microsoft = httpx.get(start.headers["location"], timeout=30)
+    assert to_microsoft.status_code == 302, to_microsoft.text
+    answer = to_microsoft.headers["location"]
+    return answer, {k: v[0] for k, v in parse_qs(urlsplit(answer).query).items()}
+
+
+def _pending_variable(state: str) -> str:
+    import hashlib
+
+    return "msads_ui_authorization_" + hashlib.sha256(state.encode()).hexdigest()[:40]
+
+
+def _rewrite(value: str, **changes: str) -> str:
+    """The pending record with ``changes``, whatever its form (plain JSON, or a sealed envelope
+    whose seal is kept as it was: the attacker cannot compute another)."""
+    document = json.loads(value)
+    if isinstance(document.get("record"), str):
+        document["record"] = json.dumps({**json.loads(document["record"]), **changes})
+        return json.dumps(document)
+    return json.dumps({**document, **changes})
+
+
+def _code_exchanges(emulator: Any) -> int:
+    return len([r for r in emulator.token_requests if r.get("grant_type") == "authorization_code"])
+
+
+def test_a_rewritten_or_made_up_pending_record_steers_no_token(
+    ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str
+) -> None:
+    """Whoever may write Variables (the op here; in Airflow's threat model Variable editors are not
+    trusted with connections) starts an authorization of their own connection, then rewrites its
+    pending record to name the admin and the admin's connection, and sends the admin the answer's
+    link: one click must not put the attacker's refresh token into the admin's connection. A record
+    made up for a state of the attacker's choosing is refused the same way."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_msads.cli import metastore
+
+    base_url, _ = ui_server
+    msads_emulator.app.redirect_uris = [f"{base_url}/msads/callback"]
+    own = "msads_attackers_own"
+    metastore.save_connection(own, msads_emulator.connection_dict(), replace=True, description="attacker")
+    try:
+        answer, query = _answer_for(base_url, "op", own)
+        key = _pending_variable(query["state"])
+        with metastore.server_context():
+            Variable.set(key, _rewrite(Variable.get(key), user_id="admin", conn_id=ui_connection))
+        made_up = secrets.token_urlsafe(32)
+        record = {"user_id": "admin", "conn_id": ui_connection, "redirect_uri": f"{base_url}/msads/callback"}
+        with metastore.server_context():
+            Variable.set(_pending_variable(made_up), json.dumps({**record, "expires_at": 4102444800.0}))
+
+        stored = _stored_refresh_token(ui_connection)
+        exchanges = _code_exchanges(msads_emulator)
+        admin = {"_token": _jwt(base_url, "admin")}
+        for link in (answer, f"{base_url}/msads/callback?code={query['code']}&state={made_up}"):
+            page = httpx.get(link, cookies=admin, timeout=60)
+            assert page.status_code == 400, page.text
+            assert "Sign-in answer refused" in page.text and "not issued by this Airflow" in page.text
+        assert _stored_refresh_token(ui_connection) == stored
+        assert _code_exchanges(msads_emulator) == exchanges  # the code was never sent to Microsoft
+    finally:
+        from airflow.models.connection import Connection
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == own).delete()
+
+
+def test_a_sign_in_answer_whose_record_was_purged_lands_on_the_plugins_page(
+    ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str
+) -> None:
+    """An answer on the root for a state no longer known (its record purged) used to fall through
+    to Airflow's UI, and the access log showed its code and state: now it is redirected to the
+    plugin's page, whose URL holds neither."""
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    base_url, log_path = ui_server
+    msads_emulator.app.redirect_uris = [base_url]
+    answer, query = _answer_for(base_url, "admin", ui_connection, form="root")
+    with create_session() as session:  # what begin() does with records past their expiry
+        session.query(Variable).filter(Variable.key.like("msads_ui_authorization_%")).delete(synchronize_session=False)
+    with httpx.Client(cookies={"_token": _jwt(base_url, "admin")}, timeout=30) as client:
+        first = client.get(answer)
+        assert first.status_code == 303, first.text
+        landed = first.headers["location"]
+        assert landed == "/msads/answer-unknown"
+        page = client.get(base_url + landed)
+    assert page.status_code == 400 and "Sign-in answer not recognised" in page.text
+    log_text = log_path.read_text(errors="replace")
+    assert query["code"] not in log_text and query["state"] not in log_text
+    assert query["code"] not in landed and query["state"] not in landed
+
+
+def test_the_token_health_verdict_comes_only_from_the_health_check_dag_and_sealed_records(
+    ui_server: tuple[str, Path], msads_emulator: Any, ui_connection: str, dags_folder: Path
+) -> None:
+    """The USER role may post an XCom named ``report`` to any task of any DAG (and patch one), and
+    an op may write the Variable Validate now keeps: none of them shows on the page, nor does a
+    verdict dated in year 9999; the health-check DAG's own verdict does."""
+    import shutil
+
+    from _support.dags import load_dag
+
+    from airflow_provider_msads.cli import metastore
+
+    base_url, _ = ui_server
+    target = dags_folder / "msads_token_health_check.py"
+    shutil.copy(ROOT / "dags_example" / "msads_token_health_check.py", target)
+    with metastore.server_context():
+        run = load_dag(target, "msads_token_health_check").test(run_conf={"conn_ids": [ui_connection]})
+    forged = {"conn_id": ui_connection, "ok": True, "retryable": False, "checked_at": "9999-12-31T23:59:59Z"}
+    run_path = f"/api/v2/dags/msads_token_health_check/dagRuns/{run.run_id}/taskInstances"
+
+    def health_row() -> str:
+        page = httpx.get(f"{base_url}/msads/health", cookies={"_token": _jwt(base_url, "admin")}, timeout=60)
+        assert page.status_code == 200
+        row = re.search(rf'<tr data-conn-id="{ui_connection}">.*?</tr>', page.text, re.S)
+        assert row, page.text
+        return row.group(0)
+
+    with httpx.Client(base_url=base_url, timeout=30) as op:
+        op.headers["Authorization"] = f"Bearer {_jwt(base_url, 'op')}"
+        variable = {**forged, "summary": "FORGED by a Variable", "source": "Validate now, admin"}
+        made = op.post(
+            "/api/v2/variables", json={"key": metastore._validation_key(ui_connection), "value": json.dumps(variable)}
+        )
+        assert made.status_code in (200, 201), made.text
+    with httpx.Client(base_url=base_url, timeout=30) as user:
+        user.headers["Authorization"] = f"Bearer {_jwt(base_url, 'user')}"
+        posted = user.post(
+            f"{run_path}/connection_ids/xcomEntries",
+            json={"key": "report", "value": {**forged, "summary": "FORGED by an XCom of another task"}},
+        )
+        assert posted.status_code in (200, 201), posted.text
+        row = health_row()
+        assert "FORGED" not in row and "9999" not in row, row
+        assert "(health-check DAG)" in row and "OK - credentials valid" in row, row  # the DAG's own verdict
+        # Patching the DAG's own XCom replaces it: the patched value (written after the task
+        # instance ended) is not believed either, so the page says it has no verdict.
+        patched = user.patch(
+            f"{run_path}/validate/xcomEntries/report",
+            json={"value": {**forged, "summary": "FORGED by patching the DAG's XCom"}, "map_index": 0},
+        )
+        assert patched.status_code == 200, patched.text
+    row = health_row()
+    assert "FORGED" not in row and "9999" not in row, row
+    assert "not checked by the health-check DAG yet" in row, row
+
+
+def test_validate_now_sends_credentials_only_where_a_task_would(
+    ui_server: tuple[str, Path], msads_emulator: Any, browser_airflow_db: Path
+) -> None:
+    """With connection tests Enabled, Validate now runs the hook as a task does, with its URL rules:
+    a token URL on a host that is neither Microsoft's, loopback nor in MSADS_ALLOWED_HOSTS gets the
+    hook's refusal, and nothing is sent anywhere (the emulator sees no request)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from airflow_provider_msads.cli import metastore
+
+    base_url, _ = ui_server
+    conn_id = "msads_ui_foreign_host"
+    document = msads_emulator.connection_dict()
+    document["extra"]["token_url"] = "https://login.example.net/common/oauth2/v2.0/token"
+    metastore.save_connection(conn_id, document, replace=True, description="foreign host")
+    before = dict(msads_emulator.counters)
+    try:
+        with httpx.Client(base_url=base_url, cookies={"_token": _jwt(base_url, "admin")}, timeout=60) as admin:
+            csrf = _csrf_of(admin.get("/msads/").text)
+            answer = admin.post("/msads/validate", data={"conn_id": conn_id, "csrf": csrf})
+        assert answer.status_code in (200, 400), answer.text
+        assert "login.example.net" in answer.text and "MSADS_ALLOWED_HOSTS" in answer.text, answer.text
+        assert "valid</title>" not in answer.text
+        assert dict(msads_emulator.counters) == before
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()

@@ -112,10 +112,13 @@ def test_validate_now_verdicts_are_kept_per_connection_without_secrets(cli_airfl
         "verdicts": {"refresh_token": {"detail": "rotated"}},
         "access_token": "must-not-be-kept",
     }
-    metastore.record_validation("msads_kept", report, "Validate now, admin")
-    metastore.record_validation("other/id", {**report, "conn_id": "other/id", "ok": False}, "Validate now, bob")
+    key = b"k" * 32
+    metastore.record_validation("msads_kept", report, "Validate now, admin", key=key)
+    metastore.record_validation(
+        "other/id", {**report, "conn_id": "other/id", "ok": False}, "Validate now, bob", key=key
+    )
 
-    kept = metastore.recorded_validations(["msads_kept", "other/id", "never_validated"])
+    kept = metastore.recorded_validations(["msads_kept", "other/id", "never_validated"], key=key)
     assert kept["msads_kept"] == {
         "conn_id": "msads_kept",
         "ok": True,
@@ -147,3 +150,53 @@ def test_the_health_page_shows_the_newer_of_the_dag_and_validate_now() -> None:
     assert (shown["a"]["ok"], shown["a"]["source"]) == (True, "Validate now, admin")  # fixed, then validated
     assert (shown["b"]["ok"], shown["b"]["source"]) == (True, "health-check DAG")  # the DAG ran after
     assert shown["c"]["source"] == "Validate now, admin"  # never checked by the DAG
+
+
+def test_a_recorded_verdict_is_believed_only_with_its_seal(cli_airflow_db: Path) -> None:
+    """Variable editors may write ``msads_last_validation__…``: an unsealed verdict, one sealed
+    under another key, or one sealed for another connection's Variable is not read back."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_msads.cli import metastore
+
+    key = b"s" * 32
+    verdict = {"conn_id": "msads_sealed", "ok": True, "checked_at": "2026-12-03T19:00:00Z", "summary": "fine"}
+    variable = metastore._validation_key("msads_sealed")
+    with metastore.server_context():
+        Variable.set(variable, json.dumps({**verdict, "source": "Validate now, admin"}))  # as before issue 25
+    assert metastore.recorded_validations(["msads_sealed"], key=key) == {}
+    metastore.record_validation("msads_sealed", verdict, "Validate now, admin", key=b"x" * 32)
+    assert metastore.recorded_validations(["msads_sealed"], key=key) == {}
+    metastore.record_validation("msads_other", {**verdict, "conn_id": "msads_other"}, "Validate now", key=key)
+    with metastore.server_context():
+        Variable.set(variable, Variable.get(metastore._validation_key("msads_other")))
+    assert metastore.recorded_validations(["msads_sealed"], key=key) == {}
+    metastore.record_validation("msads_sealed", verdict, "Validate now, admin", key=key)
+    assert metastore.recorded_validations(["msads_sealed"], key=key)["msads_sealed"]["ok"] is True
+
+
+def test_a_verdict_from_the_future_is_never_the_newest() -> None:
+    pytest.importorskip("fastapi", reason="the UI plugin needs Airflow 3.1+ (FastAPI)")
+    from airflow_provider_msads.ui.app import newest_verdicts
+
+    dag = {"a": {"conn_id": "a", "ok": False, "checked_at": "2026-12-03T08:00:00Z"}}
+    recorded = {
+        "a": {"conn_id": "a", "ok": True, "checked_at": "9999-12-31T23:59:59Z", "source": "Validate now, admin"},
+        "b": {"conn_id": "b", "ok": True, "checked_at": "9999-12-31T23:59:59+00:00", "source": "Validate now, x"},
+        "c": {"conn_id": "c", "ok": True, "checked_at": "not a time", "source": "Validate now, x"},
+    }
+    shown = newest_verdicts(dag, recorded)
+    assert shown == {"a": {**dag["a"], "source": "health-check DAG"}}
+
+
+def test_the_root_callback_matches_under_a_sub_path() -> None:
+    """``[api] base_url = https://host/airflow``: Airflow's app sets the ASGI root_path; the paths
+    below it are what the middleware matches (and a proxy that strips the prefix works too)."""
+    from airflow_provider_msads.ui.plugin import route_path
+
+    assert route_path({"path": "/airflow/msads/callback", "root_path": "/airflow"}) == "/msads/callback"
+    assert route_path({"path": "/airflow/", "root_path": "/airflow"}) == "/"
+    assert route_path({"path": "/airflow", "root_path": "/airflow/"}) == "/"
+    assert route_path({"path": "/msads/callback", "root_path": "/airflow"}) == "/msads/callback"
+    assert route_path({"path": "/airflowx/msads/callback", "root_path": "/airflow"}) == "/airflowx/msads/callback"
+    assert route_path({"path": "/", "root_path": ""}) == "/"

@@ -240,3 +240,35 @@ def test_parse_injection() -> None:
         "throttle",
         {"retry_after": 1.5, "count": 3, "body": b"x"},
     )
+
+
+def test_redirect_uri_registers_what_a_ui_offers(started: list[subprocess.Popen[str]]) -> None:
+    """``--redirect-uri`` (the demo registers its UI's two forms): an authorization that names one
+    is answered with a code; one that names another URI gets Microsoft's AADSTS50011 page."""
+    from airflow_provider_msads.cli.authorize import build_authorize_url, pkce_challenge
+    from airflow_provider_msads.endpoints import resolve_endpoints
+
+    ui = "http://127.0.0.1:8790/msads/callback"
+    process, document = _start("--redirect-uri", ui, "--redirect-uri", "http://127.0.0.1:8790")
+    started.append(process)
+    connection = document["connection"]
+    assert isinstance(connection, dict)
+    endpoints = resolve_endpoints(
+        token_url=connection["extra"]["token_url"], authorize_url=connection["extra"]["authorize_url"]
+    )
+
+    def authorize(redirect_uri: str) -> httpx.Response:
+        url = build_authorize_url(
+            endpoints,
+            client_id=connection["login"],
+            redirect_uri=redirect_uri,
+            state="s",
+            code_challenge=pkce_challenge("v" * 43),
+        )
+        return httpx.get(url, timeout=10)
+
+    for registered in (ui, "http://127.0.0.1:8790", "http://localhost:8080"):
+        answer = authorize(registered)
+        assert answer.status_code == 302 and answer.headers["location"].startswith(registered + "?code="), answer.text
+    refused = authorize("http://127.0.0.1:8791/msads/callback")
+    assert refused.status_code != 302 and "AADSTS50011" in refused.text

@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="revoke a refresh token once its rotated successor has been used",
     )
     parser.add_argument("--seed", type=int, default=None, help="reproducible ids, secrets and tokens")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="also register URI as a redirect URI of the app (Authentication, platform Web), as step 1 of the "
+        "credentials guide does; repeatable. http://localhost:8080 is always registered",
+    )
     world = parser.add_argument_group("accounts")
     world.add_argument(
         "--accounts",
@@ -199,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.account_time_zone is not None:
         for account in accounts:
             account.time_zone = args.account_time_zone
+    emulator.app.redirect_uris = list(dict.fromkeys([*emulator.app.redirect_uris, *args.redirect_uri]))
     emulator.set_report_size(args.rows)
     emulator.report_pending_polls = args.pending_polls
     emulator.report_empty_url = args.empty_url
