@@ -176,6 +176,11 @@ def test_the_local_schemes_cover_fsspec_local_file_systems():
     protocols = set(LocalFileSystem.protocol)
     protocols |= {name for name, spec in known_implementations.items() if "local" in spec["class"].lower()}
     assert protocols <= destinations.LOCAL_SCHEMES
+    try:  # ObjectStoragePath's own built-in schemes (Airflow 3's task SDK; 2.11 keeps "file" only)
+        from airflow.sdk.io.fs import _BUILTIN_SCHEME_TO_FS
+    except ImportError:
+        return
+    assert set(_BUILTIN_SCHEME_TO_FS) <= destinations.LOCAL_SCHEMES
 
 
 def test_object_store_urls_are_not_local():
