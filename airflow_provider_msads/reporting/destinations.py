@@ -239,7 +239,9 @@ def _check_bucket(final: str, destination: str) -> None:
             "Fix the bucket's name, or create the bucket; reports never create buckets, so a typo "
             "cannot send data to a new one.",
         ) from None
-    except PermissionError:
+    except OSError as exc:
+        if not is_forbidden(exc):
+            raise
         # Not allowed to look (403). A mistyped name can be somebody else's bucket that lets anyone
         # write: the report would go to them. The store's own bucket list names only the caller's
         # buckets (S3's ListBuckets), so a bucket found there is ours after all.
@@ -264,6 +266,13 @@ def _check_bucket(final: str, destination: str) -> None:
             f'connection\'s extra, e.g. {{"{WRITE_ONLY_BUCKETS_EXTRA}": ["{bucket}"]}} on connection '
             f"{conn_id or '<conn_id>'!r} (the destination must then name it: s3://<conn_id>@{bucket}/...).",
         ) from None
+
+
+def is_forbidden(exc: BaseException) -> bool:
+    """A store's "access denied": s3fs raises PermissionError, gcsfs a plain ``OSError("Forbidden: …")``."""
+    if isinstance(exc, PermissionError):
+        return True
+    return type(exc) is OSError and str(exc).startswith("Forbidden")
 
 
 def _conn_id(path: Any, final: str) -> str | None:

@@ -187,3 +187,10 @@ def test_object_store_urls_are_not_local():
     for url in ("s3://aws_default@bucket/x.csv", "S3://bucket/x.csv", "gs://bucket/x.csv", "memory://x/y.csv"):
         assert destinations.is_url(url) and not destinations.is_local(url)
     assert destinations.is_local("C:\\reports\\x.csv") and destinations.is_local("relative/x.csv")
+
+
+def test_access_denied_is_recognised_from_each_store():
+    assert destinations.is_forbidden(PermissionError("Access Denied"))  # s3fs
+    assert destinations.is_forbidden(OSError("Forbidden: b/lake\nAccess denied."))  # gcsfs 403
+    assert not destinations.is_forbidden(ConnectionRefusedError("refused"))  # a store that is down: raised as is
+    assert not destinations.is_forbidden(OSError("Bad Request"))
