@@ -213,6 +213,12 @@ def test_interactive_destination_menu_prints_the_chosen_form(emulator, redirect_
     assert run.wait() == EXIT_OK, run.output
     assert "Choice [1]: " in run.stderr.text
     assert run.stdout.text.startswith(starts)
+    if choice == "2":  # the private file the command imports: its printed clean-up removes it
+        import subprocess
+
+        cleanup = run.stdout.text.split("&&", 1)[1]
+        assert cleanup.strip().startswith("rm -r ")
+        subprocess.run(["sh", "-c", cleanup], check=True)
 
 
 def test_non_interactive_without_destination_is_a_usage_error(emulator, redirect_uri):
