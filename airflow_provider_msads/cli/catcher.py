@@ -24,6 +24,14 @@ Why it is built this way:
   use of the start link means someone else has it: the run stops, nothing is exchanged. The
   authorize URL itself is printed in the terminal only (``--no-browser`` and ``--manual`` paths:
   ``state`` then never leaves the terminal and the user's own browser).
+* **The start link is not on a command line either.** A link on the browser's command line is a
+  capability too: another user who opens it first, and whose Microsoft redirect arrives before
+  the user's browser loads it, would have their grant saved. So the browser is opened on a
+  private file (:meth:`RedirectCatcher.start_file`: 0600, in a 0700 folder of its own, removed as
+  soon as the link is used and when the run ends) that forwards to the link, as Jupyter does;
+  only the file's name is public. And a start link opened more than once fails the run even
+  after a redirect was accepted (:meth:`RedirectCatcher.check_start_link`, called before anything
+  is saved): the accepted answer may be the other user's.
 """
 
 from __future__ import annotations
@@ -34,11 +42,14 @@ import ipaddress
 import os
 import queue
 import secrets
+import shutil
 import socket
 import socketserver
+import tempfile
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -157,14 +168,30 @@ _PAGE = """<!DOCTYPE html>
 _COOKIE = "msads_authorize_run"
 
 
-def _start_reused() -> OnboardingError:
+def _start_reused(*, after_answer: bool = False) -> OnboardingError:
+    if after_answer:
+        what = (
+            "was opened again after a sign-in answer had been accepted, so that answer may be another user's of this "
+            "machine (who opened the link first). Nothing was saved or printed."
+        )
+    else:
+        what = "was opened twice, so another user of this machine may have it. Nothing was exchanged."
     return OnboardingError(
-        "The one-time start link that msads-authorize opened in the browser was opened twice, so another user of "
-        "this machine may have it (a browser's command line is visible to them). Nothing was exchanged.",
+        f"The one-time start link that msads-authorize opened in the browser {what}",
         field="state",
         step=STEP_AUTHORIZE,
         remedy="Run msads-authorize again; or use --no-browser and paste the printed URL into your browser yourself.",
     )
+
+
+#: The private page the browser is opened on: it forwards to the start link once (no script, so
+#: nothing can follow it twice); the link is shown for a browser that does not follow.
+_FORWARD_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<meta http-equiv="refresh" content="0;url={url}"><title>msads-authorize</title></head>
+<body style="font-family: system-ui, sans-serif"><p>Continuing to Microsoft's sign-in page&hellip;
+If nothing happens, <a href="{url}">continue here</a>.</p></body></html>
+"""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -277,6 +304,8 @@ class RedirectCatcher:
         self._start_path = f"/msads-authorize/start/{secrets.token_urlsafe(24)}"
         self._start_target: str | None = None
         self._start_used = False
+        self._start_uses = 0
+        self._start_folder: Path | None = None
         self._cookie_value = secrets.token_urlsafe(32)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -316,6 +345,7 @@ class RedirectCatcher:
         return self
 
     def close(self) -> None:
+        self._remove_start_file()
         if self._result is not None:
             self._page_sent.wait(2.0)  # let the browser get its "you may close this window" page
         for server in self._servers:
@@ -359,6 +389,42 @@ class RedirectCatcher:
         scheme, netloc = urlsplit(self.redirect_uri)[:2]
         return f"{scheme}://{netloc}{self._start_path}"
 
+    def start_file(self, authorize_url: str) -> Path:
+        """A private file (0600, in a new 0700 folder) that forwards the browser to :meth:`start_url`.
+
+        Open the browser on this (its ``file://`` URL): the browser's command line then names a
+        file nobody else can read, not the link. It is removed once the link is used, and by
+        :meth:`close`.
+        """
+        link = html.escape(self.start_url(authorize_url), quote=True)
+        self._remove_start_file()
+        folder = Path(tempfile.mkdtemp(prefix="msads-authorize-"))  # mkdtemp: 0700, this user's alone
+        self._start_folder = folder
+        path = folder / "sign-in.html"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(_FORWARD_PAGE.format(url=link))
+        return path
+
+    def _remove_start_file(self) -> None:
+        folder, self._start_folder = self._start_folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @property
+    def start_link_reused(self) -> bool:
+        """Whether the start link was opened more than once (at any time while listening)."""
+        return self._start_uses > 1
+
+    def check_start_link(self) -> None:
+        """Raise when the start link was opened more than once, even after a redirect was accepted.
+
+        Call it before saving or printing anything: the accepted redirect may be another user's
+        who opened the link first.
+        """
+        if self.start_link_reused:
+            raise _start_reused(after_answer=True)
+
     def _cookie_header(self, handler: _Handler) -> str | None:
         for part in (handler.headers.get("Cookie") or "").split(";"):
             name, _, value = part.strip().partition("=")
@@ -370,6 +436,7 @@ class RedirectCatcher:
         with self._lock:
             first = not self._start_used and self._start_target is not None and self._result is None
             self._start_used = True
+            self._start_uses += 1
             if not first and self._result is None:
                 # Opened twice: the link (from the browser's command line) is in other hands. Stop.
                 self._result = _start_reused()
@@ -384,6 +451,7 @@ class RedirectCatcher:
             )
             return
         assert self._start_target is not None
+        self._remove_start_file()  # the browser has read it: nothing is left to read
         handler.extra_headers = [
             ("Set-Cookie", f"{_COOKIE}={self._cookie_value}; Path=/; HttpOnly; SameSite=Lax"),
             ("Location", self._start_target),

@@ -14,7 +14,15 @@ from typing import Any
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.console import EXIT_ERROR, AlreadyExplained, Console, UsageError
-from airflow_provider_msads.cli.output import OUTPUT_FORMS, check_conn_id, env_var_name, render, write_private_file
+from airflow_provider_msads.cli.output import (
+    OUTPUT_FORMS,
+    airflow_cli_import,
+    check_conn_id,
+    check_import_file,
+    env_var_name,
+    render,
+    write_private_file,
+)
 from airflow_provider_msads.cli.settings import DEFAULT_CONN_ID, Settings
 from airflow_provider_msads.errors import MicrosoftAdsError
 
@@ -50,6 +58,8 @@ class Delivery:
                 check_conn_id(self.conn_id)
             if self.form == "env":
                 env_var_name(self.conn_id)
+            if self.form == "airflow-cli" and a.output_file:
+                check_import_file(a.output_file)
         except OnboardingError as err:
             raise UsageError(str(err)) from None
         if (
@@ -74,7 +84,9 @@ class Delivery:
     def _choose_destination(self) -> None:
         self.console.say("Where should the result go?")
         self.console.say("  1) save it into the Airflow metastore as a connection (no secret is printed)")
-        self.console.say("  2) print an `airflow connections add` command (carries the secrets)")
+        self.console.say(
+            "  2) write it to a private file (0600) and print the `airflow connections import` command that reads it"
+        )
         self.console.say("  3) print an AIRFLOW_CONN_<ID> export line (carries the secrets)")
         self.console.say("  4) print the connection JSON (carries the secrets)")
         for _ in range(3):
@@ -130,12 +142,13 @@ class Delivery:
                     self.form is None
                     and self.interactive
                     and self.console.confirm(
-                        "Print the connection (with its secrets) as an `airflow connections add` command instead, so "
-                        "this authorization is not lost?",
+                        "Write the connection (with its secrets) to a private file for `airflow connections import` "
+                        "instead, so this authorization is not lost?",
                         default=True,
                     )
                 ):
-                    self.console.result(render("airflow-cli", self.conn_id, document))
+                    self.form = "airflow-cli"
+                    self._print(document)
                 elif self.form is not None:
                     self._print(document)
                 raise AlreadyExplained(EXIT_ERROR) from None
@@ -146,6 +159,17 @@ class Delivery:
 
     def _print(self, document: dict[str, Any]) -> None:
         assert self.form is not None
+        if self.form == "airflow-cli":
+            command, path = airflow_cli_import(self.conn_id, document, self.args.output_file)
+            self.console.result(command)
+            self.console.say(
+                f"Wrote the connection to {path}, readable by you only (0600); the command above imports it and "
+                "holds no secret. "
+                + ("Delete the file once imported." if self.args.output_file else "It removes the file once imported.")
+                + " `airflow connections import` skips an id that exists (it says so): add --overwrite to replace "
+                "it, or use msads-authorize --save / --reauthorize."
+            )
+            return
         text = render(self.form, self.conn_id, document)
         if self.args.output_file:
             path = write_private_file(self.args.output_file, text, overwrite=True)
@@ -153,8 +177,3 @@ class Delivery:
         else:
             self.console.result(text)
             self.console.say("The output carries the client secret and the refresh token: keep it out of logs.")
-        if self.form == "airflow-cli":
-            self.console.say(
-                "`airflow connections add` refuses an existing id: delete the old connection first, or use "
-                "msads-authorize --save / --reauthorize."
-            )

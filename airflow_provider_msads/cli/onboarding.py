@@ -48,6 +48,8 @@ class Onboarding:
         self.interactive = interactive
         self.manual: bool = bool(args.manual)
         self.delivery = Delivery(args, console, interactive)
+        #: The redirect catcher while it listens (from the sign-in until the result is delivered).
+        self.catcher: RedirectCatcher | None = None
 
     @property
     def conn_id(self) -> str:
@@ -67,7 +69,9 @@ class Onboarding:
         say(request.url)
         say("")
         opens = catcher is not None and not (self.args.no_browser or self.manual)
-        if opens and catcher is not None and open_browser(catcher.start_url(request.url)):
+        # Opened on a private file that forwards to the one-time link: the link itself never sits on
+        # the browser's command line, where another local user could open it first (see catcher).
+        if opens and catcher is not None and open_browser(catcher.start_file(request.url).as_uri()):
             say("(A browser window was opened on it, through a one-time link of this run.)")
 
     def authorize(self, request: AuthorizationRequest) -> Redirect:
@@ -91,7 +95,10 @@ class Onboarding:
                     raise AlreadyExplained(EXIT_ERROR) from None
                 self.manual = True
             else:
-                with catcher:
+                # Listening goes on until the result is delivered: a start link opened again after the
+                # answer was accepted must still stop the run (:meth:`run` checks, then closes).
+                self.catcher = catcher
+                try:
                     self._show_url(request, catcher)
                     if os.environ.get("SSH_CONNECTION") and not os.environ.get("DISPLAY"):
                         self.console.say(
@@ -104,7 +111,23 @@ class Onboarding:
                         f"{request.redirect_uri} (Ctrl+C cancels)..."
                     )
                     return catcher.wait()
+                except BaseException:
+                    self._close_catcher()
+                    raise
         return self._manual(request)
+
+    def _close_catcher(self) -> None:
+        catcher, self.catcher = self.catcher, None
+        if catcher is not None:
+            catcher.close()
+
+    def _check_start_link(self) -> None:
+        """Before anything is saved or printed: fail when the start link was opened more than once."""
+        if self.catcher is not None:
+            try:
+                self.catcher.check_start_link()
+            finally:
+                self._close_catcher()
 
     def _manual(self, request: AuthorizationRequest) -> Redirect:
         self._show_url(request)
@@ -223,11 +246,15 @@ class Onboarding:
                 raise UsageError(str(err)) from None
         self.delivery.plan()
         request = new_authorization_request(endpoints, client_id=settings.client_id, redirect_uri=a.redirect_uri)
-        redirect = self.authorize(request)
-        if redirect.is_error:
-            raise authorization_error(redirect)
-        tokens = self.redeem(settings, request, redirect)
-        assert tokens.refresh_token is not None
+        try:
+            redirect = self.authorize(request)
+            if redirect.is_error:
+                raise authorization_error(redirect)
+            tokens = self.redeem(settings, request, redirect)
+            assert tokens.refresh_token is not None
+            self._check_start_link()
+        finally:
+            self._close_catcher()
         self.console.say(
             f"Authorized: Microsoft issued a refresh token for app {settings.client_id} ({settings.environment})."
         )

@@ -3,7 +3,12 @@
 Every form carries the client secret and the refresh token, so none is printed unless the user
 asked for it (``--output``); ``--save`` prints no secret at all. The forms are exactly what
 Airflow reads: the JSON connection form of the design contract, ``AIRFLOW_CONN_<ID>`` with that
-JSON, and ``airflow connections add <id> --conn-json ...``.
+JSON, and for ``airflow-cli`` a private file that ``airflow connections import <file>`` reads.
+
+``airflow-cli`` used to print ``airflow connections add <id> --conn-json '<secrets>'``: run as
+printed, the secrets sat on a command line (``/proc/<pid>/cmdline``, readable by every local
+user while it runs) and in the shell's history. The secrets now go to a 0600 file (in a 0700
+folder of its own unless ``--output-file`` names one), and the printed command names only the file.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from airflow_provider_msads.get_provider_info import CONN_FIELDS
 __all__ = [
     "FORM_FIELD_DEFAULTS",
     "OUTPUT_FORMS",
+    "airflow_cli_import",
     "check_conn_id",
     "connection_document",
     "env_var_name",
@@ -119,15 +125,45 @@ def with_every_form_field(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render(form: str, conn_id: str, document: dict[str, Any]) -> str:
-    """One of :data:`OUTPUT_FORMS` as text (one line, ends with a newline)."""
+    """``json`` or ``env`` as text (one line, ends with a newline); ``airflow-cli`` is a file, see
+    :func:`airflow_cli_import`."""
     body = json.dumps(document, separators=(", ", ": "))
     if form == "json":
         return body + "\n"
     if form == "env":
         return f"export {env_var_name(conn_id)}={shlex.quote(body)}\n"
-    if form == "airflow-cli":
-        return f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(body)}\n"
     raise ValueError(f"unknown output form {form!r}")
+
+
+def check_import_file(path: str) -> None:
+    """``airflow connections import`` picks its reader by the file's suffix: ours is JSON."""
+    if not path.lower().endswith(".json"):
+        raise OnboardingError(
+            f"--output airflow-cli writes the connection to {path!r} for `airflow connections import`, which reads "
+            "only files named *.json, *.yaml or *.env.",
+            field="output_file",
+            remedy="Give --output-file a name ending in .json, e.g. msads_default.json.",
+        )
+
+
+def airflow_cli_import(conn_id: str, document: dict[str, Any], output_file: str | None = None) -> tuple[str, Path]:
+    """Write ``{conn_id: document}`` to a private file and return the command that imports it, and the file.
+
+    The command holds no secret: it can sit in a shell's history and on a command line. Without
+    ``output_file`` the file goes to a new 0700 folder in the temp folder, which the command
+    removes once the import succeeded; a file the user named is left for them (the text says so).
+    """
+    text = json.dumps({conn_id: document}, indent=2) + "\n"
+    if output_file:
+        check_import_file(output_file)
+        path = write_private_file(output_file, text, overwrite=True)
+        return f"airflow connections import {shlex.quote(str(path))}\n", path
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="msads-authorize-"))  # 0700, ours alone
+    path = write_private_file(folder / f"{conn_id}.json", text, overwrite=False)
+    quoted = shlex.quote(str(path))
+    return f"airflow connections import {quoted} && rm -r {shlex.quote(str(folder))}\n", path
 
 
 def write_private_file(path: str | os.PathLike[str], text: str, *, overwrite: bool) -> Path:

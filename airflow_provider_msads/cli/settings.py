@@ -156,10 +156,15 @@ def build_parser(console: Console | None = None) -> argparse.ArgumentParser:
     result.add_argument(
         "--output",
         choices=OUTPUT_FORMS,
-        help="print the connection (with its secrets) as an `airflow connections add` command, an "
-        "AIRFLOW_CONN_<ID> export line, or the JSON",
+        help="hand the connection over: airflow-cli writes it (with its secrets) to a private file and prints "
+        "the `airflow connections import` command that reads it; env and json print an AIRFLOW_CONN_<ID> export "
+        "line or the JSON (with the secrets)",
     )
-    result.add_argument("--output-file", metavar="PATH", help="write the --output form (default json) to PATH (0600)")
+    result.add_argument(
+        "--output-file",
+        metavar="PATH",
+        help="write the --output form (default json) to PATH (0600; for airflow-cli, a .json file to import)",
+    )
     result.add_argument(
         "--conn-id",
         help=f"connection id used in the printed forms (default: the --save/--reauthorize id, else {DEFAULT_CONN_ID})",

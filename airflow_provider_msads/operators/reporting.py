@@ -232,26 +232,42 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         creds = hook.credentials
         return ResumeSeal(creds.client_secret, self.msads_conn_id, creds.client_id, self._state_key(context))
 
+    @staticmethod
+    def _try_number(context: Context) -> int:
+        return int(getattr(context["ti"], "try_number", 1) or 1)
+
     def _saved_request_id(self, context: Context, hook: MicrosoftAdsHook, fingerprint: str) -> str | None:
-        if int(getattr(context["ti"], "try_number", 1) or 1) <= 1:
+        if self._try_number(context) <= 1:
             return None
         try:
             saved = _variables().get(self._state_key(context), None)
         except Exception:  # a state we cannot read: submit again, as peers always do
             self.log.warning("Could not read the saved report request; submitting a new one.", exc_info=True)
             return None
-        state, why = self._seal(context, hook).open(saved, fingerprint)
+        # Only the previous try's seal opens, and this try seals it again as its own: an older seal
+        # written back (a replay) is refused, see reporting.resume.
+        state, why = self._seal(context, hook).open(saved, fingerprint, try_number=self._try_number(context))
         if state is None:
             if saved:
                 self.log.warning("Not resuming the saved report request (%s); submitting a new one.", why)
             return None
+        self._save_request_id(context, hook, state.request_id, fingerprint, submitted_at=state.submitted_at)
         return str(state.request_id)
 
-    def _save_request_id(self, context: Context, hook: MicrosoftAdsHook, request_id: str, fingerprint: str) -> None:
+    def _save_request_id(
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        request_id: str,
+        fingerprint: str,
+        submitted_at: float | None = None,
+    ) -> None:
         try:
             _variables().set(
                 self._state_key(context),
-                self._seal(context, hook).seal(request_id, fingerprint),
+                self._seal(context, hook).seal(
+                    request_id, fingerprint, now=submitted_at, try_number=self._try_number(context)
+                ),
                 description="airflow-provider-msads: the report request a retry of this task resumes, sealed "
                 "(deleted when the report is written).",
             )

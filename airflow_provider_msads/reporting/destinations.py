@@ -1,15 +1,17 @@
 """Where a finished report goes: a local path or an ObjectStoragePath URL, and only ever complete.
 
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
-``file://`` URL: one code path for both) get a temporary sibling and an atomic rename; object
-stores get the file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
-calls :func:`upload_file`).
+URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
+temporary sibling and an atomic rename; object stores get the file uploaded by a publisher (the
+Airflow shell's, on ObjectStoragePath, which calls :func:`upload_file`).
 
 What is refused, and why (also in the README):
 
 * a **bucket or container that does not exist**: checked by :func:`check_destination` before the
   report is submitted, and never created (s3fs would happily create a mistyped bucket and put
   the report there); only local folders are created;
+* a **bucket that cannot be inspected** (403), unless the storage connection lists it in
+  :data:`WRITE_ONLY_BUCKETS_EXTRA`: a mistyped name can be a stranger's world-writable bucket;
 * a **folder, a symbolic link or a special file at the final local name**: a rename would move
   the report *into* the folder, or replace a link someone set up on purpose;
 * **another user's or a live process's scratch files** are never swept: only files whose names
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 #: advertiser's spend and search terms: not secrets like the token store (0600), but not for
 #: every account on the host either. With Debian's per-user groups this is 0600 in effect.
 REPORT_FILE_MODE = 0o640
+#: Extra of the *storage* connection (e.g. ``aws_default``) listing buckets that it may write but
+#: not inspect (no s3:ListBucket / storage.buckets.get): the only buckets a report goes to unchecked.
+WRITE_ONLY_BUCKETS_EXTRA = "msads_write_only_buckets"
 #: Prefix of the worker's scratch folders and files in the temp folder (the zip being downloaded).
 SCRATCH_PREFIX = "msads-report-"
 #: Leftovers of a killed run are swept when their process is gone, or in any case after this.
@@ -68,15 +73,34 @@ UPLOAD_CONCURRENCY = 2
 ABORT_WAIT = 60.0
 
 
+#: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
+#: ``file://``): fsspec's LocalFileSystem answers to ``file`` and ``local``, and its registry maps
+#: ``asynclocal`` to a local file system too. Every one of them takes the local rules (no folder,
+#: link or special file at the final name; an atomic rename): sent through ObjectStoragePath
+#: instead, a folder would receive the report as a hidden ``.part`` and a link would be followed.
+LOCAL_SCHEMES = frozenset({"file", "local", "asynclocal"})
+#: The only hosts a local URL may name (RFC 8089): none, or this machine by name.
+LOCAL_HOSTS = frozenset({"", "localhost"})
+
+
+def _scheme(destination: str) -> str:
+    """The URL scheme in lower case ("" for a plain path; a Windows drive letter is no scheme)."""
+    try:
+        scheme = urlsplit(destination).scheme.lower()
+    except ValueError:
+        return ""
+    return scheme if len(scheme) > 1 else ""
+
+
 def is_url(destination: str) -> bool:
-    """``s3://…``, ``file://…``: an ObjectStoragePath; a plain or Windows path is not."""
-    scheme = urlsplit(destination).scheme
-    return len(scheme) > 1 and "://" in destination
+    """``s3://…``, ``file://…``, ``file:/…``: a URL; a plain or Windows path is not."""
+    scheme = _scheme(destination)
+    return bool(scheme) and ("://" in destination or scheme in LOCAL_SCHEMES)
 
 
 def is_local(destination: str) -> bool:
-    """A plain path or a ``file://`` URL: both are written by the same local code path."""
-    return not is_url(destination) or destination.startswith("file://")
+    """A plain path or a URL of a local scheme (any case): all are written by the same local code path."""
+    return not is_url(destination) or _scheme(destination) in LOCAL_SCHEMES
 
 
 def final_name(destination: str, compression: str | None) -> str:
@@ -92,9 +116,31 @@ Publisher = Callable[[str, str], None]
 
 
 def local_path(destination: str) -> str:
-    """The absolute path of a local destination (``file://`` stripped, ``~`` expanded)."""
-    path = urlsplit(destination).path if destination.startswith("file://") else destination
-    return os.path.abspath(os.path.expanduser(path))
+    """The absolute path of a local destination (a plain path with ``~`` expanded, or a local URL).
+
+    A local URL must name an absolute path on this machine: ``file://reports/x.csv`` names host
+    ``reports`` (not a folder: the path would be ``/x.csv``) and is refused, as is any host but
+    ``localhost``, a relative ``file:x.csv``, and a query or fragment (which would be cut off).
+    """
+    if not is_url(destination):
+        return os.path.abspath(os.path.expanduser(destination))
+    parts = urlsplit(destination)
+    if parts.netloc.lower() not in LOCAL_HOSTS:
+        raise _refuse(
+            destination,
+            f"names host {parts.netloc.rpartition('@')[2]!r}; a local file URL names no host (or localhost)",
+            "Write three slashes before an absolute path, e.g. 'file:///data/reports/campaign.csv' (two slashes "
+            "make the first folder a host name), or give the plain path '/data/reports/campaign.csv'.",
+        )
+    if parts.query or parts.fragment or "?" in destination or "#" in destination:
+        raise _refuse(destination, "has a '?' or '#' part", "Give a plain path for file names with '?' or '#'.")
+    if not parts.path.startswith("/"):
+        raise _refuse(
+            destination,
+            "is a relative file URL",
+            "Give an absolute path, e.g. 'file:///data/reports/campaign.csv', or a plain path.",
+        )
+    return os.path.abspath(parts.path)
 
 
 def _shown(destination: str) -> str:
@@ -118,7 +164,9 @@ def check_destination(destination: str, compression: str | None = None) -> None:
     Local: the final name must not be a folder, a symbolic link or a special file, and the nearest
     existing parent must be a folder (missing folders are created when writing). Object stores:
     the bucket (container) must exist; it is never created. A store that will not say (no
-    permission to look at the bucket) is let through: the upload itself will tell.
+    permission to look at the bucket) is refused too, unless the storage connection names the
+    bucket in :data:`WRITE_ONLY_BUCKETS_EXTRA`: a mistyped name may be a stranger's bucket that
+    accepts anyone's writes.
     """
     final = final_name(destination, compression)
     if is_local(final):
@@ -191,8 +239,69 @@ def _check_bucket(final: str, destination: str) -> None:
             "Fix the bucket's name, or create the bucket; reports never create buckets, so a typo "
             "cannot send data to a new one.",
         ) from None
-    except PermissionError:
-        log.warning("Cannot check that bucket %r exists (no permission to look); the upload will tell.", bucket)
+    except OSError as exc:
+        if not is_forbidden(exc):
+            raise
+        # Not allowed to look (403). A mistyped name can be somebody else's bucket that lets anyone
+        # write: the report would go to them. The store's own bucket list names only the caller's
+        # buckets (S3's ListBuckets), so a bucket found there is ours after all.
+        if _listed(path.fs, bucket):
+            return
+        conn_id = _conn_id(path, final)
+        if bucket in write_only_buckets(conn_id):
+            log.warning(
+                "Bucket %r cannot be inspected (no permission to look); writing to it because connection %r lists "
+                "it in %s.",
+                bucket,
+                conn_id,
+                WRITE_ONLY_BUCKETS_EXTRA,
+            )
+            return
+        raise _refuse(
+            destination,
+            f"names bucket {bucket!r}, which this connection may not inspect (access denied), so nothing shows "
+            "that it is the bucket you mean rather than somebody else's",
+            "Fix the bucket's name; or allow the connection to look at the bucket (s3:ListBucket, "
+            "storage.buckets.get); or, for a bucket that is write-only on purpose, list its name in the storage "
+            f'connection\'s extra, e.g. {{"{WRITE_ONLY_BUCKETS_EXTRA}": ["{bucket}"]}} on connection '
+            f"{conn_id or '<conn_id>'!r} (the destination must then name it: s3://<conn_id>@{bucket}/...).",
+        ) from None
+
+
+def is_forbidden(exc: BaseException) -> bool:
+    """A store's "access denied": s3fs raises PermissionError, gcsfs a plain ``OSError("Forbidden: …")``."""
+    if isinstance(exc, PermissionError):
+        return True
+    return type(exc) is OSError and str(exc).startswith("Forbidden")
+
+
+def _conn_id(path: Any, final: str) -> str | None:
+    """The Airflow connection an ObjectStoragePath uses (``s3://conn_id@bucket/key``), if any."""
+    conn_id = getattr(path, "conn_id", None) or urlsplit(final).username
+    return str(conn_id) if conn_id else None
+
+
+def write_only_buckets(conn_id: str | None) -> frozenset[str]:
+    """The buckets the storage connection's owner says are write-only on purpose (Extra
+    :data:`WRITE_ONLY_BUCKETS_EXTRA`: a list of names, or one comma-separated string).
+
+    It sits on the storage connection because the people who may edit connections are the ones
+    trusted with where data goes; naming each bucket keeps a typo of the name refused.
+    """
+    if not conn_id:
+        return frozenset()
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    try:
+        extra = BaseHook.get_connection(conn_id).extra_dejson
+    except Exception:
+        return frozenset()
+    value = extra.get(WRITE_ONLY_BUCKETS_EXTRA) if isinstance(extra, dict) else None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(str(name).strip() for name in value if str(name).strip())
 
 
 # ------------------------------------------------------------------------------------- writing
@@ -202,7 +311,7 @@ def _check_bucket(final: str, destination: str) -> None:
 def output(destination: str, publish: Publisher | None, *, scratch: str | None = None) -> Iterator[IO[bytes]]:
     """A temporary file that becomes ``destination`` on success and disappears on failure.
 
-    Local destinations (plain path or ``file://``) get the temporary file next to the final one,
+    Local destinations (plain path or local URL) get the temporary file next to the final one,
     so the move is an atomic rename; object-store destinations are written in ``scratch`` (the
     temp folder by default), then published.
     """

@@ -10,6 +10,11 @@ decides what is resumed: the request id, when it was submitted (its age is bound
 not by a value anyone could write), the fingerprint of the request (connection and ReportRequest)
 and the task instance it belongs to (a seal copied from another task does not open here).
 
+A seal also names the try that wrote it, and a try opens only the previous try's seal (the
+operator seals again, under its own try, each time it resumes): Airflow's try number is the one
+counter here nobody but Airflow moves, so a seal from an older try, kept and written back later
+within the two days, no longer opens; the retry then submits afresh.
+
 No Airflow import: the operator reads and writes the Variable; this module only seals and opens.
 """
 
@@ -43,6 +48,8 @@ def fingerprint(request: Mapping[str, Any], conn_id: str) -> str:
 class ResumeState:
     request_id: str
     submitted_at: float
+    #: The try that wrote the seal (None in a seal written without one).
+    try_number: int | None = None
 
 
 class ResumeSeal:
@@ -61,16 +68,29 @@ class ResumeSeal:
         digest = hmac.new(self._key, f"{self._state_key}\n{body}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def seal(self, request_id: str, fingerprint: str, *, now: float | None = None) -> str:
-        body = json.dumps(
-            {"request_id": str(request_id), "submitted_at": now if now is not None else time.time(), "fp": fingerprint},
-            separators=(",", ":"),
-            sort_keys=True,
-        )
+    def seal(
+        self, request_id: str, fingerprint: str, *, now: float | None = None, try_number: int | None = None
+    ) -> str:
+        """The sealed state; ``now`` is when the request was submitted (kept when a resuming try seals
+        it again), ``try_number`` the try writing it (see :meth:`open`)."""
+        state: dict[str, Any] = {
+            "request_id": str(request_id),
+            "submitted_at": now if now is not None else time.time(),
+            "fp": fingerprint,
+        }
+        if try_number is not None:
+            state["try"] = int(try_number)
+        body = json.dumps(state, separators=(",", ":"), sort_keys=True)
         return json.dumps({"v": RESUME_VERSION, "state": body, "mac": self._mac(body)}, separators=(",", ":"))
 
-    def open(self, value: str | None, fingerprint: str, *, now: float | None = None) -> tuple[ResumeState | None, str]:
-        """The state when ``value`` is ours, for this request, and young enough; else None and why."""
+    def open(
+        self, value: str | None, fingerprint: str, *, now: float | None = None, try_number: int | None = None
+    ) -> tuple[ResumeState | None, str]:
+        """The state when ``value`` is ours, for this request, and young enough; else None and why.
+
+        With ``try_number`` (the try opening it), only a seal written by the previous try opens: an
+        older try's seal written back (a replay) does not.
+        """
         if not value:
             return None, "nothing saved"
         try:
@@ -90,7 +110,19 @@ class ResumeSeal:
             return None, "not a sealed resume state"
         if saved_fp != fingerprint:
             return None, "it was submitted for different arguments"
+        sealed_try = state.get("try")
+        if try_number is not None and (not isinstance(sealed_try, int) or sealed_try != try_number - 1):
+            return None, (
+                f"it was written by try {sealed_try}, not by the previous try ({try_number - 1}): an older state "
+                "written back"
+                if isinstance(sealed_try, int)
+                else "it names no try (written by an older version)"
+            )
         age = (now if now is not None else time.time()) - submitted_at
         if not 0 <= age <= RESUME_MAX_AGE:
             return None, f"it is {age / 3600:.1f} h old (Microsoft keeps a request id one day)"
-        return ResumeState(request_id=request_id, submitted_at=submitted_at), "ok"
+        return ResumeState(
+            request_id=request_id,
+            submitted_at=submitted_at,
+            try_number=sealed_try if isinstance(sealed_try, int) else None,
+        ), "ok"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import re
 import socket
+import stat
 import threading
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,6 +22,7 @@ from airflow_provider_msads.cli.catcher import (
     RedirectURIError,
     listen_address,
 )
+from airflow_provider_msads.cli.console import EXIT_ERROR
 
 
 def _get(url: str) -> httpx.Response:
@@ -203,10 +209,18 @@ def test_printed_url_without_start_link_still_works():
         assert catcher.wait().code == "c"
 
 
-def test_the_command_opens_the_browser_with_the_start_link_and_prints_the_authorize_url(
+def _forwarded_link(page: Path) -> str:
+    """What the browser does with the private page: follow its meta refresh (read as its owner)."""
+    match = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page.read_text())
+    assert match is not None
+    return html.unescape(match.group(1))
+
+
+def test_the_command_opens_the_browser_on_a_private_file_and_prints_the_authorize_url(
     emulator, redirect_uri, monkeypatch
 ):
-    """The browser's command line gets the one-time link only; the terminal still shows the URL."""
+    """The browser's command line names a private file (issue 25 item 3), not the one-time link nor
+    the authorize URL; the file forwards to the link and is gone once the link is used."""
     from _support.cli import CliRun, flow_args
 
     from airflow_provider_msads.cli import onboarding
@@ -218,12 +232,77 @@ def test_the_command_opens_the_browser_with_the_start_link_and_prints_the_author
     printed = run.authorize_url()
     with httpx.Client(timeout=5) as browser:
         run.stderr.wait_for_text("one-time link")
-        (start,) = opened
+        (command_line,) = opened
+        assert command_line.startswith("file:///") and "msads-authorize/start" not in command_line
+        page = Path(urlsplit(command_line).path)
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600 and stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        start = _forwarded_link(page)
         assert start.startswith(redirect_uri + "/msads-authorize/start/")
         state = printed.split("state=")[1].split("&")[0]
         assert state not in start and "client_id" not in start
         to_microsoft = browser.get(start)
         assert to_microsoft.headers["location"] == printed
+        assert not page.parent.exists()  # removed once the link was used
         back = httpx.get(printed, follow_redirects=False, timeout=5).headers["location"]
         assert browser.get(back).status_code == 200  # the browser that opened the link, with its cookie
     assert run.wait() == 0, run.output
+
+
+def test_the_private_file_goes_when_the_run_ends_unused():
+    port = free_port()
+    with RedirectCatcher(f"http://127.0.0.1:{port}", expected_state="st8", timeout=5) as catcher:
+        page = catcher.start_file(AUTHORIZE)
+        assert catcher.start_url(AUTHORIZE) in html.unescape(page.read_text())
+    assert not page.parent.exists()
+
+
+def test_start_link_opened_again_after_an_answer_was_accepted_fails_closed():
+    """The other user opened the link first and their answer was accepted before the user's browser
+    loaded it: the user's load is the second use, and the run must not keep that answer."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with RedirectCatcher(base, expected_state="st8", timeout=5) as catcher:
+        start = catcher.start_url(AUTHORIZE)
+        catcher.check_start_link()  # nothing wrong yet
+        with httpx.Client(timeout=5) as user, httpx.Client(timeout=5) as other:
+            assert other.get(start).status_code == 302
+            assert other.get(f"{base}/?code=attacker-code&state=st8").status_code == 200
+            assert catcher.wait().code == "attacker-code"  # accepted: it had the cookie
+            assert user.get(start).status_code == 409
+        assert catcher.start_link_reused
+        with pytest.raises(OnboardingError, match="after a sign-in answer had been accepted") as caught:
+            catcher.check_start_link()
+        assert "Nothing was saved" in str(caught.value)
+
+
+def test_the_command_refuses_to_save_when_the_link_was_opened_after_the_answer(emulator, redirect_uri, monkeypatch):
+    """The whole race through the command: the other user's redirect is accepted and even exchanged,
+    then the user's browser loads the link; nothing is printed, the run says why."""
+    from _support.cli import CliRun, flow_args
+
+    from airflow_provider_msads.cli import onboarding
+
+    opened: list[str] = []
+    monkeypatch.setattr(onboarding, "open_browser", lambda url: opened.append(url) or True)
+    user_loaded = threading.Event()
+    real_exchange = onboarding.exchange
+
+    def exchange_after_the_user_loads(*args, **kwargs):  # the exchange happens while the user's browser loads
+        assert user_loaded.wait(10)
+        return real_exchange(*args, **kwargs)
+
+    monkeypatch.setattr(onboarding, "exchange", exchange_after_the_user_loads)
+    argv = [a for a in flow_args(emulator, redirect_uri, "--output", "json", "--no-validate") if a != "--no-browser"]
+    run = CliRun(argv)
+    printed = run.authorize_url()
+    run.stderr.wait_for_text("one-time link")
+    start = _forwarded_link(Path(urlsplit(opened[0]).path))  # what the other user got hold of
+    with httpx.Client(timeout=5) as user, httpx.Client(timeout=5) as other:
+        assert other.get(start).status_code == 302
+        back = httpx.get(printed, follow_redirects=False, timeout=5).headers["location"]
+        assert other.get(back).status_code == 200
+        assert user.get(start).status_code == 409
+        user_loaded.set()
+    assert run.wait() == EXIT_ERROR, run.output
+    assert run.stdout.text == ""  # nothing printed (nor saved)
+    assert "after a sign-in answer had been accepted" in run.stderr.text

@@ -75,18 +75,26 @@ def test_secrets_on_the_command_line_get_the_ps_note(emulator, redirect_uri):
         assert f"Note: {option} on a command line is visible to other users (ps)" in run.stderr.text
 
 
-def test_output_file_is_private_and_stdout_empty(emulator, redirect_uri, tmp_path):
-    target = tmp_path / "conn.cmd"
+def test_output_file_is_private_and_stdout_holds_no_secret(emulator, redirect_uri, tmp_path):
+    target = tmp_path / "conn.json"
     run = CliRun(
         flow_args(emulator, redirect_uri, "--output", "airflow-cli", "--output-file", str(target), "--no-validate")
     )
     browser(run.authorize_url())
     assert run.wait() == EXIT_OK, run.output
-    assert run.stdout.text == ""
+    assert shlex.split(run.stdout.text) == ["airflow", "connections", "import", str(target)]
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
-    words = shlex.split(target.read_text())
-    assert words[:4] == ["airflow", "connections", "add", "msads_default"]
-    assert json.loads(words[5])["extra"]["customer_id"] == emulator.customer_id
+    doc = json.loads(target.read_text())["msads_default"]
+    assert doc["extra"]["customer_id"] == emulator.customer_id
+    for secret in (doc["password"], doc["extra"]["refresh_token"]):
+        assert secret not in run.stdout.text and secret not in run.stderr.text
+
+
+def test_airflow_cli_output_file_must_be_json(emulator, redirect_uri, tmp_path):
+    args = flow_args(emulator, redirect_uri, "--output", "airflow-cli", "--output-file", str(tmp_path / "conn.cmd"))
+    run = CliRun(args)
+    assert run.wait() == EXIT_USAGE
+    assert ".json" in run.stderr.text and not (tmp_path / "conn.cmd").exists()
 
 
 def test_wrong_state_is_rejected_and_the_real_redirect_still_completes(emulator, redirect_uri):
@@ -194,7 +202,7 @@ def test_interactive_questions_secret_ids_and_a_second_chance(emulator, redirect
 @pytest.mark.parametrize(
     ("choice", "starts"),
     [
-        ("2", "airflow connections add msads_default --conn-json "),
+        ("2", "airflow connections import /"),
         ("3", "export AIRFLOW_CONN_MSADS_DEFAULT="),
         ("4", "{"),
     ],
@@ -205,6 +213,12 @@ def test_interactive_destination_menu_prints_the_chosen_form(emulator, redirect_
     assert run.wait() == EXIT_OK, run.output
     assert "Choice [1]: " in run.stderr.text
     assert run.stdout.text.startswith(starts)
+    if choice == "2":  # the private file the command imports: its printed clean-up removes it
+        import subprocess
+
+        cleanup = run.stdout.text.split("&&", 1)[1]
+        assert cleanup.strip().startswith("rm -r ")
+        subprocess.run(["sh", "-c", cleanup], check=True)
 
 
 def test_non_interactive_without_destination_is_a_usage_error(emulator, redirect_uri):

@@ -6,12 +6,16 @@ import json
 import os
 import shlex
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.output import (
     FORM_FIELD_DEFAULTS,
+    airflow_cli_import,
     check_conn_id,
     connection_document,
     env_var_name,
@@ -94,9 +98,62 @@ def test_json_env_and_airflow_cli_forms_round_trip_through_a_shell():
     assert env[0] == "export"
     name, _, value = env[1].partition("=")
     assert name == "AIRFLOW_CONN_MSADS_DEFAULT" and json.loads(value) == doc
-    cli = shlex.split(render("airflow-cli", "msads-prod", doc))
-    assert cli[:4] == ["airflow", "connections", "add", "msads-prod"] and cli[4] == "--conn-json"
-    assert json.loads(cli[5]) == doc
+    with pytest.raises(ValueError):  # no form puts the secrets on a command line any more
+        render("airflow-cli", "msads-prod", doc)
+
+
+def _secrets(doc: dict) -> list[str]:
+    return [doc["password"], doc["extra"]["refresh_token"], doc["extra"]["developer_token"]]
+
+
+def test_airflow_cli_form_is_a_private_file_and_a_command_without_secrets():
+    """Issue 25 item 4: `airflow connections add --conn-json '<secrets>'` put the secrets on a
+    command line (other users' `ps`) and in the shell history; the command now names a file."""
+    doc = _document(refresh_token=REFRESH)
+    command, path = airflow_cli_import("msads-prod", doc)
+    try:
+        for secret in _secrets(doc):
+            assert secret not in command
+        words = shlex.split(command.replace("&&", "; &&"))
+        assert words[:4] == ["airflow", "connections", "import", str(path)]
+        assert words[-3:] == ["rm", "-r", str(path.parent)]  # removed once imported
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert json.loads(path.read_text()) == {"msads-prod": doc}
+    finally:
+        path.unlink()
+        path.parent.rmdir()
+
+
+def test_airflow_cli_form_with_output_file(tmp_path: Path):
+    doc = _document()
+    command, path = airflow_cli_import("msads_default", doc, str(tmp_path / "conn.json"))
+    assert shlex.split(command) == ["airflow", "connections", "import", str(tmp_path / "conn.json")]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and json.loads(path.read_text()) == {"msads_default": doc}
+    with pytest.raises(OnboardingError, match=r"\.json") as caught:
+        airflow_cli_import("msads_default", doc, str(tmp_path / "conn.cmd"))
+    assert caught.value.field == "output_file"
+
+
+def test_the_printed_command_imports_the_connection(cli_airflow_db, tmp_path: Path):
+    """What is printed is what Airflow's own `airflow connections import` reads, extra and all."""
+    from airflow_provider_msads.cli.metastore import find_connection
+
+    doc = _document(refresh_token=REFRESH)
+    command, path = airflow_cli_import("msads_imported", doc)
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", *shlex.split(command.split("&&")[0])[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    subprocess.run(["sh", "-c", command.split("&&", 1)[1]], check=True)  # the printed clean-up
+    assert not path.parent.exists()
+    stored = find_connection("msads_imported")
+    assert stored is not None and stored.conn_type == doc["conn_type"]
+    assert stored.extra["refresh_token"] == REFRESH and stored.extra["customer_id"] == doc["extra"]["customer_id"]
 
 
 def test_conn_id_and_env_var_name_rules():

@@ -4,6 +4,7 @@ refuse a folder or a symbolic link at the final name, and give reports one mode 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,107 @@ def test_an_existing_report_is_replaced(tmp_path: Path):
     destinations.check_destination(str(final))
     write_empty_report(["A"], str(final))
     assert final.read_bytes() == b'"A"\r\n'
+
+
+# Issue 25 item 1: every spelling of a local URL takes the local rules; a host is refused.
+
+
+def _local_urls(path: Path) -> list[str]:
+    return [
+        f"local://{path}",
+        f"FILE://{path}",
+        f"File://{path}",
+        f"LOCAL://{path}",
+        f"file://localhost{path}",
+        f"file://LOCALHOST{path}",
+        f"file:{path}",
+    ]
+
+
+LOCAL_URL_IDS = ["local", "FILE", "File", "LOCAL", "localhost", "LOCALHOST", "file-colon"]
+
+
+@pytest.mark.parametrize("spelling", range(7), ids=LOCAL_URL_IDS)
+def test_every_local_scheme_refuses_a_folder(tmp_path: Path, spelling: int):
+    final = tmp_path / "campaign.csv"
+    final.mkdir()
+    destination = _local_urls(final)[spelling]
+    assert destinations.is_local(destination)
+    with pytest.raises(ReportRequestError, match="is a folder"):
+        destinations.check_destination(destination)
+    with pytest.raises(ReportRequestError, match="is a folder"):
+        write_empty_report(["A"], destination, publish=_never_publish)
+    assert list(final.iterdir()) == []  # no hidden .part moved into it
+    assert [p.name for p in tmp_path.iterdir()] == ["campaign.csv"]
+
+
+@pytest.mark.parametrize("spelling", range(7), ids=LOCAL_URL_IDS)
+def test_every_local_scheme_refuses_a_link_to_a_folder(tmp_path: Path, spelling: int):
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    final = tmp_path / "campaign.csv"
+    final.symlink_to(folder, target_is_directory=True)
+    destination = _local_urls(final)[spelling]
+    with pytest.raises(ReportRequestError, match="symbolic link"):
+        destinations.check_destination(destination)
+    with pytest.raises(ReportRequestError, match="symbolic link"):
+        write_empty_report(["A"], destination, publish=_never_publish)
+    assert final.is_symlink() and list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelling", range(7), ids=LOCAL_URL_IDS)
+def test_every_local_scheme_writes_the_named_file(tmp_path: Path, spelling: int):
+    final = tmp_path / "new" / "campaign.csv"
+    destination = _local_urls(final)[spelling]
+    destinations.check_destination(destination)
+    result = write_empty_report(["A"], destination, publish=_never_publish)
+    assert result.path == destination  # the path reported is where the file is
+    assert final.read_bytes() == b'"A"\r\n' and os.listdir(final.parent) == ["campaign.csv"]
+    assert final.stat().st_mode & 0o777 == destinations.REPORT_FILE_MODE
+
+
+@pytest.mark.parametrize(
+    ("destination", "problem"),
+    [
+        ("file://reports/x.csv", "names host 'reports'"),
+        ("FILE://reports/x.csv", "names host 'reports'"),
+        ("local://otherhost/tmp/x.csv", "names host 'otherhost'"),
+        ("file://user:pw@nas/tmp/x.csv", "names host 'nas'"),
+        ("file:x.csv", "is a relative file URL"),
+        ("file:///tmp/x.csv#frag", "has a '?' or '#' part"),
+    ],
+)
+def test_a_local_url_with_a_host_or_a_relative_path_is_refused(destination: str, problem: str, tmp_path: Path):
+    with pytest.raises(ReportRequestError, match=re.escape(problem)) as caught:
+        destinations.check_destination(destination)
+    assert caught.value.field == "destination" and "pw" not in str(caught.value)
+    with pytest.raises(ReportRequestError, match=re.escape(problem)):
+        write_empty_report(["A"], destination, publish=_never_publish)
+    assert not Path("/x.csv").exists()
+
+
+def test_the_local_schemes_cover_fsspec_local_file_systems():
+    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.registry import known_implementations
+
+    protocols = set(LocalFileSystem.protocol)
+    protocols |= {name for name, spec in known_implementations.items() if "local" in spec["class"].lower()}
+    assert protocols <= destinations.LOCAL_SCHEMES
+    try:  # ObjectStoragePath's own built-in schemes (Airflow 3's task SDK; 2.11 keeps "file" only)
+        from airflow.sdk.io.fs import _BUILTIN_SCHEME_TO_FS
+    except ImportError:
+        return
+    assert set(_BUILTIN_SCHEME_TO_FS) <= destinations.LOCAL_SCHEMES
+
+
+def test_object_store_urls_are_not_local():
+    for url in ("s3://aws_default@bucket/x.csv", "S3://bucket/x.csv", "gs://bucket/x.csv", "memory://x/y.csv"):
+        assert destinations.is_url(url) and not destinations.is_local(url)
+    assert destinations.is_local("C:\\reports\\x.csv") and destinations.is_local("relative/x.csv")
+
+
+def test_access_denied_is_recognised_from_each_store():
+    assert destinations.is_forbidden(PermissionError("Access Denied"))  # s3fs
+    assert destinations.is_forbidden(OSError("Forbidden: b/lake\nAccess denied."))  # gcsfs 403
+    assert not destinations.is_forbidden(ConnectionRefusedError("refused"))  # a store that is down: raised as is
+    assert not destinations.is_forbidden(OSError("Bad Request"))
