@@ -13,7 +13,7 @@ and the task instance it belongs to (a seal copied from another task does not op
 A seal also names the try that wrote it, and a try opens only the previous try's seal (the
 operator seals again, under its own try, each time it resumes): Airflow's try number is the one
 counter here nobody but Airflow moves, so a seal from an older try, kept and written back later
-within the two days, no longer opens; the retry then submits afresh.
+within the day, no longer opens; the retry then submits afresh.
 
 No Airflow import: the operator reads and writes the Variable; this module only seals and opens.
 """
