@@ -39,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "AGGREGATION_TIMES",
+    "BULK_OPERATIONS",
     "DEFAULT_SCOPE",
     "INJECTION_ENDPOINTS",
     "INJECTION_KINDS",
@@ -48,13 +49,18 @@ __all__ = [
     "REPORTING_RETENTION",
     "SANDBOX_DEVELOPER_TOKEN",
     "SANDBOX_SCOPE",
+    "BulkTree",
     "EmulatorAccount",
     "EmulatorApp",
+    "EmulatorBulk",
     "EmulatorReport",
     "MicrosoftAdsEmulator",
 ]
 
+from airflow_provider_msads.testing.emulator._bulk import EmulatorBulk
+from airflow_provider_msads.testing.emulator._bulk_files import BulkTree
 from airflow_provider_msads.testing.emulator._catalogues import (
+    BULK_OPERATIONS,
     DEFAULT_SCOPE,
     INJECTION_ENDPOINTS,
     INJECTION_KINDS,

@@ -21,7 +21,7 @@ DEFAULT_SCOPE: Final = f"{PRODUCTION_SCOPE} offline_access"
 SANDBOX_DEVELOPER_TOKEN: Final = "BBD37VB98"
 """Microsoft's universal sandbox developer token: answered with 105 by the production API."""
 
-INJECTION_ENDPOINTS: Final = ("token", "authorize", "api", "reporting", "download")
+INJECTION_ENDPOINTS: Final = ("token", "authorize", "api", "reporting", "download", "bulk")
 # Kinds that only make sense on a report download link.
 DOWNLOAD_KINDS: Final = ("expired_link", "xml_error", "two_entries", "zip_bomb", "not_zip")
 INJECTION_KINDS: Final = (
@@ -57,9 +57,18 @@ _REPORTING_PATHS: Final = {
     f"{_REPORTING_PREFIX}/GenerateReport/Submit".lower(): "SubmitGenerateReport",
     f"{_REPORTING_PREFIX}/GenerateReport/Poll".lower(): "PollGenerateReport",
 }
+_BULK_PREFIX: Final = "/Bulk/v13"
+_BULK_PATHS: Final = {
+    f"{_BULK_PREFIX}/Campaigns/DownloadByAccountIds".lower(): "DownloadCampaignsByAccountIds",
+    f"{_BULK_PREFIX}/Campaigns/DownloadByCampaignIds".lower(): "DownloadCampaignsByCampaignIds",
+    f"{_BULK_PREFIX}/BulkDownloadStatus/Query".lower(): "GetBulkDownloadStatus",
+}
 #: The operations each service answers (what ``inject(operation=...)`` accepts), in path order.
 OPERATIONS: Final = tuple(_CM_PATHS.values())
 REPORTING_OPERATIONS: Final = tuple(_REPORTING_PATHS.values())
+BULK_OPERATIONS: Final = tuple(_BULK_PATHS.values())
+# Bulk result file URLs, served like blobs: /download-bulk/<token>/<key>.zip?sv=..&sig=..
+_BULK_DOWNLOAD_PREFIX: Final = "/download-bulk/"
 # Report download links look like Azure blob SAS links: /download-reports/<token>/<id>.zip?sv=..&sig=..
 _DOWNLOAD_PREFIX: Final = "/download-reports/"
 _OAUTH_PATH: Final = re.compile(r"/([^/]+)/oauth2/v2\.0/(token|authorize)")

@@ -13,7 +13,11 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from urllib.parse import parse_qsl
 
+from airflow_provider_msads.testing.emulator._bulk import _Bulk
 from airflow_provider_msads.testing.emulator._catalogues import (
+    _BULK_DOWNLOAD_PREFIX,
+    _BULK_PATHS,
+    _BULK_PREFIX,
     _CM_PATHS,
     _CM_PREFIX,
     _DOWNLOAD_PREFIX,
@@ -44,7 +48,7 @@ from airflow_provider_msads.testing.emulator._reporting import _Reporting
 # --------------------------------------------------------------------------------------------
 
 
-class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
+class MicrosoftAdsEmulator(_Bulk, _Reporting, _CustomerManagement, _IdentityPlatform):
     """Microsoft identity platform + Microsoft Advertising Customer Management and Reporting APIs, locally.
 
     Create it, ``start()`` it (or use it as a context manager) and point the provider at
@@ -113,6 +117,7 @@ class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
         self.developer_token: str = self._rand.text(string.ascii_uppercase + string.digits, 16)
         self.account: EmulatorAccount = self.add_account()
         self._init_reporting()
+        self._init_bulk()
 
     # ---------------------------------------------------------------------- lifecycle
 
@@ -312,6 +317,11 @@ class MicrosoftAdsEmulator(_Reporting, _CustomerManagement, _IdentityPlatform):
             return self._reporting_endpoint(operation, method, headers, body)
         if path.startswith(_DOWNLOAD_PREFIX):
             return self._download_endpoint(method, path, query, headers)
+        operation = _BULK_PATHS.get(lowered)
+        if operation is not None or lowered.startswith(_BULK_PREFIX.lower() + "/"):
+            return self._bulk_endpoint(operation, method, headers, body)
+        if path.startswith(_BULK_DOWNLOAD_PREFIX):
+            return self._bulk_download_endpoint(method, path, query, headers)
         with self._lock:
             self.counters["unknown"] += 1
         return _Reply(404, b"Not Found", _TEXT)

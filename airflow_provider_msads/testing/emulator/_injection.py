@@ -9,6 +9,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
     _HTML,
     _JSON,
     _TEXT,
+    BULK_OPERATIONS,
     DOWNLOAD_KINDS,
     INJECTION_ENDPOINTS,
     INJECTION_KINDS,
@@ -41,9 +42,12 @@ class _FaultInjection(_EmulatorState):
         """Queue a misbehaviour for the next ``count`` requests to ``endpoint``.
 
         ``endpoint`` is ``"token"``, ``"authorize"``, ``"api"`` (Customer Management),
-        ``"reporting"`` (Submit and Poll) or ``"download"`` (report download links).
+        ``"reporting"`` (Submit and Poll), ``"bulk"`` (Bulk download requests and status) or
+        ``"download"`` (report download links and Bulk result file URLs).
         ``operation`` narrows ``"api"`` to ``"GetUser"``, ``"GetAccount"`` or ``"GetAccountsInfo"``
-        and ``"reporting"`` to ``"SubmitGenerateReport"`` or ``"PollGenerateReport"``. Queues are
+        and ``"reporting"`` to ``"SubmitGenerateReport"`` or ``"PollGenerateReport"``, ``"bulk"`` to
+        ``"DownloadCampaignsByAccountIds"``, ``"DownloadCampaignsByCampaignIds"`` or
+        ``"GetBulkDownloadStatus"``. Queues are
         FIFO per endpoint: a request takes the oldest injection that matches it. Kinds:
 
         * ``aadsts`` - token/authorize: the AADSTS ``code`` error (body, ``error`` and status from
@@ -53,8 +57,9 @@ class _FaultInjection(_EmulatorState):
           status 503 for it, 500 for ``server_error``, 401 for ``invalid_client``, else 400),
           AADSTS ``code`` optional; ``body`` replaces the whole body.
         * ``msa_invalid_grant`` - token: personal-account ``invalid_grant`` without AADSTS code.
-        * ``fault`` - api/reporting: Microsoft Advertising fault ``code`` (default 0) in its real
-          shape (117 CallRateExceeded, 207 ConcurrentRequestOverLimit, 105, 109, 0 ...).
+        * ``fault`` - api/reporting/bulk: Microsoft Advertising fault ``code`` (default 0) in its real
+          shape (117 CallRateExceeded, 207 ConcurrentRequestOverLimit, 105, 109, 0, Bulk's 4204
+          NoMoreCallsPermittedForTheTimePeriod ...).
         * download only: ``expired_link`` (403 Azure ``AuthenticationFailed`` XML), ``xml_error``
           (Azure XML error, default 404 ``BlobNotFound``), ``two_entries`` (a zip with two
           entries), ``zip_bomb`` (one entry inflating ~1000:1 to 256 MiB), ``not_zip`` (200 with
@@ -77,18 +82,18 @@ class _FaultInjection(_EmulatorState):
             raise ValueError(f"kind must be one of {INJECTION_KINDS}, not {kind!r}")
         if count < 1:
             raise ValueError("count must be at least 1")
-        narrowing = {"api": OPERATIONS, "reporting": REPORTING_OPERATIONS}
+        narrowing = {"api": OPERATIONS, "reporting": REPORTING_OPERATIONS, "bulk": BULK_OPERATIONS}
         if operation is not None and operation not in narrowing.get(endpoint, ()):
             raise ValueError(
-                f"operation only narrows endpoint 'api' (one of {OPERATIONS}) "
-                f"or 'reporting' (one of {REPORTING_OPERATIONS})"
+                f"operation only narrows endpoint 'api' (one of {OPERATIONS}), "
+                f"'reporting' (one of {REPORTING_OPERATIONS}) or 'bulk' (one of {BULK_OPERATIONS})"
             )
         if kind in ("aadsts", "oauth") and endpoint not in ("token", "authorize"):
             raise ValueError(f"kind {kind!r} applies to the token and authorize endpoints")
         if kind == "msa_invalid_grant" and endpoint != "token":
             raise ValueError("kind 'msa_invalid_grant' applies to the token endpoint")
-        if kind == "fault" and endpoint not in ("api", "reporting"):
-            raise ValueError("kind 'fault' applies to endpoints 'api' and 'reporting'")
+        if kind == "fault" and endpoint not in ("api", "reporting", "bulk"):
+            raise ValueError("kind 'fault' applies to endpoints 'api', 'reporting' and 'bulk'")
         if kind in DOWNLOAD_KINDS and endpoint != "download":
             raise ValueError(f"kind {kind!r} applies to endpoint 'download'")
         if kind == "aadsts":
