@@ -955,10 +955,10 @@ BULK_CATALOGUE: dict[int, CatalogueEntry] = {
         _bulk(3219, "BulkServiceFormatVersionRequired", "the format version is required.", _BUG),
         _bulk(
             3228,
-            "BulkServiceDownloadRefused",
-            "a Bulk download refusal listed with the download operations; the name here is ours (the page we "
-            "read does not list it); Microsoft's Message says more.",
-            "Read Microsoft's message in the error; check entities and account_ids.",
+            "BulkServiceDataScopeInvalid",
+            "the specified DataScope value is either invalid or no longer supported.",
+            "Use data_scope EntityData, QualityScoreData or BidSuggestionsData.",
+            "data_scope",
         ),
         _bulk(
             3603,

@@ -1,0 +1,188 @@
+"""Bulk entity downloads end to end: MicrosoftAdsBulkDownloadOperator against the emulator's Bulk
+service over a real socket, real files, the sealed Sync Time in real Airflow Variables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support.dags import load_dag
+from _support.emulator import FakeClock
+
+from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
+
+pytestmark = pytest.mark.integration
+
+ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads"]
+
+
+@pytest.fixture
+def bulk_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
+    """``msads_default`` pointing at the emulator's Bulk service; a clock the test moves."""
+    msads_emulator.clock = clock = FakeClock()
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["bulk_url"] = msads_emulator.bulk_url
+    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=2, keywords_per_ad_group=3, ads_per_ad_group=1)
+    return {"conn": conn, "clock": clock}
+
+
+class FakeTI:
+    dag_id = "bulk_dag"
+    run_id = "r"
+    task_id = "entities"
+    map_index = -1
+    try_number = 1
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
+def _rows(path: str) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _operator(tmp_path: Path, **kwargs: Any) -> MicrosoftAdsBulkDownloadOperator:
+    args: dict[str, Any] = {"task_id": "entities", "entities": ENTITIES, "destination": str(tmp_path / "out")}
+    args.update(kwargs)
+    return MicrosoftAdsBulkDownloadOperator(poll_interval=0.01, **args)
+
+
+def _forget_sync_times() -> None:
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(Variable).filter(Variable.key.like("msads_bulk_sync__%")).delete(synchronize_session=False)
+
+
+DAG = textwrap.dedent(
+    """
+    import pendulum
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
+
+    with DAG(dag_id="msads_bulk", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
+        MicrosoftAdsBulkDownloadOperator(
+            task_id="entities",
+            entities={entities!r},
+            destination="{destination}",
+            poll_interval=0.01,
+        )
+    """
+)
+
+
+def _result(run) -> dict[str, Any]:
+    from _support.dags import xcom_model, xcom_value
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(xcom_model()).filter_by(run_id=run.run_id, task_id="entities", key="return_value").first()
+        return xcom_value(row)
+
+
+def test_dag_test_full_then_delta_with_a_changed_and_a_deleted_entity(
+    dags_folder: Path, msads_emulator, bulk_conn, tmp_path: Path
+) -> None:
+    _forget_sync_times()
+    clock: FakeClock = bulk_conn["clock"]
+    path = dags_folder / "msads_bulk.py"
+    path.write_text(DAG.format(entities=ENTITIES, destination=f"{tmp_path}/full"))
+    run = load_dag(path, "msads_bulk").test()
+    assert str(run.state) == "success"
+    full = _result(run)
+    account = msads_emulator.account.id
+    assert full["accounts"][account]["full"] is True
+    assert {"account", "campaign", "ad_group", "keyword", "responsive_search_ad"} <= set(full["files"])
+    assert full["files"]["keyword"]["rows"] == 12 and full["files"]["campaign"]["rows"] == 2
+    keyword_rows = _rows(full["files"]["keyword"]["path"])
+    assert {"Id", "Parent Id", "Status", "Keyword"} <= set(keyword_rows[0])
+    assert not list((tmp_path / "full").glob(".*"))  # no partial files left
+    first_sync = full["accounts"][account]["sync_time"]
+
+    clock.advance(60)
+    keyword = msads_emulator.bulk.ids("Keyword")[0]
+    campaign = msads_emulator.bulk.ids("Campaign")[1]
+    msads_emulator.bulk.update_entity("Keyword", keyword, Status="Paused", Bid="1.10")
+    msads_emulator.bulk.delete_entity("Campaign", campaign)
+    clock.advance(60)
+
+    path.write_text(DAG.format(entities=ENTITIES, destination=f"{tmp_path}/delta"))
+    run = load_dag(path, "msads_bulk").test()
+    assert str(run.state) == "success"
+    delta = _result(run)
+    assert delta["accounts"][account]["full"] is False
+    sent = [d.request.get("LastSyncTimeInUTC") for d in msads_emulator.bulk.downloads.values()]
+    assert sent[0] is None and sent[-1] is not None
+    (changed,) = _rows(delta["files"]["keyword"]["path"])
+    assert (changed["Id"], changed["Status"], changed["Bid"]) == (keyword, "Paused", "1.10")
+    (deleted,) = _rows(delta["files"]["campaign"]["path"])
+    assert (deleted["Id"], deleted["Status"]) == (campaign, "Deleted")  # deleted entities are kept
+    assert delta["accounts"][account]["sync_time"] != first_sync
+    assert msads_emulator.bulk.downloads_with_credentials == 0
+
+
+def test_failed_full_sync_required_downloads_in_full_in_the_same_try(msads_emulator, bulk_conn, tmp_path: Path):
+    _forget_sync_times()
+    _operator(tmp_path).execute({"ti": FakeTI()})  # full: saves the Sync Time
+    bulk_conn["clock"].advance(60)
+    msads_emulator.bulk.configure_next_download(status="FailedFullSyncRequired")
+    submits = msads_emulator.bulk.submits
+    result = _operator(tmp_path, destination=str(tmp_path / "again")).execute({"ti": FakeTI()})
+    assert msads_emulator.bulk.submits == submits + 2  # the delta, then the full download
+    assert result["accounts"][msads_emulator.account.id]["full"] is True
+    assert result["files"]["keyword"]["rows"] == 12
+
+
+def test_a_forged_sync_time_is_not_used(msads_emulator, bulk_conn, tmp_path: Path):
+    from airflow.models.variable import Variable
+
+    _forget_sync_times()
+    _operator(tmp_path).execute({"ti": FakeTI()})
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (row,) = session.query(Variable).filter(Variable.key.like("msads_bulk_sync__%")).all()
+        key, value = row.key, row.val
+    forged = json.loads(value)
+    forged["state"] = forged["state"].replace('"request_id":"', '"request_id":"0')  # a later time, say
+    Variable.set(key, json.dumps(forged))
+    bulk_conn["clock"].advance(60)
+    result = _operator(tmp_path, destination=str(tmp_path / "two")).execute({"ti": FakeTI()})
+    assert result["accounts"][msads_emulator.account.id]["full"] is True
+
+
+def test_an_account_too_big_is_downloaded_by_campaign_ids(msads_emulator, bulk_conn, tmp_path: Path):
+    _forget_sync_times()
+    msads_emulator.bulk.keyword_limit = 5  # Microsoft's is four million
+    result = _operator(tmp_path, delta=False).execute({"ti": FakeTI()})
+    account = result["accounts"][msads_emulator.account.id]
+    assert account["by_campaigns"] is True and len(account["requests"]) == 1
+    assert result["files"]["keyword"]["rows"] == 12
+    assert result["files"]["account"]["rows"] == 1
+
+
+def test_parquet_is_typed(msads_emulator, bulk_conn, tmp_path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _forget_sync_times()
+    result = _operator(tmp_path, output_format="parquet", delta=False).execute({"ti": FakeTI()})
+    path = result["files"]["keyword"]["path"]
+    assert path.endswith("keyword.parquet")
+    table = pq.read_table(path)
+    assert table.num_rows == 12
+    assert table.schema.field("Id").type == pa.int64()
+    assert table.schema.field("Bid").type == pa.float64()
+    assert table.schema.field("Modified Time").type == pa.timestamp("ms", tz="UTC")
+    account = pq.read_table(result["files"]["account"]["path"])
+    assert account.schema.field("Sync Time").type == pa.timestamp("ms", tz="UTC")
+    assert account.column("Id").to_pylist() == [int(msads_emulator.account.id)]
