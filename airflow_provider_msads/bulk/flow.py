@@ -109,16 +109,24 @@ def account_download(
     poll_interval: float | None = None,
     timeout: float = 3600.0,
     clock: Callable[[], float] = time.monotonic,
+    request_id: str | None = None,
 ) -> Generator[Step, Any, AccountResult]:
-    """Download one account (delta when ``last_sync`` is given), splitting each file as it lands."""
+    """Download one account (delta when ``last_sync`` is given), splitting each file as it lands.
+
+    ``request_id``: a download already submitted with ``last_sync`` (the deferrable operator's,
+    after the trigger's wait): its status is asked for instead of submitting again.
+    """
     if needs_full(data_scope):
         last_sync = None
     started = clock()
+    submitted = request_id
     while True:
         full = last_sync is None
         try:
             return (
-                yield from _attempt(account_id, entities, data_scope, last_sync, poll_interval, timeout, started, clock)
+                yield from _attempt(
+                    account_id, entities, data_scope, last_sync, poll_interval, timeout, started, clock, submitted
+                )
             )
         except _Restart:
             if full:
@@ -133,6 +141,7 @@ def account_download(
                 last_sync,
             )
             last_sync = None
+            submitted = None
 
 
 def _attempt(
@@ -144,7 +153,11 @@ def _attempt(
     timeout: float,
     started: float,
     clock: Callable[[], float],
+    submitted: str | None = None,
 ) -> Generator[Step, Any, AccountResult]:
+    if submitted is not None:
+        sync = yield from _wait_and_fetch(account_id, submitted, poll_interval, timeout, started, clock)
+        return AccountResult(account_id, last_sync is None, sync.sync_time, (submitted,))
     request = build_account_request(account_id, entities, data_scope=data_scope, last_sync=last_sync)
     try:
         request_id = yield Submit(request)

@@ -521,10 +521,12 @@ class MicrosoftAdsHook(BaseHook):
         data_scope: list[str] | None = None,
         poll_interval: float | None = None,
         timeout: float = 3600.0,
+        request_id: str | None = None,
     ) -> AccountResult:
         """One account's download, submit to split: full, or delta since ``last_sync`` (a UTC datetime).
 
-        Microsoft's FailedFullSyncRequired makes it download in full; 3207 by campaign ids.
+        Microsoft's FailedFullSyncRequired makes it download in full; 3207 by campaign ids. With
+        ``request_id`` (submitted earlier with ``last_sync``), that download is followed instead.
         """
         import time
 
@@ -547,6 +549,7 @@ class MicrosoftAdsHook(BaseHook):
             last_sync=last_sync,
             poll_interval=poll_interval,
             timeout=timeout,
+            request_id=request_id,
         )
         result: AccountResult = run_flow(flow, perform)
         return result
@@ -561,6 +564,7 @@ class MicrosoftAdsHook(BaseHook):
         data_scope: list[str] | None = None,
         poll_interval: float | None = None,
         timeout: float = 3600.0,
+        request_id: str | None = None,
     ) -> AccountResult:
         import asyncio
 
@@ -583,6 +587,7 @@ class MicrosoftAdsHook(BaseHook):
             last_sync=last_sync,
             poll_interval=poll_interval,
             timeout=timeout,
+            request_id=request_id,
         )
         result: AccountResult = await arun_flow(flow, perform)
         return result

@@ -56,8 +56,9 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         or more, or Microsoft answers FailedFullSyncRequired).
     :param data_scope: ``EntityData`` (default), ``QualityScoreData`` and/or ``BidSuggestionsData``;
         the last two are served only in full downloads.
-    :param deferrable: accepted for the common operator interface; the download waits in the worker
-        (see the README: deferral is not implemented for Bulk yet).
+    :param deferrable: submit every account's download, then wait in the triggerer
+        (:class:`~airflow_provider_msads.triggers.bulk.MicrosoftAdsBulkDownloadTrigger`); the worker
+        then asks for fresh links (they live five minutes), downloads and splits.
     :param poll_interval: seconds between status calls; default Microsoft's advice (15 s, a minute
         once a download has run five minutes).
     :param timeout: seconds one account's download may take before the task fails (for retry).
@@ -238,8 +239,6 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
             self.log.warning("Could not save the Sync Time of account %s; the next run is full.", account)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_msads.bulk.download import new_scratch
-        from airflow_provider_msads.bulk.split import Splitter
         from airflow_provider_msads.errors import MicrosoftAdsError
 
         hook = self._hook()
@@ -249,20 +248,103 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
             accounts = self._accounts(hook)
         except MicrosoftAdsError as err:
             self._raise(err)
+        plan: dict[str, dict[str, Any]] = {}
+        for account in accounts:
+            last = self._saved_sync(context, hook, account, entities, scope) if self.delta else None
+            self.log.info(
+                "Account %s: %s download of %s.",
+                account,
+                f"delta since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "full",
+                ", ".join(entities),
+            )
+            plan[account] = {"last_sync": last.isoformat() if last else None, "request_id": None}
         if self.deferrable:
-            self.log.info("deferrable=True: Bulk downloads wait in the worker (deferral is not implemented yet).")
+            self._submit_all(hook, plan, entities, scope)
+            if any(info["request_id"] for info in plan.values()):
+                import time
+
+                from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
+
+                self.defer(
+                    trigger=MicrosoftAdsBulkDownloadTrigger(
+                        accounts=plan,
+                        msads_conn_id=self.msads_conn_id,
+                        poll_interval=self.poll_interval,
+                        timeout=self.timeout,
+                        started_at=time.time(),
+                    ),
+                    method_name="execute_complete",
+                )
+        return self._download_all(context, hook, plan, entities, scope)
+
+    def _submit_all(
+        self, hook: MicrosoftAdsHook, plan: dict[str, dict[str, Any]], entities: list[str], scope: list[str]
+    ) -> None:
+        """Submit every account's download before deferring; an account that needs more than one
+        request (3207) or a full download after all (3603) is left to the worker after the wait."""
+        import datetime
+
+        from airflow_provider_msads.bulk.request import build_account_request
+        from airflow_provider_msads.bulk.service import AccountTooBigError, FullSyncRequiredError
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        for account, info in plan.items():
+            last = datetime.datetime.fromisoformat(info["last_sync"]) if info["last_sync"] else None
+            try:
+                info["request_id"] = hook.submit_bulk_download(
+                    build_account_request(account, entities, data_scope=scope, last_sync=last)
+                )
+            except (AccountTooBigError, FullSyncRequiredError) as err:
+                self.log.info(
+                    "Account %s: error %s at submit; downloaded by the worker after the wait.", account, err.code
+                )
+            except MicrosoftAdsError as err:
+                self._raise(err)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from the triggerer: everything needed is in ``event`` (request ids, last sync times)."""
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        kind = event.get("status")
+        if kind == "timeout":
+            raise AirflowException(
+                f"Bulk downloads not ready after {float(event.get('waited', 0)):.0f} s (timeout={self.timeout:.0f} s); "
+                "raise `timeout`: big accounts take long."
+            )
+        if kind == "failed":
+            message = str(event.get("message") or "Waiting for the Bulk download failed.")
+            if (event.get("error") or {}).get("retryable"):
+                raise AirflowException(message)
+            raise AirflowFailException(message)
+        hook = self._hook()
+        try:
+            entities, scope = self._check()
+        except MicrosoftAdsError as err:
+            self._raise(err)
+        plan = {str(a): dict(info) for a, info in (event.get("accounts") or {}).items()}
+        return self._download_all(context, hook, plan, entities, scope)
+
+    def _download_all(
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        plan: dict[str, dict[str, Any]],
+        entities: list[str],
+        scope: list[str],
+    ) -> dict[str, Any]:
+        """Each account's file (following a submitted request, or submitting), split; then publish."""
+        import datetime
+
+        from airflow_provider_msads.bulk.download import new_scratch
+        from airflow_provider_msads.bulk.split import Splitter
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
         scratch = new_scratch()
         splitter = Splitter(scratch)
         done: dict[str, Any] = {}
         try:
-            for account in accounts:
-                last = self._saved_sync(context, hook, account, entities, scope) if self.delta else None
-                self.log.info(
-                    "Account %s: %s download of %s.",
-                    account,
-                    f"delta since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "full",
-                    ", ".join(entities),
-                )
+            for account, info in plan.items():
+                last = datetime.datetime.fromisoformat(info["last_sync"]) if info.get("last_sync") else None
                 try:
                     done[account] = hook.download_entities(
                         account,
@@ -272,6 +354,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
                         data_scope=scope,
                         poll_interval=self.poll_interval,
                         timeout=self.timeout,
+                        request_id=info.get("request_id") or None,
                     )
                 except MicrosoftAdsError as err:
                     self._raise(err)

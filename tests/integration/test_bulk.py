@@ -186,3 +186,67 @@ def test_parquet_is_typed(msads_emulator, bulk_conn, tmp_path: Path):
     account = pq.read_table(result["files"]["account"]["path"])
     assert account.schema.field("Sync Time").type == pa.timestamp("ms", tz="UTC")
     assert account.column("Id").to_pylist() == [int(msads_emulator.account.id)]
+
+
+def test_dag_test_deferrable_waits_in_the_triggerer_and_the_event_carries_the_rest(
+    dags_folder: Path, msads_emulator, bulk_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
+
+    _forget_sync_times()
+    events: list[dict[str, Any]] = []
+    original = MicrosoftAdsBulkDownloadTrigger.run
+
+    async def spy(self):
+        async for event in original(self):
+            events.append(event.payload)
+            yield event
+
+    monkeypatch.setattr(MicrosoftAdsBulkDownloadTrigger, "run", spy)
+    msads_emulator.bulk.configure_next_download(pending_polls=2)
+    path = dags_folder / "msads_bulk_deferred.py"
+    dag_text = DAG.format(entities=ENTITIES, destination=f"{tmp_path}/deferred").replace(
+        'dag_id="msads_bulk"', 'dag_id="msads_bulk_deferred"'
+    )
+    path.write_text(dag_text.replace("poll_interval=0.01,", "poll_interval=0.01, deferrable=True,"))
+    run = load_dag(path, "msads_bulk_deferred").test()
+    assert str(run.state) == "success"
+    result = _result(run)
+    account = msads_emulator.account.id
+    (event,) = events
+    assert event["status"] == "done" and event["accounts"][account]["status"] == "Completed"
+    assert event["accounts"][account]["last_sync"] is None and "url" not in json.dumps(event).lower()
+    assert result["accounts"][account]["requests"] == [event["accounts"][account]["request_id"]]
+    assert msads_emulator.bulk.submits == 1 and result["files"]["keyword"]["rows"] == 12
+
+
+def test_many_bulk_triggers_share_one_loop(msads_emulator, bulk_conn) -> None:
+    """More concurrent triggers than the loop's default executor has threads; all finish."""
+    import asyncio
+    import concurrent.futures
+    import os
+
+    from airflow_provider_msads.bulk.request import build_account_request
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
+
+    hook = MicrosoftAdsHook()
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    count = threads * 3
+    account = msads_emulator.account.id
+    ids = [hook.submit_bulk_download(build_account_request(account, ["Campaigns"])) for _ in range(count)]
+
+    async def main() -> list[dict[str, Any]]:
+        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=threads))
+
+        async def first(request_id: str) -> dict[str, Any]:
+            trigger = MicrosoftAdsBulkDownloadTrigger(
+                accounts={account: {"request_id": request_id, "last_sync": None}}, poll_interval=0.01, timeout=60
+            )
+            return (await anext(trigger.run())).payload
+
+        return await asyncio.wait_for(asyncio.gather(*(first(i) for i in ids)), timeout=120)
+
+    events = asyncio.run(main())
+    assert [e["status"] for e in events] == ["done"] * count
+    assert {e["accounts"][account]["request_id"] for e in events} == set(ids)
