@@ -62,6 +62,8 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     :param poll_interval: seconds between status calls; default Microsoft's advice (15 s, a minute
         once a download has run five minutes).
     :param timeout: seconds one account's download may take before the task fails (for retry).
+    :param max_concurrency: accounts downloaded at the same time (and, deferrable, submitted before
+        the wait): Microsoft limits pending Bulk requests (4204), so keep it small.
     :param asset: as for the report operator: a URI or Asset; default the destination folder; False: none.
     """
 
@@ -82,6 +84,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         poll_interval: float | None = None,
         timeout: float = 3600.0,
         asset: Any = None,
+        max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +99,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         self.poll_interval = None if poll_interval is None else float(poll_interval)
         self.timeout = float(timeout)
         self.asset = asset
+        self.max_concurrency = max(1, int(max_concurrency))
         self.entities_asset_uri: str | None = None
         self._declare_asset()
 
@@ -288,7 +292,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         from airflow_provider_msads.bulk.service import AccountTooBigError, FullSyncRequiredError
         from airflow_provider_msads.errors import MicrosoftAdsError
 
-        for account, info in plan.items():
+        for account, info in list(plan.items())[: self.max_concurrency]:
             last = datetime.datetime.fromisoformat(info["last_sync"]) if info["last_sync"] else None
             try:
                 info["request_id"] = hook.submit_bulk_download(
@@ -333,7 +337,6 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         scope: list[str],
     ) -> dict[str, Any]:
         """Each account's file (following a submitted request, or submitting), split; then publish."""
-        import datetime
 
         from airflow_provider_msads.bulk.download import new_scratch
         from airflow_provider_msads.bulk.split import Splitter
@@ -343,21 +346,18 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         splitter = Splitter(scratch)
         done: dict[str, Any] = {}
         try:
-            for account, info in plan.items():
-                last = datetime.datetime.fromisoformat(info["last_sync"]) if info.get("last_sync") else None
-                try:
-                    done[account] = hook.download_entities(
-                        account,
-                        entities,
-                        splitter,
-                        last_sync=last,
-                        data_scope=scope,
-                        poll_interval=self.poll_interval,
-                        timeout=self.timeout,
-                        request_id=info.get("request_id") or None,
-                    )
-                except MicrosoftAdsError as err:
-                    self._raise(err)
+            try:
+                if len(plan) == 1 or self.max_concurrency == 1:
+                    for account, info in plan.items():
+                        done[account] = hook.download_entities(
+                            account, entities, splitter, **self._download_args(info, scope)
+                        )
+                else:
+                    import asyncio
+
+                    done.update(asyncio.run(self._download_concurrently(hook, plan, entities, scope, splitter)))
+            except MicrosoftAdsError as err:
+                self._raise(err)
             try:
                 files = self._publish(splitter, scratch)
             except MicrosoftAdsError as err:
@@ -376,6 +376,46 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         }
         self._record_event(context, outcome)
         return outcome
+
+    def _download_args(self, info: dict[str, Any], scope: list[str]) -> dict[str, Any]:
+        import datetime
+
+        return {
+            "last_sync": datetime.datetime.fromisoformat(info["last_sync"]) if info.get("last_sync") else None,
+            "data_scope": scope,
+            "poll_interval": self.poll_interval,
+            "timeout": self.timeout,
+            "request_id": info.get("request_id") or None,
+        }
+
+    async def _download_concurrently(
+        self,
+        hook: MicrosoftAdsHook,
+        plan: dict[str, dict[str, Any]],
+        entities: list[str],
+        scope: list[str],
+        splitter: Any,
+    ) -> dict[str, Any]:
+        """Several accounts, ``max_concurrency`` at a time, on one event loop (the splitter takes one
+        file at a time); the first failure cancels the others."""
+        import asyncio
+
+        gate = asyncio.Semaphore(self.max_concurrency)
+
+        async def one(account: str, info: dict[str, Any]) -> tuple[str, Any]:
+            async with gate:
+                self.log.info("Account %s: downloading.", account)
+                result = await hook.adownload_entities(account, entities, splitter, **self._download_args(info, scope))
+                return account, result
+
+        tasks = [asyncio.ensure_future(one(a, i)) for a, i in plan.items()]
+        try:
+            return dict(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     def _publish(self, splitter: Any, scratch: str) -> dict[str, dict[str, Any]]:
         from airflow_provider_msads.bulk.split import copy_csv, publish_files

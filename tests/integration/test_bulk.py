@@ -250,3 +250,15 @@ def test_many_bulk_triggers_share_one_loop(msads_emulator, bulk_conn) -> None:
     events = asyncio.run(main())
     assert [e["status"] for e in events] == ["done"] * count
     assert {e["accounts"][account]["request_id"] for e in events} == set(ids)
+
+
+def test_all_accounts_two_at_a_time_into_one_file_per_type(msads_emulator, bulk_conn, tmp_path: Path) -> None:
+    _forget_sync_times()
+    others = [msads_emulator.add_account(name=f"Shop {n}").id for n in range(3)]
+    result = _operator(tmp_path, account_ids="all", max_concurrency=2, delta=False).execute({"ti": FakeTI()})
+    accounts = {msads_emulator.account.id, *others}
+    assert set(result["accounts"]) == accounts
+    assert all(a["full"] for a in result["accounts"].values())
+    assert {r["Id"] for r in _rows(result["files"]["account"]["path"])} == accounts
+    assert result["files"]["keyword"]["rows"] == 12 * len(accounts)
+    assert msads_emulator.bulk.submits == len(accounts)
