@@ -262,3 +262,38 @@ def test_all_accounts_two_at_a_time_into_one_file_per_type(msads_emulator, bulk_
     assert {r["Id"] for r in _rows(result["files"]["account"]["path"])} == accounts
     assert result["files"]["keyword"]["rows"] == 12 * len(accounts)
     assert msads_emulator.bulk.submits == len(accounts)
+
+
+def test_trigger_times_out_and_reports_failures(msads_emulator, bulk_conn) -> None:
+    import asyncio
+
+    from airflow_provider_msads.bulk.request import build_account_request
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+    from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
+
+    account = msads_emulator.account.id
+    msads_emulator.bulk.configure_next_download(pending_polls=10_000)
+    request_id = MicrosoftAdsHook().submit_bulk_download(build_account_request(account, ["Campaigns"]))
+
+    async def first(trigger: MicrosoftAdsBulkDownloadTrigger) -> dict[str, Any]:
+        return (await anext(trigger.run())).payload
+
+    def trigger(rid: str, timeout: float) -> MicrosoftAdsBulkDownloadTrigger:
+        return MicrosoftAdsBulkDownloadTrigger(
+            accounts={account: {"request_id": rid, "last_sync": None}}, poll_interval=0.01, timeout=timeout
+        )
+
+    late = asyncio.run(first(trigger(request_id, 0.05)))
+    assert late["status"] == "timeout" and late["accounts"][account]["status"] == "InProgress"
+    dead = asyncio.run(first(trigger("no-such-request", 60)))
+    assert dead["status"] == "failed" and "3205" in dead["message"]
+    path, kwargs = trigger(request_id, 1).serialize()
+    assert path == "airflow_provider_msads.triggers.bulk.MicrosoftAdsBulkDownloadTrigger"
+    assert set(kwargs) == {"accounts", "msads_conn_id", "poll_interval", "timeout", "started_at"}
+
+
+def test_a_file_url_destination_goes_through_object_storage_publishing(msads_emulator, bulk_conn, tmp_path: Path):
+    _forget_sync_times()
+    result = _operator(tmp_path, destination=f"file://{tmp_path}/lake", delta=False).execute({"ti": FakeTI()})
+    assert result["files"]["campaign"]["path"] == f"file://{tmp_path}/lake/campaign.csv"
+    assert len(_rows(str(tmp_path / "lake" / "campaign.csv"))) == 2

@@ -360,3 +360,11 @@ def test_the_sync_time_seal_opens_only_for_its_task_and_arguments() -> None:
     forged["state"] = forged["state"].replace("12/05/2026", "12/06/2026")
     assert seal.open(json.dumps(forged), fp, now=now)[0] is None
     assert seal.open(sealed, fp, now=now + datetime.timedelta(days=30))[0] is None  # Microsoft: not > 30 days
+
+
+def test_parquet_times_keep_milliseconds_in_utc() -> None:
+    from airflow_provider_msads.bulk.parquet import _time
+
+    assert _time("04/27/2023 18:00:14.970") == datetime.datetime(2023, 4, 27, 18, 0, 14, 970000, tzinfo=UTC)
+    assert _time("12/05/2026 06:17:27") == datetime.datetime(2026, 12, 5, 6, 17, 27, tzinfo=UTC)
+    assert _time("") is None
