@@ -297,3 +297,26 @@ def test_a_file_url_destination_goes_through_object_storage_publishing(msads_emu
     result = _operator(tmp_path, destination=f"file://{tmp_path}/lake", delta=False).execute({"ti": FakeTI()})
     assert result["files"]["campaign"]["path"] == f"file://{tmp_path}/lake/campaign.csv"
     assert len(_rows(str(tmp_path / "lake" / "campaign.csv"))) == 2
+
+
+def test_the_asset_event_says_per_account_full_or_delta(msads_emulator, bulk_conn, tmp_path: Path) -> None:
+    import types
+
+    class Events(dict):
+        def __missing__(self, key: Any) -> Any:
+            self[key] = types.SimpleNamespace(extra=None)
+            return self[key]
+
+    _forget_sync_times()
+    op = _operator(tmp_path, asset="file:///lake/msads/entities")
+    assert [o.uri for o in op.outlets] == ["file:///lake/msads/entities"]
+    events = Events()
+    op.execute({"ti": FakeTI(), "outlet_events": events})
+    bulk_conn["clock"].advance(60)
+    later = Events()
+    _operator(tmp_path, asset="file:///lake/msads/entities").execute({"ti": FakeTI(), "outlet_events": later})
+    account = msads_emulator.account.id
+    (first,) = events.values()
+    (second,) = later.values()
+    assert first.extra["accounts"][account]["full"] is True and second.extra["accounts"][account]["full"] is False
+    assert first.extra["files"]["keyword"]["rows"] == 12 and "keyword" not in second.extra["files"]
