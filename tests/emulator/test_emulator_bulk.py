@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from _support.emulator import Driver, FakeClock
 
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
+from airflow_provider_msads.testing.emulator._bulk_files import BulkFile
 
 ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads", "Budgets", "Labels"]
 
@@ -424,6 +426,11 @@ def test_headers_are_checked_like_reporting(bulk: Bulk) -> None:
     wrong = dict(bulk.headers, Authorization="Bearer nope")
     assert bulk.by_account_raw(headers=wrong).json()["Errors"][0]["Code"] == 105
     assert bulk.http.get(f"{bulk.emu.bulk_url}/Campaigns/DownloadByAccountIds", headers=bulk.headers).status_code == 405
+    assert bulk.http.post(f"{bulk.emu.bulk_url}/Campaigns/Nowhere", json={}, headers=bulk.headers).status_code == 404
+    lowered = f"{bulk.emu.base_url}/bulk/v13/campaigns/downloadbyaccountids"
+    assert bulk.http.post(lowered, json={}, headers=bulk.headers).json()["OperationErrors"][0]["Code"] == 3306
+    with pytest.raises(ValueError, match="operation only narrows"):
+        bulk.emu.inject("bulk", "fault", operation="GetUser")
 
 
 # ------------------------------------------------------------------------------ injected faults and statuses
@@ -485,3 +492,74 @@ def test_python_api_refuses_what_is_not_there(msads_emulator: MicrosoftAdsEmulat
     msads_emulator.bulk.delete_entity("Keyword", keyword)
     with pytest.raises(ValueError, match="deleted"):
         msads_emulator.bulk.update_entity("Keyword", keyword, Bid="1.00")
+
+
+# ------------------------------------------------------------------------------ the file, directly
+
+
+def bulk_file(emu: MicrosoftAdsEmulator, **overrides: Any) -> BulkFile:
+    fields: dict[str, Any] = {
+        "key": "k",
+        "account_id": emu.account.id,
+        "customer_id": emu.customer_id,
+        "time_zone": emu.account.time_zone,
+        "tree": emu.bulk.tree(),
+        "record_types": ("Campaign", "Ad Group", "Keyword", "Responsive Search Ad"),
+        "campaigns": None,
+        "last_sync": None,
+        "sync_time": 1_800_000_000.0,
+        "created_at": 1_790_000_000.0,
+        "changes": {},
+    }
+    fields.update(overrides)
+    return BulkFile(**fields)
+
+
+@pytest.mark.parametrize("file_type", ["Csv", "Tsv"])
+def test_fast_keyword_rows_are_the_rows_csv_writes(msads_emulator: MicrosoftAdsEmulator, file_type: str) -> None:
+    """The text fast path for keywords writes exactly what the csv module writes for the same rows."""
+    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=3, keywords_per_ad_group=50)
+    file = bulk_file(msads_emulator, file_type=file_type)
+    written = io.BytesIO()
+    file.write_text(written)
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, dialect=csv.excel_tab if file_type == "Tsv" else csv.excel)
+    header = file.header()
+    writer.writerow(header)
+    writer.writerows([row.get(name, "") for name in header] for row in file.rows())
+    assert written.getvalue().decode("utf-8") == "\ufeff" + expected.getvalue()
+
+
+class _Enough(Exception):
+    pass
+
+
+class _FirstMegabyte(io.RawIOBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.size += len(data)
+        if self.size > 1 << 20:
+            raise _Enough
+        return len(data)
+
+
+def test_a_file_of_a_hundred_million_keywords_streams_from_its_first_rows(
+    msads_emulator: MicrosoftAdsEmulator,
+) -> None:
+    """Rows are made lazily: the first megabyte of a file of 10^8 keywords (tens of GB) comes out
+    before anything else is built, and the first rows are there at once."""
+    msads_emulator.bulk.set_tree(campaigns=1000, ad_groups_per_campaign=100, keywords_per_ad_group=1000)
+    file = bulk_file(msads_emulator, tree=msads_emulator.bulk.tree(), record_types=("Keyword",))
+    first = list(itertools.islice(file.rows(), 3))
+    assert [r["Type"] for r in first] == ["Format Version", "Account", "Keyword"]
+    sink = _FirstMegabyte()
+    with pytest.raises(_Enough):
+        file.write(sink)  # type: ignore[arg-type]
+    assert sink.size > 1 << 20

@@ -9,7 +9,10 @@ thread) that answers like
 * the Microsoft Advertising Customer Management REST API v13 (``GetUser``, ``GetAccount``,
   ``GetAccountsInfo``) with its two fault shapes (``AdApiFaultDetail`` and ``ApiFault``), and
 * the Reporting REST API v13 (``GenerateReport/Submit`` and ``/Poll``) with expiring,
-  credential-free download links that stream zipped CSV reports of any size.
+  credential-free download links that stream zipped CSV reports of any size, and
+* the Bulk REST API v13 download side (``Campaigns/DownloadByAccountIds``, ``/DownloadByCampaignIds``,
+  ``BulkDownloadStatus/Query``) over an entity tree per account of any size, with delta downloads
+  of the changes a test makes through ``emulator.bulk``.
 
 Why an emulator and not mocks: the failures that break Microsoft Ads pipelines in production
 (a rotated refresh token that was never saved, the secret *ID* pasted instead of its *value*, a
@@ -25,7 +28,8 @@ strings) and internal errors are logged with method and path only.
 Layout: ``_facade`` (the class, world building, routing), ``_http`` (server plumbing),
 ``_injection`` (fault injection), ``_identity`` (identity platform), ``_ads_api`` (what every Ads
 REST service does around its operations: caller checks, fault shapes, TrackingId),
-``_customer_management`` and ``_reporting`` (their operations), ``_report_links`` (the download
+``_customer_management``, ``_reporting`` and ``_bulk`` (their operations; ``_bulk_files`` writes
+the bulk file, ``_bulk_catalogue`` is generated from the SDK), ``_report_links`` (the download
 links Poll hands out, served like Azure blobs), ``_report_files`` (the zipped CSV they serve),
 ``_reporting_catalogue`` (generated from the SDK), ``_reporting_rules`` (Microsoft's documented
 rules as data: scope kinds, aggregation x time, retention), ``_catalogues`` (constants and error

@@ -33,7 +33,7 @@ _INJECT_KEYS: dict[str, type] = {
 }
 _INJECT_HELP = """\
 Queue a misbehaviour, as MicrosoftAdsEmulator.inject() does; repeatable, FIFO per endpoint.
-Form: ENDPOINT:KIND[:KEY=VALUE...]. ENDPOINT is token, authorize, api, reporting or download;
+Form: ENDPOINT:KIND[:KEY=VALUE...]. ENDPOINT is token, authorize, api, reporting, bulk or download;
 KIND one of aadsts, oauth, msa_invalid_grant, fault, status, throttle, html, empty, malformed,
 huge, reset, timeout, latency, expired_link, xml_error, two_entries, zip_bomb, not_zip; KEY one
 of count, status, code, retry_after, delay, operation, error, body (examples below)."""
@@ -42,6 +42,7 @@ _EPILOG = """examples:
   %(prog)s --inject reporting:fault:code=117:count=2
   %(prog)s --inject reporting:fault:code=2004:operation=SubmitGenerateReport
   %(prog)s --inject token:aadsts:code=70008 --inject download:expired_link
+  %(prog)s --bulk-tree 10,10,10 --inject bulk:fault:code=4204:operation=DownloadCampaignsByAccountIds
   %(prog)s --json
 """
 
@@ -75,11 +76,23 @@ def parse_injection(spec: str) -> tuple[str, str, dict[str, Any]]:
     return parts[0], parts[1], options
 
 
+def _bulk_tree(value: str) -> tuple[int, ...]:
+    """``C,G,K[,A]``: campaigns, ad groups per campaign, keywords (and ads) per ad group."""
+    try:
+        sizes = tuple(int(part) for part in value.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not C,G,K[,A] (whole numbers), e.g. 10,10,10") from exc
+    if len(sizes) not in (3, 4) or min(sizes[:2]) < 1 or min(sizes) < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not C,G,K[,A] with C and G at least 1, e.g. 10,10,10")
+    return sizes
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Run a local emulator of the Microsoft identity platform and the Microsoft Advertising "
-        "Customer Management and Reporting APIs v13 (Submit, Poll, expiring report download links).",
+        "Customer Management, Reporting and Bulk APIs v13 (Submit, Poll, expiring report download links; "
+        "bulk downloads of an entity tree of any size).",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -121,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reports.add_argument(
         "--link-lifetime", type=float, default=None, metavar="SECONDS", help="download links live this long (300)"
+    )
+    bulk = parser.add_argument_group("bulk downloads")
+    bulk.add_argument(
+        "--bulk-tree",
+        type=_bulk_tree,
+        default=None,
+        metavar="C,G,K[,A]",
+        help="every account's entity tree: C campaigns x G ad groups x K keywords (and A ads) each "
+        "(default 3,2,2,1); e.g. 10,10,10 gives 1,000 keywords",
+    )
+    bulk.add_argument(
+        "--bulk-pending-polls", type=int, default=None, metavar="N", help="InProgress N times first (default 1)"
+    )
+    bulk.add_argument(
+        "--bulk-keyword-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="accounts with more keywords answer 3207 AccountTooBigToDownload (default 4,000,000)",
     )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--inject", action="append", default=[], metavar="SPEC", help=_INJECT_HELP)
@@ -173,6 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator.latency = args.latency
     if args.link_lifetime is not None:
         emulator.report_link_lifetime = args.link_lifetime
+    if args.bulk_tree is not None:
+        names = ("campaigns", "ad_groups_per_campaign", "keywords_per_ad_group", "ads_per_ad_group")
+        emulator.bulk.set_tree(**dict(zip(names[: len(args.bulk_tree)], args.bulk_tree, strict=True)))
+    if args.bulk_pending_polls is not None:
+        emulator.bulk.pending_polls = args.bulk_pending_polls
+    if args.bulk_keyword_limit is not None:
+        emulator.bulk.keyword_limit = args.bulk_keyword_limit
     for spec in args.inject:
         try:
             endpoint, kind, options = parse_injection(spec)
@@ -197,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "authorize_url": emulator.authorize_url(),
                 "customer_management_url": emulator.customer_management_url,
                 "reporting_url": emulator.reporting_url,
+                "bulk_url": emulator.bulk_url,
                 "connection": emulator.connection_dict(),
                 "account_ids": account_ids,
                 "campaign_ids": {a: emulator.campaign_ids(a) for a in account_ids},
@@ -210,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"MSADS_EMULATOR_AUTHORIZE_URL={emulator.authorize_url()}",
                 f"MSADS_EMULATOR_CUSTOMER_MANAGEMENT_URL={emulator.customer_management_url}",
                 f"MSADS_EMULATOR_REPORTING_URL={emulator.reporting_url}",
+                f"MSADS_EMULATOR_BULK_URL={emulator.bulk_url}",
                 f"MSADS_EMULATOR_ACCOUNT_IDS={','.join(account_ids)}",
                 f"MSADS_EMULATOR_CAMPAIGN_IDS={json.dumps({a: emulator.campaign_ids(a) for a in account_ids})}",
                 "# The connection below holds FAKE credentials minted by this emulator: not secrets,",

@@ -438,19 +438,74 @@ class BulkFile:
                 "Error Number": "1040",
             }
 
-    def rows(self) -> Iterator[dict[str, str]]:
-        """Every record after the header, lazily, in file order."""
-        yield {"Type": "Format Version", "Name": FORMAT_VERSION}
-        yield {
-            "Type": "Account",
-            "Id": self.account_id,
-            "Parent Id": self.customer_id,
-            "Sync Time": bulk_datetime(self.sync_time, millis=False),
-        }
+    def _sections(self) -> Iterator[tuple[str, Iterator[dict[str, str]]]]:
+        """The file's records after the header, in order, grouped by record type."""
+        head = [
+            {"Type": "Format Version", "Name": FORMAT_VERSION},
+            {
+                "Type": "Account",
+                "Id": self.account_id,
+                "Parent Id": self.customer_id,
+                "Sync Time": bulk_datetime(self.sync_time, millis=False),
+            },
+        ]
+        yield "Account", iter(head)
         for record_type in RECORD_TYPES:
             if record_type in self.record_types:
-                yield from self._full_rows(record_type) if self.last_sync is None else self._delta_rows(record_type)
-        yield from self._error_rows()
+                rows = self._full_rows(record_type) if self.last_sync is None else self._delta_rows(record_type)
+                yield record_type, rows
+        yield "Keyword Error", self._error_rows()
+
+    def rows(self) -> Iterator[dict[str, str]]:
+        """Every record after the header, lazily, in file order."""
+        for _, rows in self._sections():
+            yield from rows
+
+    def _fast_keywords(self, header: list[str], separator: str) -> Iterator[str] | None:
+        """The keyword rows of a full download as ready text, when no keyword was changed: the bulk
+        of a big file, about four times faster than through ``csv`` (values need no quoting)."""
+        if self.last_sync is not None or any(kind == "Keyword" for kind, _ in self.changes):
+            return None
+        return self._keyword_text(header, separator)
+
+    def _keyword_text(self, header: list[str], separator: str) -> Iterator[str]:
+        tree, a = self.tree, self.account_id
+        slots = {name: f"{{{n}}}" for n, name in enumerate(("status", "id", "number", "match", "bid"))}
+        modified = bulk_datetime(self.created_at, millis=True)
+        bids = [f"{0.25 + (k % 40) * 0.05:.2f}" for k in range(40)]
+        id_base = int(entity_id(a, "Keyword", 0))
+        per_group = tree.keywords_per_ad_group
+        for group in self._indexes("Ad Group"):
+            if self._gone("Ad Group", group):
+                continue
+            campaign = group // tree.ad_groups_per_campaign
+            cells = {
+                "Type": "Keyword",
+                "Status": slots["status"],
+                "Id": slots["id"],
+                "Parent Id": entity_id(a, "Ad Group", group),
+                "Campaign": f"Campaign {campaign + 1}",
+                "Ad Group": f"Ad Group {group + 1}",
+                "Keyword": "keyword " + slots["number"],
+                "Editorial Status": "Active",
+                "Match Type": slots["match"],
+                "Bid": slots["bid"],
+                "Final Url": "https://www.example.com/keyword/" + slots["number"],
+                "Modified Time": modified,
+            }
+            fill = (separator.join(cells.get(name, "") for name in header) + "\r\n").format
+            first = group * per_group
+            for start in range(first, first + per_group, _BLOCK):
+                yield "".join(
+                    fill(
+                        "Paused" if k % 7 == 6 else "Active",
+                        id_base + k,
+                        k + 1,
+                        _MATCH_TYPES[k % 3],
+                        bids[k % 40],
+                    )
+                    for k in range(start, min(first + per_group, start + _BLOCK))
+                )
 
     # ---------------------------------------------------------------------- writing
 
@@ -471,13 +526,20 @@ class BulkFile:
             writer = csv.writer(text, dialect=dialect)
             header = self.header()
             writer.writerow(header)
-            block: list[list[str]] = []
-            for row in self.rows():
-                block.append([row.get(name, "") for name in header])
-                if len(block) >= _BLOCK:
-                    writer.writerows(block)
-                    block.clear()
-            writer.writerows(block)
+            separator = "\t" if self.file_type == "Tsv" else ","
+            for record_type, rows in self._sections():
+                fast = self._fast_keywords(header, separator) if record_type == "Keyword" else None
+                if fast is not None:
+                    for chunk in fast:
+                        text.write(chunk)
+                    continue
+                block: list[list[str]] = []
+                for row in rows:
+                    block.append([row.get(name, "") for name in header])
+                    if len(block) >= _BLOCK:
+                        writer.writerows(block)
+                        block.clear()
+                writer.writerows(block)
             text.flush()
         finally:
             text.detach()

@@ -93,7 +93,7 @@ class _FaultInjection(_EmulatorState):
         if kind == "msa_invalid_grant" and endpoint != "token":
             raise ValueError("kind 'msa_invalid_grant' applies to the token endpoint")
         if kind == "fault" and endpoint not in ("api", "reporting", "bulk"):
-            raise ValueError("kind 'fault' applies to endpoints 'api', 'reporting' and 'bulk'")
+            raise ValueError("kind 'fault' applies to endpoints 'api' and 'reporting', and to 'bulk'")
         if kind in DOWNLOAD_KINDS and endpoint != "download":
             raise ValueError(f"kind {kind!r} applies to endpoint 'download'")
         if kind == "aadsts":
