@@ -973,8 +973,7 @@ BULK_CATALOGUE: dict[int, CatalogueEntry] = {
             "BulkServiceDownloadNotAvailable",
             "a Bulk download refusal listed with the download operations; the name here is ours (the page we "
             "read does not list it); Microsoft's Message says more.",
-            "Read Microsoft's message in the error; run the task again later.",
-            retry_once=True,
+            "Read Microsoft's message in the error; run the task again (it submits a new download).",
         ),
         _bulk(
             4204,
