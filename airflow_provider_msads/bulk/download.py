@@ -43,6 +43,7 @@ async def afetch_and_split(url: str, splitter: Splitter, *, timeout: float = 300
             await _afetch_zip(url, target, timeout=timeout)
         finally:
             await asyncio.to_thread(target.close)
-        return await asyncio.to_thread(splitter.feed, zip_path)
+        async with splitter.async_lock():  # waits on the loop, not in a thread
+            return await asyncio.to_thread(splitter.feed, zip_path)
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, True)

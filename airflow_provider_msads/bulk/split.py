@@ -23,6 +23,7 @@ entity, its id and Microsoft's error. No Airflow here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import datetime
@@ -107,8 +108,17 @@ class Splitter:
         self._accounts_seen: set[str] = set()
         #: (record type, column) pairs whose filled cells were left out of the type's file.
         self.dropped: dict[tuple[str, str], int] = {}
-        # Accounts downloaded concurrently (async) feed from worker threads: one file at a time.
+        # One file at a time. Async callers (accounts downloaded concurrently) wait on
+        # :meth:`async_lock` before handing a file to a worker thread, so no thread ever blocks
+        # on ``_lock``; it only guards sync callers that share a splitter across threads.
         self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
+
+    def async_lock(self) -> asyncio.Lock:
+        """The lock async callers take before :meth:`feed` (made on first use, in the running loop)."""
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        return self._alock
 
     # -- writing ----------------------------------------------------------------------------
 
