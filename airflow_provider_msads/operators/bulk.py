@@ -299,6 +299,8 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
                     build_account_request(account, entities, data_scope=scope, last_sync=last)
                 )
             except (AccountTooBigError, FullSyncRequiredError) as err:
+                if isinstance(err, FullSyncRequiredError):
+                    info["last_sync"] = None  # 3603: the worker downloads it in full
                 self.log.info(
                     "Account %s: error %s at submit; downloaded by the worker after the wait.", account, err.code
                 )

@@ -320,3 +320,30 @@ def test_the_asset_event_says_per_account_full_or_delta(msads_emulator, bulk_con
     (second,) = later.values()
     assert first.extra["accounts"][account]["full"] is True and second.extra["accounts"][account]["full"] is False
     assert first.extra["files"]["keyword"]["rows"] == 12 and "keyword" not in second.extra["files"]
+
+
+def test_deferrable_leaves_a_too_big_account_to_the_worker_after_the_wait(
+    msads_emulator, bulk_conn, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    _forget_sync_times()
+    main = msads_emulator.account.id
+    big = msads_emulator.add_account(name="Big shop").id
+    msads_emulator.bulk.set_tree(account_id=big, campaigns=3)  # 18 keywords, the others 12
+    msads_emulator.bulk.keyword_limit = 15
+    op = _operator(tmp_path, account_ids=[main, big], deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": FakeTI()})
+    accounts = deferred.value.trigger.accounts
+    assert accounts[main]["request_id"] and accounts[big]["request_id"] is None
+
+    async def first() -> dict[str, Any]:
+        return (await anext(deferred.value.trigger.run())).payload
+
+    event = json.loads(json.dumps(asyncio.run(first())))  # as stored in the metastore
+    result = _operator(tmp_path, account_ids=[main, big], deferrable=True).execute_complete({"ti": FakeTI()}, event)
+    assert result["accounts"][big]["by_campaigns"] is True and result["accounts"][main]["by_campaigns"] is False
+    assert result["files"]["keyword"]["rows"] == 12 + 18
