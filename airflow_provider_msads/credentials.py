@@ -70,6 +70,8 @@ class MicrosoftAdsCredentials:
     notes: tuple[str, ...] = field(default=(), compare=False)
     #: Full Reporting v13 URL overriding the environment's default (the emulator's, in tests).
     reporting_url: str | None = None
+    #: Full Bulk v13 URL overriding the environment's default (the emulator's, in tests).
+    bulk_url: str | None = None
 
     @cached_property
     def endpoints(self) -> Endpoints:
@@ -85,6 +87,7 @@ class MicrosoftAdsCredentials:
             authorize_url=self.authorize_url,
             customer_management_url=self.customer_management_url,
             reporting_url=self.reporting_url,
+            bulk_url=self.bulk_url,
         )
 
     def __repr__(self) -> str:
@@ -112,6 +115,7 @@ class MicrosoftAdsCredentials:
             ),
             "notes": list(self.notes),
             "reporting_url": self.reporting_url,
+            "bulk_url": self.bulk_url,
         }
 
 
@@ -172,6 +176,7 @@ def parse_credentials(
         client_secret_expires_on=expires_on,
         notes=tuple(p.notes),
         reporting_url=urls["reporting_url"],
+        bulk_url=urls["bulk_url"],
     )
     _ = credentials.endpoints  # any remaining URL problem surfaces now, not at the first request
     return credentials

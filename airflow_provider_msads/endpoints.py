@@ -36,6 +36,11 @@ _REPORTING = {
     "production": "https://reporting.api.bingads.microsoft.com/Reporting/v13",
     "sandbox": "https://reporting.api.sandbox.bingads.microsoft.com/Reporting/v13",
 }
+#: Bulk v13 (entity downloads; REST since the SDKs dropped SOAP): the extra ``bulk_url`` overrides it.
+_BULK = {
+    "production": "https://bulk.api.bingads.microsoft.com/Bulk/v13",
+    "sandbox": "https://bulk.api.sandbox.bingads.microsoft.com/Bulk/v13",
+}
 _CUSTOMER_MANAGEMENT = {
     "production": "https://clientcenter.api.bingads.microsoft.com/CustomerManagement/v13",
     "sandbox": "https://clientcenter.api.sandbox.bingads.microsoft.com/CustomerManagement/v13",
@@ -54,10 +59,12 @@ class Endpoints:
     scope: str
     #: Reporting v13 (submit, poll); its download links are elsewhere and get no credentials.
     reporting_url: str = _REPORTING["production"]
+    #: Bulk v13 (download requests, status); its result file links get no credentials either.
+    bulk_url: str = _BULK["production"]
 
     def configured_urls(self) -> tuple[str, ...]:
         """The API URLs of this connection (defaults or overrides) that get Ads credentials."""
-        return (self.customer_management_url, self.reporting_url)
+        return (self.customer_management_url, self.reporting_url, self.bulk_url)
 
     def sends_credentials_to(self, url: str) -> bool:
         """Whether a request to ``url`` may carry the access token and the developer token.
@@ -210,6 +217,7 @@ def resolve_endpoints(
     authorize_url: str | None = None,
     customer_management_url: str | None = None,
     reporting_url: str | None = None,
+    bulk_url: str | None = None,
 ) -> Endpoints:
     """Defaults for the environment, with checked overrides.
 
@@ -242,4 +250,5 @@ def resolve_endpoints(
         customer_management_url=cm,
         scope=_SCOPES[environment],
         reporting_url=check_url(reporting_url, "reporting_url") if reporting_url else _REPORTING[environment],
+        bulk_url=check_url(bulk_url, "bulk_url") if bulk_url else _BULK[environment],
     )

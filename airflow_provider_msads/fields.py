@@ -30,6 +30,7 @@ FIELD_LABELS: dict[str, str] = {
     "authorize_url": "Authorize URL",
     "customer_management_url": "Customer Management URL",
     "reporting_url": "Reporting URL",
+    "bulk_url": "Bulk URL",
     "client_secret_expires_on": "Client Secret expiry date",
     "extra": "Extra",
     "conn_type": "Connection type",
@@ -46,6 +47,7 @@ OPTION_ORDER = (
     "customer_management_url",
     "client_secret_expires_on",
     "reporting_url",
+    "bulk_url",
 )
 #: Keys allowed in ``extra`` (plain or prefixed).
 KNOWN_EXTRAS = frozenset((*REQUIRED_EXTRAS, *OPTION_ORDER))
@@ -76,9 +78,10 @@ MAX_LENGTHS: dict[str, int] = {
     "customer_management_url": 2048,
     "client_secret_expires_on": 64,
     "reporting_url": 2048,
+    "bulk_url": 2048,
 }
 
-URL_FIELDS = ("token_url", "authorize_url", "customer_management_url", "reporting_url")
+URL_FIELDS = ("token_url", "authorize_url", "customer_management_url", "reporting_url", "bulk_url")
 ID_FIELDS = ("customer_id", "account_id")
 #: The query parameter of the Microsoft Advertising web UI that carries each id.
 URL_PARAM = {"account_id": "aid", "customer_id": "cid"}

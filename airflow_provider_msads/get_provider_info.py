@@ -93,6 +93,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_msads.operators.msads",
                     "airflow_provider_msads.operators.reporting",
+                    "airflow_provider_msads.operators.bulk",
                 ],
             }
         ],
@@ -103,6 +104,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_msads.triggers.msads",
                     "airflow_provider_msads.triggers.reporting",
+                    "airflow_provider_msads.triggers.bulk",
                 ],
             }
         ],

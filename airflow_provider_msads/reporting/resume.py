@@ -55,11 +55,21 @@ class ResumeState:
 class ResumeSeal:
     """Seals and opens the resume state of one task instance for one connection."""
 
-    def __init__(self, client_secret: str, conn_id: str, client_id: str, state_key: str) -> None:
+    def __init__(
+        self,
+        client_secret: str,
+        conn_id: str,
+        client_id: str,
+        state_key: str,
+        *,
+        purpose: bytes = b"airflow-provider-msads/report-resume/v1",
+    ) -> None:
+        # ``purpose`` separates keys per kind of state: a seal made for one (a report id) never
+        # opens as another (a Bulk Sync Time), even under the same Variable name.
         self._key = HKDF(
             algorithm=hashes.SHA256(),
             length=32,
-            salt=b"airflow-provider-msads/report-resume/v1",
+            salt=purpose,
             info=json.dumps([conn_id, client_id]).encode(),
         ).derive(client_secret.encode())
         self._state_key = state_key
@@ -84,7 +94,13 @@ class ResumeSeal:
         return json.dumps({"v": RESUME_VERSION, "state": body, "mac": self._mac(body)}, separators=(",", ":"))
 
     def open(
-        self, value: str | None, fingerprint: str, *, now: float | None = None, try_number: int | None = None
+        self,
+        value: str | None,
+        fingerprint: str,
+        *,
+        now: float | None = None,
+        try_number: int | None = None,
+        max_age: float = RESUME_MAX_AGE,
     ) -> tuple[ResumeState | None, str]:
         """The state when ``value`` is ours, for this request, and young enough; else None and why.
 
@@ -119,8 +135,8 @@ class ResumeSeal:
                 else "it names no try (written by an older version)"
             )
         age = (now if now is not None else time.time()) - submitted_at
-        if not 0 <= age <= RESUME_MAX_AGE:
-            return None, f"it is {age / 3600:.1f} h old (Microsoft keeps a request id one day)"
+        if not 0 <= age <= max_age:
+            return None, f"it is {age / 3600:.1f} h old (at most {max_age / 3600:.0f} h may be used)"
         return ResumeState(
             request_id=request_id,
             submitted_at=submitted_at,

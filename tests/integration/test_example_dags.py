@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_example"
 HEALTH = "msads_token_health_check"
 INGEST = "msads_ingestion_example"
+ENTITIES = "msads_entities_example"
 
 
 def _install(dags_folder: Path, name: str) -> Path:
@@ -87,6 +88,7 @@ def test_example_dags_parse_without_importing_the_http_stack(airflow_db):
         "heavy = [m for m in ('airflow_provider_msads.hooks.msads', 'airflow_provider_msads.auth',\n"
         "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.token_store', 'airflow_provider_msads._flow',\n"
         "         'airflow_provider_msads.reporting', 'airflow_provider_msads.triggers.reporting', 'pyarrow',\n"
+        "         'airflow_provider_msads.bulk', 'airflow_provider_msads.triggers.bulk',\n"
         # OpenLineage (installed by [test]): only its listener, in a task, imports the client and facets.
         "         'openlineage', 'airflow.providers.openlineage.extractors',\n"
         "         'airflow.providers.common.compat.openlineage.facet')\n"
@@ -100,7 +102,7 @@ def test_example_dags_parse_without_importing_the_http_stack(airflow_db):
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     assert info["errors"] == {}
-    assert info["dags"] == [INGEST, "msads_report_consumer", "msads_report_producer", HEALTH]
+    assert info["dags"] == [ENTITIES, INGEST, "msads_report_consumer", "msads_report_producer", HEALTH]
     assert info["heavy"] == []
 
 
@@ -264,3 +266,41 @@ def test_ingestion_example_refuses_a_destination_chosen_by_whoever_triggers(dags
     with pytest.raises(ParamValidationError):
         param.resolve(chosen)
     assert param.resolve("team_a/daily") == "team_a/daily"
+
+
+def test_entities_example_keeps_a_current_state_table(
+    dags_folder: Path, msads_emulator, msads_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Full, then a delta with a changed keyword and a deleted campaign, merged into SQLite on Id."""
+    import sqlite3
+
+    from _support.emulator import FakeClock
+
+    msads_emulator.clock = clock = FakeClock()
+    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=2, keywords_per_ad_group=3, ads_per_ad_group=1)
+    msads_emulator.bulk.pending_polls = 0  # ready at the first status call: no 15 s wait between polls
+    conn = dict(msads_conn, extra={**msads_conn["extra"], "bulk_url": msads_emulator.bulk_url})
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("MSADS_EXAMPLE_DATA_DIR", str(tmp_path))
+    path = _install(dags_folder, ENTITIES)
+    database = tmp_path / "msads_data" / "entities.sqlite"
+
+    def table(name: str) -> dict[str, tuple[str, str]]:
+        with sqlite3.connect(database) as db:
+            return {r[0]: (r[1], r[2]) for r in db.execute(f'SELECT "Id", "Status", "Parent Id" FROM {name}')}
+
+    assert str(load_dag(path, ENTITIES).test().state) == "success"
+    assert len(table("keyword")) == 12 and len(table("campaign")) == 2
+    clock.advance(60)
+    keyword = msads_emulator.bulk.ids("Keyword")[0]
+    campaign = msads_emulator.bulk.ids("Campaign")[1]
+    msads_emulator.bulk.update_entity("Keyword", keyword, Status="Paused")
+    msads_emulator.bulk.delete_entity("Campaign", campaign)
+    clock.advance(60)
+
+    run = load_dag(path, ENTITIES).test()
+    assert str(run.state) == "success"
+    assert _xcom(run, "entities", "return_value")["accounts"][msads_emulator.account.id]["full"] is False
+    keywords = table("keyword")
+    assert len(keywords) == 12 and keywords[keyword][0] == "Paused"
+    assert set(table("campaign")) == set(msads_emulator.bulk.ids("Campaign")) - {campaign}
