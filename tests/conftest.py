@@ -43,7 +43,20 @@ for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
 
 
 def pytest_collection_modifyitems(items: list) -> None:
-    """Run the tests that use Microsoft's ``msads`` SDK last (a second guard; see below)."""
+    """Run the tests that use Microsoft's ``msads`` SDK last (a second guard; see below).
+
+    A test module that imports the SDK at collection replaces pydantic's attribute access before
+    the per-test restore below has seen the original, so every later dag.test() fails on
+    ``_ti_context_from_server``: refuse that at once, naming the cause.
+    """
+    from pydantic import BaseModel
+
+    getattr_module = getattr(BaseModel.__dict__.get("__getattr__"), "__module__", "pydantic")
+    if not str(getattr_module).startswith("pydantic"):
+        raise pytest.UsageError(
+            f"pydantic's BaseModel.__getattr__ was replaced by {getattr_module} while tests were collected: "
+            "import Microsoft's SDK (bingads/openapi_client) inside a test or fixture, not at module level"
+        )
     items.sort(key=lambda item: "sdk_fidelity" in item.nodeid)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,22 +25,49 @@ from _support.emulator import FakeClock
 from airflow_provider_msads.testing.emulator import MicrosoftAdsEmulator
 from airflow_provider_msads.testing.emulator import _bulk_catalogue as catalogue
 
-pytest.importorskip("bingads")
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from bingads.authorization import AuthorizationData, OAuthTokens, OAuthWebAuthCodeGrant
-    from bingads.util import _PollingBlocker
-    from bingads.v13.bulk import BulkServiceManager, DownloadParameters
-    from bingads.v13.bulk.entities import (
-        BulkAccount,
-        BulkAdGroup,
-        BulkBudget,
-        BulkCampaign,
-        BulkKeyword,
-        BulkResponsiveSearchAd,
+def _import_sdk() -> SimpleNamespace:
+    """Microsoft's SDK, imported when a test runs, never at collection: importing it replaces
+    pydantic's ``BaseModel.__getattr__`` process-wide, and tests/conftest.py restores that only
+    around each test (a module-level import here broke Airflow's task runner in every later test).
+    """
+    pytest.importorskip("bingads")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from bingads.authorization import AuthorizationData, OAuthTokens, OAuthWebAuthCodeGrant
+        from bingads.util import _PollingBlocker
+        from bingads.v13.bulk import BulkServiceManager, DownloadParameters
+        from bingads.v13.bulk.entities import (
+            BulkAccount,
+            BulkAdGroup,
+            BulkBudget,
+            BulkCampaign,
+            BulkKeyword,
+            BulkResponsiveSearchAd,
+        )
+        from bingads.v13.bulk.entities.labels import BulkCampaignLabel, BulkLabel
+    return SimpleNamespace(
+        AuthorizationData=AuthorizationData,
+        OAuthTokens=OAuthTokens,
+        OAuthWebAuthCodeGrant=OAuthWebAuthCodeGrant,
+        _PollingBlocker=_PollingBlocker,
+        BulkServiceManager=BulkServiceManager,
+        DownloadParameters=DownloadParameters,
+        BulkAccount=BulkAccount,
+        BulkAdGroup=BulkAdGroup,
+        BulkBudget=BulkBudget,
+        BulkCampaign=BulkCampaign,
+        BulkKeyword=BulkKeyword,
+        BulkResponsiveSearchAd=BulkResponsiveSearchAd,
+        BulkCampaignLabel=BulkCampaignLabel,
+        BulkLabel=BulkLabel,
     )
-    from bingads.v13.bulk.entities.labels import BulkCampaignLabel, BulkLabel
+
+
+@pytest.fixture
+def sdk() -> SimpleNamespace:
+    return _import_sdk()
+
 
 ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads", "Budgets", "Labels", "CampaignLabels"]
 
@@ -58,21 +86,21 @@ def access_token(emulator: MicrosoftAdsEmulator) -> str:
 
 
 @pytest.fixture
-def manager(msads_emulator: MicrosoftAdsEmulator, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(_PollingBlocker, "INITIAL_STATUS_CHECK_INTERVAL_IN_MS", 20)
-    authentication = OAuthWebAuthCodeGrant(
+def manager(msads_emulator: MicrosoftAdsEmulator, monkeypatch: pytest.MonkeyPatch, sdk: SimpleNamespace) -> Any:
+    monkeypatch.setattr(sdk._PollingBlocker, "INITIAL_STATUS_CHECK_INTERVAL_IN_MS", 20)
+    authentication = sdk.OAuthWebAuthCodeGrant(
         msads_emulator.app.client_id,
         msads_emulator.app.client_secret,
         "http://localhost:8080",
-        oauth_tokens=OAuthTokens(access_token=access_token(msads_emulator), access_token_expires_in_seconds=3600),
+        oauth_tokens=sdk.OAuthTokens(access_token=access_token(msads_emulator), access_token_expires_in_seconds=3600),
     )
-    authorization = AuthorizationData(
+    authorization = sdk.AuthorizationData(
         account_id=msads_emulator.account.id,
         customer_id=msads_emulator.customer_id,
         developer_token=msads_emulator.developer_token,
         authentication=authentication,
     )
-    return BulkServiceManager(
+    return sdk.BulkServiceManager(
         authorization, poll_interval_in_milliseconds=20, environment="production", location=msads_emulator.base_url
     )
 
@@ -86,41 +114,41 @@ def parameters(tmp_path: Path, **overrides: Any) -> Any:
         "timeout_in_milliseconds": 60_000,
     }
     fields.update(overrides)
-    return DownloadParameters(**fields)
+    return _import_sdk().DownloadParameters(**fields)
 
 
 def test_sdk_downloads_and_reads_a_full_file(
-    msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path
+    msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path, sdk: SimpleNamespace
 ) -> None:
     msads_emulator.bulk.pending_polls = 2
     entities = list(manager.download_entities(parameters(tmp_path)))
 
     kinds = [type(e) for e in entities]
-    assert kinds[0] is BulkAccount
-    assert kinds.count(BulkCampaign) == 3
-    assert kinds.count(BulkAdGroup) == 6
-    assert kinds.count(BulkKeyword) == 12
-    assert kinds.count(BulkResponsiveSearchAd) == 6
-    assert kinds.count(BulkBudget) == 1
-    assert kinds.count(BulkLabel) == 2
-    assert kinds.count(BulkCampaignLabel) == 3
+    assert kinds[0] is sdk.BulkAccount
+    assert kinds.count(sdk.BulkCampaign) == 3
+    assert kinds.count(sdk.BulkAdGroup) == 6
+    assert kinds.count(sdk.BulkKeyword) == 12
+    assert kinds.count(sdk.BulkResponsiveSearchAd) == 6
+    assert kinds.count(sdk.BulkBudget) == 1
+    assert kinds.count(sdk.BulkLabel) == 2
+    assert kinds.count(sdk.BulkCampaignLabel) == 3
 
     account = entities[0]
     assert str(account.id) == msads_emulator.account.id
     assert str(account.customer_id) == msads_emulator.customer_id
     assert account.sync_time is not None
 
-    campaigns = [e for e in entities if isinstance(e, BulkCampaign)]
+    campaigns = [e for e in entities if isinstance(e, sdk.BulkCampaign)]
     assert [str(c.campaign.Id) for c in campaigns] == msads_emulator.bulk.ids("Campaign")
     assert {str(c.account_id) for c in campaigns} == {msads_emulator.account.id}
     assert campaigns[0].campaign.Name == "Campaign 1"
     assert campaigns[0].campaign.DailyBudget == 25.0
-    keywords = [e for e in entities if isinstance(e, BulkKeyword)]
+    keywords = [e for e in entities if isinstance(e, sdk.BulkKeyword)]
     assert [str(k.keyword.Id) for k in keywords] == msads_emulator.bulk.ids("Keyword")
     assert {str(k.ad_group_id) for k in keywords} == set(msads_emulator.bulk.ids("Ad Group"))
     assert all(k.keyword.Bid.Amount > 0 and k.keyword.FinalUrls.string for k in keywords)
     assert all(k.last_modified_time is not None for k in keywords)
-    ads = [e for e in entities if isinstance(e, BulkResponsiveSearchAd)]
+    ads = [e for e in entities if isinstance(e, sdk.BulkResponsiveSearchAd)]
     assert [h.Asset.Text for h in ads[0].ad.Headlines.AssetLink] == [f"Headline {n} of ad 1" for n in (1, 2, 3)]
     assert msads_emulator.bulk.polls == 3
     assert msads_emulator.bulk.file_downloads == 1
@@ -128,7 +156,7 @@ def test_sdk_downloads_and_reads_a_full_file(
 
 
 def test_sdk_delta_reads_a_deleted_keyword(
-    msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path, clock: FakeClock
+    msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path, clock: FakeClock, sdk: SimpleNamespace
 ) -> None:
     entities = list(manager.download_entities(parameters(tmp_path)))
     since: datetime = entities[0].sync_time
@@ -138,18 +166,20 @@ def test_sdk_delta_reads_a_deleted_keyword(
     clock.advance(30)
 
     delta = list(manager.download_entities(parameters(tmp_path, last_sync_time_in_utc=since)))
-    assert [type(e) for e in delta] == [BulkAccount, BulkKeyword]
+    assert [type(e) for e in delta] == [sdk.BulkAccount, sdk.BulkKeyword]
     assert str(delta[1].keyword.Id) == keyword
     assert delta[1].keyword.Status == "Deleted"
     assert delta[0].sync_time.replace(tzinfo=timezone.utc).timestamp() > since.replace(tzinfo=timezone.utc).timestamp()
 
 
-def test_sdk_downloads_by_campaign_ids(msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path) -> None:
+def test_sdk_downloads_by_campaign_ids(
+    msads_emulator: MicrosoftAdsEmulator, manager: Any, tmp_path: Path, sdk: SimpleNamespace
+) -> None:
     chosen = msads_emulator.bulk.ids("Campaign")[2]
     entities = list(manager.download_entities(parameters(tmp_path, campaign_ids=[chosen])))
-    campaigns = [e for e in entities if isinstance(e, BulkCampaign)]
+    campaigns = [e for e in entities if isinstance(e, sdk.BulkCampaign)]
     assert [str(c.campaign.Id) for c in campaigns] == [chosen]
-    assert len([e for e in entities if isinstance(e, BulkKeyword)]) == 4
+    assert len([e for e in entities if isinstance(e, sdk.BulkKeyword)]) == 4
 
 
 def test_catalogue_is_the_installed_sdks() -> None:

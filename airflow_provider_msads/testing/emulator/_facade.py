@@ -276,6 +276,7 @@ class MicrosoftAdsEmulator(_Bulk, _Reporting, _CustomerManagement, _IdentityPlat
             "authorize_url": self.authorize_url(),
             "customer_management_url": self.customer_management_url,
             "reporting_url": self.reporting_url,
+            "bulk_url": self.bulk_url,
             "client_secret_expires_on": "",
         }
 
