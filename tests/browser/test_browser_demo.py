@@ -233,8 +233,9 @@ def test_demo_runs_the_health_check_and_a_scheduled_run_and_leaves_nothing_runni
         "msads_report_consumer": [("asset_triggered", "success")],
     }
     assert [json.loads(extra)["path"] for (extra,) in events] == [str(landed[0])]
-    # The only Asset is the pair's (the ingestion example declares none: its folder is per run).
-    assert assets == [f"file://{home}/msads_data/campaign_daily"]
+    # The pair's Asset and the entities example's folder (Bulk files land in a sub-folder per run
+    # below it); the ingestion example declares none (its folder is the deployment's, per run).
+    assert sorted(assets) == [f"file://{home}/msads_data/campaign_daily", f"file://{home}/msads_data/entities"]
     # Named after the day it holds, as the event's dates say.
     days = {line.split(",")[0].strip('"') for line in landed[0].read_text(encoding="utf-8").splitlines()[1:]}
     assert days == {json.loads(events[0][0])["date_to"]} == {landed[0].stem}, (days, landed[0].name)
