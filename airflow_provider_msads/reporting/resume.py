@@ -136,7 +136,8 @@ class ResumeSeal:
             )
         age = (now if now is not None else time.time()) - submitted_at
         if not 0 <= age <= max_age:
-            return None, f"it is {age / 3600:.1f} h old (at most {max_age / 3600:.0f} h may be used)"
+            why = "Microsoft keeps a report id one day" if max_age == RESUME_MAX_AGE else "too old to resume"
+            return None, f"it is {age / 3600:.1f} h old ({why}; at most {max_age / 3600:.0f} h are used)"
         return ResumeState(
             request_id=request_id,
             submitted_at=submitted_at,

@@ -49,6 +49,7 @@ def test_connection_helpers(msads_emulator: MicrosoftAdsEmulator) -> None:
         "authorize_url": msads_emulator.authorize_url(),
         "customer_management_url": msads_emulator.customer_management_url,
         "reporting_url": msads_emulator.reporting_url,
+        "bulk_url": msads_emulator.bulk_url,
         "client_secret_expires_on": "",
     }
     assert msads_emulator.connection_dict(refresh) == {

@@ -352,9 +352,17 @@ def test_provider_info_lists_the_new_modules():
         for kind in ("operators", "sensors", "triggers")
     }
     assert found == {
-        "operators": ["airflow_provider_msads.operators.msads", "airflow_provider_msads.operators.reporting"],
+        "operators": [
+            "airflow_provider_msads.operators.msads",
+            "airflow_provider_msads.operators.reporting",
+            "airflow_provider_msads.operators.bulk",
+        ],
         "sensors": ["airflow_provider_msads.sensors.msads"],
-        "triggers": ["airflow_provider_msads.triggers.msads", "airflow_provider_msads.triggers.reporting"],
+        "triggers": [
+            "airflow_provider_msads.triggers.msads",
+            "airflow_provider_msads.triggers.reporting",
+            "airflow_provider_msads.triggers.bulk",
+        ],
     }
     classes = {
         "airflow_provider_msads.operators.msads": "MicrosoftAdsValidateCredentialsOperator",
@@ -362,6 +370,8 @@ def test_provider_info_lists_the_new_modules():
         "airflow_provider_msads.sensors.msads": "MicrosoftAdsCredentialsSensor",
         "airflow_provider_msads.triggers.msads": "MicrosoftAdsCredentialsTrigger",
         "airflow_provider_msads.triggers.reporting": "MicrosoftAdsReportTrigger",
+        "airflow_provider_msads.operators.bulk": "MicrosoftAdsBulkDownloadOperator",
+        "airflow_provider_msads.triggers.bulk": "MicrosoftAdsBulkDownloadTrigger",
     }
     for modules in found.values():
         for module in modules:
