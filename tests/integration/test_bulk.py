@@ -20,18 +20,6 @@ pytestmark = pytest.mark.integration
 ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads"]
 
 
-@pytest.fixture
-def bulk_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    """``msads_default`` pointing at the emulator's Bulk service; a clock the test moves."""
-    msads_emulator.clock = clock = FakeClock()
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["bulk_url"] = msads_emulator.bulk_url
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=2, keywords_per_ad_group=3, ads_per_ad_group=1)
-    return {"conn": conn, "clock": clock}
-
-
 class FakeTI:
     dag_id = "bulk_dag"
     run_id = "r"
