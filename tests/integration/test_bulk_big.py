@@ -3,7 +3,7 @@
 The emulator builds an account of 200,000 keywords (about 35 MB of CSV, generated as it is
 served); the download and the split into one file per record type hold a row at a time, not the
 file: the peak RSS growth of the process doing it stays a small fraction of the file (benchmark
-P9 measures a 1 GB file). The S3 test goes
+P11 measures a 1 GB file). The S3 test goes
 through moto's server, the amazon provider's connection and ObjectStoragePath like a real bucket.
 """
 
