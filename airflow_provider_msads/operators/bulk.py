@@ -10,6 +10,9 @@ Airflow's own concern here:
   client secret (:mod:`~airflow_provider_msads.bulk.state`): a forged or copied value opens as
   nothing, and the download is then full. It is written only after every file was published, so a
   failed run never advances it.
+* **Resuming.** Each account's DownloadRequestId is sealed in a Variable per task instance and
+  account as soon as it is submitted (:mod:`~airflow_provider_msads.bulk.resume`); a retry polls
+  it instead of submitting again, so a crash after submitting costs no second request.
 * **The Asset event** says, per account, whether its download was full or a delta: a loader
   replaces its table after a full download and merges on ``Id`` after a delta (deleted entities
   come as rows with Status ``Deleted``).
@@ -62,8 +65,8 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     :param poll_interval: seconds between status calls; default Microsoft's advice (15 s, a minute
         once a download has run five minutes).
     :param timeout: seconds one account's download may take before the task fails (for retry).
-    :param max_concurrency: accounts downloaded at the same time (and, deferrable, submitted before
-        the wait): Microsoft limits pending Bulk requests (4204), so keep it small.
+    :param max_concurrency: accounts submitted, and downloaded, at the same time: Microsoft limits
+        pending Bulk requests (4204), so keep it small. Every account is submitted before any wait.
     :param asset: as for the report operator: a URI or Asset; default the destination folder; False: none.
     """
 
