@@ -13,7 +13,18 @@ import os
 import shutil
 
 from airflow_provider_msads.bulk.split import AccountSync, Splitter
+from airflow_provider_msads.errors import LinkExpiredError
 from airflow_provider_msads.reporting.download import _afetch_zip, _fetch_zip, _new_scratch
+
+
+def _bulk_link_expired(err: LinkExpiredError) -> LinkExpiredError:
+    """The shared fetcher speaks of a report link; say it was the Bulk result file's."""
+    return LinkExpiredError(
+        f"The Bulk result file link answered HTTP {err.http_status} (it lives 5 minutes).",
+        remedy="Asked for the download status again for a fresh link; if it persists, the download request "
+        "expired (ids live two days).",
+        http_status=err.http_status,
+    )
 
 
 def new_scratch() -> str:
@@ -27,7 +38,10 @@ def fetch_and_split(url: str, splitter: Splitter, *, timeout: float = 300.0) -> 
     try:
         zip_path = os.path.join(folder, "bulk.zip")
         with open(zip_path, "wb") as target:
-            _fetch_zip(url, target, timeout=timeout)
+            try:
+                _fetch_zip(url, target, timeout=timeout)
+            except LinkExpiredError as err:
+                raise _bulk_link_expired(err) from err
         return splitter.feed(zip_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -41,6 +55,8 @@ async def afetch_and_split(url: str, splitter: Splitter, *, timeout: float = 300
         target = await asyncio.to_thread(open, zip_path, "wb")
         try:
             await _afetch_zip(url, target, timeout=timeout)
+        except LinkExpiredError as err:
+            raise _bulk_link_expired(err) from err
         finally:
             await asyncio.to_thread(target.close)
         async with splitter.async_lock():  # waits on the loop, not in a thread

@@ -10,6 +10,9 @@ Airflow's own concern here:
   client secret (:mod:`~airflow_provider_msads.bulk.state`): a forged or copied value opens as
   nothing, and the download is then full. It is written only after every file was published, so a
   failed run never advances it.
+* **Resuming.** Each account's DownloadRequestId is sealed in a Variable per task instance and
+  account as soon as it is submitted (:mod:`~airflow_provider_msads.bulk.resume`); a retry polls
+  it instead of submitting again, so a crash after submitting costs no second request.
 * **The Asset event** says, per account, whether its download was full or a delta: a loader
   replaces its table after a full download and merges on ``Id`` after a delta (deleted entities
   come as rows with Status ``Deleted``).
@@ -62,8 +65,8 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     :param poll_interval: seconds between status calls; default Microsoft's advice (15 s, a minute
         once a download has run five minutes).
     :param timeout: seconds one account's download may take before the task fails (for retry).
-    :param max_concurrency: accounts downloaded at the same time (and, deferrable, submitted before
-        the wait): Microsoft limits pending Bulk requests (4204), so keep it small.
+    :param max_concurrency: accounts submitted, and downloaded, at the same time: Microsoft limits
+        pending Bulk requests (4204), so keep it small. Every account is submitted before any wait.
     :param asset: as for the report operator: a URI or Asset; default the destination folder; False: none.
     """
 
@@ -242,6 +245,123 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         except Exception:  # without it the next run is full: slower, never wrong
             self.log.warning("Could not save the Sync Time of account %s; the next run is full.", account)
 
+    # -- resume state (a retry follows the requests an earlier try submitted) --------------
+
+    def _resume_key(self, context: Context, account: str) -> str:
+        from airflow_provider_msads.bulk.resume import resume_key
+
+        ti = context["ti"]
+        return resume_key(
+            ti.dag_id, ti.run_id, ti.task_id, int(getattr(ti, "map_index", -1)), self.msads_conn_id, account
+        )
+
+    def _resume_seal(self, hook: MicrosoftAdsHook, key: str) -> Any:
+        from airflow_provider_msads.bulk.resume import seal
+
+        creds = hook.credentials
+        return seal(creds.client_secret, self.msads_conn_id, creds.client_id, key)
+
+    @staticmethod
+    def _try_number(context: Context) -> int:
+        return int(getattr(context["ti"], "try_number", 1) or 1)
+
+    def _request_fingerprint(self, account: str, info: dict[str, Any], entities: list[str], scope: list[str]) -> str:
+        import datetime
+
+        from airflow_provider_msads.bulk.request import build_account_request
+        from airflow_provider_msads.bulk.resume import fingerprint
+
+        last = datetime.datetime.fromisoformat(info["last_sync"]) if info.get("last_sync") else None
+        return fingerprint(
+            build_account_request(account, entities, data_scope=scope, last_sync=last), self.msads_conn_id
+        )
+
+    def _resume(
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        plan: dict[str, dict[str, Any]],
+        entities: list[str],
+        scope: list[str],
+    ) -> None:
+        """Take each account's request id the previous try saved (and seal it again as this try's)."""
+        from airflow_provider_msads.bulk.resume import BULK_RESUME_MAX_AGE
+
+        if self._try_number(context) <= 1:
+            return
+        resumed = 0
+        for account, info in plan.items():
+            key = self._resume_key(context, account)
+            try:
+                saved = _variables().get(key, None)
+            except Exception:  # unreadable: submit again, never a guess
+                self.log.warning("Could not read the saved Bulk request of account %s; submitting anew.", account)
+                continue
+            if not saved:
+                continue
+            fp = self._request_fingerprint(account, info, entities, scope)
+            state, why = self._resume_seal(hook, key).open(
+                saved, fp, try_number=self._try_number(context), max_age=BULK_RESUME_MAX_AGE
+            )
+            if state is None:
+                self.log.warning("Account %s: not resuming the saved Bulk request (%s); submitting anew.", account, why)
+                continue
+            info["request_id"] = state.request_id
+            self._remember(context, hook, account, info, entities, scope, submitted_at=state.submitted_at)
+            resumed += 1
+        if resumed:
+            self.log.info("Resuming %d Bulk download(s) submitted by the previous try.", resumed)
+
+    def _remember(
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        account: str,
+        info: dict[str, Any],
+        entities: list[str],
+        scope: list[str],
+        *,
+        submitted_at: float | None = None,
+    ) -> None:
+        key = self._resume_key(context, account)
+        try:
+            sealed = self._resume_seal(hook, key).seal(
+                str(info["request_id"]),
+                self._request_fingerprint(account, info, entities, scope),
+                now=submitted_at,
+                try_number=self._try_number(context),
+            )
+            _variables().set(
+                key,
+                sealed,
+                description="airflow-provider-msads: the Bulk download a retry of this task resumes, sealed "
+                "(deleted when the files are written).",
+            )
+        except Exception:  # resuming is an optimisation: without it a retry submits again
+            self.log.warning("Could not save Bulk request %s for retries to resume.", info.get("request_id"))
+
+    def _forget(self, context: Context, accounts: Any) -> None:
+        for account in accounts:
+            try:
+                _variables().delete(self._resume_key(context, str(account)))
+            except Exception:
+                self.log.debug("Could not delete the saved Bulk request of account %s.", account)
+
+    @staticmethod
+    def _dead(err: Exception) -> bool:
+        """An error after which a saved request id must not be followed again (Microsoft asks for a
+        new download, or the id is unknown); a timeout or a failed file fetch keeps it."""
+        from airflow_provider_msads.bulk.service import BulkDownloadFailedError, BulkError, FullSyncRequiredError
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        if isinstance(err, (BulkDownloadFailedError, FullSyncRequiredError)):
+            return True
+        if isinstance(err, BulkError) and 3205 in (err.codes or []):
+            return True
+        return isinstance(err, MicrosoftAdsError) and not err.retryable
+
+    # -- executing ---------------------------------------------------------------------------
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_msads.errors import MicrosoftAdsError
 
@@ -262,50 +382,105 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
                 ", ".join(entities),
             )
             plan[account] = {"last_sync": last.isoformat() if last else None, "request_id": None}
-        if self.deferrable:
-            self._submit_all(hook, plan, entities, scope)
-            if any(info["request_id"] for info in plan.values()):
-                import time
+        self._resume(context, hook, plan, entities, scope)
+        self._submit_all(context, hook, plan, entities, scope)
+        if self.deferrable and any(info["request_id"] for info in plan.values()):
+            import time
 
-                from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
+            from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
 
-                self.defer(
-                    trigger=MicrosoftAdsBulkDownloadTrigger(
-                        accounts=plan,
-                        msads_conn_id=self.msads_conn_id,
-                        poll_interval=self.poll_interval,
-                        timeout=self.timeout,
-                        started_at=time.time(),
-                    ),
-                    method_name="execute_complete",
-                )
+            self.defer(
+                trigger=MicrosoftAdsBulkDownloadTrigger(
+                    accounts=plan,
+                    msads_conn_id=self.msads_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout=self.timeout,
+                    started_at=time.time(),
+                ),
+                method_name="execute_complete",
+            )
         return self._download_all(context, hook, plan, entities, scope)
 
     def _submit_all(
-        self, hook: MicrosoftAdsHook, plan: dict[str, dict[str, Any]], entities: list[str], scope: list[str]
+        self,
+        context: Context,
+        hook: MicrosoftAdsHook,
+        plan: dict[str, dict[str, Any]],
+        entities: list[str],
+        scope: list[str],
     ) -> None:
-        """Submit every account's download before deferring; an account that needs more than one
-        request (3207) or a full download after all (3603) is left to the worker after the wait."""
+        """Submit every account not resumed, ``max_concurrency`` at a time, sealing each id for a retry
+        as soon as its group is answered (before anything is waited for).
+
+        Deferrable or not, the whole set is then waited for together. An account that needs more
+        than one request (3207) or a full download after all (3603) is left to the download step.
+        """
+        import asyncio
+
+        from airflow_provider_msads.errors import MicrosoftAdsError
+
+        todo = [a for a, info in plan.items() if not info.get("request_id")]
+        for start in range(0, len(todo), self.max_concurrency):
+            group = todo[start : start + self.max_concurrency]
+            if len(group) == 1:
+                answers: list[Any] = []
+                try:
+                    answers.append(hook.submit_bulk_download(self._account_request(group[0], plan, entities, scope)))
+                except MicrosoftAdsError as err:
+                    answers.append(err)
+            else:
+                answers = asyncio.run(self._submit_group(hook, group, plan, entities, scope))
+            failure: BaseException | None = None
+            for account, answer in zip(group, answers, strict=True):
+                info = plan[account]
+                if isinstance(answer, str):
+                    info["request_id"] = answer
+                    self._remember(context, hook, account, info, entities, scope)
+                elif not self._left_to_download(account, info, answer):
+                    failure = failure or answer
+            if failure is not None:
+                if isinstance(failure, MicrosoftAdsError):
+                    self._raise(failure)
+                raise failure
+
+    def _account_request(
+        self, account: str, plan: dict[str, dict[str, Any]], entities: list[str], scope: list[str]
+    ) -> dict[str, Any]:
         import datetime
 
         from airflow_provider_msads.bulk.request import build_account_request
-        from airflow_provider_msads.bulk.service import AccountTooBigError, FullSyncRequiredError
-        from airflow_provider_msads.errors import MicrosoftAdsError
 
-        for account, info in list(plan.items())[: self.max_concurrency]:
-            last = datetime.datetime.fromisoformat(info["last_sync"]) if info["last_sync"] else None
-            try:
-                info["request_id"] = hook.submit_bulk_download(
-                    build_account_request(account, entities, data_scope=scope, last_sync=last)
-                )
-            except (AccountTooBigError, FullSyncRequiredError) as err:
-                if isinstance(err, FullSyncRequiredError):
-                    info["last_sync"] = None  # 3603: the worker downloads it in full
-                self.log.info(
-                    "Account %s: error %s at submit; downloaded by the worker after the wait.", account, err.code
-                )
-            except MicrosoftAdsError as err:
-                self._raise(err)
+        last = plan[account].get("last_sync")
+        when = datetime.datetime.fromisoformat(last) if last else None
+        return build_account_request(account, entities, data_scope=scope, last_sync=when)
+
+    async def _submit_group(
+        self,
+        hook: MicrosoftAdsHook,
+        group: list[str],
+        plan: dict[str, dict[str, Any]],
+        entities: list[str],
+        scope: list[str],
+    ) -> list[Any]:
+        import asyncio
+
+        return list(
+            await asyncio.gather(
+                *(hook.asubmit_bulk_download(self._account_request(a, plan, entities, scope)) for a in group),
+                return_exceptions=True,
+            )
+        )
+
+    def _left_to_download(self, account: str, info: dict[str, Any], err: BaseException) -> bool:
+        """3207 / 3603 at submit: the download step handles the account (by campaigns, in full)."""
+        from airflow_provider_msads.bulk.service import AccountTooBigError, FullSyncRequiredError
+
+        if not isinstance(err, (AccountTooBigError, FullSyncRequiredError)):
+            return False
+        if isinstance(err, FullSyncRequiredError):
+            info["last_sync"] = None  # 3603: downloaded in full
+        self.log.info("Account %s: error %s at submit; left to the download step.", account, err.code)
+        return True
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the triggerer: everything needed is in ``event`` (request ids, last sync times)."""
@@ -321,6 +496,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
             message = str(event.get("message") or "Waiting for the Bulk download failed.")
             if (event.get("error") or {}).get("retryable"):
                 raise AirflowException(message)
+            self._forget(context, event.get("accounts") or ())  # a dead id must not block every retry
             raise AirflowFailException(message)
         hook = self._hook()
         try:
@@ -351,13 +527,24 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
             try:
                 if len(plan) == 1 or self.max_concurrency == 1:
                     for account, info in plan.items():
-                        done[account] = hook.download_entities(
-                            account, entities, splitter, **self._download_args(info, scope)
-                        )
+                        try:
+                            done[account] = hook.download_entities(
+                                account, entities, splitter, **self._download_args(info, scope)
+                            )
+                        except MicrosoftAdsError as err:
+                            if self._dead(err):
+                                self._forget(context, [account])
+                            raise
                 else:
                     import asyncio
 
-                    done.update(asyncio.run(self._download_concurrently(hook, plan, entities, scope, splitter)))
+                    dead: list[str] = []
+                    try:
+                        done.update(
+                            asyncio.run(self._download_concurrently(hook, plan, entities, scope, splitter, dead))
+                        )
+                    finally:
+                        self._forget(context, dead)  # outside the loop: Variables are blocking calls
             except MicrosoftAdsError as err:
                 self._raise(err)
             try:
@@ -369,6 +556,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
             shutil.rmtree(scratch, ignore_errors=True)
         for account, result in done.items():
             self._save_sync(context, hook, account, entities, scope, result.sync_time)
+        self._forget(context, plan)  # the files are written: nothing left for a retry to resume
         outcome = {
             "files": files,
             "accounts": {account: result.to_dict() for account, result in done.items()},
@@ -397,17 +585,28 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         entities: list[str],
         scope: list[str],
         splitter: Any,
+        dead: list[str],
     ) -> dict[str, Any]:
         """Several accounts, ``max_concurrency`` at a time, on one event loop (the splitter takes one
-        file at a time); the first failure cancels the others."""
+        file at a time); the first failure cancels the others. An account whose saved request must
+        not be resumed again is appended to ``dead``."""
         import asyncio
+
+        from airflow_provider_msads.errors import MicrosoftAdsError
 
         gate = asyncio.Semaphore(self.max_concurrency)
 
         async def one(account: str, info: dict[str, Any]) -> tuple[str, Any]:
             async with gate:
                 self.log.info("Account %s: downloading.", account)
-                result = await hook.adownload_entities(account, entities, splitter, **self._download_args(info, scope))
+                try:
+                    result = await hook.adownload_entities(
+                        account, entities, splitter, **self._download_args(info, scope)
+                    )
+                except MicrosoftAdsError as err:
+                    if self._dead(err):
+                        dead.append(account)
+                    raise
                 return account, result
 
         tasks = [asyncio.ensure_future(one(a, i)) for a, i in plan.items()]

@@ -220,38 +220,46 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     # -- resume state -----------------------------------------------------------------------
 
     @staticmethod
-    def _state_key(context: Context) -> str:
+    def _state_key(context: Context, batch: int | None = None) -> str:
+        """The Variable of this task instance's request; with ``batch`` (``account_ids="all"`` beyond
+        1,000 accounts), of that batch's request (batch numbers start at 1)."""
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
         ident = f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{map_index}"
+        if batch is not None:
+            ident += f"\nbatch {int(batch)}"
         return STATE_VARIABLE_PREFIX + hashlib.sha256(ident.encode()).hexdigest()[:32]
 
-    def _seal(self, context: Context, hook: MicrosoftAdsHook) -> Any:
+    def _seal(self, context: Context, hook: MicrosoftAdsHook, batch: int | None = None) -> Any:
         from airflow_provider_msads.reporting.resume import ResumeSeal
 
         creds = hook.credentials
-        return ResumeSeal(creds.client_secret, self.msads_conn_id, creds.client_id, self._state_key(context))
+        return ResumeSeal(creds.client_secret, self.msads_conn_id, creds.client_id, self._state_key(context, batch))
 
     @staticmethod
     def _try_number(context: Context) -> int:
         return int(getattr(context["ti"], "try_number", 1) or 1)
 
-    def _saved_request_id(self, context: Context, hook: MicrosoftAdsHook, fingerprint: str) -> str | None:
+    def _saved_request_id(
+        self, context: Context, hook: MicrosoftAdsHook, fingerprint: str, batch: int | None = None
+    ) -> str | None:
         if self._try_number(context) <= 1:
             return None
         try:
-            saved = _variables().get(self._state_key(context), None)
+            saved = _variables().get(self._state_key(context, batch), None)
         except Exception:  # a state we cannot read: submit again, as peers always do
             self.log.warning("Could not read the saved report request; submitting a new one.", exc_info=True)
             return None
         # Only the previous try's seal opens, and this try seals it again as its own: an older seal
         # written back (a replay) is refused, see reporting.resume.
-        state, why = self._seal(context, hook).open(saved, fingerprint, try_number=self._try_number(context))
+        state, why = self._seal(context, hook, batch).open(saved, fingerprint, try_number=self._try_number(context))
         if state is None:
             if saved:
                 self.log.warning("Not resuming the saved report request (%s); submitting a new one.", why)
             return None
-        self._save_request_id(context, hook, state.request_id, fingerprint, submitted_at=state.submitted_at)
+        self._save_request_id(
+            context, hook, state.request_id, fingerprint, submitted_at=state.submitted_at, batch=batch
+        )
         return str(state.request_id)
 
     def _save_request_id(
@@ -261,11 +269,12 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         request_id: str,
         fingerprint: str,
         submitted_at: float | None = None,
+        batch: int | None = None,
     ) -> None:
         try:
             _variables().set(
-                self._state_key(context),
-                self._seal(context, hook).seal(
+                self._state_key(context, batch),
+                self._seal(context, hook, batch).seal(
                     request_id, fingerprint, now=submitted_at, try_number=self._try_number(context)
                 ),
                 description="airflow-provider-msads: the report request a retry of this task resumes, sealed "
@@ -274,9 +283,9 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         except Exception:  # resuming is an optimisation: without it a retry submits again
             self.log.warning("Could not save report request %s for retries to resume.", request_id, exc_info=True)
 
-    def _forget_request_id(self, context: Context) -> None:
+    def _forget_request_id(self, context: Context, batch: int | None = None) -> None:
         try:
-            _variables().delete(self._state_key(context))
+            _variables().delete(self._state_key(context, batch))
         except Exception:
             self.log.debug("Could not delete the saved report request.", exc_info=True)
 
@@ -523,10 +532,52 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         from airflow_provider_msads.errors import MicrosoftAdsError
 
         requests = [{**first, "Scope": {**first["Scope"], "AccountIds": batch}} for batch in batches]
-        statuses, ids = self._run_batches(hook, requests, context)
+        statuses, ids = self._run_resumable_batches(hook, requests, context)
         try:
             written = self._write_files(hook, statuses, first["Columns"])
         except MicrosoftAdsError as err:
             self._raise(err)
         result = {**written, "report_request_id": ids[0] if ids else None, "report_request_ids": ids}
+        for number in range(1, len(requests) + 1):
+            self._forget_request_id(context, number)  # the file is written: nothing left to resume
         return self._done(context, {**result, "columns": first["Columns"]}, request_dates(first))
+
+    def _run_resumable_batches(
+        self, hook: MicrosoftAdsHook, requests: list[dict[str, Any]], context: Context
+    ) -> tuple[list[ReportStatus], list[str]]:
+        """Each batch in turn: resume the request the previous try saved for it, or submit and save
+        it (sealed, bound to the try, as a single request is), then wait for it. A retry after a
+        failure in batch *n* therefore polls batches 1..n again instead of submitting them."""
+        from airflow_provider_msads import reporting as rp
+        from airflow_provider_msads.errors import MicrosoftAdsError
+        from airflow_provider_msads.reporting.resume import fingerprint as resume_fingerprint
+
+        statuses = []
+        for number, request in enumerate(requests, 1):
+            fingerprint = resume_fingerprint(request, self.msads_conn_id)
+            request_id = self._saved_request_id(context, hook, fingerprint, number)
+            if request_id is not None:
+                self.log.info("Batch %d of %d: resuming report request %s.", number, len(requests), request_id)
+            else:
+                try:
+                    request_id = hook.submit_report(request)
+                except MicrosoftAdsError as err:
+                    self._raise(err)
+                self._save_request_id(context, hook, request_id, fingerprint, batch=number)
+                self.log.info(
+                    "Batch %d of %d (%d accounts): report request %s.",
+                    number,
+                    len(requests),
+                    len(request["Scope"]["AccountIds"]),
+                    request_id,
+                )
+            try:
+                status = self._wait(hook, request_id, time.time(), context)
+            except AirflowFailException:
+                self._forget_request_id(context, number)  # a dead id (2100/2101) must not block every retry
+                raise
+            if status.status != "Success":
+                self._forget_request_id(context, number)  # this id will never succeed: a retry submits again
+                raise AirflowException(str(rp.report_failed_error(status)))
+            statuses.append(status)
+        return statuses, [s.request_id for s in statuses]

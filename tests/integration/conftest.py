@@ -1,6 +1,7 @@
 """Real Airflow tests. ``airflow_db``, ``dags_folder`` and ``msads_conn`` live in tests/conftest.py,
 shared with the reliability, browser and CLI folders (one ``airflow db migrate`` per session);
-``report_conn`` (the connection with Reporting) is shared by the report tests here."""
+``report_conn`` (the connection with Reporting) is shared by the report tests here, ``bulk_conn``
+(the connection with Bulk, and a clock the test moves) by the Bulk tests."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def report_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> 
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
     return conn
+
+
+@pytest.fixture
+def bulk_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
+    """``msads_default`` pointing at the emulator's Bulk service; a clock the test moves."""
+    from _support.emulator import FakeClock
+
+    msads_emulator.clock = clock = FakeClock()
+    conn = msads_emulator.connection_dict()
+    conn["extra"]["bulk_url"] = msads_emulator.bulk_url
+    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
+    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=2, keywords_per_ad_group=3, ads_per_ad_group=1)
+    return {"conn": conn, "clock": clock}

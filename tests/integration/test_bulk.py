@@ -20,18 +20,6 @@ pytestmark = pytest.mark.integration
 ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads"]
 
 
-@pytest.fixture
-def bulk_conn(msads_emulator, monkeypatch: pytest.MonkeyPatch, airflow_db) -> dict:
-    """``msads_default`` pointing at the emulator's Bulk service; a clock the test moves."""
-    msads_emulator.clock = clock = FakeClock()
-    conn = msads_emulator.connection_dict()
-    conn["extra"]["bulk_url"] = msads_emulator.bulk_url
-    monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-    monkeypatch.setenv("AIRFLOW_CONN_MSADS_DEFAULT", json.dumps(conn))
-    msads_emulator.bulk.set_tree(campaigns=2, ad_groups_per_campaign=2, keywords_per_ad_group=3, ads_per_ad_group=1)
-    return {"conn": conn, "clock": clock}
-
-
 class FakeTI:
     dag_id = "bulk_dag"
     run_id = "r"
@@ -302,10 +290,17 @@ def test_a_file_url_destination_goes_through_object_storage_publishing(msads_emu
 def test_the_asset_event_says_per_account_full_or_delta(msads_emulator, bulk_conn, tmp_path: Path) -> None:
     import types
 
-    class Events(dict):
-        def __missing__(self, key: Any) -> Any:
-            self[key] = types.SimpleNamespace(extra=None)
-            return self[key]
+    class Events:
+        """``outlet_events`` as the operator uses it; keyed by URI (an Asset is unhashable on Airflow 3.0)."""
+
+        def __init__(self) -> None:
+            self.by_uri: dict[str, Any] = {}
+
+        def __getitem__(self, key: Any) -> Any:
+            return self.by_uri.setdefault(str(getattr(key, "uri", key)), types.SimpleNamespace(extra=None))
+
+        def values(self) -> Any:
+            return self.by_uri.values()
 
     _forget_sync_times()
     op = _operator(tmp_path, asset="file:///lake/msads/entities")
