@@ -17,7 +17,6 @@ import datetime
 import os
 import shutil
 import tempfile
-import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -215,36 +214,6 @@ class ReportOutputsMixin:
             }
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-    def _run_batches(
-        self, hook: MicrosoftAdsHook, requests: list[dict[str, Any]], context: Any
-    ) -> tuple[list[ReportStatus], list[str]]:
-        """Submit, wait for and collect each batch in turn (in the worker; Microsoft limits how many
-        reports run at once, 207, so they are not all submitted together)."""
-        from airflow.providers.common.compat.sdk import AirflowException
-
-        from airflow_provider_msads.errors import MicrosoftAdsError
-
-        statuses = []
-        for number, request in enumerate(requests, 1):
-            try:
-                request_id = hook.submit_report(request)
-            except MicrosoftAdsError as err:
-                self._raise(err)
-            self.log.info(
-                "Batch %d of %d (%d accounts): report request %s.",
-                number,
-                len(requests),
-                len(request["Scope"]["AccountIds"]),
-                request_id,
-            )
-            status = self._wait(hook, request_id, time.time(), context)
-            if status.status != "Success":
-                from airflow_provider_msads import reporting as rp
-
-                raise AirflowException(str(rp.report_failed_error(status)))
-            statuses.append(status)
-        return statuses, [s.request_id for s in statuses]
 
     # -- the Asset event and lineage --------------------------------------------------------
 
