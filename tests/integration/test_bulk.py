@@ -342,3 +342,33 @@ def test_deferrable_leaves_a_too_big_account_to_the_worker_after_the_wait(
     result = _operator(tmp_path, account_ids=[main, big], deferrable=True).execute_complete({"ti": FakeTI()}, event)
     assert result["accounts"][big]["by_campaigns"] is True and result["accounts"][main]["by_campaigns"] is False
     assert result["files"]["keyword"]["rows"] == 12 + 18
+
+
+def test_no_secret_in_any_output_of_a_bulk_run(
+    dags_folder: Path, msads_emulator, bulk_conn, tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog
+) -> None:
+    """Logs (DEBUG included), the result, the Asset event and the files of a deferred Bulk run carry
+    no token learnt at run time; the connection's secrets only on Airflow's own ``MaskSecret(``
+    lines of dag.test (see test_token_masking_debug.py for that quirk)."""
+    import logging
+
+    _forget_sync_times()
+    caplog.set_level(logging.DEBUG)
+    path = dags_folder / "msads_bulk_secrets.py"
+    dag_text = DAG.format(entities=ENTITIES, destination=f"{tmp_path}/out").replace(
+        'dag_id="msads_bulk"', 'dag_id="msads_bulk_secrets"'
+    )
+    path.write_text(dag_text.replace("poll_interval=0.01,", "poll_interval=0.01, deferrable=True,"))
+    run = load_dag(path, "msads_bulk_secrets").test()
+    assert str(run.state) == "success"
+    result = _result(run)
+    captured = capfd.readouterr()
+    texts = [captured.out, captured.err, caplog.text, json.dumps(result)]
+    texts += [p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()]
+    learnt = msads_emulator.issued_access_tokens + msads_emulator.issued_refresh_tokens
+    assert msads_emulator.issued_access_tokens  # the run did learn tokens
+    for text in texts:
+        for token in learnt:
+            assert token not in text
+        for secret in (msads_emulator.app.client_secret, bulk_conn["conn"]["extra"]["refresh_token"]):
+            assert all("MaskSecret(" in line for line in text.splitlines() if secret in line)
