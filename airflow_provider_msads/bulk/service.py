@@ -1,7 +1,7 @@
 """Bulk v13 download and status calls as flows (:mod:`_flow`: one generator, sync and async drivers),
 and what Microsoft's refusals mean for the operator.
 
-Faults come from the catalogue (:data:`~airflow_provider_msads.catalogue.BULK_CATALOGUE`), with three
+Faults come from the catalogue (:data:`~airflow_provider_msads.errors.catalogue.BULK_CATALOGUE`), with three
 that change what the operator does rather than failing it:
 
 * **3207** AccountTooBigToDownload: the fault's ``Details`` hold the account's campaign ids
@@ -28,16 +28,6 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import (
-    Flow,
-    RetryPolicy,
-    drive_async,
-    drive_sync,
-    parse_retry_after,
-    read_json,
-    retrying,
-)
-from airflow_provider_msads.catalogue import BULK_CATALOGUE
 from airflow_provider_msads.errors import (
     ApiError,
     MicrosoftAdsError,
@@ -47,6 +37,16 @@ from airflow_provider_msads.errors import (
     fault_code,
     fault_codes,
     fault_items,
+)
+from airflow_provider_msads.errors.catalogue import BULK_CATALOGUE
+from airflow_provider_msads.tokens.flow import (
+    Flow,
+    RetryPolicy,
+    drive_async,
+    drive_sync,
+    parse_retry_after,
+    read_json,
+    retrying,
 )
 
 ACCOUNT_PATH = "Campaigns/DownloadByAccountIds"

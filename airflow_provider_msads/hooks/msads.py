@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_msads.fields import CONN_TYPE
+from airflow_provider_msads.connection.fields import CONN_TYPE
 from airflow_provider_msads.get_provider_info import HOOK_NAME
 
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_provider_msads.accounts import MicrosoftAdsAccount
-    from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.bulk.flow import AccountResult
     from airflow_provider_msads.bulk.service import Bulk, BulkStatus
     from airflow_provider_msads.bulk.split import AccountSync, Splitter
-    from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.customer.accounts import MicrosoftAdsAccount
     from airflow_provider_msads.reporting import DownloadResult, Reporting, ReportStatus
-    from airflow_provider_msads.token_store import TokenStore
-    from airflow_provider_msads.validation import Check, CredentialsReport, TokenOutcome
+    from airflow_provider_msads.tokens.auth import MicrosoftAdsAuth, TokenManager
+    from airflow_provider_msads.tokens.store import TokenStore
+    from airflow_provider_msads.validation.steps import Check, CredentialsReport, TokenOutcome
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ class MicrosoftAdsHook(BaseHook):
     @cached_property
     def credentials(self) -> MicrosoftAdsCredentials:
         """The connection, parsed and validated (raises CredentialsError naming the field)."""
-        from airflow_provider_msads._compat import prepare_masking
-        from airflow_provider_msads.credentials import credentials_from_connection
+        from airflow_provider_msads.connection.credentials import credentials_from_connection
+        from airflow_provider_msads.tokens.masking import prepare_masking
 
         prepare_masking()
         return credentials_from_connection(self.get_connection(self.msads_conn_id))
@@ -76,8 +76,8 @@ class MicrosoftAdsHook(BaseHook):
         if "credentials" not in self.__dict__:
             import asyncio
 
-            from airflow_provider_msads._compat import prepare_masking
-            from airflow_provider_msads.credentials import credentials_from_connection
+            from airflow_provider_msads.connection.credentials import credentials_from_connection
+            from airflow_provider_msads.tokens.masking import prepare_masking
 
             prepare_masking()
             aget = getattr(self, "aget_connection", None)
@@ -92,20 +92,20 @@ class MicrosoftAdsHook(BaseHook):
 
     @cached_property
     def token_store(self) -> TokenStore:
-        from airflow_provider_msads.token_store import default_token_store
+        from airflow_provider_msads.tokens.backends import default_token_store
 
         return self._token_store if self._token_store is not None else default_token_store()
 
     @cached_property
     def token_manager(self) -> TokenManager:
-        from airflow_provider_msads._compat import mask_runtime_secret
-        from airflow_provider_msads.auth import TokenManager
+        from airflow_provider_msads.tokens.auth import TokenManager
+        from airflow_provider_msads.tokens.masking import mask_runtime_secret
 
         return TokenManager(self.credentials, store=self.token_store, on_secret=mask_runtime_secret)
 
     @cached_property
     def auth(self) -> MicrosoftAdsAuth:
-        from airflow_provider_msads.auth import MicrosoftAdsAuth
+        from airflow_provider_msads.tokens.auth import MicrosoftAdsAuth
 
         return MicrosoftAdsAuth(self.token_manager)
 
@@ -121,7 +121,7 @@ class MicrosoftAdsHook(BaseHook):
 
     def get_auth_headers(self) -> dict[str, str]:
         """Authorization, DeveloperToken, CustomerId and CustomerAccountId for your own HTTP calls."""
-        from airflow_provider_msads.auth import ads_headers
+        from airflow_provider_msads.tokens.auth import ads_headers
 
         return ads_headers(self.credentials, self.get_access_token())
 
@@ -135,7 +135,7 @@ class MicrosoftAdsHook(BaseHook):
         """
         import httpx
 
-        from airflow_provider_msads.auth import credential_guard
+        from airflow_provider_msads.tokens.auth import credential_guard
 
         return httpx.Client(**self._client_options(credential_guard))
 
@@ -143,13 +143,13 @@ class MicrosoftAdsHook(BaseHook):
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
-        from airflow_provider_msads.auth import async_credential_guard
+        from airflow_provider_msads.tokens.auth import async_credential_guard
 
         return httpx.AsyncClient(**self._client_options(async_credential_guard))
 
     def _client_options(self, guard: Any) -> dict[str, Any]:
         """What both clients share: base URL, auth, TLS, no proxy for loopback, the credential guard."""
-        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.tokens.flow import direct_mounts, shared_tls_context
 
         endpoints = self.credentials.endpoints
         return {
@@ -169,7 +169,7 @@ class MicrosoftAdsHook(BaseHook):
     # -- validation -------------------------------------------------------------------------
 
     def _token_outcome(self, started: float, expires_at: float, refreshed: bool = True) -> TokenOutcome:
-        from airflow_provider_msads.validation import TokenOutcome
+        from airflow_provider_msads.validation.steps import TokenOutcome
 
         info = self.token_manager.info
         rotated_at = info.refresh_rotated_at
@@ -200,8 +200,8 @@ class MicrosoftAdsHook(BaseHook):
         """
         import time
 
-        from airflow_provider_msads.api import CustomerManagement
-        from airflow_provider_msads.validation import (
+        from airflow_provider_msads.customer.api import CustomerManagement
+        from airflow_provider_msads.validation.steps import (
             CHECK_ACCOUNTS_INFO,
             CHECK_CONNECTION,
             CHECK_GET_USER,
@@ -249,8 +249,8 @@ class MicrosoftAdsHook(BaseHook):
         ``aget_token`` and an ``httpx.AsyncClient``; the token store runs in worker threads."""
         import time
 
-        from airflow_provider_msads.api import CustomerManagement
-        from airflow_provider_msads.validation import (
+        from airflow_provider_msads.customer.api import CustomerManagement
+        from airflow_provider_msads.validation.steps import (
             CHECK_ACCOUNTS_INFO,
             CHECK_CONNECTION,
             CHECK_GET_USER,
@@ -271,7 +271,7 @@ class MicrosoftAdsHook(BaseHook):
             if not clients:
                 import asyncio
 
-                from airflow_provider_msads._flow import shared_tls_context
+                from airflow_provider_msads.tokens.flow import shared_tls_context
 
                 await asyncio.to_thread(shared_tls_context)  # reads the CA bundle once, off the loop
                 clients.append(self.get_async_conn())
@@ -304,7 +304,7 @@ class MicrosoftAdsHook(BaseHook):
         loses nothing, as Microsoft keeps the previous refresh token valid.
         """
         try:
-            from airflow_provider_msads.token_store import ReadOnlyTokenStore, default_token_store
+            from airflow_provider_msads.tokens.backends import ReadOnlyTokenStore, default_token_store
 
             hook = self
             if self._token_store is None:
@@ -328,15 +328,15 @@ class MicrosoftAdsHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The same five extra fields as ``conn-fields``, as wtforms for Airflow 2.11 to 3.1 (see
-        :mod:`airflow_provider_msads._form` for why everything is imported at call time)."""
-        from airflow_provider_msads._form import connection_form_widgets
+        :mod:`airflow_provider_msads.connection.form` for why everything is imported at call time)."""
+        from airflow_provider_msads.connection.form import connection_form_widgets
 
         return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Airflow 2 reads the form behaviour from the hook; 3.x from provider info (same data)."""
-        from airflow_provider_msads.get_provider_info import UI_FIELD_BEHAVIOUR
+        from airflow_provider_msads.connection.form import UI_FIELD_BEHAVIOUR
 
         return {
             "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
@@ -355,15 +355,15 @@ class MicrosoftAdsHook(BaseHook):
     ) -> list[MicrosoftAdsAccount]:
         """The accounts under the connection's customer (GetAccountsInfo), typed, in Microsoft's order.
 
-        Each is a frozen :class:`~airflow_provider_msads.accounts.MicrosoftAdsAccount` (``id``,
+        Each is a frozen :class:`~airflow_provider_msads.customer.accounts.MicrosoftAdsAccount` (``id``,
         ``name``, ``number``, ``status``, ``pause_reason``) that also reads as ``account["Id"]``.
         ``statuses=("Active",)`` keeps only those AccountLifeCycleStatus values. Linked accounts of
         other customers (an agency's clients) are included unless ``only_parent_accounts``.
         Throttling (117 CallRateExceeded) and transient faults are retried with backoff, logged
         once per wait; GetAccountsInfo answers every account at once, so there is no paging.
         """
-        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
-        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.customer.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.customer.api import CustomerManagement
 
         wanted = check_statuses(statuses)
         customer = str(customer_id or self.credentials.customer_id)
@@ -380,8 +380,8 @@ class MicrosoftAdsHook(BaseHook):
         only_parent_accounts: bool = False,
     ) -> list[MicrosoftAdsAccount]:
         """Async twin of :meth:`list_accounts`."""
-        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
-        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.customer.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.customer.api import CustomerManagement
 
         wanted = check_statuses(statuses)
         await self._aready()
@@ -402,7 +402,7 @@ class MicrosoftAdsHook(BaseHook):
         """Connection read and CA bundle loaded off the event loop (the triggerer runs many triggers)."""
         import asyncio
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads.tokens.flow import shared_tls_context
 
         await self.aget_credentials()
         await asyncio.to_thread(shared_tls_context)
@@ -440,8 +440,8 @@ class MicrosoftAdsHook(BaseHook):
         The link gets no credentials. Given ``request_id``, an expired link (403/404) is renewed by
         polling again instead of failing a task that merely waited too long.
         """
-        from airflow_provider_msads._flow import run_flow
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, download_report, renewing_download
+        from airflow_provider_msads.tokens.flow import run_flow
 
         def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
@@ -459,8 +459,8 @@ class MicrosoftAdsHook(BaseHook):
         compression: str | None = None,
         request_id: str | None = None,
     ) -> DownloadResult:
-        from airflow_provider_msads._flow import arun_flow
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, adownload_report, renewing_download
+        from airflow_provider_msads.tokens.flow import arun_flow
 
         async def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
@@ -530,8 +530,8 @@ class MicrosoftAdsHook(BaseHook):
         """
         import time
 
-        from airflow_provider_msads._flow import run_flow
         from airflow_provider_msads.bulk import flow as bf
+        from airflow_provider_msads.tokens.flow import run_flow
 
         def perform(step: bf.Step) -> Any:
             if isinstance(step, bf.Submit):
@@ -568,8 +568,8 @@ class MicrosoftAdsHook(BaseHook):
     ) -> AccountResult:
         import asyncio
 
-        from airflow_provider_msads._flow import arun_flow
         from airflow_provider_msads.bulk import flow as bf
+        from airflow_provider_msads.tokens.flow import arun_flow
 
         async def perform(step: bf.Step) -> Any:
             if isinstance(step, bf.Submit):
@@ -601,7 +601,7 @@ class MicrosoftAdsHook(BaseHook):
         token store (rotated refresh token, shared access token) instead of refreshing on its own,
         which would fork the refresh-token chain.
         """
-        from airflow_provider_msads._sdk import authorization_data
+        from airflow_provider_msads.tokens.sdk import authorization_data
 
         return authorization_data(self.credentials, self.get_access_token)
 

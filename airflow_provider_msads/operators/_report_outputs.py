@@ -7,7 +7,7 @@ the Asset event, lineage. Kept apart from the request/wait/resume logic of the o
   several are submitted, waited for and downloaded one after the other in the worker.
 * ``output_format="parquet"``: the CSV is downloaded to a local temporary file as usual, then
   written as typed Parquet (:mod:`airflow_provider_msads.reporting.parquet`) under the destination.
-* The Asset: declared in ``outlets`` when the operator is built (see :mod:`airflow_provider_msads._assets`
+* The Asset: declared in ``outlets`` when the operator is built (see :mod:`airflow_provider_msads.compat.assets`
   for its URI); its event's ``extra`` describes the file once it is complete.
 """
 
@@ -105,7 +105,7 @@ class ReportOutputsMixin:
 
     def _declare_asset(self) -> None:
         """Add the report's Asset to ``outlets`` so Airflow links the consumer DAGs at parse time."""
-        from airflow_provider_msads._assets import report_asset
+        from airflow_provider_msads.compat.assets import report_asset
 
         self.report_asset_uri: str | None = None
         if not isinstance(self.destination, str) and self.asset in (None, False):
@@ -250,7 +250,7 @@ class ReportOutputsMixin:
 
     def _record_asset_event(self, context: Any, result: dict[str, Any], period: dict[str, Any] | None) -> None:
         """The event's ``extra``: what landed where, for which period; also kept for lineage."""
-        from airflow_provider_msads._assets import record_event
+        from airflow_provider_msads.compat.assets import record_event
 
         self._written = result
         uri = getattr(self, "report_asset_uri", None)
@@ -292,7 +292,7 @@ class ReportOutputsMixin:
         from airflow.providers.common.compat.openlineage.facet import Dataset
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        from airflow_provider_msads._assets import openlineage_namespace
+        from airflow_provider_msads.compat.assets import openlineage_namespace
 
         customer, environment = self._lineage_customer()
         source = Dataset(

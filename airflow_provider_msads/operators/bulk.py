@@ -35,7 +35,7 @@ ALL_ACCOUNTS = "all"
 
 
 def _variables() -> Any:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
 
@@ -106,7 +106,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     # -- building ----------------------------------------------------------------------------
 
     def _declare_asset(self) -> None:
-        from airflow_provider_msads._assets import report_asset
+        from airflow_provider_msads.compat.assets import report_asset
 
         if not isinstance(self.destination, str) and self.asset in (None, False):
             return
@@ -439,7 +439,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         )
 
     def _record_event(self, context: Context, outcome: dict[str, Any]) -> None:
-        from airflow_provider_msads._assets import record_event
+        from airflow_provider_msads.compat.assets import record_event
 
         uri = self.entities_asset_uri
         outlet = next((o for o in self.outlets or () if uri and getattr(o, "uri", None) == uri), None)

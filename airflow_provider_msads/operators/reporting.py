@@ -46,7 +46,7 @@ STATE_VARIABLE_PREFIX = "msads_report_request__"
 
 
 def _variables() -> Any:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
 

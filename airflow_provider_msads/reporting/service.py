@@ -18,16 +18,6 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import (
-    Flow,
-    RetryPolicy,
-    drive_async,
-    drive_sync,
-    parse_retry_after,
-    read_json,
-    retrying,
-)
-from airflow_provider_msads.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
 from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     ProtocolError,
@@ -38,7 +28,17 @@ from airflow_provider_msads.errors import (
     fault_codes,
     fault_items,
 )
+from airflow_provider_msads.errors.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
 from airflow_provider_msads.reporting.request import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
+from airflow_provider_msads.tokens.flow import (
+    Flow,
+    RetryPolicy,
+    drive_async,
+    drive_sync,
+    parse_retry_after,
+    read_json,
+    retrying,
+)
 
 SUBMIT_PATH = "GenerateReport/Submit"
 POLL_PATH = "GenerateReport/Poll"

@@ -158,7 +158,7 @@ def msads_conn_ids() -> list[str]:
     from sqlalchemy import select
 
     from airflow_provider_msads.cli.metastore import server_context
-    from airflow_provider_msads.credentials import CONN_TYPE
+    from airflow_provider_msads.connection.credentials import CONN_TYPE
 
     with server_context(), create_session() as session:
         return sorted(session.scalars(select(Connection.conn_id).where(Connection.conn_type == CONN_TYPE)).all())
@@ -292,7 +292,7 @@ def token_health(conn_id: str) -> dict[str, Any]:
     """What the token store knows of ``conn_id``, without any token: rotation, expiries."""
     from airflow_provider_msads.cli.metastore import server_context
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
-    from airflow_provider_msads.token_store import TokenCipher
+    from airflow_provider_msads.tokens.store import TokenCipher
 
     row: dict[str, Any] = {"conn_id": conn_id}
     try:

@@ -177,7 +177,7 @@ def _state_key() -> str:
 
 
 def _variable(key: str) -> str | None:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api().get(key, None)
 
@@ -201,7 +201,7 @@ def test_forged_resume_variable_is_not_followed(msads_emulator, report_conn, tmp
     """Whoever may write Variables cannot make a retry download a report of their choosing."""
     from airflow.providers.common.compat.sdk import AirflowException
 
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.reporting import build_report_request
     from airflow_provider_msads.reporting.resume import fingerprint

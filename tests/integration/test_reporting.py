@@ -266,8 +266,8 @@ def test_operator_unknown_account(msads_emulator, report_conn, tmp_path: Path):
 
 
 def test_throttled_submit_is_retried(msads_emulator, report_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from airflow_provider_msads._flow import RetryPolicy
     from airflow_provider_msads.reporting import service
+    from airflow_provider_msads.tokens.flow import RetryPolicy
 
     monkeypatch.setattr(service, "REPORTING_RETRY", RetryPolicy(attempts=4, backoff_base=0.01, backoff_max=0.02))
     msads_emulator.inject("reporting", "fault", code=207, count=2, operation="SubmitGenerateReport")

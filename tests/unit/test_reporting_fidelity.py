@@ -14,8 +14,7 @@ import pendulum
 import pytest
 
 from airflow_provider_msads import reporting as rp
-from airflow_provider_msads._flow import RetryPolicy
-from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.errors.catalogue import REPORTING_CATALOGUE
 from airflow_provider_msads.reporting.request import (
     REPORT_TIME_ZONES,
     build_scope,
@@ -25,6 +24,7 @@ from airflow_provider_msads.reporting.request import (
 )
 from airflow_provider_msads.reporting.resume import RESUME_MAX_AGE, ResumeSeal, fingerprint
 from airflow_provider_msads.reporting.service import Reporting, is_dead_report_id, poll_delay
+from airflow_provider_msads.tokens.flow import RetryPolicy
 
 TODAY = datetime.date(2026, 11, 15)
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks"]

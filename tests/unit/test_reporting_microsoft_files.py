@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_msads import reporting as rp
-from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.errors.catalogue import REPORTING_CATALOGUE
 from airflow_provider_msads.operators._report_outputs import merge_complete, request_dates
 from airflow_provider_msads.reporting import download as dl
 from airflow_provider_msads.reporting.batches import join_csv_parts

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_msads.catalogue import (
+from airflow_provider_msads.errors.catalogue import (
     AADSTS_CATALOGUE,
     ADS_CATALOGUE,
     STEP_AUTHORIZE,

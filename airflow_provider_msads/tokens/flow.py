@@ -117,7 +117,7 @@ def direct_mounts(*urls: str) -> dict[str, None]:
     """
     from urllib.parse import urlsplit
 
-    from airflow_provider_msads.endpoints import is_loopback_host
+    from airflow_provider_msads.connection.endpoints import is_loopback_host
 
     hosts = {"127.0.0.1", "localhost", "[::1]"}
     for url in urls:
