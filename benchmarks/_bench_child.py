@@ -54,7 +54,7 @@ def p3(conn_id: str) -> None:
     second = hook.get_access_token()
     second_call = time.perf_counter() - started
     # The part that is the token core's: a new hook, connection already parsed, cold process cache.
-    from airflow_provider_msads.tokens.auth import clear_process_cache
+    from airflow_provider_msads.auth import clear_process_cache
 
     clear_process_cache()
     fresh = MicrosoftAdsHook(msads_conn_id=conn_id)

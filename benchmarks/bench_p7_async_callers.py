@@ -26,9 +26,9 @@ LATENCY = 0.1
 
 
 def _timed(callers: int, threads: int, store_dir: str) -> float:
+    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.token_store import FileTokenStore
-    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     clear_process_cache()
     store = FileTokenStore(store_dir)

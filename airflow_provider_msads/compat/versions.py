@@ -81,3 +81,17 @@ def airflow_mask_secret() -> Any:
             except ImportError:  # Airflow 2
                 from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
     return mask_secret
+
+
+def object_storage_path(url: str) -> Any:
+    """Airflow's ``ObjectStoragePath`` for ``url``: the only door from the core to object stores."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url)
+
+
+def connection_extra(conn_id: str) -> Any:
+    """The Extra (``extra_dejson``) of an Airflow connection, as this process may read it."""
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id).extra_dejson

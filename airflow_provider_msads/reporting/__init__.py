@@ -8,6 +8,7 @@ One module per step a report goes through:
 * :mod:`.destinations`: a local path or ObjectStoragePath URL that only ever holds a whole file.
 
 The names below are the ones the shell and users import; the modules are free to change.
+May import: ``errors``, ``connection``, ``tokens``, and ``compat`` (object storage, lazily).
 """
 
 from __future__ import annotations

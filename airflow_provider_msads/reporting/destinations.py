@@ -217,9 +217,9 @@ def _listed(fs: Any, bucket: str) -> bool:
 
 
 def _check_bucket(final: str, destination: str) -> None:
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from airflow_provider_msads.compat.versions import object_storage_path
 
-    path = ObjectStoragePath(final)
+    path = object_storage_path(final)
     # Airflow 2.11's ObjectStoragePath keeps the connection id in the bucket ("aws_default@bucket").
     bucket = str(getattr(path, "bucket", "") or "").rpartition("@")[2]
     if not bucket:  # a store without buckets (memory://, …): nothing to check
@@ -290,10 +290,10 @@ def write_only_buckets(conn_id: str | None) -> frozenset[str]:
     """
     if not conn_id:
         return frozenset()
-    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow_provider_msads.compat.versions import connection_extra
 
     try:
-        extra = BaseHook.get_connection(conn_id).extra_dejson
+        extra = connection_extra(conn_id)
     except Exception:
         return frozenset()
     value = extra.get(WRITE_ONLY_BUCKETS_EXTRA) if isinstance(extra, dict) else None
