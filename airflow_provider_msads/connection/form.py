@@ -68,6 +68,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+def airflow_2_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` keyed as Airflow 2's hook method returns it (underscores, fresh copies)."""
+    return {
+        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+    }
+
+
 def connection_form_widgets() -> dict[str, Any]:
     """The five extra fields, keyed as in ``conn-fields``."""
     from wtforms import PasswordField, StringField

@@ -8,9 +8,9 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from airflow_provider_msads.validation.steps import Check, CredentialsReport, TokenOutcome
 
 log = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
 
 
 class MicrosoftAdsHook(BaseHook):
@@ -201,40 +204,33 @@ class MicrosoftAdsHook(BaseHook):
         import time
 
         from airflow_provider_msads.customer.api import CustomerManagement
-        from airflow_provider_msads.validation.steps import (
-            CHECK_ACCOUNTS_INFO,
-            CHECK_CONNECTION,
-            CHECK_GET_USER,
-            CHECK_TOKEN,
-            run_validation,
-            validation_flow,
-        )
+        from airflow_provider_msads.validation import steps
 
         clients: list[httpx.Client] = []
 
         def perform(check: Check) -> Any:
-            if check.name == CHECK_CONNECTION:
+            if check.name == steps.CHECK_CONNECTION:
                 return self.credentials
-            if check.name == CHECK_TOKEN:
+            if check.name == steps.CHECK_TOKEN:
                 started = time.time()
                 tokens = self.token_manager.get_token(force_refresh=force_refresh)
                 return self._token_outcome(started, tokens.expires_at, refreshed=force_refresh)
             if not clients:
                 clients.append(self.get_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if check.name == CHECK_GET_USER:
+            if check.name == steps.CHECK_GET_USER:
                 return api.get_user(clients[0])
-            if check.name == CHECK_ACCOUNTS_INFO:
+            if check.name == steps.CHECK_ACCOUNTS_INFO:
                 return api.get_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
             return api.get_account(clients[0], check.account_id or self.credentials.account_id)
 
-        flow = validation_flow(
+        flow = steps.validation_flow(
             self.msads_conn_id,
             secret_expiry_warning_days=secret_expiry_warning_days,
             rotation_warning_days=rotation_warning_days,
         )
         try:
-            return run_validation(flow, perform)
+            return steps.run_validation(flow, perform)
         finally:
             for client in clients:
                 client.close()
@@ -250,21 +246,14 @@ class MicrosoftAdsHook(BaseHook):
         import time
 
         from airflow_provider_msads.customer.api import CustomerManagement
-        from airflow_provider_msads.validation.steps import (
-            CHECK_ACCOUNTS_INFO,
-            CHECK_CONNECTION,
-            CHECK_GET_USER,
-            CHECK_TOKEN,
-            arun_validation,
-            validation_flow,
-        )
+        from airflow_provider_msads.validation import steps
 
         clients: list[httpx.AsyncClient] = []
 
         async def perform(check: Check) -> Any:
-            if check.name == CHECK_CONNECTION:
+            if check.name == steps.CHECK_CONNECTION:
                 return await self.aget_credentials()
-            if check.name == CHECK_TOKEN:
+            if check.name == steps.CHECK_TOKEN:
                 started = time.time()
                 tokens = await self.token_manager.aget_token(force_refresh=True)
                 return self._token_outcome(started, tokens.expires_at)
@@ -276,19 +265,19 @@ class MicrosoftAdsHook(BaseHook):
                 await asyncio.to_thread(shared_tls_context)  # reads the CA bundle once, off the loop
                 clients.append(self.get_async_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if check.name == CHECK_GET_USER:
+            if check.name == steps.CHECK_GET_USER:
                 return await api.aget_user(clients[0])
-            if check.name == CHECK_ACCOUNTS_INFO:
+            if check.name == steps.CHECK_ACCOUNTS_INFO:
                 return await api.aget_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
             return await api.aget_account(clients[0], check.account_id or self.credentials.account_id)
 
-        flow = validation_flow(
+        flow = steps.validation_flow(
             self.msads_conn_id,
             secret_expiry_warning_days=secret_expiry_warning_days,
             rotation_warning_days=rotation_warning_days,
         )
         try:
-            return await arun_validation(flow, perform)
+            return await steps.arun_validation(flow, perform)
         finally:
             for client in clients:
                 await client.aclose()
@@ -336,13 +325,9 @@ class MicrosoftAdsHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Airflow 2 reads the form behaviour from the hook; 3.x from provider info (same data)."""
-        from airflow_provider_msads.connection.form import UI_FIELD_BEHAVIOUR
+        from airflow_provider_msads.connection.form import airflow_2_field_behaviour
 
-        return {
-            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-        }
+        return airflow_2_field_behaviour()
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -368,8 +353,8 @@ class MicrosoftAdsHook(BaseHook):
         wanted = check_statuses(statuses)
         customer = str(customer_id or self.credentials.customer_id)
         api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-        with self.get_conn() as client:
-            answer = api.call(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        body = api.accounts_info_body(customer, only_parent_accounts)
+        answer = self._with_client(lambda client: api.call(client, "GetAccountsInfo", body))
         return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
 
     async def alist_accounts(
@@ -387,8 +372,8 @@ class MicrosoftAdsHook(BaseHook):
         await self._aready()
         customer = str(customer_id or self.credentials.customer_id)
         api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-        async with self.get_async_conn() as client:
-            answer = await api.acall(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        body = api.accounts_info_body(customer, only_parent_accounts)
+        answer = await self._with_aclient(lambda client: api.acall(client, "GetAccountsInfo", body))
         return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
 
     # -- reporting (Reporting v13; the logic lives in airflow_provider_msads.reporting) ------
@@ -407,25 +392,29 @@ class MicrosoftAdsHook(BaseHook):
         await self.aget_credentials()
         await asyncio.to_thread(shared_tls_context)
 
-    def submit_report(self, report_request: dict[str, Any]) -> str:
-        """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
+    def _with_client(self, call: Callable[[httpx.Client], _T]) -> _T:
+        """One service call on a fresh authorised client (every Reporting/Bulk call goes this way)."""
         with self.get_conn() as client:
-            return self._reporting().submit(client, report_request)
+            return call(client)
 
-    async def asubmit_report(self, report_request: dict[str, Any]) -> str:
+    async def _with_aclient(self, call: Callable[[httpx.AsyncClient], Awaitable[_T]]) -> _T:
         await self._aready()
         async with self.get_async_conn() as client:
-            return await self._reporting().asubmit(client, report_request)
+            return await call(client)
+
+    def submit_report(self, report_request: dict[str, Any]) -> str:
+        """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
+        return self._with_client(lambda client: self._reporting().submit(client, report_request))
+
+    async def asubmit_report(self, report_request: dict[str, Any]) -> str:
+        return await self._with_aclient(lambda client: self._reporting().asubmit(client, report_request))
 
     def poll_report(self, request_id: str) -> ReportStatus:
         """One Poll: ``status`` Pending, Success or Error; ``download_url`` None for an empty report."""
-        with self.get_conn() as client:
-            return self._reporting().poll(client, request_id)
+        return self._with_client(lambda client: self._reporting().poll(client, request_id))
 
     async def apoll_report(self, request_id: str) -> ReportStatus:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._reporting().apoll(client, request_id)
+        return await self._with_aclient(lambda client: self._reporting().apoll(client, request_id))
 
     def download_report(
         self,
@@ -440,6 +429,7 @@ class MicrosoftAdsHook(BaseHook):
         The link gets no credentials. Given ``request_id``, an expired link (403/404) is renewed by
         polling again instead of failing a task that merely waited too long.
         """
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, download_report, renewing_download
         from airflow_provider_msads.tokens.flow import run_flow
 
@@ -459,6 +449,7 @@ class MicrosoftAdsHook(BaseHook):
         compression: str | None = None,
         request_id: str | None = None,
     ) -> DownloadResult:
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, adownload_report, renewing_download
         from airflow_provider_msads.tokens.flow import arun_flow
 
@@ -481,24 +472,18 @@ class MicrosoftAdsHook(BaseHook):
 
     def submit_bulk_download(self, request: dict[str, Any]) -> str:
         """Submit a DownloadCampaignsByAccountIds body (or, with ``Campaigns``, ByCampaignIds); its request id."""
-        with self.get_conn() as client:
-            return self._bulk().submit(client, request)
+        return self._with_client(lambda client: self._bulk().submit(client, request))
 
     async def asubmit_bulk_download(self, request: dict[str, Any]) -> str:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._bulk().asubmit(client, request)
+        return await self._with_aclient(lambda client: self._bulk().asubmit(client, request))
 
     def get_bulk_download_status(self, request_id: str) -> BulkStatus:
         """One GetBulkDownloadStatus: InProgress, Completed (with a link that lives 5 minutes), Failed,
         FailedFullSyncRequired."""
-        with self.get_conn() as client:
-            return self._bulk().status(client, request_id)
+        return self._with_client(lambda client: self._bulk().status(client, request_id))
 
     async def aget_bulk_download_status(self, request_id: str) -> BulkStatus:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._bulk().astatus(client, request_id)
+        return await self._with_aclient(lambda client: self._bulk().astatus(client, request_id))
 
     def download_bulk_file(self, url: str, splitter: Splitter) -> AccountSync:
         """Fetch the result file behind ``url`` (no credentials) and split it per record type."""
@@ -606,19 +591,10 @@ class MicrosoftAdsHook(BaseHook):
         return authorization_data(self.credentials, self.get_access_token)
 
 
-def publish_to_object_storage(local: str, destination: str) -> None:
-    """Upload a finished file to an object-store URL (``s3://conn_id@bucket/key``) through
-    ObjectStoragePath, so the store's Airflow connection is used; the final key appears only with
-    the whole file (see :func:`airflow_provider_msads.reporting.destinations.upload_file`).
+def __getattr__(name: str) -> Any:
+    """The documented ``publish_to_object_storage``, from ``reporting.destinations`` on first use (light import)."""
+    if name == "publish_to_object_storage":
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
-    Nothing is created on the way: a bucket that does not exist is an error
-    (:func:`~airflow_provider_msads.reporting.destinations.check_destination` says so before the
-    report is even submitted), and local destinations never come here.
-    """
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    from airflow_provider_msads.reporting.destinations import check_destination, upload_file
-
-    check_destination(destination)
-    final = ObjectStoragePath(destination)
-    upload_file(local, final.fs, final.path, final.protocol)
+        return publish_to_object_storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

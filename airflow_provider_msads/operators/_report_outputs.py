@@ -45,7 +45,7 @@ def request_dates(request: dict[str, Any]) -> dict[str, Any]:
     """The request's period as the event and lineage say it: the days the file covers (Weekly,
     Monthly and Yearly widened to whole periods, as Microsoft does), or Microsoft's predefined name.
     ``asked_date_from``/``asked_date_to`` are the request's own dates when they differ."""
-    from airflow_provider_msads.reporting.request import covered_dates
+    from airflow_provider_msads.reporting.periods import covered_dates
 
     when = request.get("Time") or {}
     asked_from, asked_to = _date_text(when.get("CustomDateRangeStart")), _date_text(when.get("CustomDateRangeEnd"))
@@ -158,8 +158,8 @@ class ReportOutputsMixin:
     def _write_files(self, hook: MicrosoftAdsHook, statuses: list[ReportStatus], columns: list[str]) -> dict[str, Any]:
         """Download every status's CSV to a scratch folder, then publish them as one CSV or Parquet file."""
         from airflow_provider_msads import reporting as rp
-        from airflow_provider_msads.hooks.msads import publish_to_object_storage
         from airflow_provider_msads.reporting.batches import join_csv_parts
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.parquet import write_parquet
 
         scratch = tempfile.mkdtemp(prefix="msads-report-parts-")

@@ -421,7 +421,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
 
     def _publish(self, splitter: Any, scratch: str) -> dict[str, dict[str, Any]]:
         from airflow_provider_msads.bulk.split import copy_csv, publish_files
-        from airflow_provider_msads.hooks.msads import publish_to_object_storage
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
         write = copy_csv
         if self.output_format == "parquet":

@@ -28,13 +28,8 @@ from airflow_provider_msads.reporting.download import (
     download_report,
     write_empty_report,
 )
-from airflow_provider_msads.reporting.request import (
-    AGGREGATIONS,
-    DEFAULT_TIME_ZONE,
-    REQUEST_ID_LIFETIME,
-    build_report_request,
-    check_report_request,
-)
+from airflow_provider_msads.reporting.periods import AGGREGATIONS, DEFAULT_TIME_ZONE, REQUEST_ID_LIFETIME
+from airflow_provider_msads.reporting.request import build_report_request, check_report_request
 from airflow_provider_msads.reporting.service import (
     Reporting,
     ReportStatus,

@@ -29,7 +29,7 @@ from airflow_provider_msads.errors import (
     fault_items,
 )
 from airflow_provider_msads.errors.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
-from airflow_provider_msads.reporting.request import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
+from airflow_provider_msads.reporting.periods import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
