@@ -199,3 +199,17 @@ def test_every_module_starts_with_a_docstring() -> None:
         if path.stat().st_size and not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert not missing
+
+
+#: Generated data (scripts/gen_*.py), not written by hand.
+GENERATED = {"bulk/_record_types.py", "testing/emulator/_reporting_catalogue.py", "testing/emulator/_bulk_catalogue.py"}
+
+
+def test_no_hand_written_module_over_600_lines() -> None:
+    """A module past 600 lines holds more than one idea: split it (docs/architecture.md)."""
+    long = {
+        str(path.relative_to(PACKAGE)): count
+        for _, path in _modules()
+        if str(path.relative_to(PACKAGE)) not in GENERATED and (count := len(path.read_text().splitlines())) > 600
+    }
+    assert not long
