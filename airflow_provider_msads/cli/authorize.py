@@ -126,13 +126,25 @@ def new_authorization_request(
     """Fresh ``state`` and PKCE verifier (43+ characters, RFC 7636) for one authorization."""
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)  # 64 characters from [A-Za-z0-9_-]
+    return authorization_for(
+        endpoints, client_id=client_id, redirect_uri=redirect_uri, state=state, verifier=verifier, prompt=prompt
+    )
+
+
+def authorization_for(
+    endpoints: Endpoints,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    verifier: str,
+    prompt: str | None = "select_account",
+) -> AuthorizationRequest:
+    """The authorize URL for ``state`` and the challenge of ``verifier``: the one step the command
+    and the UI's *Authorize with Microsoft* share (each makes its state and verifier its own way)."""
+    challenge = pkce_challenge(verifier)
     url = build_authorize_url(
-        endpoints,
-        client_id=client_id,
-        redirect_uri=redirect_uri,
-        state=state,
-        code_challenge=pkce_challenge(verifier),
-        prompt=prompt,
+        endpoints, client_id=client_id, redirect_uri=redirect_uri, state=state, code_challenge=challenge, prompt=prompt
     )
     return AuthorizationRequest(url=url, redirect_uri=redirect_uri, state=state, code_verifier=verifier)
 

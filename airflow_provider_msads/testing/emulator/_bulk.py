@@ -49,6 +49,7 @@ from airflow_provider_msads.testing.emulator._catalogues import (
 from airflow_provider_msads.testing.emulator._http import _json_bytes, _Reply
 from airflow_provider_msads.testing.emulator._model import _as_id
 from airflow_provider_msads.testing.emulator._report_files import _AZURE_VERSION, _ZIP, _azure_error
+from airflow_provider_msads.testing.emulator._report_links import refused_link
 
 if TYPE_CHECKING:
     pass
@@ -190,15 +191,7 @@ class _Bulk(_AdsApi):
         spec = _BULK_FAULTS.get(code)
         if spec is None:
             return self._fault(code, tracking_id, details)
-        body = {
-            "TrackingId": tracking_id,
-            "Type": "ApiFaultDetail",
-            "BatchErrors": [],
-            "OperationErrors": [
-                {"Code": code, "Details": details, "ErrorCode": spec.error_code, "Message": spec.message}
-            ],
-        }
-        return _Reply(400, _json_bytes(body), _JSON)
+        return self._api_fault_detail(code, spec, tracking_id, details)
 
     def _download_by_account_ids(self, payload: Mapping[str, Any], tracking_id: str) -> _Reply:
         raw = payload.get("AccountIds")
@@ -411,15 +404,9 @@ class _Bulk(_AdsApi):
             download = self.bulk.downloads.get(link.download_id) if link is not None else None
             if link is None or download is None or parts[3] != download.file.file_name:
                 return _azure_error(404, "BlobNotFound", "The specified blob does not exist.")
-            if params.get("sig") != link.signature:
-                return _azure_error(
-                    403,
-                    "AuthenticationFailed",
-                    "Server failed to authenticate the request.",
-                    "Signature did not match.",
-                )
-            if link.expired or self.clock() > link.expires_at:
-                return self._link_expired_reply()  # type: ignore[attr-defined,no-any-return]
+            expired = self._link_expired_reply  # type: ignore[attr-defined]
+            if (refused := refused_link(link, params, self.clock(), expired)) is not None:
+                return refused
             download.downloads += 1
             file = download.file
 

@@ -227,15 +227,7 @@ class _Reporting(_ReportLinks, _AdsApi):
         spec = _REPORTING_FAULTS.get(code)
         if spec is None:
             return self._fault(code, tracking_id)
-        body = {
-            "TrackingId": tracking_id,
-            "Type": "ApiFaultDetail",
-            "BatchErrors": [],
-            "OperationErrors": [
-                {"Code": code, "Details": details, "ErrorCode": spec.error_code, "Message": spec.message}
-            ],
-        }
-        return _Reply(400, _json_bytes(body), _JSON)
+        return self._api_fault_detail(code, spec, tracking_id, details)
 
     def _refused_reporting_caller(self, headers: Mapping[str, str], tracking_id: str) -> _Reply | None:
         """The Ads header checks, then the ``CustomerId`` and ``CustomerAccountId`` headers Reporting reads.
