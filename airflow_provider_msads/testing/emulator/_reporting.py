@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import calendar
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -115,6 +115,25 @@ def _custom_date(value: object, code: int) -> date:
 
 def _flag(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _scope_entries(
+    raw: object, key: str, limit: int, too_many: int, parse: Callable[[object], tuple[str, int]]
+) -> dict[str, set[int]]:
+    """The Scope's ``Campaigns`` or ``AdGroups`` by account: an array of at most ``limit`` entries
+    (error ``too_many`` above it), each parsed to (account id, index)."""
+    chosen: dict[str, set[int]] = {}
+    if not raw:
+        return chosen
+    if not isinstance(raw, list):
+        raise _null_request(f"$.Scope.{key}", f"The {key} value is not an array")
+    if len(raw) > limit:
+        noun = "ad groups" if key == "AdGroups" else "campaigns"
+        raise _OperationError(too_many, f"{len(raw)} {noun}; at most {limit}.")
+    for entry in raw:
+        account_id, index = parse(entry)
+        chosen.setdefault(account_id, set()).add(index)
+    return chosen
 
 
 # ------------------------------------------------------------------------------------ the service
@@ -357,24 +376,8 @@ class _Reporting(_ReportLinks, _AdsApi):
         if not raw_accounts and not raw_campaigns and not raw_ad_groups:
             raise _OperationError(container_code, "The Scope names no account, campaign or ad group.")
         whole = self._scope_account_ids(raw_accounts)
-        campaigns: dict[str, set[int]] = {}
-        ad_groups: dict[str, set[int]] = {}
-        if raw_campaigns:
-            if not isinstance(raw_campaigns, list):
-                raise _null_request("$.Scope.Campaigns", "The Campaigns value is not an array")
-            if len(raw_campaigns) > rules.MAX_CAMPAIGNS:
-                raise _OperationError(2030, f"{len(raw_campaigns)} campaigns; at most {rules.MAX_CAMPAIGNS}.")
-            for entry in raw_campaigns:
-                account_id, index = self._campaign_entry(entry)
-                campaigns.setdefault(account_id, set()).add(index)
-        if raw_ad_groups:
-            if not isinstance(raw_ad_groups, list):
-                raise _null_request("$.Scope.AdGroups", "The AdGroups value is not an array")
-            if len(raw_ad_groups) > rules.MAX_AD_GROUPS:
-                raise _OperationError(2031, f"{len(raw_ad_groups)} ad groups; at most {rules.MAX_AD_GROUPS}.")
-            for entry in raw_ad_groups:
-                account_id, index = self._ad_group_entry(entry)
-                ad_groups.setdefault(account_id, set()).add(index)
+        campaigns = _scope_entries(raw_campaigns, "Campaigns", rules.MAX_CAMPAIGNS, 2030, self._campaign_entry)
+        ad_groups = _scope_entries(raw_ad_groups, "AdGroups", rules.MAX_AD_GROUPS, 2031, self._ad_group_entry)
         account_ids = list(dict.fromkeys([*whole, *campaigns, *ad_groups]))
         selection: dict[str, tuple[int, ...]] = {}
         for account_id in account_ids:
