@@ -110,6 +110,16 @@ def _id_list(value: object, argument: str) -> list[str]:
     )
 
 
+def _some_ids(value: object, argument: str, noun: str, remedy: str) -> list[str]:
+    """The ids of ``argument``; an empty list is refused (empty means empty, never "widen")."""
+    ids = _id_list(value, argument)
+    if not ids:
+        raise ReportRequestError(
+            f"`{argument}` is empty: there is no {noun} to report on.", field=argument, remedy=remedy
+        )
+    return ids
+
+
 def build_scope(
     *,
     account_ids: object = None,
@@ -129,24 +139,19 @@ def build_scope(
     extra_scope = extra_scope or {}
     scope: dict[str, Any] = {}
     if account_ids is not None:
-        accounts = _id_list(account_ids, "account_ids")
-        if not accounts:
-            raise ReportRequestError(
-                "`account_ids` is empty: there is no account to report on.",
-                field="account_ids",
-                remedy="Give at least one account id, or leave account_ids unset for the connection's account. "
-                "An empty list (e.g. an upstream task that found no accounts) is refused rather than widened; "
-                "skip the task instead (e.g. with a ShortCircuitOperator).",
-            )
+        accounts = _some_ids(
+            account_ids,
+            "account_ids",
+            "account",
+            "Give at least one account id, or leave account_ids unset for the connection's account. "
+            "An empty list (e.g. an upstream task that found no accounts) is refused rather than widened; "
+            "skip the task instead (e.g. with a ShortCircuitOperator).",
+        )
         scope["AccountIds"] = accounts
     if campaign_ids is not None:
-        campaigns = _id_list(campaign_ids, "campaign_ids")
-        if not campaigns:
-            raise ReportRequestError(
-                "`campaign_ids` is empty: there is no campaign to report on.",
-                field="campaign_ids",
-                remedy="Give at least one campaign id, or leave campaign_ids unset.",
-            )
+        campaigns = _some_ids(
+            campaign_ids, "campaign_ids", "campaign", "Give at least one campaign id, or leave campaign_ids unset."
+        )
         if not default_account_id:
             raise ReportRequestError(
                 "`campaign_ids` needs the account the campaigns belong to, and the connection has no Account ID.",

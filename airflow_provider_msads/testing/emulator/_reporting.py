@@ -431,14 +431,21 @@ class _Reporting(_ReportLinks, _AdsApi):
             raise _OperationError(2003, account.id)
         return account
 
+    def _scope_entry(
+        self, entry: object, key: str, what: str, null_code: int, bad_account: int
+    ) -> tuple[Mapping[str, Any], EmulatorAccount]:
+        """A Scope entry that is an object with a visible account: null ``null_code``, bad account
+        ``bad_account``."""
+        if entry is None:
+            raise _OperationError(null_code)
+        if not isinstance(entry, dict):
+            raise _null_request(f"$.Scope.{key}", f"{what} is not an object")
+        return entry, self._entry_account(entry, bad_account)
+
     def _campaign_entry(self, entry: object) -> tuple[str, int]:
         """A ``CampaignReportScope`` {AccountId, CampaignId}: null 2024, bad account 2018, a campaign
         that is not the account's 2019 (ASSUMPTION: the entry-level codes, not 2027)."""
-        if entry is None:
-            raise _OperationError(2024)
-        if not isinstance(entry, dict):
-            raise _null_request("$.Scope.Campaigns", "A campaign entry is not an object")
-        account = self._entry_account(entry, 2018)
+        entry, account = self._scope_entry(entry, "Campaigns", "A campaign entry", 2024, 2018)
         wanted = _as_id(entry.get("CampaignId"))
         for index in range(CAMPAIGNS_PER_ACCOUNT):
             if campaign_id(account.id, index) == wanted:
@@ -448,11 +455,7 @@ class _Reporting(_ReportLinks, _AdsApi):
     def _ad_group_entry(self, entry: object) -> tuple[str, int]:
         """An ``AdGroupReportScope`` {AccountId, CampaignId, AdGroupId}: null 2025, bad account 2020,
         campaign 2021, ad group 2022 (ASSUMPTION as for campaign entries)."""
-        if entry is None:
-            raise _OperationError(2025)
-        if not isinstance(entry, dict):
-            raise _null_request("$.Scope.AdGroups", "An ad group entry is not an object")
-        account = self._entry_account(entry, 2020)
+        entry, account = self._scope_entry(entry, "AdGroups", "An ad group entry", 2025, 2020)
         wanted_campaign = _as_id(entry.get("CampaignId"))
         campaign = next(
             (c for c in range(CAMPAIGNS_PER_ACCOUNT) if campaign_id(account.id, c) == wanted_campaign), None
