@@ -71,7 +71,9 @@ class _Meter:
 
 
 def _in_process(emulator: MicrosoftAdsEmulator, cycles: int, mode: str) -> list[dict[str, Any]]:
-    from airflow_provider_msads import _compat, _masking
+    from airflow_provider_msads.tokens import masking as _masking
+
+    _compat = _masking  # the runtime masking glue moved next to the masker
     from airflow_provider_msads.triggers.msads import MicrosoftAdsCredentialsTrigger
 
     for masker in _masking.airflow_maskers():

@@ -86,7 +86,7 @@ import json, os
 from airflow.utils import db
 from airflow.models.connection import Connection
 from airflow.utils.session import create_session
-from airflow_provider_msads._compat import port_for_a_connection_without_one
+from airflow_provider_msads.compat.versions import port_for_a_connection_without_one
 
 db.initdb()  # what `airflow db migrate` does (standalone uses it too)
 data = json.loads(os.environ.pop("MSADS_DEMO_CONNECTION"))

@@ -1,7 +1,7 @@
 """The README's (and docs/validation.md's) "what each error means" table, generated from the catalogue.
 
 Run ``python scripts/error_table.py README.md docs/validation.md`` after changing the catalogue in
-``airflow_provider_msads/catalogue.py``; ``tests/unit/test_error_table.py`` fails while a copy is stale.
+``airflow_provider_msads/errors/catalogue/``; ``tests/unit/test_error_table.py`` fails while a copy is stale.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msads.catalogue import catalogue_rows
+from airflow_provider_msads.errors.catalogue import catalogue_rows
 
 ERROR_TABLE_START = "<!-- error-table:start -->"
 ERROR_TABLE_END = "<!-- error-table:end -->"

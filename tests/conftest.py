@@ -67,7 +67,7 @@ def _pydantic_attribute_access_restored() -> Iterator[None]:
     Each SDK ``ServiceClient`` replaces them process-wide with versions that lose pydantic's private
     attributes, where Airflow 3's task runner keeps its state (``RuntimeTaskInstance`` loses
     ``_ti_context_from_server``). The provider makes that safe for clients built with
-    ``hook.get_sdk_authorization_data()`` (``airflow_provider_msads._sdk``); tests that build clients
+    ``hook.get_sdk_authorization_data()`` (``airflow_provider_msads.tokens.sdk``); tests that build clients
     without the hook would otherwise leak the replacement into every later test.
     """
     from pydantic import BaseModel
@@ -87,7 +87,7 @@ def pytest_unconfigure(config: object) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_process_cache() -> Iterator[None]:
     """Every test starts like a fresh worker: no access token cached in this process."""
-    from airflow_provider_msads.auth import clear_process_cache
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     clear_process_cache()
     yield

@@ -8,6 +8,9 @@ One module per step:
 * :mod:`.download` and :mod:`.split`: the result file fetched without credentials and split per
   record type into files with stable columns (:mod:`._record_types`, generated from the SDK);
 * :mod:`.state`: the sealed Sync Time the next delta sends.
+
+May import: ``errors``, ``connection``, ``tokens``, ``compat``, and ``reporting`` (whose download,
+destinations and resume seal Bulk reuses). No Airflow at import time.
 """
 
 from __future__ import annotations

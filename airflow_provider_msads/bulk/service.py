@@ -1,7 +1,7 @@
 """Bulk v13 download and status calls as flows (:mod:`_flow`: one generator, sync and async drivers),
 and what Microsoft's refusals mean for the operator.
 
-Faults come from the catalogue (:data:`~airflow_provider_msads.catalogue.BULK_CATALOGUE`), with three
+Faults come from the catalogue (:data:`~airflow_provider_msads.errors.catalogue.BULK_CATALOGUE`), with three
 that change what the operator does rather than failing it:
 
 * **3207** AccountTooBigToDownload: the fault's ``Details`` hold the account's campaign ids
@@ -20,34 +20,30 @@ waiting five minutes" (:func:`poll_delay`).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import (
-    Flow,
-    RetryPolicy,
-    drive_async,
-    drive_sync,
-    parse_retry_after,
-    read_json,
-    retrying,
-)
-from airflow_provider_msads.catalogue import BULK_CATALOGUE
 from airflow_provider_msads.errors import (
     ApiError,
     MicrosoftAdsError,
-    ProtocolError,
     TransientApiError,
     api_error_from_fault,
     fault_code,
     fault_codes,
     fault_items,
 )
+from airflow_provider_msads.errors.catalogue import BULK_CATALOGUE
+from airflow_provider_msads.tokens.flow import (
+    Flow,
+    RetryPolicy,
+    parse_retry_after,
+    read_json,
+    retrying,
+)
+from airflow_provider_msads.tokens.rest import RestService
 
 ACCOUNT_PATH = "Campaigns/DownloadByAccountIds"
 CAMPAIGNS_PATH = "Campaigns/DownloadByCampaignIds"
@@ -214,32 +210,13 @@ BULK_RETRY = RetryPolicy(
 )
 
 
-class Bulk:
+class Bulk(RestService):
     """Download requests and status calls over one authenticated httpx client (sync or async)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        asleep: Callable[[float], Any] | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retry = retry or BULK_RETRY
-        self._sleep = sleep or time.sleep
-        self._asleep = asleep or asyncio.sleep
+    setting = "bulk_url"
 
-    def _post(self, path: str, body: Mapping[str, Any]) -> Callable[[], httpx.Request]:
-        url = f"{self.base_url}/{path}"
-        payload = dict(body)
-
-        def build() -> httpx.Request:
-            return httpx.Request(
-                "POST", url, json=payload, headers={"Accept": "application/json", "Content-Type": "application/json"}
-            )
-
-        return build
+    def default_retry(self) -> RetryPolicy:
+        return BULK_RETRY
 
     def submit_flow(self, request: Mapping[str, Any]) -> Flow[str]:
         """Submit one download (by account ids or, with ``Campaigns``, by campaign ids)."""
@@ -255,12 +232,7 @@ class Bulk:
             body = read_json(response, operation)
             request_id = body.get("DownloadRequestId")
             if request_id in (None, ""):
-                raise ProtocolError(
-                    f"{operation} answered without a DownloadRequestId.",
-                    remedy="Check bulk_url (leave it unset for Microsoft).",
-                    http_status=response.status_code,
-                    tracking_id=response.headers.get("TrackingId"),
-                )
+                raise self.unreadable(response, f"{operation} answered without a DownloadRequestId.")
             return str(request_id)
 
         path = CAMPAIGNS_PATH if by_campaigns else ACCOUNT_PATH
@@ -273,12 +245,7 @@ class Bulk:
             body = read_json(response, "GetBulkDownloadStatus")
             status = body.get("RequestStatus")
             if status not in STATUSES:
-                raise ProtocolError(
-                    f"GetBulkDownloadStatus answered RequestStatus {str(status)[:40]!r}.",
-                    remedy="Check bulk_url (leave it unset for Microsoft).",
-                    http_status=response.status_code,
-                    tracking_id=response.headers.get("TrackingId"),
-                )
+                raise self.unreadable(response, f"GetBulkDownloadStatus answered RequestStatus {str(status)[:40]!r}.")
             url = body.get("ResultFileUrl") or None
             errors = tuple(dict(e) for e in body.get("Errors") or [] if isinstance(e, Mapping))
             try:
@@ -302,13 +269,13 @@ class Bulk:
         )
 
     def submit(self, client: httpx.Client, request: Mapping[str, Any]) -> str:
-        return drive_sync(self.submit_flow(request), client, self._sleep)
+        return self.run(self.submit_flow(request), client)
 
     async def asubmit(self, client: httpx.AsyncClient, request: Mapping[str, Any]) -> str:
-        return await drive_async(self.submit_flow(request), client, self._asleep)
+        return await self.arun(self.submit_flow(request), client)
 
     def status(self, client: httpx.Client, request_id: str) -> BulkStatus:
-        return drive_sync(self.status_flow(request_id), client, self._sleep)
+        return self.run(self.status_flow(request_id), client)
 
     async def astatus(self, client: httpx.AsyncClient, request_id: str) -> BulkStatus:
-        return await drive_async(self.status_flow(request_id), client, self._asleep)
+        return await self.arun(self.status_flow(request_id), client)

@@ -9,6 +9,8 @@ The parts are importable for scripts and tests:
 
 Nothing here imports Airflow or httpx at import time: ``--help`` and printing the sign-in URL
 stay fast; Airflow is loaded only for ``--save``, ``--reauthorize`` and the validation.
+
+May import: the core rooms, ``compat``, ``hooks`` and ``get_provider_info``; never ``ui``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Steps 5-6 of the credentials guide done by a program instead of by hand. Why eac
   URIs drifted (AADSTS50011). A code is single-use, so the exchange is never retried (54005).
 
 Only the standard library and the package's pure core are imported at module level; ``httpx``
-(through :mod:`airflow_provider_msads.auth`) is loaded only for the exchange, so ``--help`` and
+(through :mod:`airflow_provider_msads.tokens.auth`) is loaded only for the exchange, so ``--help`` and
 printing the URL stay fast.
 """
 
@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from airflow_provider_msads.catalogue import (
+from airflow_provider_msads.errors import MicrosoftAdsError, TokenError, aadsts_codes, describe_microsoft_text
+from airflow_provider_msads.errors.catalogue import (
     AADSTS_CATALOGUE,
     OAUTH_ERROR_CATALOGUE,
     STEP_APP,
     STEP_AUTHORIZE,
     CatalogueEntry,
 )
-from airflow_provider_msads.errors import MicrosoftAdsError, TokenError, aadsts_codes, describe_microsoft_text
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.auth import TokenSet
-    from airflow_provider_msads.endpoints import Endpoints
+    from airflow_provider_msads.connection.endpoints import Endpoints
+    from airflow_provider_msads.tokens.auth import TokenSet
 
 __all__ = [
     "AuthorizationError",
@@ -126,13 +126,25 @@ def new_authorization_request(
     """Fresh ``state`` and PKCE verifier (43+ characters, RFC 7636) for one authorization."""
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)  # 64 characters from [A-Za-z0-9_-]
+    return authorization_for(
+        endpoints, client_id=client_id, redirect_uri=redirect_uri, state=state, verifier=verifier, prompt=prompt
+    )
+
+
+def authorization_for(
+    endpoints: Endpoints,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    verifier: str,
+    prompt: str | None = "select_account",
+) -> AuthorizationRequest:
+    """The authorize URL for ``state`` and the challenge of ``verifier``: the one step the command
+    and the UI's *Authorize with Microsoft* share (each makes its state and verifier its own way)."""
+    challenge = pkce_challenge(verifier)
     url = build_authorize_url(
-        endpoints,
-        client_id=client_id,
-        redirect_uri=redirect_uri,
-        state=state,
-        code_challenge=pkce_challenge(verifier),
-        prompt=prompt,
+        endpoints, client_id=client_id, redirect_uri=redirect_uri, state=state, code_challenge=challenge, prompt=prompt
     )
     return AuthorizationRequest(url=url, redirect_uri=redirect_uri, state=state, code_verifier=verifier)
 
@@ -300,7 +312,7 @@ def exchange(
     Raises the core's :class:`TokenError` subclasses (explained with the catalogue) and a
     :class:`TokenError` when Microsoft issued no refresh token (the scope lacked offline_access).
     """
-    from airflow_provider_msads.auth import TokenClient
+    from airflow_provider_msads.tokens.auth import TokenClient
 
     client = TokenClient(client_id=client_id, client_secret=client_secret, endpoints=endpoints)
     tokens = client.exchange_code(code, redirect_uri=request.redirect_uri, code_verifier=request.code_verifier)

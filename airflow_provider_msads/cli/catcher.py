@@ -54,9 +54,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from airflow_provider_msads.catalogue import STEP_APP, STEP_AUTHORIZE
 from airflow_provider_msads.cli.authorize import OnboardingError, Redirect, StateMismatchError, redirect_from_params
-from airflow_provider_msads.endpoints import is_loopback_host
+from airflow_provider_msads.connection.endpoints import is_loopback_host
+from airflow_provider_msads.errors.catalogue import STEP_APP, STEP_AUTHORIZE
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msads.cli.authorize import OnboardingError
 from airflow_provider_msads.cli.output import with_every_form_field
-from airflow_provider_msads.credentials import CONN_TYPE, EXTRA_PREFIX
+from airflow_provider_msads.connection.credentials import CONN_TYPE, EXTRA_PREFIX
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.auth import TokenSet
+    from airflow_provider_msads.tokens.auth import TokenSet
 
 __all__ = [
     "MetastoreError",
@@ -160,7 +160,7 @@ def save_connection(conn_id: str, document: Mapping[str, Any], *, replace: bool,
         from airflow.models import Connection
         from airflow.utils.session import create_session
 
-        from airflow_provider_msads._compat import port_for_a_connection_without_one
+        from airflow_provider_msads.compat.versions import port_for_a_connection_without_one
 
         with server_context(), create_session() as session:
             row = _select(session, conn_id)
@@ -241,8 +241,9 @@ def reset_token_store(conn_id: str) -> None:
     The hook's own reset covers whichever store this process would use; the Variable and file
     stores are cleared explicitly, since workers and scripts may use either.
     """
-    from airflow_provider_msads.auth import clear_process_cache
-    from airflow_provider_msads.token_store import FileTokenStore, VariableTokenStore, storage_key
+    from airflow_provider_msads.tokens.auth import clear_process_cache
+    from airflow_provider_msads.tokens.backends import FileTokenStore, VariableTokenStore
+    from airflow_provider_msads.tokens.store import storage_key
 
     key = storage_key(conn_id)
     with server_context():
@@ -317,7 +318,7 @@ def validate_document(document: Mapping[str, Any], tokens: TokenSet | None = Non
     A memory token store is used, so nothing is left behind; the refresh token printed stays valid
     (Microsoft does not revoke a refresh token when it rotates it).
     """
-    from airflow_provider_msads.token_store import MemoryTokenStore
+    from airflow_provider_msads.tokens.backends import MemoryTokenStore
 
     with _temporary_env(f"AIRFLOW_CONN_{CHECK_CONN_ID.upper()}", json.dumps(dict(document))):
         hook = _validator(CHECK_CONN_ID, MemoryTokenStore())
@@ -338,7 +339,7 @@ _VALIDATION_VERSION = "msads-validation-v1"
 
 
 def _validation_key(conn_id: str) -> str:
-    from airflow_provider_msads.token_store import VARIABLE_PREFIX, storage_key
+    from airflow_provider_msads.tokens.store import VARIABLE_PREFIX, storage_key
 
     return VALIDATION_PREFIX + storage_key(conn_id)[len(VARIABLE_PREFIX) :]
 
@@ -358,7 +359,7 @@ def record_validation(conn_id: str, report: Mapping[str, Any], source: str, *, k
     name and the verdict: more people may write Variables than may validate the connection, and a
     verdict they wrote must not show on the page.
     """
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     document = {name: report.get(name) for name in _RECORDED_FIELDS}
     document["source"] = source
@@ -372,7 +373,7 @@ def record_validation(conn_id: str, report: Mapping[str, Any], source: str, *, k
 def recorded_validations(conn_ids: list[str], *, key: bytes) -> dict[str, dict[str, Any]]:
     """The verdicts :func:`record_validation` kept, per connection id (absent: none kept, or one
     whose seal does not open under ``key`` for that connection's Variable)."""
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     found: dict[str, dict[str, Any]] = {}
     with server_context():

@@ -34,7 +34,7 @@ from airflow_provider_msads.cli.settings import Settings, settings_from_args, se
 from airflow_provider_msads.errors import MicrosoftAdsError, TokenError
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.auth import TokenSet
+    from airflow_provider_msads.tokens.auth import TokenSet
 
 __all__ = ["Onboarding"]
 

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msads._files import write_private_atomically
 from airflow_provider_msads.cli.authorize import OnboardingError
-from airflow_provider_msads.credentials import EXTRA_PREFIX
-from airflow_provider_msads.fields import CONN_TYPE
-from airflow_provider_msads.get_provider_info import CONN_FIELDS
+from airflow_provider_msads.connection.credentials import EXTRA_PREFIX
+from airflow_provider_msads.connection.fields import CONN_TYPE
+from airflow_provider_msads.connection.form import CONN_FIELDS
+from airflow_provider_msads.tokens.files import write_private_atomically
 
 __all__ = [
     "FORM_FIELD_DEFAULTS",

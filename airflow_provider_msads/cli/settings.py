@@ -1,6 +1,7 @@
 """What the run works with: the options, the environment variables, the answers, checked offline.
 
-Every value is checked with the connection parser (:func:`~airflow_provider_msads.credentials.parse_credentials`)
+Every value is checked with the connection parser
+(:func:`~airflow_provider_msads.connection.credentials.parse_credentials`)
 before anyone signs in, so a secret's ID pasted for its value or an account *number* for the id
 is caught while the user is still at the prompt, not after the code was spent.
 """
@@ -16,8 +17,8 @@ from typing import Any, NoReturn
 from airflow_provider_msads.cli.catcher import DEFAULT_TIMEOUT
 from airflow_provider_msads.cli.console import AlreadyExplained, Console, UsageError
 from airflow_provider_msads.cli.output import OUTPUT_FORMS, connection_document
-from airflow_provider_msads.credentials import CONN_TYPE, FIELD_LABELS, SECRET_FIELDS, parse_credentials
-from airflow_provider_msads.endpoints import ENVIRONMENTS, Endpoints
+from airflow_provider_msads.connection.credentials import CONN_TYPE, FIELD_LABELS, SECRET_FIELDS, parse_credentials
+from airflow_provider_msads.connection.endpoints import ENVIRONMENTS, Endpoints
 from airflow_provider_msads.errors import CredentialsError
 
 __all__ = [

@@ -8,29 +8,32 @@ with a token store that fits the process it runs in. ``__init__`` only stores it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_msads.fields import CONN_TYPE
+from airflow_provider_msads.connection.fields import CONN_TYPE
 from airflow_provider_msads.get_provider_info import HOOK_NAME
 
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_provider_msads.accounts import MicrosoftAdsAccount
-    from airflow_provider_msads.auth import MicrosoftAdsAuth, TokenManager
     from airflow_provider_msads.bulk.flow import AccountResult
     from airflow_provider_msads.bulk.service import Bulk, BulkStatus
     from airflow_provider_msads.bulk.split import AccountSync, Splitter
-    from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.customer.accounts import MicrosoftAdsAccount
     from airflow_provider_msads.reporting import DownloadResult, Reporting, ReportStatus
-    from airflow_provider_msads.token_store import TokenStore
-    from airflow_provider_msads.validation import Check, CredentialsReport, TokenOutcome
+    from airflow_provider_msads.tokens.auth import MicrosoftAdsAuth, TokenManager
+    from airflow_provider_msads.tokens.store import TokenStore
+    from airflow_provider_msads.validation.steps import Check, CredentialsReport, TokenOutcome
 
 log = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
 
 
 class MicrosoftAdsHook(BaseHook):
@@ -65,8 +68,8 @@ class MicrosoftAdsHook(BaseHook):
     @cached_property
     def credentials(self) -> MicrosoftAdsCredentials:
         """The connection, parsed and validated (raises CredentialsError naming the field)."""
-        from airflow_provider_msads._compat import prepare_masking
-        from airflow_provider_msads.credentials import credentials_from_connection
+        from airflow_provider_msads.connection.credentials import credentials_from_connection
+        from airflow_provider_msads.tokens.masking import prepare_masking
 
         prepare_masking()
         return credentials_from_connection(self.get_connection(self.msads_conn_id))
@@ -76,8 +79,8 @@ class MicrosoftAdsHook(BaseHook):
         if "credentials" not in self.__dict__:
             import asyncio
 
-            from airflow_provider_msads._compat import prepare_masking
-            from airflow_provider_msads.credentials import credentials_from_connection
+            from airflow_provider_msads.connection.credentials import credentials_from_connection
+            from airflow_provider_msads.tokens.masking import prepare_masking
 
             prepare_masking()
             aget = getattr(self, "aget_connection", None)
@@ -92,20 +95,20 @@ class MicrosoftAdsHook(BaseHook):
 
     @cached_property
     def token_store(self) -> TokenStore:
-        from airflow_provider_msads.token_store import default_token_store
+        from airflow_provider_msads.tokens.backends import default_token_store
 
         return self._token_store if self._token_store is not None else default_token_store()
 
     @cached_property
     def token_manager(self) -> TokenManager:
-        from airflow_provider_msads._compat import mask_runtime_secret
-        from airflow_provider_msads.auth import TokenManager
+        from airflow_provider_msads.tokens.auth import TokenManager
+        from airflow_provider_msads.tokens.masking import mask_runtime_secret
 
         return TokenManager(self.credentials, store=self.token_store, on_secret=mask_runtime_secret)
 
     @cached_property
     def auth(self) -> MicrosoftAdsAuth:
-        from airflow_provider_msads.auth import MicrosoftAdsAuth
+        from airflow_provider_msads.tokens.auth import MicrosoftAdsAuth
 
         return MicrosoftAdsAuth(self.token_manager)
 
@@ -121,7 +124,7 @@ class MicrosoftAdsHook(BaseHook):
 
     def get_auth_headers(self) -> dict[str, str]:
         """Authorization, DeveloperToken, CustomerId and CustomerAccountId for your own HTTP calls."""
-        from airflow_provider_msads.auth import ads_headers
+        from airflow_provider_msads.tokens.auth import ads_headers
 
         return ads_headers(self.credentials, self.get_access_token())
 
@@ -135,7 +138,7 @@ class MicrosoftAdsHook(BaseHook):
         """
         import httpx
 
-        from airflow_provider_msads.auth import credential_guard
+        from airflow_provider_msads.tokens.auth import credential_guard
 
         return httpx.Client(**self._client_options(credential_guard))
 
@@ -143,13 +146,13 @@ class MicrosoftAdsHook(BaseHook):
         """Async twin of :meth:`get_conn` (for triggers and async user code)."""
         import httpx
 
-        from airflow_provider_msads.auth import async_credential_guard
+        from airflow_provider_msads.tokens.auth import async_credential_guard
 
         return httpx.AsyncClient(**self._client_options(async_credential_guard))
 
     def _client_options(self, guard: Any) -> dict[str, Any]:
         """What both clients share: base URL, auth, TLS, no proxy for loopback, the credential guard."""
-        from airflow_provider_msads._flow import direct_mounts, shared_tls_context
+        from airflow_provider_msads.tokens.flow import direct_mounts, shared_tls_context
 
         endpoints = self.credentials.endpoints
         return {
@@ -169,7 +172,7 @@ class MicrosoftAdsHook(BaseHook):
     # -- validation -------------------------------------------------------------------------
 
     def _token_outcome(self, started: float, expires_at: float, refreshed: bool = True) -> TokenOutcome:
-        from airflow_provider_msads.validation import TokenOutcome
+        from airflow_provider_msads.validation.steps import TokenOutcome
 
         info = self.token_manager.info
         rotated_at = info.refresh_rotated_at
@@ -200,41 +203,34 @@ class MicrosoftAdsHook(BaseHook):
         """
         import time
 
-        from airflow_provider_msads.api import CustomerManagement
-        from airflow_provider_msads.validation import (
-            CHECK_ACCOUNTS_INFO,
-            CHECK_CONNECTION,
-            CHECK_GET_USER,
-            CHECK_TOKEN,
-            run_validation,
-            validation_flow,
-        )
+        from airflow_provider_msads.customer.api import CustomerManagement
+        from airflow_provider_msads.validation import steps
 
         clients: list[httpx.Client] = []
 
         def perform(check: Check) -> Any:
-            if check.name == CHECK_CONNECTION:
+            if check.name == steps.CHECK_CONNECTION:
                 return self.credentials
-            if check.name == CHECK_TOKEN:
+            if check.name == steps.CHECK_TOKEN:
                 started = time.time()
                 tokens = self.token_manager.get_token(force_refresh=force_refresh)
                 return self._token_outcome(started, tokens.expires_at, refreshed=force_refresh)
             if not clients:
                 clients.append(self.get_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if check.name == CHECK_GET_USER:
+            if check.name == steps.CHECK_GET_USER:
                 return api.get_user(clients[0])
-            if check.name == CHECK_ACCOUNTS_INFO:
+            if check.name == steps.CHECK_ACCOUNTS_INFO:
                 return api.get_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
             return api.get_account(clients[0], check.account_id or self.credentials.account_id)
 
-        flow = validation_flow(
+        flow = steps.validation_flow(
             self.msads_conn_id,
             secret_expiry_warning_days=secret_expiry_warning_days,
             rotation_warning_days=rotation_warning_days,
         )
         try:
-            return run_validation(flow, perform)
+            return steps.run_validation(flow, perform)
         finally:
             for client in clients:
                 client.close()
@@ -249,46 +245,39 @@ class MicrosoftAdsHook(BaseHook):
         ``aget_token`` and an ``httpx.AsyncClient``; the token store runs in worker threads."""
         import time
 
-        from airflow_provider_msads.api import CustomerManagement
-        from airflow_provider_msads.validation import (
-            CHECK_ACCOUNTS_INFO,
-            CHECK_CONNECTION,
-            CHECK_GET_USER,
-            CHECK_TOKEN,
-            arun_validation,
-            validation_flow,
-        )
+        from airflow_provider_msads.customer.api import CustomerManagement
+        from airflow_provider_msads.validation import steps
 
         clients: list[httpx.AsyncClient] = []
 
         async def perform(check: Check) -> Any:
-            if check.name == CHECK_CONNECTION:
+            if check.name == steps.CHECK_CONNECTION:
                 return await self.aget_credentials()
-            if check.name == CHECK_TOKEN:
+            if check.name == steps.CHECK_TOKEN:
                 started = time.time()
                 tokens = await self.token_manager.aget_token(force_refresh=True)
                 return self._token_outcome(started, tokens.expires_at)
             if not clients:
                 import asyncio
 
-                from airflow_provider_msads._flow import shared_tls_context
+                from airflow_provider_msads.tokens.flow import shared_tls_context
 
                 await asyncio.to_thread(shared_tls_context)  # reads the CA bundle once, off the loop
                 clients.append(self.get_async_conn())
             api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-            if check.name == CHECK_GET_USER:
+            if check.name == steps.CHECK_GET_USER:
                 return await api.aget_user(clients[0])
-            if check.name == CHECK_ACCOUNTS_INFO:
+            if check.name == steps.CHECK_ACCOUNTS_INFO:
                 return await api.aget_accounts_info(clients[0], check.customer_id or self.credentials.customer_id)
             return await api.aget_account(clients[0], check.account_id or self.credentials.account_id)
 
-        flow = validation_flow(
+        flow = steps.validation_flow(
             self.msads_conn_id,
             secret_expiry_warning_days=secret_expiry_warning_days,
             rotation_warning_days=rotation_warning_days,
         )
         try:
-            return await arun_validation(flow, perform)
+            return await steps.arun_validation(flow, perform)
         finally:
             for client in clients:
                 await client.aclose()
@@ -304,7 +293,7 @@ class MicrosoftAdsHook(BaseHook):
         loses nothing, as Microsoft keeps the previous refresh token valid.
         """
         try:
-            from airflow_provider_msads.token_store import ReadOnlyTokenStore, default_token_store
+            from airflow_provider_msads.tokens.backends import ReadOnlyTokenStore, default_token_store
 
             hook = self
             if self._token_store is None:
@@ -328,21 +317,17 @@ class MicrosoftAdsHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The same five extra fields as ``conn-fields``, as wtforms for Airflow 2.11 to 3.1 (see
-        :mod:`airflow_provider_msads._form` for why everything is imported at call time)."""
-        from airflow_provider_msads._form import connection_form_widgets
+        :mod:`airflow_provider_msads.connection.form` for why everything is imported at call time)."""
+        from airflow_provider_msads.connection.form import connection_form_widgets
 
         return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Airflow 2 reads the form behaviour from the hook; 3.x from provider info (same data)."""
-        from airflow_provider_msads.get_provider_info import UI_FIELD_BEHAVIOUR
+        from airflow_provider_msads.connection.form import airflow_2_field_behaviour
 
-        return {
-            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-        }
+        return airflow_2_field_behaviour()
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -355,21 +340,21 @@ class MicrosoftAdsHook(BaseHook):
     ) -> list[MicrosoftAdsAccount]:
         """The accounts under the connection's customer (GetAccountsInfo), typed, in Microsoft's order.
 
-        Each is a frozen :class:`~airflow_provider_msads.accounts.MicrosoftAdsAccount` (``id``,
+        Each is a frozen :class:`~airflow_provider_msads.customer.accounts.MicrosoftAdsAccount` (``id``,
         ``name``, ``number``, ``status``, ``pause_reason``) that also reads as ``account["Id"]``.
         ``statuses=("Active",)`` keeps only those AccountLifeCycleStatus values. Linked accounts of
         other customers (an agency's clients) are included unless ``only_parent_accounts``.
         Throttling (117 CallRateExceeded) and transient faults are retried with backoff, logged
         once per wait; GetAccountsInfo answers every account at once, so there is no paging.
         """
-        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
-        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.customer.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.customer.api import CustomerManagement
 
         wanted = check_statuses(statuses)
         customer = str(customer_id or self.credentials.customer_id)
         api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-        with self.get_conn() as client:
-            answer = api.call(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        body = api.accounts_info_body(customer, only_parent_accounts)
+        answer = self._with_client(lambda client: api.call(client, "GetAccountsInfo", body))
         return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
 
     async def alist_accounts(
@@ -380,15 +365,15 @@ class MicrosoftAdsHook(BaseHook):
         only_parent_accounts: bool = False,
     ) -> list[MicrosoftAdsAccount]:
         """Async twin of :meth:`list_accounts`."""
-        from airflow_provider_msads.accounts import accounts_from_answer, check_statuses
-        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.customer.accounts import accounts_from_answer, check_statuses
+        from airflow_provider_msads.customer.api import CustomerManagement
 
         wanted = check_statuses(statuses)
         await self._aready()
         customer = str(customer_id or self.credentials.customer_id)
         api = CustomerManagement(self.credentials.endpoints.customer_management_url)
-        async with self.get_async_conn() as client:
-            answer = await api.acall(client, "GetAccountsInfo", api.accounts_info_body(customer, only_parent_accounts))
+        body = api.accounts_info_body(customer, only_parent_accounts)
+        answer = await self._with_aclient(lambda client: api.acall(client, "GetAccountsInfo", body))
         return accounts_from_answer(answer, customer_id=customer, statuses=wanted)
 
     # -- reporting (Reporting v13; the logic lives in airflow_provider_msads.reporting) ------
@@ -402,30 +387,34 @@ class MicrosoftAdsHook(BaseHook):
         """Connection read and CA bundle loaded off the event loop (the triggerer runs many triggers)."""
         import asyncio
 
-        from airflow_provider_msads._flow import shared_tls_context
+        from airflow_provider_msads.tokens.flow import shared_tls_context
 
         await self.aget_credentials()
         await asyncio.to_thread(shared_tls_context)
 
-    def submit_report(self, report_request: dict[str, Any]) -> str:
-        """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
+    def _with_client(self, call: Callable[[httpx.Client], _T]) -> _T:
+        """One service call on a fresh authorised client (every Reporting/Bulk call goes this way)."""
         with self.get_conn() as client:
-            return self._reporting().submit(client, report_request)
+            return call(client)
 
-    async def asubmit_report(self, report_request: dict[str, Any]) -> str:
+    async def _with_aclient(self, call: Callable[[httpx.AsyncClient], Awaitable[_T]]) -> _T:
         await self._aready()
         async with self.get_async_conn() as client:
-            return await self._reporting().asubmit(client, report_request)
+            return await call(client)
+
+    def submit_report(self, report_request: dict[str, Any]) -> str:
+        """Submit a ``ReportRequest`` (the object, without the outer key); returns its ReportRequestId."""
+        return self._with_client(lambda client: self._reporting().submit(client, report_request))
+
+    async def asubmit_report(self, report_request: dict[str, Any]) -> str:
+        return await self._with_aclient(lambda client: self._reporting().asubmit(client, report_request))
 
     def poll_report(self, request_id: str) -> ReportStatus:
         """One Poll: ``status`` Pending, Success or Error; ``download_url`` None for an empty report."""
-        with self.get_conn() as client:
-            return self._reporting().poll(client, request_id)
+        return self._with_client(lambda client: self._reporting().poll(client, request_id))
 
     async def apoll_report(self, request_id: str) -> ReportStatus:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._reporting().apoll(client, request_id)
+        return await self._with_aclient(lambda client: self._reporting().apoll(client, request_id))
 
     def download_report(
         self,
@@ -440,8 +429,9 @@ class MicrosoftAdsHook(BaseHook):
         The link gets no credentials. Given ``request_id``, an expired link (403/404) is renewed by
         polling again instead of failing a task that merely waited too long.
         """
-        from airflow_provider_msads._flow import run_flow
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, download_report, renewing_download
+        from airflow_provider_msads.tokens.flow import run_flow
 
         def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
@@ -459,8 +449,9 @@ class MicrosoftAdsHook(BaseHook):
         compression: str | None = None,
         request_id: str | None = None,
     ) -> DownloadResult:
-        from airflow_provider_msads._flow import arun_flow
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.download import Fetch, PollAgain, adownload_report, renewing_download
+        from airflow_provider_msads.tokens.flow import arun_flow
 
         async def perform(step: Fetch | PollAgain) -> Any:
             if isinstance(step, PollAgain):
@@ -481,24 +472,18 @@ class MicrosoftAdsHook(BaseHook):
 
     def submit_bulk_download(self, request: dict[str, Any]) -> str:
         """Submit a DownloadCampaignsByAccountIds body (or, with ``Campaigns``, ByCampaignIds); its request id."""
-        with self.get_conn() as client:
-            return self._bulk().submit(client, request)
+        return self._with_client(lambda client: self._bulk().submit(client, request))
 
     async def asubmit_bulk_download(self, request: dict[str, Any]) -> str:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._bulk().asubmit(client, request)
+        return await self._with_aclient(lambda client: self._bulk().asubmit(client, request))
 
     def get_bulk_download_status(self, request_id: str) -> BulkStatus:
         """One GetBulkDownloadStatus: InProgress, Completed (with a link that lives 5 minutes), Failed,
         FailedFullSyncRequired."""
-        with self.get_conn() as client:
-            return self._bulk().status(client, request_id)
+        return self._with_client(lambda client: self._bulk().status(client, request_id))
 
     async def aget_bulk_download_status(self, request_id: str) -> BulkStatus:
-        await self._aready()
-        async with self.get_async_conn() as client:
-            return await self._bulk().astatus(client, request_id)
+        return await self._with_aclient(lambda client: self._bulk().astatus(client, request_id))
 
     def download_bulk_file(self, url: str, splitter: Splitter) -> AccountSync:
         """Fetch the result file behind ``url`` (no credentials) and split it per record type."""
@@ -530,8 +515,8 @@ class MicrosoftAdsHook(BaseHook):
         """
         import time
 
-        from airflow_provider_msads._flow import run_flow
         from airflow_provider_msads.bulk import flow as bf
+        from airflow_provider_msads.tokens.flow import run_flow
 
         def perform(step: bf.Step) -> Any:
             if isinstance(step, bf.Submit):
@@ -568,8 +553,8 @@ class MicrosoftAdsHook(BaseHook):
     ) -> AccountResult:
         import asyncio
 
-        from airflow_provider_msads._flow import arun_flow
         from airflow_provider_msads.bulk import flow as bf
+        from airflow_provider_msads.tokens.flow import arun_flow
 
         async def perform(step: bf.Step) -> Any:
             if isinstance(step, bf.Submit):
@@ -601,24 +586,15 @@ class MicrosoftAdsHook(BaseHook):
         token store (rotated refresh token, shared access token) instead of refreshing on its own,
         which would fork the refresh-token chain.
         """
-        from airflow_provider_msads._sdk import authorization_data
+        from airflow_provider_msads.tokens.sdk import authorization_data
 
         return authorization_data(self.credentials, self.get_access_token)
 
 
-def publish_to_object_storage(local: str, destination: str) -> None:
-    """Upload a finished file to an object-store URL (``s3://conn_id@bucket/key``) through
-    ObjectStoragePath, so the store's Airflow connection is used; the final key appears only with
-    the whole file (see :func:`airflow_provider_msads.reporting.destinations.upload_file`).
+def __getattr__(name: str) -> Any:
+    """The documented ``publish_to_object_storage``, from ``reporting.destinations`` on first use (light import)."""
+    if name == "publish_to_object_storage":
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
-    Nothing is created on the way: a bucket that does not exist is an error
-    (:func:`~airflow_provider_msads.reporting.destinations.check_destination` says so before the
-    report is even submitted), and local destinations never come here.
-    """
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    from airflow_provider_msads.reporting.destinations import check_destination, upload_file
-
-    check_destination(destination)
-    final = ObjectStoragePath(destination)
-    upload_file(local, final.fs, final.path, final.protocol)
+        return publish_to_object_storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ the Asset event, lineage. Kept apart from the request/wait/resume logic of the o
   several are submitted, waited for and downloaded one after the other in the worker.
 * ``output_format="parquet"``: the CSV is downloaded to a local temporary file as usual, then
   written as typed Parquet (:mod:`airflow_provider_msads.reporting.parquet`) under the destination.
-* The Asset: declared in ``outlets`` when the operator is built (see :mod:`airflow_provider_msads._assets`
+* The Asset: declared in ``outlets`` when the operator is built (see :mod:`airflow_provider_msads.compat.assets`
   for its URI); its event's ``extra`` describes the file once it is complete.
 """
 
@@ -44,7 +44,7 @@ def request_dates(request: dict[str, Any]) -> dict[str, Any]:
     """The request's period as the event and lineage say it: the days the file covers (Weekly,
     Monthly and Yearly widened to whole periods, as Microsoft does), or Microsoft's predefined name.
     ``asked_date_from``/``asked_date_to`` are the request's own dates when they differ."""
-    from airflow_provider_msads.reporting.request import covered_dates
+    from airflow_provider_msads.reporting.periods import covered_dates
 
     when = request.get("Time") or {}
     asked_from, asked_to = _date_text(when.get("CustomDateRangeStart")), _date_text(when.get("CustomDateRangeEnd"))
@@ -104,7 +104,7 @@ class ReportOutputsMixin:
 
     def _declare_asset(self) -> None:
         """Add the report's Asset to ``outlets`` so Airflow links the consumer DAGs at parse time."""
-        from airflow_provider_msads._assets import report_asset
+        from airflow_provider_msads.compat.assets import report_asset
 
         self.report_asset_uri: str | None = None
         if not isinstance(self.destination, str) and self.asset in (None, False):
@@ -157,8 +157,8 @@ class ReportOutputsMixin:
     def _write_files(self, hook: MicrosoftAdsHook, statuses: list[ReportStatus], columns: list[str]) -> dict[str, Any]:
         """Download every status's CSV to a scratch folder, then publish them as one CSV or Parquet file."""
         from airflow_provider_msads import reporting as rp
-        from airflow_provider_msads.hooks.msads import publish_to_object_storage
         from airflow_provider_msads.reporting.batches import join_csv_parts
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
         from airflow_provider_msads.reporting.parquet import write_parquet
 
         scratch = tempfile.mkdtemp(prefix="msads-report-parts-")
@@ -219,7 +219,7 @@ class ReportOutputsMixin:
 
     def _record_asset_event(self, context: Any, result: dict[str, Any], period: dict[str, Any] | None) -> None:
         """The event's ``extra``: what landed where, for which period; also kept for lineage."""
-        from airflow_provider_msads._assets import record_event
+        from airflow_provider_msads.compat.assets import record_event
 
         self._written = result
         uri = getattr(self, "report_asset_uri", None)
@@ -261,7 +261,7 @@ class ReportOutputsMixin:
         from airflow.providers.common.compat.openlineage.facet import Dataset
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        from airflow_provider_msads._assets import openlineage_namespace
+        from airflow_provider_msads.compat.assets import openlineage_namespace
 
         customer, environment = self._lineage_customer()
         source = Dataset(

@@ -38,7 +38,7 @@ ALL_ACCOUNTS = "all"
 
 
 def _variables() -> Any:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
 
@@ -109,7 +109,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     # -- building ----------------------------------------------------------------------------
 
     def _declare_asset(self) -> None:
-        from airflow_provider_msads._assets import report_asset
+        from airflow_provider_msads.compat.assets import report_asset
 
         if not isinstance(self.destination, str) and self.asset in (None, False):
             return
@@ -620,7 +620,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
 
     def _publish(self, splitter: Any, scratch: str) -> dict[str, dict[str, Any]]:
         from airflow_provider_msads.bulk.split import copy_csv, publish_files
-        from airflow_provider_msads.hooks.msads import publish_to_object_storage
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
         write = copy_csv
         if self.output_format == "parquet":
@@ -638,7 +638,7 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
         )
 
     def _record_event(self, context: Context, outcome: dict[str, Any]) -> None:
-        from airflow_provider_msads._assets import record_event
+        from airflow_provider_msads.compat.assets import record_event
 
         uri = self.entities_asset_uri
         outlet = next((o for o in self.outlets or () if uri and getattr(o, "uri", None) == uri), None)

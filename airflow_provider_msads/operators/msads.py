@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_msads.validation import CredentialsReport
+    from airflow_provider_msads.validation.steps import CredentialsReport
 
 #: XCom key under which the report is pushed, also when the task fails (the return value is only
 #: pushed on success, but the health-check summary needs the report of a failed check too).

@@ -46,7 +46,7 @@ STATE_VARIABLE_PREFIX = "msads_report_request__"
 
 
 def _variables() -> Any:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
 
@@ -162,7 +162,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         return getattr(timetable, "_timezone", None) or getattr(dag, "timezone", None)
 
     def _dates(self, context: Context) -> tuple[Any, Any]:
-        from airflow_provider_msads.reporting.request import default_dates
+        from airflow_provider_msads.reporting.periods import default_dates
 
         if self.predefined_time or (self.date_from is not None and self.date_to is not None):
             return self.date_from, self.date_to
@@ -195,7 +195,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
         self, context: Context, hook: MicrosoftAdsHook, account_ids: Sequence[str] | None = None
     ) -> dict[str, Any]:
         from airflow_provider_msads.reporting import build_report_request, check_report_request
-        from airflow_provider_msads.reporting.request import report_time_zone
+        from airflow_provider_msads.reporting.periods import report_time_zone
 
         date_from, date_to = self._dates(context)
         request = build_report_request(
@@ -424,7 +424,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     ) -> dict[str, Any]:
         from airflow_provider_msads import reporting as rp
         from airflow_provider_msads.errors import MicrosoftAdsError
-        from airflow_provider_msads.hooks.msads import publish_to_object_storage
+        from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
         if status.status == "Error":
             self._forget_request_id(context)  # a retry must submit again: this id will never succeed
@@ -475,7 +475,7 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
             return None
 
     def _complete_by_clock(self, period: dict[str, Any]) -> bool:
-        from airflow_provider_msads.reporting.request import OPEN_PERIODS, books_closed
+        from airflow_provider_msads.reporting.periods import OPEN_PERIODS, books_closed
 
         if self.return_only_complete_data:
             return True

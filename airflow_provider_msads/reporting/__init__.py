@@ -8,6 +8,7 @@ One module per step a report goes through:
 * :mod:`.destinations`: a local path or ObjectStoragePath URL that only ever holds a whole file.
 
 The names below are the ones the shell and users import; the modules are free to change.
+May import: ``errors``, ``connection``, ``tokens``, and ``compat`` (object storage, lazily).
 """
 
 from __future__ import annotations
@@ -27,13 +28,8 @@ from airflow_provider_msads.reporting.download import (
     download_report,
     write_empty_report,
 )
-from airflow_provider_msads.reporting.request import (
-    AGGREGATIONS,
-    DEFAULT_TIME_ZONE,
-    REQUEST_ID_LIFETIME,
-    build_report_request,
-    check_report_request,
-)
+from airflow_provider_msads.reporting.periods import AGGREGATIONS, DEFAULT_TIME_ZONE, REQUEST_ID_LIFETIME
+from airflow_provider_msads.reporting.request import build_report_request, check_report_request
 from airflow_provider_msads.reporting.service import (
     Reporting,
     ReportStatus,

@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_provider_msads.reporting.destinations import Publisher, final_name, output
 from airflow_provider_msads.reporting.download import CHUNK_SIZE, LINE_END, DownloadResult, header_row
-from airflow_provider_msads.reporting.request import MAX_ACCOUNTS
+from airflow_provider_msads.reporting.periods import MAX_ACCOUNTS
 
 
 def account_batches(account_ids: Sequence[str], size: int = MAX_ACCOUNTS) -> list[list[str]]:

@@ -24,19 +24,20 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shutil
-import socket
 import stat
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_msads.errors import ReportRequestError
+from airflow_provider_msads.reporting.scratch import (
+    owner_tag,
+    sweep_stale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ REPORT_FILE_MODE = 0o640
 WRITE_ONLY_BUCKETS_EXTRA = "msads_write_only_buckets"
 #: Prefix of the worker's scratch folders and files in the temp folder (the zip being downloaded).
 SCRATCH_PREFIX = "msads-report-"
-#: Leftovers of a killed run are swept when their process is gone, or in any case after this.
-STALE_AFTER = 24 * 3600.0
 #: Upload block for object stores: what the upload holds in memory (a few times over, as s3fs and
 #: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
 #: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
@@ -217,9 +216,9 @@ def _listed(fs: Any, bucket: str) -> bool:
 
 
 def _check_bucket(final: str, destination: str) -> None:
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from airflow_provider_msads.compat.versions import object_storage_path
 
-    path = ObjectStoragePath(final)
+    path = object_storage_path(final)
     # Airflow 2.11's ObjectStoragePath keeps the connection id in the bucket ("aws_default@bucket").
     bucket = str(getattr(path, "bucket", "") or "").rpartition("@")[2]
     if not bucket:  # a store without buckets (memory://, …): nothing to check
@@ -290,10 +289,10 @@ def write_only_buckets(conn_id: str | None) -> frozenset[str]:
     """
     if not conn_id:
         return frozenset()
-    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow_provider_msads.compat.versions import connection_extra
 
     try:
-        extra = BaseHook.get_connection(conn_id).extra_dejson
+        extra = connection_extra(conn_id)
     except Exception:
         return frozenset()
     value = extra.get(WRITE_ONLY_BUCKETS_EXTRA) if isinstance(extra, dict) else None
@@ -537,85 +536,17 @@ async def _send_parts(
     return sorted(done, key=lambda part: int(part["PartNumber"]))
 
 
-# ------------------------------------------------------------------------------------- sweeping
+def publish_to_object_storage(local: str, destination: str) -> None:
+    """Upload a finished file to an object-store URL (``s3://conn_id@bucket/key``) through
+    ObjectStoragePath, so the store's Airflow connection is used; the final key appears only with
+    the whole file (see :func:`airflow_provider_msads.reporting.destinations.upload_file`).
 
-
-def owner_tag() -> str:
-    """``<host>-<pid>``: who made a scratch file, so the next run can tell whether it is stale."""
-    host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
-    return f"{host}-{os.getpid()}"
-
-
-_TAG = re.compile(r"^(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-")
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    try:  # a killed process not yet reaped by its parent is a zombie: gone all the same
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _newest_mtime(path: str, info: os.stat_result) -> float:
-    newest = info.st_mtime
-    if stat.S_ISDIR(info.st_mode):
-        with contextlib.suppress(OSError), os.scandir(path) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
-    return newest
-
-
-def is_stale(path: str, tag: str, *, now: float | None = None) -> bool:
-    """Whether a scratch file or folder named with :func:`owner_tag` ``tag`` may be removed.
-
-    Only this user's own regular files and folders (never a link); stale when the process that
-    made it is gone (same host, pid not running) or when nothing in it changed for a day.
+    Nothing is created on the way: a bucket that does not exist is an error
+    (:func:`~airflow_provider_msads.reporting.destinations.check_destination` says so before the
+    report is even submitted), and local destinations never come here.
     """
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    if info.st_uid != os.getuid() or not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-        return False
-    match = _TAG.match(tag)
-    if match is None:
-        return False
-    now = time.time() if now is None else now
-    if now - _newest_mtime(path, info) > STALE_AFTER:
-        return True
-    pid = int(match["pid"])
-    here = owner_tag().rsplit("-", 1)[0]
-    return match["host"] == here and pid != os.getpid() and _process_gone(pid)
+    from airflow_provider_msads.compat.versions import object_storage_path
 
-
-def sweep_stale(folder: str, prefix: str) -> int:
-    """Remove the stale leftovers of killed runs in ``folder`` whose names start with ``prefix``
-    followed by an owner tag; returns how many. Never raises: sweeping is housekeeping."""
-    removed = 0
-    try:
-        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
-    except OSError:
-        return 0
-    for name in names:
-        path = os.path.join(folder, name)
-        if not is_stale(path, name[len(prefix) :]):
-            continue
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-            removed += 1
-        except OSError:
-            log.debug("Could not remove %s.", path, exc_info=True)
-    if removed:
-        log.info("Removed %d leftover file(s) of interrupted report runs in %s.", removed, folder)
-    return removed
+    check_destination(destination)
+    final = object_storage_path(destination)
+    upload_file(local, final.fs, final.path, final.protocol)

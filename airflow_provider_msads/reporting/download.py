@@ -29,18 +29,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from airflow_provider_msads._flow import shared_tls_context
-from airflow_provider_msads.endpoints import is_loopback_host
+from airflow_provider_msads.connection.endpoints import is_loopback_host
 from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
-from airflow_provider_msads.reporting.destinations import (
-    SCRATCH_PREFIX,
-    Publisher,
-    final_name,
-    output,
-    owner_tag,
-    sweep_stale,
-)
+from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
+from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
+from airflow_provider_msads.tokens.flow import shared_tls_context
 
 log = logging.getLogger(__name__)
 

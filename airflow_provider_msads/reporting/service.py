@@ -9,28 +9,15 @@ not yet") is left to the task's retries, since it lasts hours.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import (
-    Flow,
-    RetryPolicy,
-    drive_async,
-    drive_sync,
-    parse_retry_after,
-    read_json,
-    retrying,
-)
-from airflow_provider_msads.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
 from airflow_provider_msads.errors import (
     MicrosoftAdsError,
-    ProtocolError,
     ReportingError,
     ReportNotReadyError,
     api_error_from_fault,
@@ -38,7 +25,16 @@ from airflow_provider_msads.errors import (
     fault_codes,
     fault_items,
 )
-from airflow_provider_msads.reporting.request import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
+from airflow_provider_msads.errors.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
+from airflow_provider_msads.reporting.periods import DEFAULT_TIME_ZONE, MAX_ACCOUNTS
+from airflow_provider_msads.tokens.flow import (
+    Flow,
+    RetryPolicy,
+    parse_retry_after,
+    read_json,
+    retrying,
+)
+from airflow_provider_msads.tokens.rest import RestService
 
 SUBMIT_PATH = "GenerateReport/Submit"
 POLL_PATH = "GenerateReport/Poll"
@@ -195,31 +191,13 @@ def poll_delay(polls_done: int, poll_interval: float) -> float:
 REPORTING_RETRY = RetryPolicy(attempts=6, backoff_base=2.0, backoff_max=60.0, total_budget=300.0)
 
 
-class Reporting:
+class Reporting(RestService):
     """Submit and Poll over one authenticated httpx client (sync or async)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        asleep: Callable[[float], Any] | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retry = retry or REPORTING_RETRY
-        self._sleep = sleep or time.sleep
-        self._asleep = asleep or asyncio.sleep
+    setting = "reporting_url"
 
-    def _post(self, path: str, body: dict[str, Any]) -> Callable[[], httpx.Request]:
-        url = f"{self.base_url}/{path}"
-
-        def build() -> httpx.Request:
-            return httpx.Request(
-                "POST", url, json=body, headers={"Accept": "application/json", "Content-Type": "application/json"}
-            )
-
-        return build
+    def default_retry(self) -> RetryPolicy:
+        return REPORTING_RETRY
 
     def submit_flow(self, report_request: Mapping[str, Any]) -> Flow[str]:
         request = dict(report_request)
@@ -230,12 +208,7 @@ class Reporting:
             body = read_json(response, "SubmitGenerateReport")
             request_id = body.get("ReportRequestId")
             if request_id in (None, ""):
-                raise ProtocolError(
-                    "SubmitGenerateReport answered without a ReportRequestId.",
-                    remedy="Check reporting_url (leave it unset for Microsoft).",
-                    http_status=response.status_code,
-                    tracking_id=response.headers.get("TrackingId"),
-                )
+                raise self.unreadable(response, "SubmitGenerateReport answered without a ReportRequestId.")
             return str(request_id)
 
         return retrying(
@@ -249,12 +222,7 @@ class Reporting:
             body = read_json(response, "PollGenerateReport")
             status = body.get("ReportRequestStatus")
             if not isinstance(status, Mapping) or status.get("Status") not in ("Pending", "Success", "Error"):
-                raise ProtocolError(
-                    "PollGenerateReport answered without a ReportRequestStatus.",
-                    remedy="Check reporting_url (leave it unset for Microsoft).",
-                    http_status=response.status_code,
-                    tracking_id=response.headers.get("TrackingId"),
-                )
+                raise self.unreadable(response, "PollGenerateReport answered without a ReportRequestStatus.")
             url = status.get("ReportDownloadUrl") or None
             return ReportStatus(
                 request_id=str(request_id),
@@ -271,16 +239,16 @@ class Reporting:
         )
 
     def submit(self, client: httpx.Client, report_request: Mapping[str, Any]) -> str:
-        return drive_sync(self.submit_flow(report_request), client, self._sleep)
+        return self.run(self.submit_flow(report_request), client)
 
     async def asubmit(self, client: httpx.AsyncClient, report_request: Mapping[str, Any]) -> str:
-        return await drive_async(self.submit_flow(report_request), client, self._asleep)
+        return await self.arun(self.submit_flow(report_request), client)
 
     def poll(self, client: httpx.Client, request_id: str) -> ReportStatus:
-        return drive_sync(self.poll_flow(request_id), client, self._sleep)
+        return self.run(self.poll_flow(request_id), client)
 
     async def apoll(self, client: httpx.AsyncClient, request_id: str) -> ReportStatus:
-        return await drive_async(self.poll_flow(request_id), client, self._asleep)
+        return await self.arun(self.poll_flow(request_id), client)
 
 
 def report_failed_error(status: ReportStatus) -> ReportingError:

@@ -1,1 +1,1 @@
-
+"""The Airflow shell's sensors: wait for valid credentials, deferring to the triggers."""

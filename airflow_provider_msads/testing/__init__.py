@@ -2,6 +2,9 @@
 
 ``from airflow_provider_msads.testing import MicrosoftAdsEmulator`` works, but the emulator module
 is only imported on first use: this package is imported by the pytest plugin in every pytest run.
+
+May import: nothing of the provider outside ``testing`` (the emulator models Microsoft, not our
+client), so it can never agree with a bug of ours.
 """
 
 from __future__ import annotations

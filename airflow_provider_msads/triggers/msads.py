@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.validation import CredentialsReport
+    from airflow_provider_msads.validation.steps import CredentialsReport
 
 
 class MicrosoftAdsCredentialsTrigger(BaseTrigger):

@@ -38,8 +38,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_msads.cli.authorize import (
     AuthorizationRequest,
-    build_authorize_url,
-    pkce_challenge,
+    authorization_for,
 )
 from airflow_provider_msads.errors import MicrosoftAdsError
 
@@ -282,11 +281,4 @@ def authorization_request(*, endpoints: Any, client_id: str, pending: Pending, s
     connection and redirect URI (``prompt=select_account``)."""
     redirect_uri = pending.redirect_uri
     verifier = verifier_for(state, user_id=pending.user_id, conn_id=pending.conn_id, redirect_uri=redirect_uri)
-    url = build_authorize_url(
-        endpoints,
-        client_id=client_id,
-        redirect_uri=redirect_uri,
-        state=state,
-        code_challenge=pkce_challenge(verifier),
-    )
-    return AuthorizationRequest(url=url, redirect_uri=redirect_uri, state=state, code_verifier=verifier)
+    return authorization_for(endpoints, client_id=client_id, redirect_uri=redirect_uri, state=state, verifier=verifier)

@@ -42,7 +42,7 @@ def reset_secrets_masker(*, import_first: bool = False) -> None:
 
 def cipher_for(conn: dict, conn_id: str = "msads_default"):
     """The token store cipher the hook uses for a connection given as a dict (login, password, extra)."""
-    from airflow_provider_msads.credentials import parse_credentials
+    from airflow_provider_msads.connection.credentials import parse_credentials
     from airflow_provider_msads.token_store import TokenCipher
 
     credentials = parse_credentials(

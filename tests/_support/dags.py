@@ -37,3 +37,22 @@ def xcom_model():
     except ImportError:  # Airflow 2
         from airflow.models.xcom import BaseXCom as XComModel  # type: ignore[no-redef]
     return XComModel
+
+
+def report_dag_source(dag_id: str, *, tz: str = "UTC", **arguments: object) -> str:
+    """A DAG file with one MicrosoftAdsReportOperator (CampaignPerformanceReportRequest, daily from
+    2026-01-01 in ``tz``) taking ``arguments``: the report DAG every integration file writes."""
+    lines = "".join(f"        {name}={value!r},\n" for name, value in arguments.items())
+    return (
+        "import datetime\n\n"
+        "import pendulum\n"
+        "from airflow.providers.common.compat.sdk import DAG\n\n"
+        "from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator\n\n"
+        f'with DAG(dag_id={dag_id!r}, schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz={tz!r}),'
+        " catchup=False):\n"
+        "    MicrosoftAdsReportOperator(\n"
+        '        task_id="report",\n'
+        '        report_type="CampaignPerformanceReportRequest",\n'
+        f"{lines}"
+        "    )\n"
+    )

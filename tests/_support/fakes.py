@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials, parse_credentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials, parse_credentials
 
 CLIENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CLIENT_SECRET = "Sx~8Q~CLIENT-SECRET-VALUE-unit-test-123"

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import RetryPolicy
-from airflow_provider_msads.auth import TokenClient, ads_headers
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials, parse_credentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials, parse_credentials
+from airflow_provider_msads.tokens.auth import TokenClient, ads_headers
+from airflow_provider_msads.tokens.flow import RetryPolicy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYCACHE = str(Path(tempfile.gettempdir()) / f"msads-reliability-pycache-{os.getuid()}")

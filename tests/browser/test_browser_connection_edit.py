@@ -28,7 +28,7 @@ import httpx
 import pytest
 from test_browser_connection_form import _field, _labels, _open_section
 
-from airflow_provider_msads.fields import OPTION_ORDER
+from airflow_provider_msads.connection.fields import OPTION_ORDER
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -130,8 +130,8 @@ def written_connection(request: pytest.FixtureRequest, browser_airflow_db: Path,
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.token_store import storage_key
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     conn_id = "msads_edit_" + request.param.split()[0].replace("-", "_")
     WRITERS[request.param](msads_emulator, conn_id)

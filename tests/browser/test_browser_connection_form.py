@@ -30,7 +30,7 @@ SECRET_TYPE = "password"
 @pytest.fixture
 def cleanup_connection(browser_airflow_db: Path) -> Iterator[None]:
     """Leave the session's metastore as we found it: no form connection, no token-store Variable."""
-    from airflow_provider_msads.auth import clear_process_cache
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     clear_process_cache()
     yield

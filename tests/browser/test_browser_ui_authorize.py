@@ -95,9 +95,9 @@ def ui_connection(browser_airflow_db: Path, msads_emulator: Any, request: pytest
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.cli import metastore
     from airflow_provider_msads.token_store import storage_key
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     conn_id = (
         "msads_"
@@ -164,9 +164,9 @@ def test_authorize_in_the_browser(
         exchange_access_token = msads_emulator.issued_access_tokens[-1]
         assert new_refresh_token != old_refresh_token
         assert new_refresh_token in msads_emulator.issued_refresh_tokens
-        from airflow_provider_msads.auth import clear_process_cache
         from airflow_provider_msads.cli.metastore import server_context
         from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+        from airflow_provider_msads.tokens.auth import clear_process_cache
 
         clear_process_cache()
         msads_emulator.reset_counters()

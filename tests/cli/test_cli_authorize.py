@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from _support.cli import query
 
-from airflow_provider_msads.catalogue import OAUTH_ERROR_CATALOGUE, STEP_APP, STEP_AUTHORIZE, TRANSIENT_OAUTH_ERRORS
 from airflow_provider_msads.cli.authorize import (
     AuthorizationError,
     OnboardingError,
@@ -18,8 +17,14 @@ from airflow_provider_msads.cli.authorize import (
     pkce_challenge,
     redirect_from_params,
 )
-from airflow_provider_msads.endpoints import resolve_endpoints
+from airflow_provider_msads.connection.endpoints import resolve_endpoints
 from airflow_provider_msads.errors import MicrosoftAdsError
+from airflow_provider_msads.errors.catalogue import (
+    OAUTH_ERROR_CATALOGUE,
+    STEP_APP,
+    STEP_AUTHORIZE,
+    TRANSIENT_OAUTH_ERRORS,
+)
 
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"
 

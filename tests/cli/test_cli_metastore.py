@@ -37,9 +37,9 @@ def _variable(key: str):
 
 
 def test_save_read_back_through_the_hook_then_reauthorize(cli_airflow_db, emulator, redirect_uri, monkeypatch):
-    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.token_store import storage_key
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     conn_id = "msads_cli_saved"
     key = storage_key(conn_id)

@@ -23,7 +23,7 @@ from airflow_provider_msads.cli.output import (
     with_every_form_field,
     write_private_file,
 )
-from airflow_provider_msads.credentials import parse_credentials
+from airflow_provider_msads.connection.credentials import parse_credentials
 from airflow_provider_msads.errors import CredentialsError
 
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"

@@ -135,7 +135,7 @@ def test_validate_now_verdicts_are_kept_per_connection_without_secrets(cli_airfl
 
 def test_the_health_page_shows_the_newer_of_the_dag_and_validate_now() -> None:
     pytest.importorskip("fastapi", reason="the UI plugin needs Airflow 3.1+ (FastAPI)")
-    from airflow_provider_msads.ui.app import newest_verdicts
+    from airflow_provider_msads.ui.health import newest_verdicts
 
     dag = {
         "a": {"conn_id": "a", "ok": False, "checked_at": "2026-12-03T08:00:00Z"},
@@ -177,7 +177,7 @@ def test_a_recorded_verdict_is_believed_only_with_its_seal(cli_airflow_db: Path)
 
 def test_a_verdict_from_the_future_is_never_the_newest() -> None:
     pytest.importorskip("fastapi", reason="the UI plugin needs Airflow 3.1+ (FastAPI)")
-    from airflow_provider_msads.ui.app import newest_verdicts
+    from airflow_provider_msads.ui.health import newest_verdicts
 
     dag = {"a": {"conn_id": "a", "ok": False, "checked_at": "2026-12-03T08:00:00Z"}}
     recorded = {

@@ -16,8 +16,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from airflow_provider_msads.credentials import parse_credentials
-from airflow_provider_msads.fields import OPTION_ORDER, REQUIRED_EXTRAS
+from airflow_provider_msads.connection.credentials import parse_credentials
+from airflow_provider_msads.connection.fields import OPTION_ORDER, REQUIRED_EXTRAS
 from airflow_provider_msads.testing.emulator import DEFAULT_SCOPE
 from airflow_provider_msads.testing.emulator.__main__ import parse_injection
 
@@ -246,7 +246,7 @@ def test_redirect_uri_registers_what_a_ui_offers(started: list[subprocess.Popen[
     """``--redirect-uri`` (the demo registers its UI's two forms): an authorization that names one
     is answered with a code; one that names another URI gets Microsoft's AADSTS50011 page."""
     from airflow_provider_msads.cli.authorize import build_authorize_url, pkce_challenge
-    from airflow_provider_msads.endpoints import resolve_endpoints
+    from airflow_provider_msads.connection.endpoints import resolve_endpoints
 
     ui = "http://127.0.0.1:8790/msads/callback"
     process, document = _start("--redirect-uri", ui, "--redirect-uri", "http://127.0.0.1:8790")

@@ -408,7 +408,7 @@ def test_account_ids_accessor_checks_its_argument(msads_emulator: MicrosoftAdsEm
 
 
 def test_every_report_time_zone_has_an_offset() -> None:
-    from airflow_provider_msads.testing.emulator._reporting import _ZONE_OFFSETS
+    from airflow_provider_msads.testing.emulator._report_zones import _ZONE_OFFSETS
     from airflow_provider_msads.testing.emulator._reporting_catalogue import TIME_ZONES
 
     assert set(_ZONE_OFFSETS) == set(TIME_ZONES)

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from airflow_provider_msads.accounts import MicrosoftAdsAccount, accounts_from_answer
+from airflow_provider_msads.customer.accounts import MicrosoftAdsAccount, accounts_from_answer
 from airflow_provider_msads.errors import ArgumentError, TransientApiError
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import MemoryTokenStore
@@ -58,7 +58,7 @@ def test_a_misspelt_status_is_refused_before_any_call(msads_emulator, msads_conn
 
 def test_call_rate_exceeded_is_retried_and_logged(msads_emulator, msads_conn, caplog: pytest.LogCaptureFixture):
     msads_emulator.inject("api", "fault", code=117, count=2, retry_after=0, operation="GetAccountsInfo")
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_msads._flow"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_msads.tokens.flow"):
         accounts = _hook().list_accounts()
     assert [a.id for a in accounts] == [msads_emulator.account.id]
     assert msads_emulator.counters["api.GetAccountsInfo"] == 3

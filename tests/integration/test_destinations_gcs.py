@@ -17,13 +17,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _support import gcs as gcs_support
-from _support.dags import load_dag
+from _support.dags import load_dag, report_dag_source
 from _support.gcs import GCSServer
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -226,32 +225,6 @@ def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_con
     assert figures["growth_kib"] < 96 * 1024, figures
 
 
-DAG = textwrap.dedent(
-    """
-    import pendulum
-    from airflow.providers.common.compat.sdk import DAG
-
-    from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
-
-    with DAG(
-        dag_id="{dag_id}",
-        schedule="@daily",
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-    ):
-        MicrosoftAdsReportOperator(
-            task_id="report",
-            report_type="CampaignPerformanceReportRequest",
-            columns={columns!r},
-            destination="{destination}",
-            poll_interval=0.01,
-            timeout=30,
-            retries=0,
-        )
-    """
-)
-
-
 def test_dag_test_writes_through_google_cloud_default(
     dags_folder: Path, msads_emulator, report_conn, gcs_conn: GCSServer
 ):
@@ -262,7 +235,14 @@ def test_dag_test_writes_through_google_cloud_default(
     dag_id = "msads_gcs_report"
     path = dags_folder / f"{dag_id}.py"
     path.write_text(
-        DAG.format(dag_id=dag_id, columns=COLUMNS, destination=gcs_conn.url(bucket, "{{ ds }}/campaign.csv"))
+        report_dag_source(
+            dag_id,
+            columns=COLUMNS,
+            destination=gcs_conn.url(bucket, "{{ ds }}/campaign.csv"),
+            poll_interval=0.01,
+            timeout=30,
+            retries=0,
+        )
     )
     run = load_dag(path, dag_id).test()
 

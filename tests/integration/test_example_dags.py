@@ -85,8 +85,8 @@ def test_example_dags_parse_without_importing_the_http_stack(airflow_db):
         "except ImportError:\n"
         "    from airflow.models.dagbag import DagBag\n"
         f"bag = DagBag(dag_folder={str(EXAMPLES)!r})\n"
-        "heavy = [m for m in ('airflow_provider_msads.hooks.msads', 'airflow_provider_msads.auth',\n"
-        "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.token_store', 'airflow_provider_msads._flow',\n"
+        "heavy = [m for m in ('airflow_provider_msads.hooks.msads', 'airflow_provider_msads.tokens.auth',\n"
+        "         'airflow_provider_msads.triggers.msads', 'airflow_provider_msads.tokens.store', 'airflow_provider_msads.tokens.flow',\n"
         "         'airflow_provider_msads.reporting', 'airflow_provider_msads.triggers.reporting', 'pyarrow',\n"
         "         'airflow_provider_msads.bulk', 'airflow_provider_msads.triggers.bulk',\n"
         # OpenLineage (installed by [test]): only its listener, in a task, imports the client and facets.

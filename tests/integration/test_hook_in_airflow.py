@@ -25,7 +25,7 @@ DAG_SOURCE = textwrap.dedent(
         @task
         def use_hook(n: int) -> dict:
             # Each task behaves like a fresh worker process: nothing cached in memory.
-            from airflow_provider_msads.auth import clear_process_cache
+            from airflow_provider_msads.tokens.auth import clear_process_cache
             from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
             clear_process_cache()
@@ -66,8 +66,8 @@ def test_tasks_share_one_token_and_rotation_is_persisted(dags_folder: Path, msad
     from _support.airflow_compat import cipher_for
     from airflow.models.variable import Variable
 
-    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.token_store import TokenState
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     conn_refresh = msads_conn["extra"]["refresh_token"]
     path = dags_folder / "msads_three_tasks.py"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from _support.dags import load_dag
 
-from airflow_provider_msads.auth import clear_process_cache
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.msads import REPORT_XCOM_KEY, MicrosoftAdsValidateCredentialsOperator
 from airflow_provider_msads.sensors.msads import MicrosoftAdsCredentialsSensor
+from airflow_provider_msads.tokens.auth import clear_process_cache
 from airflow_provider_msads.triggers.msads import MicrosoftAdsCredentialsTrigger
 
 pytestmark = pytest.mark.integration

@@ -278,7 +278,7 @@ MAPPED_DAG = """
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, task
 
-from airflow_provider_msads._assets import asset_class
+from airflow_provider_msads.compat.assets import asset_class
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
 CAMPAIGN = asset_class()("file://{out}/campaign")

@@ -42,7 +42,7 @@ def _operator(tmp_path: Path, timeout: float) -> MicrosoftAdsReportOperator:
 
 
 def _variables():
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.dags import load_dag
+from _support.dags import load_dag, report_dag_source
 
 from airflow_provider_msads.operators.reporting import STATE_VARIABLE_PREFIX, MicrosoftAdsReportOperator
 
@@ -28,41 +27,19 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
 
 
-DAG_TEMPLATE = textwrap.dedent(
-    """
-    import datetime
-
-    import pendulum
-    from airflow.providers.common.compat.sdk import DAG
-
-    from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
-
-    with DAG(
-        dag_id="{dag_id}",
-        schedule="@daily",
-        start_date=pendulum.datetime(2026, 1, 1, tz="{tz}"),
-        catchup=False,
-    ):
-        MicrosoftAdsReportOperator(
-            task_id="report",
-            report_type="CampaignPerformanceReportRequest",
-            columns={columns!r},
-            destination="{destination}",
-            poll_interval=0.01,
-            timeout=30,
-            retries={retries},
-            retry_delay=datetime.timedelta(seconds=0),
-            **{extra!r},
-        )
-    """
-)
-
-
 def _dag(dags_folder: Path, dag_id: str, tmp_path: Path, *, tz: str = "UTC", retries: int = 0, **extra: Any):
     path = dags_folder / f"{dag_id}.py"
     path.write_text(
-        DAG_TEMPLATE.format(
-            dag_id=dag_id, tz=tz, columns=COLUMNS, destination=f"{tmp_path}/out.csv", retries=retries, extra=extra
+        report_dag_source(
+            dag_id,
+            tz=tz,
+            columns=COLUMNS,
+            destination=f"{tmp_path}/out.csv",
+            poll_interval=0.01,
+            timeout=30,
+            retries=retries,
+            retry_delay=datetime.timedelta(seconds=0),
+            **extra,
         )
     )
     return load_dag(path, dag_id)
@@ -177,7 +154,7 @@ def _state_key() -> str:
 
 
 def _variable(key: str) -> str | None:
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api().get(key, None)
 
@@ -201,7 +178,7 @@ def test_forged_resume_variable_is_not_followed(msads_emulator, report_conn, tmp
     """Whoever may write Variables cannot make a retry download a report of their choosing."""
     from airflow.providers.common.compat.sdk import AirflowException
 
-    from airflow_provider_msads._compat import variable_api
+    from airflow_provider_msads.compat.versions import variable_api
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.reporting import build_report_request
     from airflow_provider_msads.reporting.resume import fingerprint

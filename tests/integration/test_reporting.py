@@ -8,12 +8,11 @@ import csv
 import datetime
 import gzip
 import io
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.dags import load_dag
+from _support.dags import load_dag, report_dag_source
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -266,8 +265,8 @@ def test_operator_unknown_account(msads_emulator, report_conn, tmp_path: Path):
 
 
 def test_throttled_submit_is_retried(msads_emulator, report_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from airflow_provider_msads._flow import RetryPolicy
     from airflow_provider_msads.reporting import service
+    from airflow_provider_msads.tokens.flow import RetryPolicy
 
     monkeypatch.setattr(service, "REPORTING_RETRY", RetryPolicy(attempts=4, backoff_base=0.01, backoff_max=0.02))
     msads_emulator.inject("reporting", "fault", code=207, count=2, operation="SubmitGenerateReport")
@@ -287,35 +286,6 @@ def test_checks_before_submitting(msads_emulator, report_conn, tmp_path: Path):
 
 # ------------------------------------------------------------------------------------ dag.test()
 
-DAG_TEMPLATE = textwrap.dedent(
-    """
-    import datetime
-
-    import pendulum
-    from airflow.providers.common.compat.sdk import DAG
-
-    from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
-
-    with DAG(
-        dag_id="{dag_id}",
-        schedule="@daily",
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-    ):
-        MicrosoftAdsReportOperator(
-            task_id="report",
-            report_type="CampaignPerformanceReportRequest",
-            columns={columns!r},
-            destination="{destination}",
-            deferrable={deferrable},
-            poll_interval={poll_interval},
-            timeout={timeout},
-            retries={retries},
-            retry_delay=datetime.timedelta(seconds=0),
-        )
-    """
-)
-
 
 def _run(dags_folder: Path, dag_id: str, **values: Any):
     defaults: dict[str, Any] = {
@@ -327,7 +297,7 @@ def _run(dags_folder: Path, dag_id: str, **values: Any):
     }
     defaults.update(values)
     path = dags_folder / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, **defaults))
+    path.write_text(report_dag_source(dag_id, retry_delay=datetime.timedelta(seconds=0), **defaults))
     return load_dag(path, dag_id).test()
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
-from airflow_provider_msads.reporting import destinations
+from airflow_provider_msads.reporting import scratch as scratch_files
 
 pytestmark = pytest.mark.integration
 
@@ -86,14 +86,14 @@ def test_the_next_run_sweeps_what_a_killed_one_left(
 
     # Files the sweep must leave alone: this (live) process's, another host's fresh ones, and
     # (when the test can make one) another user's, even when stale.
-    tag = destinations.owner_tag()
+    tag = scratch_files.owner_tag()
     mine = scratch_root / f"msads-report-{tag}-live"
     mine.mkdir()
     elsewhere = out / ".campaign.csv.msads-otherhost-1-abc.part"
     elsewhere.write_bytes(b"")
     old_but_other_users = out / ".campaign.csv.msads-otherhost-2-abc.part"
     old_but_other_users.write_bytes(b"")
-    day_ago = time.time() - 2 * destinations.STALE_AFTER
+    day_ago = time.time() - 2 * scratch_files.STALE_AFTER
     if os.getuid() == 0:
         os.chown(old_but_other_users, 65534, 65534)
     os.utime(old_but_other_users, (day_ago, day_ago))

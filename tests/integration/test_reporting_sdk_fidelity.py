@@ -106,7 +106,7 @@ with DAG(dag_id="msads_sdk_client_task", schedule=None, start_date=pendulum.date
 
 
 def test_a_task_that_builds_an_sdk_client_leaves_airflow_working(msads_emulator, monkeypatch, dags_folder: Path):
-    """The SDK's process-wide pydantic patch (see airflow_provider_msads._sdk) no longer breaks the
+    """The SDK's process-wide pydantic patch (see airflow_provider_msads.tokens.sdk) no longer breaks the
     task runner: both tasks of an in-process dag.test() succeed (the second failed with
     AttributeError: '_ti_context_from_server'), and the SDK's PascalCase aliases still work."""
     from pydantic import BaseModel

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from airflow_provider_msads.auth import clear_process_cache
-from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.errors.catalogue import STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.token_store import MemoryTokenStore, ReadOnlyTokenStore, storage_key
-from airflow_provider_msads.validation import FAILED, OK, UNVERIFIED, WARNING
+from airflow_provider_msads.tokens.auth import clear_process_cache
+from airflow_provider_msads.validation.steps import FAILED, OK, UNVERIFIED, WARNING
 
 pytestmark = pytest.mark.integration
 
@@ -269,7 +269,7 @@ def test_test_connection_reports_a_broken_token_store(monkeypatch: pytest.Monkey
 def test_test_connection_reads_the_store_but_leaves_no_state(msads_emulator, msads_conn, monkeypatch):
     """The API server tests under a throwaway conn id: no Variable may be left behind."""
     store = MemoryTokenStore()
-    monkeypatch.setattr("airflow_provider_msads.token_store.default_token_store", lambda: store)
+    monkeypatch.setattr("airflow_provider_msads.tokens.backends.default_token_store", lambda: store)
 
     # A task has rotated the token before: the stored state is what the test must use.
     MicrosoftAdsHook(token_store=store).get_access_token()
@@ -318,7 +318,7 @@ def test_async_twin_gives_the_same_verdicts(msads_emulator, monkeypatch: pytest.
 
 def test_async_credentials_are_parsed_off_the_event_loop(msads_emulator, monkeypatch: pytest.MonkeyPatch):
     """Parsing touches extra_dejson, i.e. Airflow's masker (a regex recompile): not on the loop."""
-    import airflow_provider_msads.credentials as credentials_module
+    import airflow_provider_msads.connection.credentials as credentials_module
 
     _use(monkeypatch, msads_emulator.connection_dict())
     real = credentials_module.credentials_from_connection

@@ -31,8 +31,8 @@ import time
 
 
 def _manager(store):
-    from airflow_provider_msads.auth import TokenManager
-    from airflow_provider_msads.credentials import parse_credentials
+    from airflow_provider_msads.connection.credentials import parse_credentials
+    from airflow_provider_msads.tokens.auth import TokenManager
 
     conn = json.loads(os.environ["MSADS_REL_CONN"])
     credentials = parse_credentials(

@@ -113,9 +113,9 @@ def test_two_machines_racing_on_one_variable_both_end_valid(
     assert state is not None
     assert msads_emulator.is_refresh_token_valid(state.refresh_token)
     # And a third process after the race refreshes from it.
-    from airflow_provider_msads.auth import TokenManager
-    from airflow_provider_msads.credentials import parse_credentials
+    from airflow_provider_msads.connection.credentials import parse_credentials
     from airflow_provider_msads.token_store import VariableTokenStore
+    from airflow_provider_msads.tokens.auth import TokenManager
 
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
     credentials = parse_credentials(

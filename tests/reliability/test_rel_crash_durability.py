@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from _support.reliability import REPO_ROOT, child_env, credentials_for
 
-from airflow_provider_msads.auth import TokenManager, clear_process_cache
 from airflow_provider_msads.token_store import FileTokenStore, TokenCipher, storage_key
+from airflow_provider_msads.tokens.auth import TokenManager, clear_process_cache
 
 CHILD = str(Path(__file__).with_name("_rel_token_child.py"))
 KILLS = 100  # kills that must land (runs whose child finished before the kill do not count)

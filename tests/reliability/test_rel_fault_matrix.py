@@ -33,9 +33,7 @@ from _support.reliability import (
     token_client,
 )
 
-from airflow_provider_msads._flow import MAX_BODY_BYTES, RetryPolicy
-from airflow_provider_msads.api import CustomerManagement
-from airflow_provider_msads.auth import TokenManager
+from airflow_provider_msads.customer.api import CustomerManagement
 from airflow_provider_msads.errors import (
     ApiError,
     InvalidClientError,
@@ -45,6 +43,8 @@ from airflow_provider_msads.errors import (
     TransientError,
 )
 from airflow_provider_msads.token_store import MemoryTokenStore
+from airflow_provider_msads.tokens.auth import TokenManager
+from airflow_provider_msads.tokens.flow import MAX_BODY_BYTES, RetryPolicy
 
 RETRY_AFTER = 0.05
 

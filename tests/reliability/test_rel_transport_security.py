@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from airflow_provider_msads.endpoints import check_url, resolve_endpoints
+from airflow_provider_msads.connection.endpoints import check_url, resolve_endpoints
 from airflow_provider_msads.errors import EndpointError, MicrosoftAdsError, ProtocolError
 from airflow_provider_msads.token_store import FileTokenStore, MemoryTokenStore, TokenCipher, storage_key
 
@@ -267,7 +267,7 @@ INSECURE_ENV = {"PYTHONHTTPSVERIFY": "0", "CURL_CA_BUNDLE": "", "REQUESTS_CA_BUN
 
 
 def _untrusted_credentials(msads_emulator, url: str):
-    from airflow_provider_msads.credentials import parse_credentials
+    from airflow_provider_msads.connection.credentials import parse_credentials
 
     conn = msads_emulator.connection_dict()
     conn["extra"]["token_url"] = url
@@ -306,9 +306,9 @@ def test_stored_variable_is_unreadable_without_the_connections_refresh_token(
 ):
     from airflow.models.variable import Variable
 
-    from airflow_provider_msads.auth import clear_process_cache
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.token_store import VariableTokenStore, default_token_store
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")  # a CLI / API-server process: metastore
     monkeypatch.delenv("MSADS_TOKEN_STORE", raising=False)
@@ -364,7 +364,7 @@ def test_stored_variable_is_unreadable_without_the_connections_refresh_token(
 
 def test_file_store_is_private(msads_emulator, tmp_path: Path):
     credentials = credentials_for(msads_emulator, conn_id="msads_file")
-    from airflow_provider_msads.auth import TokenManager
+    from airflow_provider_msads.tokens.auth import TokenManager
 
     store = FileTokenStore(tmp_path / "store")
     TokenManager(credentials, store=store).get_token()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from _support.fakes import FakeTokenEndpoint, make_credentials
 
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 
 
 @pytest.fixture

@@ -16,16 +16,7 @@ from _support.fakes import (
     make_credentials,
 )
 
-from airflow_provider_msads._flow import RetryPolicy
-from airflow_provider_msads.auth import (
-    MicrosoftAdsAuth,
-    TokenClient,
-    TokenManager,
-    _worth_refreshing,
-    clear_process_cache,
-)
-from airflow_provider_msads.catalogue import AADSTS_CATALOGUE
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -33,7 +24,16 @@ from airflow_provider_msads.errors import (
     ProtocolError,
     TransientError,
 )
+from airflow_provider_msads.errors.catalogue import AADSTS_CATALOGUE
 from airflow_provider_msads.token_store import MemoryTokenStore, TokenCipher, storage_key
+from airflow_provider_msads.tokens.auth import (
+    MicrosoftAdsAuth,
+    TokenClient,
+    TokenManager,
+    _worth_refreshing,
+    clear_process_cache,
+)
+from airflow_provider_msads.tokens.flow import RetryPolicy
 
 
 class Clock:

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_msads._flow import run_flow
 from airflow_provider_msads.bulk import flow as bf
 from airflow_provider_msads.bulk._record_types import RECORD_COLUMNS
 from airflow_provider_msads.bulk.request import build_account_request, build_campaign_requests
@@ -28,9 +27,10 @@ from airflow_provider_msads.bulk.service import (
 )
 from airflow_provider_msads.bulk.split import BulkFileError, Splitter, file_stem, publish_files
 from airflow_provider_msads.bulk.state import SyncSeal, fingerprint
-from airflow_provider_msads.catalogue import BULK_CATALOGUE, catalogue_rows
-from airflow_provider_msads.endpoints import resolve_endpoints
+from airflow_provider_msads.connection.endpoints import resolve_endpoints
 from airflow_provider_msads.errors import ArgumentError, EndpointError, LinkExpiredError
+from airflow_provider_msads.errors.catalogue import BULK_CATALOGUE, catalogue_rows
+from airflow_provider_msads.tokens.flow import run_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = datetime.timezone.utc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_msads._compat import port_for_a_connection_without_one
+from airflow_provider_msads.compat.versions import port_for_a_connection_without_one
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
-from airflow_provider_msads.credentials import (
+from airflow_provider_msads.connection.credentials import (
     EXTRA_PREFIX,
     FIELD_LABELS,
     FIELD_STEPS,
@@ -21,6 +20,7 @@ from airflow_provider_msads.credentials import (
     parse_credentials,
 )
 from airflow_provider_msads.errors import CredentialsError, EndpointError
+from airflow_provider_msads.errors.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
 
 # Made up once (uuid4) for these tests; not an app anywhere.
 CLIENT_ID = "3f2b9c4e-7a1d-4e8b-9c6f-2d5a8e1b7c40"

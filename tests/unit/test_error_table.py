@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_msads.catalogue import catalogue_rows
+from airflow_provider_msads.errors.catalogue import catalogue_rows
 
 _ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("error_table", _ROOT / "scripts" / "error_table.py")

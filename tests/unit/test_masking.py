@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_msads import _masking
-from airflow_provider_msads._masking import LIVE_TOKENS, LiveTokens, mask_token
+from airflow_provider_msads.tokens import masking as _masking
+from airflow_provider_msads.tokens.masking import LIVE_TOKENS, LiveTokens, mask_token
 
 
 def _token(n: int = 1400) -> str:
@@ -191,7 +191,7 @@ def test_msads_masker_airflow_is_the_way_back(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_mask_runtime_secret_uses_the_bounded_set():
-    from airflow_provider_msads._compat import mask_runtime_secret
+    from airflow_provider_msads.tokens.masking import mask_runtime_secret
 
     before = [len(m.patterns) for m in _masking.airflow_maskers()]
     token = _token()

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from airflow_provider_msads._assets import openlineage_namespace
+from airflow_provider_msads.compat.assets import openlineage_namespace
 
 
 @pytest.mark.parametrize(

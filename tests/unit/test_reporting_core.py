@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from airflow_provider_msads import reporting as rp
-from airflow_provider_msads._flow import RetryPolicy
-from airflow_provider_msads.credentials import parse_credentials
-from airflow_provider_msads.endpoints import resolve_endpoints
+from airflow_provider_msads.connection.credentials import parse_credentials
+from airflow_provider_msads.connection.endpoints import resolve_endpoints
 from airflow_provider_msads.errors import ApiError, EndpointError, TransientApiError
 from airflow_provider_msads.reporting import download
+from airflow_provider_msads.tokens.flow import RetryPolicy
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impresions", "Clicks"]
 FAST = RetryPolicy(attempts=4, backoff_base=1.0, backoff_max=4.0, jitter=False, total_budget=1000.0)

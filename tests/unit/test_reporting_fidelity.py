@@ -14,17 +14,12 @@ import pendulum
 import pytest
 
 from airflow_provider_msads import reporting as rp
-from airflow_provider_msads._flow import RetryPolicy
-from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
-from airflow_provider_msads.reporting.request import (
-    REPORT_TIME_ZONES,
-    build_scope,
-    default_dates,
-    report_time_zone,
-    retention_start,
-)
+from airflow_provider_msads.errors.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.reporting.periods import REPORT_TIME_ZONES, default_dates, report_time_zone, retention_start
+from airflow_provider_msads.reporting.request import build_scope
 from airflow_provider_msads.reporting.resume import RESUME_MAX_AGE, ResumeSeal, fingerprint
 from airflow_provider_msads.reporting.service import Reporting, is_dead_report_id, poll_delay
+from airflow_provider_msads.tokens.flow import RetryPolicy
 
 TODAY = datetime.date(2026, 11, 15)
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks"]

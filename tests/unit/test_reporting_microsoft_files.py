@@ -17,16 +17,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_msads import reporting as rp
-from airflow_provider_msads.catalogue import REPORTING_CATALOGUE
+from airflow_provider_msads.errors.catalogue import REPORTING_CATALOGUE
 from airflow_provider_msads.operators._report_outputs import merge_complete, request_dates
 from airflow_provider_msads.reporting import download as dl
 from airflow_provider_msads.reporting.batches import join_csv_parts
-from airflow_provider_msads.reporting.request import (
-    FILE_CONTRACT,
-    REQUEST_ID_LIFETIME,
-    books_closed,
-    covered_dates,
-)
+from airflow_provider_msads.reporting.periods import FILE_CONTRACT, REQUEST_ID_LIFETIME, books_closed, covered_dates
 from airflow_provider_msads.reporting.resume import RESUME_MAX_AGE, ResumeSeal, fingerprint
 
 TODAY = datetime.date(2026, 11, 15)

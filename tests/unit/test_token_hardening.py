@@ -19,13 +19,6 @@ import pytest
 from _support.fakes import CONN_REFRESH, FakeTokenEndpoint, make_credentials
 
 from airflow_provider_msads import token_store as ts
-from airflow_provider_msads._flow import RetryPolicy, drive_async, drive_sync, retrying
-from airflow_provider_msads.auth import (
-    MicrosoftAdsAuth,
-    TokenClient,
-    TokenManager,
-    credential_guard,
-)
 from airflow_provider_msads.errors import TokenStoreError, TransientError
 from airflow_provider_msads.token_store import (
     FileTokenStore,
@@ -36,7 +29,14 @@ from airflow_provider_msads.token_store import (
     VariableTokenStore,
     storage_key,
 )
-from airflow_provider_msads.validation import TokenOutcome, _Builder
+from airflow_provider_msads.tokens.auth import (
+    MicrosoftAdsAuth,
+    TokenClient,
+    TokenManager,
+    credential_guard,
+)
+from airflow_provider_msads.tokens.flow import RetryPolicy, drive_async, drive_sync, retrying
+from airflow_provider_msads.validation.steps import TokenOutcome, _Builder
 
 
 def make_manager(credentials, endpoint: FakeTokenEndpoint, store, **kwargs: Any) -> TokenManager:
@@ -195,7 +195,7 @@ def test_unreadable_entry_is_reported_in_the_validation_report(endpoint: FakeTok
     prefix, fingerprint, payload = blob.split(".")
     store.write(key, f"{prefix}.{fingerprint}.{payload[:-6]}AAAAAA")  # tampered / bit rot
 
-    from airflow_provider_msads.auth import clear_process_cache
+    from airflow_provider_msads.tokens.auth import clear_process_cache
 
     clear_process_cache()
     fresh = make_manager(credentials, endpoint, store)
@@ -334,7 +334,7 @@ def test_a_redirect_to_another_host_carries_no_credentials(endpoint: FakeTokenEn
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", -5, 1e20, "1e400", "soon", None, True])
 def test_expires_in_is_clamped_so_nothing_after_the_save_breaks(value: object):
-    from airflow_provider_msads.auth import MAX_LIFETIME, MIN_LIFETIME
+    from airflow_provider_msads.tokens.auth import MAX_LIFETIME, MIN_LIFETIME
 
     now = 1_900_000_000.0
 

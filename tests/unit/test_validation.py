@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 from _support.fakes import CLIENT_SECRET, CONN_REFRESH, DEV_TOKEN, make_credentials
 
-from airflow_provider_msads import validation as v
-from airflow_provider_msads.catalogue import STEP_APP, STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import (
     CredentialsError,
     ProtocolError,
@@ -25,7 +23,9 @@ from airflow_provider_msads.errors import (
     api_error_from_fault,
     token_error_from_body,
 )
-from airflow_provider_msads.validation import (
+from airflow_provider_msads.errors.catalogue import STEP_APP, STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.validation import steps as v
+from airflow_provider_msads.validation.steps import (
     FAILED,
     OK,
     UNVERIFIED,

@@ -61,7 +61,7 @@ __all__ = [
     "MicrosoftAdsEmulator",
 ]
 
-from airflow_provider_msads.testing.emulator._bulk import EmulatorBulk
+from airflow_provider_msads.testing.emulator._bulk_controls import EmulatorBulk
 from airflow_provider_msads.testing.emulator._bulk_files import BulkTree
 from airflow_provider_msads.testing.emulator._catalogues import (
     BULK_OPERATIONS,

@@ -123,6 +123,19 @@ class _AdsApi(_FaultInjection):
         return reply
 
     @staticmethod
+    def _api_fault_detail(code: int, spec: _Fault, tracking_id: str, details: str | None) -> _Reply:
+        """A service's own error as ``ApiFaultDetail`` with one OperationError (Reporting and Bulk)."""
+        body = {
+            "TrackingId": tracking_id,
+            "Type": "ApiFaultDetail",
+            "BatchErrors": [],
+            "OperationErrors": [
+                {"Code": code, "Details": details, "ErrorCode": spec.error_code, "Message": spec.message}
+            ],
+        }
+        return _Reply(400, _json_bytes(body), _JSON)
+
+    @staticmethod
     def _fault(code: int, tracking_id: str, details: str | None = None) -> _Reply:
         """A fault in the shape its code has: ``ApiFault`` (OperationErrors) or ``AdApiFaultDetail`` (Errors)."""
         spec = _FAULTS.get(code) or _Fault(f"Error{code}", f"Emulated fault {code}.", 400, code >= 1000)

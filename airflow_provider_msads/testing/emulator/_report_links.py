@@ -10,10 +10,10 @@ another error shape (Azure Storage XML), its own faults to inject and no Ads hea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 from urllib.parse import parse_qsl
 
 from airflow_provider_msads.testing.emulator._catalogues import _DOWNLOAD_PREFIX, _HTML
@@ -40,6 +40,18 @@ class _ReportLink:
     report_id: str
     expires_at: float
     expired: bool = False
+
+
+def refused_link(link: Any, params: Mapping[str, str], now: float, expired: Callable[[], _Reply]) -> _Reply | None:
+    """What Azure answers a wrong signature (403) or a link past its time (the service's own reply);
+    None when the link may be served. Report and Bulk result links are checked alike."""
+    if params.get("sig") != link.signature:
+        return _azure_error(
+            403, "AuthenticationFailed", "Server failed to authenticate the request.", "Signature did not match."
+        )
+    if link.expired or now > link.expires_at:
+        return expired()
+    return None
 
 
 class _ReportLinks(_FaultInjection):
@@ -153,15 +165,8 @@ class _ReportLinks(_FaultInjection):
             report = self.reports.get(link.report_id) if link is not None else None
             if link is None or report is None or parts[3] != f"{report.id}.zip":
                 return _azure_error(404, "BlobNotFound", "The specified blob does not exist.")
-            if params.get("sig") != link.signature:
-                return _azure_error(
-                    403,
-                    "AuthenticationFailed",
-                    "Server failed to authenticate the request.",
-                    "Signature did not match.",
-                )
-            if link.expired or self.clock() > link.expires_at:
-                return self._link_expired_reply()
+            if (refused := refused_link(link, params, self.clock(), self._link_expired_reply)) is not None:
+                return refused
             report.downloads += 1
             accounts = {a: self._accounts[a] for a in report.account_ids if a in self._accounts}
             now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import calendar
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -42,6 +42,11 @@ from airflow_provider_msads.testing.emulator._report_files import (
     campaign_index,
 )
 from airflow_provider_msads.testing.emulator._report_links import _ReportLinks
+from airflow_provider_msads.testing.emulator._report_zones import (
+    _DEFAULT_ZONE,
+    _ZONE_OFFSETS,
+    zone_label,
+)
 
 # SubmitGenerateReport / PollGenerateReport (reporting-service/submitgeneratereport.md,
 # pollgeneratereport.md): the ReportRequestId is "up to 40 characters" of "any character", and
@@ -52,179 +57,6 @@ MAX_REPORT_ID: Final = 40
 # "Impression share performance statistics" (guides/reports.md, Column Restrictions): they do not
 # count as the measure a report needs (the column pages' "Required Columns").
 _IMPRESSION_SHARE_WORDS: Final = ("ImpressionShare", "ImpressionLostTo", "ClickShare", "ImpressionRate", "RelativeCtr")
-
-# UTC offset in minutes (standard time) of every ReportTimeZone value, the zone's usual offset
-# (ASSUMPTION: no daylight saving time). They decide what "today" is for predefined ranges, future
-# dates and ReturnOnlyCompleteData, and when a day's data is complete in an account's zone.
-_ZONE_OFFSETS: Final = {
-    "Nukualofa": 780,
-    "FijiKamchatkaMarshallIsland": 720,
-    "AucklandWellington": 720,
-    "MagadanSolomonIslandNewCaledonia": 660,
-    "Vladivostok": 600,
-    "Hobart": 600,
-    "GuamPortMoresby": 600,
-    "CanberraMelbourneSydney": 600,
-    "Brisbane": 600,
-    "Darwin": 570,
-    "Adelaide": 570,
-    "Yakutsk": 540,
-    "Seoul": 540,
-    "OsakaSapporoTokyo": 540,
-    "Taipei": 480,
-    "Perth": 480,
-    "KualaLumpurSingapore": 480,
-    "IrkutskUlaanBataar": 480,
-    "BeijingChongqingHongKongUrumqi": 480,
-    "Krasnoyarsk": 420,
-    "BangkokHanoiJakarta": 420,
-    "Rangoon": 390,
-    "SriJayawardenepura": 330,
-    "AstanaDhaka": 360,
-    "AlmatyNovosibirsk": 360,
-    "Kathmandu": 345,
-    "ChennaiKolkataMumbaiNewDelhi": 330,
-    "IslandamabadKarachiTashkent": 300,
-    "Ekaterinburg": 300,
-    "Kabul": 270,
-    "BakuTbilisiYerevan": 240,
-    "AbuDhabiMuscat": 240,
-    "Tehran": 210,
-    "Nairobi": 180,
-    "MoscowStPetersburgVolgograd": 180,
-    "KuwaitRiyadh": 180,
-    "Baghdad": 180,
-    "Jerusalem": 120,
-    "HelsinkiKyivRigaSofiaTallinnVilnius": 120,
-    "HararePretoria": 120,
-    "Cairo": 120,
-    "Bucharest": 120,
-    "AthensIslandanbulMinsk": 120,
-    "WestCentralAfrica": 60,
-    "SarajevoSkopjeWarsawZagreb": 60,
-    "BrusselsCopenhagenMadridParis": 60,
-    "BelgradeBratislavaBudapestLjubljanaPrague": 60,
-    "AmsterdamBerlinBernRomeStockholmVienna": 60,
-    "CasablancaMonrovia": 0,
-    "GreenwichMeanTimeDublinEdinburghLisbonLondon": 0,
-    "Azores": -60,
-    "CapeVerdeIsland": -60,
-    "MidAtlantic": -120,
-    "Brasilia": -180,
-    "BuenosAiresGeorgetown": -180,
-    "Greenland": -180,
-    "Newfoundland": -210,
-    "AtlanticTimeCanada": -240,
-    "CaracasLaPaz": -240,
-    "Santiago": -240,
-    "BogotaLimaQuito": -300,
-    "EasternTimeUSCanada": -300,
-    "IndianaEast": -300,
-    "CentralAmerica": -360,
-    "CentralTimeUSCanada": -360,
-    "GuadalajaraMexicoCityMonterrey": -360,
-    "Saskatchewan": -360,
-    "Arizona": -420,
-    "ChihuahuaLaPazMazatlan": -420,
-    "MountainTimeUSCanada": -420,
-    "PacificTimeUSCanadaTijuana": -480,
-    "Alaska": -540,
-    "Hawaii": -600,
-    "MidwayIslandandSamoa": -660,
-    "InternationalDateLineWest": -720,
-}
-_DEFAULT_ZONE: Final = "PacificTimeUSCanadaTijuana"
-
-# How the report header names each ReportTimeZone ("Time Zone: ..."). guides/reports.md shows
-# "(GMT-08:00) Pacific Time (US & Canada); Tijuana"; recorded files show "(GMT+01:00) Amsterdam,
-# Berlin, Bern, Rome, Stockholm, Vienna" and "(GMT+08:00) Kuala Lumpur, Singapore". No page lists
-# the others: they follow the same (Windows) display names (ASSUMPTION), offset from _ZONE_OFFSETS.
-_ZONE_NAMES: Final = {
-    "Nukualofa": "Nuku'alofa",
-    "FijiKamchatkaMarshallIsland": "Fiji, Kamchatka, Marshall Is.",
-    "AucklandWellington": "Auckland, Wellington",
-    "MagadanSolomonIslandNewCaledonia": "Magadan, Solomon Is., New Caledonia",
-    "Vladivostok": "Vladivostok",
-    "Hobart": "Hobart",
-    "GuamPortMoresby": "Guam, Port Moresby",
-    "CanberraMelbourneSydney": "Canberra, Melbourne, Sydney",
-    "Brisbane": "Brisbane",
-    "Darwin": "Darwin",
-    "Adelaide": "Adelaide",
-    "Yakutsk": "Yakutsk",
-    "Seoul": "Seoul",
-    "OsakaSapporoTokyo": "Osaka, Sapporo, Tokyo",
-    "Taipei": "Taipei",
-    "Perth": "Perth",
-    "KualaLumpurSingapore": "Kuala Lumpur, Singapore",
-    "IrkutskUlaanBataar": "Irkutsk, Ulaan Bataar",
-    "BeijingChongqingHongKongUrumqi": "Beijing, Chongqing, Hong Kong, Urumqi",
-    "Krasnoyarsk": "Krasnoyarsk",
-    "BangkokHanoiJakarta": "Bangkok, Hanoi, Jakarta",
-    "Rangoon": "Rangoon",
-    "SriJayawardenepura": "Sri Jayawardenepura",
-    "AstanaDhaka": "Astana, Dhaka",
-    "AlmatyNovosibirsk": "Almaty, Novosibirsk",
-    "Kathmandu": "Kathmandu",
-    "ChennaiKolkataMumbaiNewDelhi": "Chennai, Kolkata, Mumbai, New Delhi",
-    "IslandamabadKarachiTashkent": "Islamabad, Karachi, Tashkent",
-    "Ekaterinburg": "Ekaterinburg",
-    "Kabul": "Kabul",
-    "BakuTbilisiYerevan": "Baku, Tbilisi, Yerevan",
-    "AbuDhabiMuscat": "Abu Dhabi, Muscat",
-    "Tehran": "Tehran",
-    "Nairobi": "Nairobi",
-    "MoscowStPetersburgVolgograd": "Moscow, St. Petersburg, Volgograd",
-    "KuwaitRiyadh": "Kuwait, Riyadh",
-    "Baghdad": "Baghdad",
-    "Jerusalem": "Jerusalem",
-    "HelsinkiKyivRigaSofiaTallinnVilnius": "Helsinki, Kyiv, Riga, Sofia, Tallinn, Vilnius",
-    "HararePretoria": "Harare, Pretoria",
-    "Cairo": "Cairo",
-    "Bucharest": "Bucharest",
-    "AthensIslandanbulMinsk": "Athens, Istanbul, Minsk",
-    "WestCentralAfrica": "West Central Africa",
-    "SarajevoSkopjeWarsawZagreb": "Sarajevo, Skopje, Warsaw, Zagreb",
-    "BrusselsCopenhagenMadridParis": "Brussels, Copenhagen, Madrid, Paris",
-    "BelgradeBratislavaBudapestLjubljanaPrague": "Belgrade, Bratislava, Budapest, Ljubljana, Prague",
-    "AmsterdamBerlinBernRomeStockholmVienna": "Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
-    "CasablancaMonrovia": "Casablanca, Monrovia",
-    "GreenwichMeanTimeDublinEdinburghLisbonLondon": "Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London",
-    "Azores": "Azores",
-    "CapeVerdeIsland": "Cape Verde Is.",
-    "MidAtlantic": "Mid-Atlantic",
-    "Brasilia": "Brasilia",
-    "BuenosAiresGeorgetown": "Buenos Aires, Georgetown",
-    "Greenland": "Greenland",
-    "Newfoundland": "Newfoundland",
-    "AtlanticTimeCanada": "Atlantic Time (Canada)",
-    "CaracasLaPaz": "Caracas, La Paz",
-    "Santiago": "Santiago",
-    "BogotaLimaQuito": "Bogota, Lima, Quito",
-    "EasternTimeUSCanada": "Eastern Time (US & Canada)",
-    "IndianaEast": "Indiana (East)",
-    "CentralAmerica": "Central America",
-    "CentralTimeUSCanada": "Central Time (US & Canada)",
-    "GuadalajaraMexicoCityMonterrey": "Guadalajara, Mexico City, Monterrey",
-    "Saskatchewan": "Saskatchewan",
-    "Arizona": "Arizona",
-    "ChihuahuaLaPazMazatlan": "Chihuahua, La Paz, Mazatlan",
-    "MountainTimeUSCanada": "Mountain Time (US & Canada)",
-    "PacificTimeUSCanadaTijuana": "Pacific Time (US & Canada); Tijuana",
-    "Alaska": "Alaska",
-    "Hawaii": "Hawaii",
-    "MidwayIslandandSamoa": "Midway Island, Samoa",
-    "InternationalDateLineWest": "International Date Line West",
-}
-
-
-def zone_label(zone: str) -> str:
-    """The header's name of a ReportTimeZone value: ``(GMT-08:00) Pacific Time (US & Canada); Tijuana``."""
-    offset = _ZONE_OFFSETS.get(zone, 0)
-    sign = "+" if offset >= 0 else "-"
-    hours, minutes = divmod(abs(offset), 60)
-    prefix = "(GMT)" if offset == 0 else f"(GMT{sign}{hours:02d}:{minutes:02d})"
-    return f"{prefix} {_ZONE_NAMES.get(zone, zone)}"
 
 
 def _null_request(path: str, what: str = "The JSON value could not be converted") -> _OperationError:
@@ -283,6 +115,25 @@ def _custom_date(value: object, code: int) -> date:
 
 def _flag(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _scope_entries(
+    raw: object, key: str, limit: int, too_many: int, parse: Callable[[object], tuple[str, int]]
+) -> dict[str, set[int]]:
+    """The Scope's ``Campaigns`` or ``AdGroups`` by account: an array of at most ``limit`` entries
+    (error ``too_many`` above it), each parsed to (account id, index)."""
+    chosen: dict[str, set[int]] = {}
+    if not raw:
+        return chosen
+    if not isinstance(raw, list):
+        raise _null_request(f"$.Scope.{key}", f"The {key} value is not an array")
+    if len(raw) > limit:
+        noun = "ad groups" if key == "AdGroups" else "campaigns"
+        raise _OperationError(too_many, f"{len(raw)} {noun}; at most {limit}.")
+    for entry in raw:
+        account_id, index = parse(entry)
+        chosen.setdefault(account_id, set()).add(index)
+    return chosen
 
 
 # ------------------------------------------------------------------------------------ the service
@@ -395,15 +246,7 @@ class _Reporting(_ReportLinks, _AdsApi):
         spec = _REPORTING_FAULTS.get(code)
         if spec is None:
             return self._fault(code, tracking_id)
-        body = {
-            "TrackingId": tracking_id,
-            "Type": "ApiFaultDetail",
-            "BatchErrors": [],
-            "OperationErrors": [
-                {"Code": code, "Details": details, "ErrorCode": spec.error_code, "Message": spec.message}
-            ],
-        }
-        return _Reply(400, _json_bytes(body), _JSON)
+        return self._api_fault_detail(code, spec, tracking_id, details)
 
     def _refused_reporting_caller(self, headers: Mapping[str, str], tracking_id: str) -> _Reply | None:
         """The Ads header checks, then the ``CustomerId`` and ``CustomerAccountId`` headers Reporting reads.
@@ -533,24 +376,8 @@ class _Reporting(_ReportLinks, _AdsApi):
         if not raw_accounts and not raw_campaigns and not raw_ad_groups:
             raise _OperationError(container_code, "The Scope names no account, campaign or ad group.")
         whole = self._scope_account_ids(raw_accounts)
-        campaigns: dict[str, set[int]] = {}
-        ad_groups: dict[str, set[int]] = {}
-        if raw_campaigns:
-            if not isinstance(raw_campaigns, list):
-                raise _null_request("$.Scope.Campaigns", "The Campaigns value is not an array")
-            if len(raw_campaigns) > rules.MAX_CAMPAIGNS:
-                raise _OperationError(2030, f"{len(raw_campaigns)} campaigns; at most {rules.MAX_CAMPAIGNS}.")
-            for entry in raw_campaigns:
-                account_id, index = self._campaign_entry(entry)
-                campaigns.setdefault(account_id, set()).add(index)
-        if raw_ad_groups:
-            if not isinstance(raw_ad_groups, list):
-                raise _null_request("$.Scope.AdGroups", "The AdGroups value is not an array")
-            if len(raw_ad_groups) > rules.MAX_AD_GROUPS:
-                raise _OperationError(2031, f"{len(raw_ad_groups)} ad groups; at most {rules.MAX_AD_GROUPS}.")
-            for entry in raw_ad_groups:
-                account_id, index = self._ad_group_entry(entry)
-                ad_groups.setdefault(account_id, set()).add(index)
+        campaigns = _scope_entries(raw_campaigns, "Campaigns", rules.MAX_CAMPAIGNS, 2030, self._campaign_entry)
+        ad_groups = _scope_entries(raw_ad_groups, "AdGroups", rules.MAX_AD_GROUPS, 2031, self._ad_group_entry)
         account_ids = list(dict.fromkeys([*whole, *campaigns, *ad_groups]))
         selection: dict[str, tuple[int, ...]] = {}
         for account_id in account_ids:
@@ -604,14 +431,21 @@ class _Reporting(_ReportLinks, _AdsApi):
             raise _OperationError(2003, account.id)
         return account
 
+    def _scope_entry(
+        self, entry: object, key: str, what: str, null_code: int, bad_account: int
+    ) -> tuple[Mapping[str, Any], EmulatorAccount]:
+        """A Scope entry that is an object with a visible account: null ``null_code``, bad account
+        ``bad_account``."""
+        if entry is None:
+            raise _OperationError(null_code)
+        if not isinstance(entry, dict):
+            raise _null_request(f"$.Scope.{key}", f"{what} is not an object")
+        return entry, self._entry_account(entry, bad_account)
+
     def _campaign_entry(self, entry: object) -> tuple[str, int]:
         """A ``CampaignReportScope`` {AccountId, CampaignId}: null 2024, bad account 2018, a campaign
         that is not the account's 2019 (ASSUMPTION: the entry-level codes, not 2027)."""
-        if entry is None:
-            raise _OperationError(2024)
-        if not isinstance(entry, dict):
-            raise _null_request("$.Scope.Campaigns", "A campaign entry is not an object")
-        account = self._entry_account(entry, 2018)
+        entry, account = self._scope_entry(entry, "Campaigns", "A campaign entry", 2024, 2018)
         wanted = _as_id(entry.get("CampaignId"))
         for index in range(CAMPAIGNS_PER_ACCOUNT):
             if campaign_id(account.id, index) == wanted:
@@ -621,11 +455,7 @@ class _Reporting(_ReportLinks, _AdsApi):
     def _ad_group_entry(self, entry: object) -> tuple[str, int]:
         """An ``AdGroupReportScope`` {AccountId, CampaignId, AdGroupId}: null 2025, bad account 2020,
         campaign 2021, ad group 2022 (ASSUMPTION as for campaign entries)."""
-        if entry is None:
-            raise _OperationError(2025)
-        if not isinstance(entry, dict):
-            raise _null_request("$.Scope.AdGroups", "An ad group entry is not an object")
-        account = self._entry_account(entry, 2020)
+        entry, account = self._scope_entry(entry, "AdGroups", "An ad group entry", 2025, 2020)
         wanted_campaign = _as_id(entry.get("CampaignId"))
         campaign = next(
             (c for c in range(CAMPAIGNS_PER_ACCOUNT) if campaign_id(account.id, c) == wanted_campaign), None

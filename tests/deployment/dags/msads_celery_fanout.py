@@ -27,7 +27,7 @@ TASKS = 100
 def msads_celery_fanout() -> None:
     @task(retries=0)
     def use_the_hook(conn_id: str) -> None:
-        from airflow_provider_msads.api import CustomerManagement
+        from airflow_provider_msads.customer.api import CustomerManagement
         from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
         hook = MicrosoftAdsHook(msads_conn_id=conn_id)

@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msads._flow import arun_flow, run_flow
-from airflow_provider_msads.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
 from airflow_provider_msads.errors import MicrosoftAdsError
-from airflow_provider_msads.report import (
+from airflow_provider_msads.errors.catalogue import STEP_AUTHORIZE, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.tokens.flow import arun_flow, run_flow
+from airflow_provider_msads.validation.report import (
     CREDENTIAL_FIELDS,
     FAILED,
     LABELS,
@@ -42,7 +42,7 @@ from airflow_provider_msads.report import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -117,7 +117,7 @@ def direct_mounts(*urls: str) -> dict[str, None]:
     """
     from urllib.parse import urlsplit
 
-    from airflow_provider_msads.endpoints import is_loopback_host
+    from airflow_provider_msads.connection.endpoints import is_loopback_host
 
     hosts = {"127.0.0.1", "localhost", "[::1]"}
     for url in urls:
@@ -288,37 +288,49 @@ def _rebuilt(response: httpx.Response, body: bytes) -> httpx.Response:
 Y = TypeVar("Y")
 
 
+class _Stepper(Generic[Y]):
+    """Walks a flow for :func:`run_flow` and :func:`arun_flow`: each operation out, then the value
+    or exception the driver left in ``value``/``error`` back in; ``result`` once the flow returns."""
+
+    def __init__(self, flow: Generator[Y, Any, Any]) -> None:
+        self._flow = flow
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+    def __iter__(self) -> Iterator[Y]:
+        while True:
+            value, error = self.value, self.error
+            self.value, self.error = None, None
+            try:
+                op = self._flow.throw(error) if error is not None else self._flow.send(value)
+            except StopIteration as stop:
+                self.result = stop.value
+                return
+            yield op
+
+
 def run_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Any]) -> T:
     """The one loop behind every blocking twin: send each yielded operation to ``perform``,
     send its result back, or throw its exception in (the flow's ``try`` decides what it means)."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    step = _Stepper(flow)
+    for op in step:
         try:
-            op = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = perform(op)
+            step.value = perform(op)
         except Exception as exc:  # handed to the flow, which decides
-            error = exc
+            step.error = exc
+    return step.result  # type: ignore[no-any-return]
 
 
 async def arun_flow(flow: Generator[Y, Any, T], perform: Callable[[Y], Awaitable[Any]]) -> T:
     """Async twin of :func:`run_flow`: the same loop, awaiting ``perform``."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    step = _Stepper(flow)
+    for op in step:
         try:
-            op = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = await perform(op)
+            step.value = await perform(op)
         except Exception as exc:
-            error = exc
+            step.error = exc
+    return step.result  # type: ignore[no-any-return]
 
 
 def drive_sync(

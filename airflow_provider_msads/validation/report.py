@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_msads.connection.fields import FIELD_LABELS
 from airflow_provider_msads.errors import format_support_ids
-from airflow_provider_msads.fields import FIELD_LABELS
 
 #: The six credentials, in the order a human fixes them (the order of the credentials guide).
 CREDENTIAL_FIELDS: tuple[str, ...] = (

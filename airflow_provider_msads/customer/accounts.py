@@ -5,7 +5,7 @@ accounts that are accessible from the specified customer",
 https://learn.microsoft.com/advertising/customer-management-service/getaccountsinfo): one call
 answers every account with its id, name, number, ``AccountLifeCycleStatus`` and ``PauseReason``.
 The operation takes no paging element (its request is ``CustomerId`` and ``OnlyParentAccounts``
-only), so there is no page to follow; the call goes through :class:`~airflow_provider_msads.api.
+only), so there is no page to follow; the call goes through :class:`~airflow_provider_msads.customer.api.
 CustomerManagement`, which retries throttling (117 CallRateExceeded waits the minute Microsoft
 asks for) and transient faults with backoff. Status filters are applied here, after the call,
 since the operation has no filter either.

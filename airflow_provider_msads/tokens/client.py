@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from airflow_provider_msads._flow import (
+from airflow_provider_msads.errors import ProtocolError, token_error_from_body
+from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
     direct_mounts,
@@ -27,10 +28,9 @@ from airflow_provider_msads._flow import (
     retrying,
     shared_tls_context,
 )
-from airflow_provider_msads.errors import ProtocolError, token_error_from_body
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.endpoints import Endpoints
+    from airflow_provider_msads.connection.endpoints import Endpoints
 
 #: Refresh this long before Microsoft's expiry, so a token never dies mid-request.
 DEFAULT_EARLY_REFRESH = 300.0

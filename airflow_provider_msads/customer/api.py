@@ -1,6 +1,6 @@
 """Customer Management REST (v13) calls needed to prove credentials, and their faults.
 
-The calls go through a client that already carries :class:`~airflow_provider_msads.auth.MicrosoftAdsAuth`,
+The calls go through a client that already carries :class:`~airflow_provider_msads.tokens.auth.MicrosoftAdsAuth`,
 so an expired access token is refreshed transparently; what reaches the parser is a real fault,
 mapped through the catalogue in :mod:`errors` to the field the user must fix. Microsoft writes
 64-bit ids as JSON strings; we send strings and accept either when reading.
@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_msads._flow import (
+from airflow_provider_msads.errors import api_error_from_fault, fault_codes
+from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
     drive_async,
@@ -22,7 +23,6 @@ from airflow_provider_msads._flow import (
     read_json,
     retrying,
 )
-from airflow_provider_msads.errors import api_error_from_fault, fault_codes
 
 OPERATIONS = {
     "GetUser": "User/Query",

@@ -6,7 +6,6 @@ functions and never tests versions itself.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -84,45 +83,15 @@ def airflow_mask_secret() -> Any:
     return mask_secret
 
 
-def mask_runtime_secret(value: str) -> None:
-    """Mask a token learnt at run time (tokens are not in the Connection, so Airflow cannot know them).
+def object_storage_path(url: str) -> Any:
+    """Airflow's ``ObjectStoragePath`` for ``url``: the only door from the core to object stores."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    The provider's bounded masker (``_masking``) takes it where it can be installed: constant cost
-    per token, where Airflow's masker recompiles one regex of every secret the process has ever seen
-    (issue 21). Otherwise Airflow's ``mask_secret`` takes it, as before.
-    """
-    from airflow_provider_msads._masking import mask_token
-
-    mask_token(value, _airflow_mask)
+    return ObjectStoragePath(url)
 
 
-def prepare_masking() -> None:
-    """Before a connection is read: see ``_masking.prepare``. Never fails the caller."""
-    try:
-        from airflow_provider_msads._masking import prepare
+def connection_extra(conn_id: str) -> Any:
+    """The Extra (``extra_dejson``) of an Airflow connection, as this process may read it."""
+    from airflow.providers.common.compat.sdk import BaseHook
 
-        prepare()
-    except Exception:  # masking setup is an optimisation here; mask_runtime_secret still protects
-        log.debug("Could not prepare the provider's masker.", exc_info=True)
-
-
-def _airflow_mask(value: str) -> None:
-    """Airflow's masker; on a running event loop (the triggerer) in a worker thread.
-
-    Adding a mask there recompiles a regex of every secret seen so far, which all other triggers
-    would wait for. Tokens are never logged, so masking a moment later loses nothing.
-    """
-    mask_secret = airflow_mask_secret()
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        mask_secret(value)
-        return
-    loop.run_in_executor(None, _mask_quietly, mask_secret, value)
-
-
-def _mask_quietly(mask: Any, value: str) -> None:
-    try:
-        mask(value)
-    except Exception:  # the loop may be closing; the masking is defensive anyway
-        log.debug("Could not register a secret with the masker.", exc_info=True)
+    return BaseHook.get_connection(conn_id).extra_dejson

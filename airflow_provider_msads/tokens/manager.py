@@ -17,23 +17,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msads._flow import StoreCall
-from airflow_provider_msads._token_client import DEFAULT_EARLY_REFRESH, TokenClient, TokenSet, _noop
 from airflow_provider_msads.errors import InvalidGrantError, TokenStoreError
-from airflow_provider_msads.token_store import (
-    DEFAULT_LOCK_TIMEOUT,
-    Opened,
-    TokenCipher,
-    TokenState,
-    TokenStore,
-    aacquire,
-    held,
-    loop_lock,
-    storage_key,
-)
+from airflow_provider_msads.tokens.client import DEFAULT_EARLY_REFRESH, TokenClient, TokenSet, _noop
+from airflow_provider_msads.tokens.flow import StoreCall
+from airflow_provider_msads.tokens.locks import DEFAULT_LOCK_TIMEOUT, aacquire, held, loop_lock
+from airflow_provider_msads.tokens.store import Opened, TokenCipher, TokenState, TokenStore, storage_key
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+    from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 
 log = logging.getLogger(__name__)
 

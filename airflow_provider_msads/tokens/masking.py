@@ -32,6 +32,7 @@ back, should a future Airflow change its masker in a way feature detection does 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -409,3 +410,45 @@ def prepare() -> None:
     and with :class:`_LazyRe` in place those additions compile once, on the next redaction."""
     if not _way_back():
         install()
+
+
+def mask_runtime_secret(value: str) -> None:
+    """Mask a token learnt at run time (tokens are not in the Connection, so Airflow cannot know them).
+
+    The provider's bounded masker (``_masking``) takes it where it can be installed: constant cost
+    per token, where Airflow's masker recompiles one regex of every secret the process has ever seen
+    (issue 21). Otherwise Airflow's ``mask_secret`` takes it, as before.
+    """
+    mask_token(value, _airflow_mask)
+
+
+def prepare_masking() -> None:
+    """Before a connection is read: see ``_masking.prepare``. Never fails the caller."""
+    try:
+        prepare()
+    except Exception:  # masking setup is an optimisation here; mask_runtime_secret still protects
+        log.debug("Could not prepare the provider's masker.", exc_info=True)
+
+
+def _airflow_mask(value: str) -> None:
+    """Airflow's masker; on a running event loop (the triggerer) in a worker thread.
+
+    Adding a mask there recompiles a regex of every secret seen so far, which all other triggers
+    would wait for. Tokens are never logged, so masking a moment later loses nothing.
+    """
+    from airflow_provider_msads.compat.versions import airflow_mask_secret
+
+    mask_secret = airflow_mask_secret()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        mask_secret(value)
+        return
+    loop.run_in_executor(None, _mask_quietly, mask_secret, value)
+
+
+def _mask_quietly(mask: Any, value: str) -> None:
+    try:
+        mask(value)
+    except Exception:  # the loop may be closing; the masking is defensive anyway
+        log.debug("Could not register a secret with the masker.", exc_info=True)

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_msads.credentials import MicrosoftAdsCredentials
+from airflow_provider_msads.connection.credentials import MicrosoftAdsCredentials
 from airflow_provider_msads.errors import CredentialsError
 
 log = logging.getLogger(__name__)

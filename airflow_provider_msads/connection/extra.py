@@ -12,10 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_msads._checks import Parse, is_empty, json_type, label, show, strip_edges
-from airflow_provider_msads.catalogue import STEP_SECRET
+from airflow_provider_msads.connection.checks import Parse, is_empty, json_type, label, show, strip_edges
+from airflow_provider_msads.connection.fields import EXTRA_PREFIX, FIELD_LABELS, KNOWN_EXTRAS
 from airflow_provider_msads.errors import CredentialsError
-from airflow_provider_msads.fields import EXTRA_PREFIX, FIELD_LABELS, KNOWN_EXTRAS
+from airflow_provider_msads.errors.catalogue import STEP_SECRET
 
 
 def extra_mapping(p: Parse, extra: object) -> dict[str, object]:

@@ -7,7 +7,7 @@ ProvidersManager imports the provider info at start-up.
 
 from __future__ import annotations
 
-from airflow_provider_msads.catalogue import STEP_APP, STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
+from airflow_provider_msads.errors.catalogue import STEP_APP, STEP_AUTHORIZE, STEP_DEVTOKEN, STEP_IDS, STEP_SECRET
 
 CONN_TYPE = "msads"
 #: Airflow 2's connection form stores custom fields as ``extra__<conn_type>__<name>``.

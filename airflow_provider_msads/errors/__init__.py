@@ -6,7 +6,8 @@ ids Microsoft support asks for (trace, correlation, tracking). No error message 
 secret: messages are built from codes and our own sentences, never from request bodies, and
 Microsoft's ``error_description`` is only used after its trace lines are cut off.
 
-What each code means lives in :mod:`catalogue`; here answers are parsed and matched to it.
+What each code means lives in :mod:`.catalogue` (one data file a service); here answers are parsed
+and matched to it. The bottom room of the house: imports nothing of the package outside this folder.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_msads.catalogue import (
+from airflow_provider_msads.errors.catalogue import (
     AADSTS_CATALOGUE,
     ADS_CATALOGUE,
     STEP_AUTHORIZE,

@@ -195,16 +195,23 @@ def _timed_out(lock: StoreLock, timeout: float) -> TokenStoreError:
 _POLL_FIRST, _POLL_MAX = 0.002, 0.1
 
 
-def acquire(lock: StoreLock, timeout: float) -> None:
-    """Take ``lock`` within ``timeout`` seconds (blocking twin), else raise TokenStoreError."""
+def _waits(lock: StoreLock, timeout: float) -> Iterator[float]:
+    """The pauses between non-blocking tries until ``lock`` is taken (both twins sleep them their
+    own way); raises TokenStoreError once ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     pause = _POLL_FIRST
     while not lock.try_acquire():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _timed_out(lock, timeout)
-        time.sleep(min(pause, remaining))
+        yield min(pause, remaining)
         pause = min(pause * 2, _POLL_MAX)
+
+
+def acquire(lock: StoreLock, timeout: float) -> None:
+    """Take ``lock`` within ``timeout`` seconds (blocking twin), else raise TokenStoreError."""
+    for pause in _waits(lock, timeout):
+        time.sleep(pause)
 
 
 async def aacquire(lock: StoreLock, timeout: float) -> None:
@@ -212,14 +219,8 @@ async def aacquire(lock: StoreLock, timeout: float) -> None:
 
     A cancellation can only arrive during the sleep, when the lock is not held: nothing leaks.
     """
-    deadline = time.monotonic() + timeout
-    pause = _POLL_FIRST
-    while not lock.try_acquire():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _timed_out(lock, timeout)
-        await asyncio.sleep(min(pause, remaining))
-        pause = min(pause * 2, _POLL_MAX)
+    for pause in _waits(lock, timeout):
+        await asyncio.sleep(pause)
 
 
 @contextlib.contextmanager

@@ -14,19 +14,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msads._compat import airflow_2_component, in_task_process, server_process, variable_api
-from airflow_provider_msads._files import write_private_atomically
-from airflow_provider_msads._locks import (
+from airflow_provider_msads.compat.versions import airflow_2_component, in_task_process, server_process, variable_api
+from airflow_provider_msads.errors import TokenStoreError
+from airflow_provider_msads.tokens.files import write_private_atomically
+from airflow_provider_msads.tokens.locks import (
     DEFAULT_DIR_ENV,
     MachineLock,
     StoreLock,
     default_file_store_dir,
     machine_lock,
 )
-from airflow_provider_msads.errors import TokenStoreError
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.token_store import TokenStore
+    from airflow_provider_msads.tokens.store import TokenStore
 
 log = logging.getLogger(__name__)
 

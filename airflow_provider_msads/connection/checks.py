@@ -15,16 +15,16 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from airflow_provider_msads.catalogue import STEP_SECRET
-from airflow_provider_msads.endpoints import ENVIRONMENTS, check_url
-from airflow_provider_msads.errors import CredentialsError
-from airflow_provider_msads.fields import (
+from airflow_provider_msads.connection.endpoints import ENVIRONMENTS, check_url
+from airflow_provider_msads.connection.fields import (
     FIELD_LABELS,
     FIELD_STEPS,
     ID_FIELDS,
     MAX_LENGTHS,
     URL_PARAM,
 )
+from airflow_provider_msads.errors import CredentialsError
+from airflow_provider_msads.errors.catalogue import STEP_SECRET
 
 _MAX_ID = 2**63 - 1
 #: An id field may hold a pasted URL; it is measured against this before the digit limit, so that

@@ -1,0 +1,69 @@
+"""What every Ads REST service client shares: base URL, retries, JSON POSTs and the sync/async drivers.
+
+:class:`~airflow_provider_msads.reporting.service.Reporting` and
+:class:`~airflow_provider_msads.bulk.service.Bulk` write their operations as flows and parse their
+own answers; the plumbing around them is written here once. May import: ``errors`` and this room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from airflow_provider_msads.errors import ProtocolError
+from airflow_provider_msads.tokens.flow import Flow, RetryPolicy, drive_async, drive_sync
+
+T = TypeVar("T")
+_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
+class RestService:
+    """One Ads REST service over an authenticated httpx client (sync or async)."""
+
+    #: The connection option that names ``base_url``, for the fix of an answer we cannot read.
+    setting = "the service URL"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        asleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or self.default_retry()
+        self._sleep = sleep or time.sleep
+        self._asleep = asleep or asyncio.sleep
+
+    def default_retry(self) -> RetryPolicy:
+        """The service's retry policy when none is given (read at construction, so tests can patch it)."""
+        return RetryPolicy()
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Callable[[], httpx.Request]:
+        url = f"{self.base_url}/{path}"
+        payload = dict(body)
+
+        def build() -> httpx.Request:
+            return httpx.Request("POST", url, json=payload, headers=_JSON_HEADERS)
+
+        return build
+
+    def run(self, flow: Flow[T], client: httpx.Client) -> T:
+        return drive_sync(flow, client, self._sleep)
+
+    async def arun(self, flow: Flow[T], client: httpx.AsyncClient) -> T:
+        return await drive_async(flow, client, self._asleep)
+
+    def unreadable(self, response: httpx.Response, message: str) -> ProtocolError:
+        """A 2xx answer without what the operation promises: most likely ``base_url`` is not Microsoft."""
+        return ProtocolError(
+            message,
+            remedy=f"Check {self.setting} (leave it unset for Microsoft).",
+            http_status=response.status_code,
+            tracking_id=response.headers.get("TrackingId"),
+        )
