@@ -9,6 +9,11 @@ import importlib.util
 import json
 
 import pytest
+from _support.s3 import s3_conn, s3_server  # noqa: F401 - fixtures: ONE moto server per session
+
+# The S3 fixtures live here, once: a session fixture re-bound in several test modules starts one
+# moto server per module, while Airflow's object-store cache keeps the first server's client for
+# `aws_default` (the later modules' buckets then "do not exist").
 
 # gs:// destinations need the google provider and the GCS emulator, which live in a venv of their own
 # (.venv-gcs): `make test` runs that file there by name (a file named on the command line is never

@@ -17,15 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from _support import s3 as s3_support
 from _support.s3 import S3Server
 
 from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
 
 pytestmark = pytest.mark.integration
 
-s3_server = s3_support.s3_server  # fixtures: the moto server (one per session) and aws_default
-s3_conn = s3_support.s3_conn
 
 ENTITIES = ["Campaigns", "AdGroups", "Keywords"]
 

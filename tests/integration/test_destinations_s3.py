@@ -33,8 +33,6 @@ from airflow_provider_msads.reporting import destinations
 
 pytestmark = pytest.mark.integration
 
-s3_server = s3_support.s3_server  # fixtures: the moto server (one per session) and aws_default
-s3_conn = s3_support.s3_conn
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
 HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'

@@ -26,13 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import s3 as s3_support
 from _support.s3 import S3Server
 
 pytestmark = pytest.mark.integration
 
-s3_server = s3_support.s3_server  # the moto server (one per session) and aws_default pointing at it
-s3_conn = s3_support.s3_conn
 
 TESTS = Path(__file__).resolve().parents[1]
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
