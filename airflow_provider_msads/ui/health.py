@@ -133,7 +133,8 @@ def newest_verdicts(
 ) -> dict[str, dict[str, Any]]:
     """Per connection, the newer (by ``checked_at``) of the health-check DAG's report and the
     verdict *Validate now* recorded, with where it came from in ``source``; a verdict dated in the
-    future is not believed."""
+    future is not believed. Both carry whole seconds: a tie goes to *Validate now*, which someone
+    asked for while looking at the DAG's verdict (seen on a fast machine: both in one second)."""
     newest: dict[str, dict[str, Any]] = {
         conn_id: {**report, "source": "health-check DAG"}
         for conn_id, report in dag_reports.items()
@@ -143,7 +144,7 @@ def newest_verdicts(
         if not believable(verdict):
             continue
         current = newest.get(conn_id)
-        if current is None or (_checked_at(verdict) or 0.0) > (_checked_at(current) or 0.0):
+        if current is None or (_checked_at(verdict) or 0.0) >= (_checked_at(current) or 0.0):
             newest[conn_id] = dict(verdict)
     return newest
 

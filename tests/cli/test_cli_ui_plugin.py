@@ -140,8 +140,10 @@ def test_the_health_page_shows_the_newer_of_the_dag_and_validate_now() -> None:
     dag = {
         "a": {"conn_id": "a", "ok": False, "checked_at": "2026-12-03T08:00:00Z"},
         "b": {"conn_id": "b", "ok": True, "checked_at": "2026-12-03T08:00:00Z"},
+        "d": {"conn_id": "d", "ok": False, "checked_at": "2026-12-03T08:00:00Z"},
     }
     recorded = {
+        "d": {"conn_id": "d", "ok": True, "checked_at": "2026-12-03T08:00:00Z", "source": "Validate now, admin"},
         "a": {"conn_id": "a", "ok": True, "checked_at": "2026-12-03T09:30:00Z", "source": "Validate now, admin"},
         "b": {"conn_id": "b", "ok": False, "checked_at": "2026-12-02T23:00:00Z", "source": "Validate now, bob"},
         "c": {"conn_id": "c", "ok": True, "checked_at": "2026-12-01T10:00:00Z", "source": "Validate now, admin"},
@@ -150,6 +152,7 @@ def test_the_health_page_shows_the_newer_of_the_dag_and_validate_now() -> None:
     assert (shown["a"]["ok"], shown["a"]["source"]) == (True, "Validate now, admin")  # fixed, then validated
     assert (shown["b"]["ok"], shown["b"]["source"]) == (True, "health-check DAG")  # the DAG ran after
     assert shown["c"]["source"] == "Validate now, admin"  # never checked by the DAG
+    assert (shown["d"]["ok"], shown["d"]["source"]) == (True, "Validate now, admin")  # the same second
 
 
 def test_a_recorded_verdict_is_believed_only_with_its_seal(cli_airflow_db: Path) -> None:
