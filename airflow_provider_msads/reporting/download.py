@@ -14,6 +14,7 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -475,14 +476,38 @@ def download_report(
     """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
     _check_compression(compression)
     destination = final_name(destination, compression)
+    with fetched_zip(url, "report.zip", timeout=timeout) as zip_path:
+        return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
+
+
+@contextlib.contextmanager
+def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
+    """The zip behind ``url``, downloaded as ``name`` into a new scratch folder removed on leaving
+    (reports and Bulk result files alike)."""
     scratch = _new_scratch()
     try:
-        zip_path = os.path.join(scratch, "report.zip")
+        zip_path = os.path.join(scratch, name)
         with open(zip_path, "wb") as target:
             _fetch_zip(url, target, timeout=timeout)
-        return _publish_csv(zip_path, destination, compression, publish, scratch)
+        yield zip_path
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[str]:
+    """Async twin of :func:`fetched_zip`: the network on the loop, file work in worker threads."""
+    scratch = await asyncio.to_thread(_new_scratch)
+    try:
+        zip_path = os.path.join(scratch, name)
+        target = await asyncio.to_thread(open, zip_path, "wb")
+        try:
+            await _afetch_zip(url, target, timeout=timeout)
+        finally:
+            await asyncio.to_thread(target.close)
+        yield zip_path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 def _new_scratch() -> str:
@@ -504,17 +529,9 @@ async def adownload_report(
     """Async twin: the network part on the loop, file work in worker threads."""
     _check_compression(compression)
     destination = final_name(destination, compression)
-    scratch = await asyncio.to_thread(_new_scratch)
-    try:
-        zip_path = os.path.join(scratch, "report.zip")
-        target = await asyncio.to_thread(open, zip_path, "wb")
-        try:
-            await _afetch_zip(url, target, timeout=timeout)
-        finally:
-            await asyncio.to_thread(target.close)
+    async with afetched_zip(url, "report.zip", timeout=timeout) as zip_path:
+        scratch = os.path.dirname(zip_path)
         return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish, scratch)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 def _publish_csv(
