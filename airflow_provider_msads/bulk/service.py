@@ -229,11 +229,7 @@ class Bulk(RestService):
         def parse(response: httpx.Response) -> str:
             if response.status_code >= 400:
                 raise bulk_error(response, operation=operation, account_id=account)
-            body = read_json(response, operation)
-            request_id = body.get("DownloadRequestId")
-            if request_id in (None, ""):
-                raise self.unreadable(response, f"{operation} answered without a DownloadRequestId.")
-            return str(request_id)
+            return self.answered_id(response, operation, "DownloadRequestId")
 
         path = CAMPAIGNS_PATH if by_campaigns else ACCOUNT_PATH
         return retrying(self._post(path, request), parse, what=operation, policy=self.retry)
@@ -261,18 +257,7 @@ class Bulk(RestService):
                 tracking_id=response.headers.get("TrackingId"),
             )
 
-        return retrying(
-            self._post(STATUS_PATH, {"RequestId": str(request_id)}),
-            parse,
-            what="GetBulkDownloadStatus",
-            policy=self.retry,
-        )
-
-    def submit(self, client: httpx.Client, request: Mapping[str, Any]) -> str:
-        return self.run(self.submit_flow(request), client)
-
-    async def asubmit(self, client: httpx.AsyncClient, request: Mapping[str, Any]) -> str:
-        return await self.arun(self.submit_flow(request), client)
+        return self.ask_after(STATUS_PATH, "RequestId", request_id, parse, what="GetBulkDownloadStatus")
 
     def status(self, client: httpx.Client, request_id: str) -> BulkStatus:
         return self.run(self.status_flow(request_id), client)

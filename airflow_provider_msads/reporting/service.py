@@ -205,11 +205,7 @@ class Reporting(RestService):
         def parse(response: httpx.Response) -> str:
             if response.status_code >= 400:
                 raise reporting_error(response, operation="SubmitGenerateReport", report_request=request)
-            body = read_json(response, "SubmitGenerateReport")
-            request_id = body.get("ReportRequestId")
-            if request_id in (None, ""):
-                raise self.unreadable(response, "SubmitGenerateReport answered without a ReportRequestId.")
-            return str(request_id)
+            return self.answered_id(response, "SubmitGenerateReport", "ReportRequestId")
 
         return retrying(
             self._post(SUBMIT_PATH, {"ReportRequest": request}), parse, what="SubmitGenerateReport", policy=self.retry
@@ -231,18 +227,7 @@ class Reporting(RestService):
                 tracking_id=response.headers.get("TrackingId"),
             )
 
-        return retrying(
-            self._post(POLL_PATH, {"ReportRequestId": str(request_id)}),
-            parse,
-            what="PollGenerateReport",
-            policy=self.retry,
-        )
-
-    def submit(self, client: httpx.Client, report_request: Mapping[str, Any]) -> str:
-        return self.run(self.submit_flow(report_request), client)
-
-    async def asubmit(self, client: httpx.AsyncClient, report_request: Mapping[str, Any]) -> str:
-        return await self.arun(self.submit_flow(report_request), client)
+        return self.ask_after(POLL_PATH, "ReportRequestId", request_id, parse, what="PollGenerateReport")
 
     def poll(self, client: httpx.Client, request_id: str) -> ReportStatus:
         return self.run(self.poll_flow(request_id), client)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from airflow_provider_msads.errors import ProtocolError
-from airflow_provider_msads.tokens.flow import Flow, RetryPolicy, drive_async, drive_sync
+from airflow_provider_msads.tokens.flow import Flow, RetryPolicy, drive_async, drive_sync, read_json, retrying
 
 T = TypeVar("T")
 _JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -58,6 +58,31 @@ class RestService:
 
     async def arun(self, flow: Flow[T], client: httpx.AsyncClient) -> T:
         return await drive_async(flow, client, self._asleep)
+
+    # Both services take work by a submit answered with an id, then are asked after that id.
+
+    def submit_flow(self, request: Mapping[str, Any]) -> Flow[str]:  # pragma: no cover - overridden
+        """Submit one request; the flow's result is the id Microsoft answered with."""
+        raise NotImplementedError
+
+    def submit(self, client: httpx.Client, request: Mapping[str, Any]) -> str:
+        return self.run(self.submit_flow(request), client)
+
+    async def asubmit(self, client: httpx.AsyncClient, request: Mapping[str, Any]) -> str:
+        return await self.arun(self.submit_flow(request), client)
+
+    def answered_id(self, response: httpx.Response, operation: str, key: str) -> str:
+        """The id a submit was answered with (``key`` of its JSON); an answer without one is unreadable."""
+        request_id = read_json(response, operation).get(key)
+        if request_id in (None, ""):
+            raise self.unreadable(response, f"{operation} answered without a {key}.")
+        return str(request_id)
+
+    def ask_after(
+        self, path: str, id_key: str, request_id: str, parse: Callable[[httpx.Response], T], *, what: str
+    ) -> Flow[T]:
+        """The flow asking after a submitted request by its id (Bulk's status, Reporting's poll)."""
+        return retrying(self._post(path, {id_key: str(request_id)}), parse, what=what, policy=self.retry)
 
     def unreadable(self, response: httpx.Response, message: str) -> ProtocolError:
         """A 2xx answer without what the operation promises: most likely ``base_url`` is not Microsoft."""
