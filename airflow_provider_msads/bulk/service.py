@@ -30,20 +30,17 @@ from airflow_provider_msads.errors import (
     ApiError,
     MicrosoftAdsError,
     TransientApiError,
-    api_error_from_fault,
     fault_code,
-    fault_codes,
     fault_items,
 )
 from airflow_provider_msads.errors.catalogue import BULK_CATALOGUE
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
-    parse_retry_after,
     read_json,
     retrying,
 )
-from airflow_provider_msads.tokens.rest import RestService
+from airflow_provider_msads.tokens.rest import Refusal, RestService
 
 ACCOUNT_PATH = "Campaigns/DownloadByAccountIds"
 CAMPAIGNS_PATH = "Campaigns/DownloadByCampaignIds"
@@ -89,13 +86,11 @@ def _campaign_ids(details: str) -> tuple[str, ...]:
 
 def bulk_error(response: httpx.Response, *, operation: str, account_id: str | None = None) -> MicrosoftAdsError:
     """The error for a refused download or status call, explained from the Bulk catalogue."""
-    status = response.status_code
-    body = read_json(response, operation)
-    tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    common: dict[str, Any] = {"codes": fault_codes(body), "http_status": status, "tracking_id": tracking}
+    refusal = Refusal.read(response, operation)
+    retry_after = refusal.retry_after
+    common = refusal.common
     where = f" (account {account_id})" if account_id else ""
-    for item in fault_items(body):
+    for item in fault_items(refusal.body):
         code = fault_code(item)
         entry = BULK_CATALOGUE.get(code) if code is not None else None
         if entry is None:
@@ -133,9 +128,7 @@ def bulk_error(response: httpx.Response, *, operation: str, account_id: str | No
             retry_after=retry_after,
             **common,
         )
-    if 117 in common["codes"] and retry_after is None:
-        retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
-    return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+    return refusal.fallback()
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,7 @@ from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     ReportingError,
     ReportNotReadyError,
-    api_error_from_fault,
     fault_code,
-    fault_codes,
     fault_items,
 )
 from airflow_provider_msads.errors.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
@@ -30,11 +28,10 @@ from airflow_provider_msads.reporting.periods import DEFAULT_TIME_ZONE, MAX_ACCO
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
-    parse_retry_after,
     read_json,
     retrying,
 )
-from airflow_provider_msads.tokens.rest import RestService
+from airflow_provider_msads.tokens.rest import Refusal, RestService
 
 SUBMIT_PATH = "GenerateReport/Submit"
 POLL_PATH = "GenerateReport/Poll"
@@ -87,13 +84,10 @@ def reporting_error(
     (name, meaning, argument, fix, retryability); 100 gets its column or path decoded, since
     Microsoft uses it for a misspelt enum value rather than a missing request.
     """
-    status = response.status_code
-    body = read_json(response, operation)
-    tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    items = fault_items(body)
-    codes = fault_codes(body)
-    common: dict[str, Any] = {"codes": codes, "http_status": status, "tracking_id": tracking}
+    refusal = Refusal.read(response, operation)
+    retry_after = refusal.retry_after
+    items = fault_items(refusal.body)
+    common = refusal.common
     request = report_request or {}
     report_type = str(request.get("Type") or "this report type")
     for item, code in zip(items, map(fault_code, items), strict=True):
@@ -143,9 +137,7 @@ def reporting_error(
                 remedy=REPORTING_CATALOGUE[2003].remedy,
                 **common,
             )
-        if code == 117 and retry_after is None:
-            retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
-    return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+    return refusal.fallback()
 
 
 def is_dead_report_id(err: BaseException) -> bool:
