@@ -13,8 +13,10 @@ and matched to it. The bottom room of the house: imports nothing of the package 
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_msads.errors.catalogue import (
     AADSTS_CATALOGUE,
@@ -195,6 +197,22 @@ class ReportRequestError(ReportingError, ValueError):
 
 class ReportDownloadError(ReportingError):
     """The download link answered something that is not the report's zip."""
+
+    @classmethod
+    def damaged_zip(cls: type[_Download], what: str, exc: BaseException, retry: str) -> _Download:
+        """A zip that cannot be read (one of :data:`DAMAGED_ZIP`) was most likely cut short on the way:
+        retryable, since the retry fetches it again."""
+        return cls(
+            f"The {what} zip is damaged ({type(exc).__name__}).",
+            remedy=f"Retried by the task's retries, which {retry}.",
+            retryable=True,
+        )
+
+
+_Download = TypeVar("_Download", bound=ReportDownloadError)
+
+#: What reading a cut-short or corrupt zip raises.
+DAMAGED_ZIP: tuple[type[Exception], ...] = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 class LinkExpiredError(ReportDownloadError):

@@ -22,7 +22,6 @@ import re
 import shutil
 import tempfile
 import zipfile
-import zlib
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -31,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_msads.connection.endpoints import is_loopback_host
-from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
+from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportDownloadError, ReportRequestError
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
 from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
@@ -420,12 +419,8 @@ def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[
             finally:
                 if writer is not out:
                     writer.close()
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise ReportDownloadError(
-            f"The report zip is damaged ({type(exc).__name__}).",
-            remedy="Retried by the task's retries, which poll for a fresh link.",
-            retryable=True,
-        ) from exc
+    except DAMAGED_ZIP as exc:
+        raise ReportDownloadError.damaged_zip("report", exc, "poll for a fresh link") from exc
     records = counter.close()
     rows = max(records - 1, 0)
     declared = frame.header.get("Rows", "").strip().replace(",", "")
