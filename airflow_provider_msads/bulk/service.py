@@ -119,15 +119,7 @@ def bulk_error(response: httpx.Response, *, operation: str, account_id: str | No
         message = str(item.get("Message") or "").strip()
         if message and code in (3211, 3216, 3217, 3218, 3228, 4201):
             text += f" Microsoft's message: {message[:300]}"
-        return BulkError(
-            text,
-            field=entry.field,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            retry_once=entry.retry_once,
-            retry_after=retry_after,
-            **common,
-        )
+        return BulkError(text, retry_after=retry_after, **entry.advice(), **common)
     return refusal.fallback()
 
 

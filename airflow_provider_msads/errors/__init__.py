@@ -297,16 +297,7 @@ def token_error_from_body(status: int, body: Mapping[str, Any], *, retry_after: 
             cls = InvalidGrantError
         else:
             cls = TokenError
-        return cls(
-            message,
-            field=entry.field,
-            step=entry.step,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            retry_once=entry.retry_once,
-            reauthorize=entry.reauthorize,
-            **common,
-        )
+        return cls(message, **entry.advice(), **common)
     if error in TRANSIENT_OAUTH_ERRORS or status == 429 or status >= 500:
         return _TransientTokenError(
             f"The token endpoint is temporarily unavailable ({error or f'HTTP {status}'}).",
@@ -363,12 +354,7 @@ def api_error_from_fault(
     if entry is not None:
         cls: type[ApiError] = TransientApiError if entry.retryable else ApiError
         return cls(
-            f"{operation} failed: Ads error {entry.code} {entry.name}. {entry.meaning}",
-            field=entry.field,
-            step=entry.step,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            **common,
+            f"{operation} failed: Ads error {entry.code} {entry.name}. {entry.meaning}", **entry.advice(), **common
         )
     names = ", ".join(f"{item.get('Code')} {item.get('ErrorCode') or ''}".strip() for item in items)
     transient = status == 429 or status >= 500

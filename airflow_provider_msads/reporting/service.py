@@ -123,10 +123,8 @@ def reporting_error(
             return cls(
                 f"{operation} failed: error {code} {entry.name}: {entry.meaning.removeprefix('Reporting: ')}"
                 + _explain(entry.code or 0, details, request),
-                field=entry.field,
-                remedy=entry.remedy,
-                retryable=entry.retryable,
                 retry_after=COMPLETE_DATA_RETRY_AFTER if code == 2004 else retry_after,
+                **entry.advice(),
                 **common,
             )
         if code == 106:
