@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from _support import s3 as s3_support
+from _support.fakes import FakeTI
 from _support.s3 import S3Server
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -38,13 +39,6 @@ COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions
 HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
 #: About 200 MB of CSV (the emulator's rows are ~75 bytes): a few hundred MB, kept quick.
 BIG_ROWS = 2_700_000
-
-
-class FakeTI:
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
 
 
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
@@ -27,20 +28,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "dags_example" / "msads_report_a
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
-
-
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
 
 
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:

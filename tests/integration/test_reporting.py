@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from _support.dags import load_dag, report_dag_source
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -45,20 +46,6 @@ def _request(emulator, **changes: Any) -> dict[str, Any]:
 
 def _records(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-
-
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
 
 
 # ------------------------------------------------------------------------------------ the hook
