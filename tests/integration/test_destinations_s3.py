@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from _support import s3 as s3_support
+from _support.dags import report_operator
 from _support.fakes import FakeTI
 from _support.s3 import S3Server
 
@@ -42,18 +43,7 @@ BIG_ROWS = 2_700_000
 
 
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "destination": destination,
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def _keys(s3: S3Server, bucket: str) -> dict[str, int]:

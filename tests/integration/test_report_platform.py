@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _support.dags import report_operator
 from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -31,18 +32,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "destination": destination,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def _rows(path: Path) -> list[list[str]]:
