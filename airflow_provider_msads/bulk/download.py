@@ -9,12 +9,10 @@ reuses: streamed to disk in chunks, zip sniffed, 403/404/410 raised as an expire
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 
 from airflow_provider_msads.bulk.split import AccountSync, Splitter
 from airflow_provider_msads.errors import LinkExpiredError
-from airflow_provider_msads.reporting.download import _afetch_zip, _fetch_zip, _new_scratch
+from airflow_provider_msads.reporting.download import _new_scratch, afetched_zip, fetched_zip
 
 
 def _bulk_link_expired(err: LinkExpiredError) -> LinkExpiredError:
@@ -34,32 +32,18 @@ def new_scratch() -> str:
 
 def fetch_and_split(url: str, splitter: Splitter, *, timeout: float = 300.0) -> AccountSync:
     """Download the zip behind ``url`` and feed it to ``splitter``; the zip is deleted after."""
-    folder = _new_scratch()
     try:
-        zip_path = os.path.join(folder, "bulk.zip")
-        with open(zip_path, "wb") as target:
-            try:
-                _fetch_zip(url, target, timeout=timeout)
-            except LinkExpiredError as err:
-                raise _bulk_link_expired(err) from err
-        return splitter.feed(zip_path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        with fetched_zip(url, "bulk.zip", timeout=timeout) as zip_path:
+            return splitter.feed(zip_path)
+    except LinkExpiredError as err:
+        raise _bulk_link_expired(err) from err
 
 
 async def afetch_and_split(url: str, splitter: Splitter, *, timeout: float = 300.0) -> AccountSync:
     """Async twin: the network on the loop, file work (writing, unzipping, splitting) in threads."""
-    folder = await asyncio.to_thread(_new_scratch)
     try:
-        zip_path = os.path.join(folder, "bulk.zip")
-        target = await asyncio.to_thread(open, zip_path, "wb")
-        try:
-            await _afetch_zip(url, target, timeout=timeout)
-        except LinkExpiredError as err:
-            raise _bulk_link_expired(err) from err
-        finally:
-            await asyncio.to_thread(target.close)
-        async with splitter.async_lock():  # waits on the loop, not in a thread
+        # the lock is waited for on the loop (not in a thread), once the zip is here
+        async with afetched_zip(url, "bulk.zip", timeout=timeout) as zip_path, splitter.async_lock():
             return await asyncio.to_thread(splitter.feed, zip_path)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
+    except LinkExpiredError as err:
+        raise _bulk_link_expired(err) from err

@@ -100,6 +100,19 @@ def _earliest(times: Sequence[str | None]) -> str | None:
     return next((t for t in times if t), None)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What stays the same for one account's download across its restarts (full after a refused delta)."""
+
+    account_id: str
+    entities: Sequence[str]
+    data_scope: Sequence[str]
+    poll_interval: float | None
+    timeout: float
+    started: float
+    clock: Callable[[], float]
+
+
 def account_download(
     account_id: str,
     entities: Sequence[str],
@@ -118,16 +131,12 @@ def account_download(
     """
     if needs_full(data_scope):
         last_sync = None
-    started = clock()
+    job = _Job(account_id, tuple(entities), tuple(data_scope), poll_interval, timeout, clock(), clock)
     submitted = request_id
     while True:
         full = last_sync is None
         try:
-            return (
-                yield from _attempt(
-                    account_id, entities, data_scope, last_sync, poll_interval, timeout, started, clock, submitted
-                )
-            )
+            return (yield from _attempt(job, last_sync, submitted))
         except _Restart:
             if full:
                 raise BulkError(
@@ -145,49 +154,30 @@ def account_download(
 
 
 def _attempt(
-    account_id: str,
-    entities: Sequence[str],
-    data_scope: Sequence[str],
-    last_sync: datetime.datetime | None,
-    poll_interval: float | None,
-    timeout: float,
-    started: float,
-    clock: Callable[[], float],
-    submitted: str | None = None,
+    job: _Job, last_sync: datetime.datetime | None, submitted: str | None = None
 ) -> Generator[Step, Any, AccountResult]:
     if submitted is not None:
-        sync = yield from _wait_and_fetch(account_id, submitted, poll_interval, timeout, started, clock)
-        return AccountResult(account_id, last_sync is None, sync.sync_time, (submitted,))
-    request = build_account_request(account_id, entities, data_scope=data_scope, last_sync=last_sync)
+        sync = yield from _wait_and_fetch(job, submitted)
+        return AccountResult(job.account_id, last_sync is None, sync.sync_time, (submitted,))
+    request = build_account_request(job.account_id, job.entities, data_scope=job.data_scope, last_sync=last_sync)
     try:
         request_id = yield Submit(request)
     except FullSyncRequiredError:
         raise _Restart() from None
     except AccountTooBigError as err:
-        return (
-            yield from _by_campaigns(
-                account_id, err, entities, data_scope, last_sync, poll_interval, timeout, started, clock
-            )
-        )
-    sync = yield from _wait_and_fetch(account_id, request_id, poll_interval, timeout, started, clock)
-    return AccountResult(account_id, last_sync is None, sync.sync_time, (request_id,))
+        return (yield from _by_campaigns(job, err, last_sync))
+    sync = yield from _wait_and_fetch(job, request_id)
+    return AccountResult(job.account_id, last_sync is None, sync.sync_time, (request_id,))
 
 
 def _by_campaigns(
-    account_id: str,
-    err: AccountTooBigError,
-    entities: Sequence[str],
-    data_scope: Sequence[str],
-    last_sync: datetime.datetime | None,
-    poll_interval: float | None,
-    timeout: float,
-    started: float,
-    clock: Callable[[], float],
+    job: _Job, err: AccountTooBigError, last_sync: datetime.datetime | None
 ) -> Generator[Step, Any, AccountResult]:
     if not err.campaign_ids:
         raise err
+    account_id = job.account_id
     requests = build_campaign_requests(
-        account_id, err.campaign_ids, entities, data_scope=data_scope, last_sync=last_sync
+        account_id, err.campaign_ids, job.entities, data_scope=job.data_scope, last_sync=last_sync
     )
     log.info(
         "Account %s is too big for one download (3207): downloading its %d campaigns in %d requests.",
@@ -203,22 +193,16 @@ def _by_campaigns(
         except FullSyncRequiredError:
             raise _Restart() from None
         ids.append(request_id)
-        sync = yield from _wait_and_fetch(account_id, request_id, poll_interval, timeout, started, clock)
+        sync = yield from _wait_and_fetch(job, request_id)
         times.append(sync.sync_time)
     return AccountResult(account_id, last_sync is None, _earliest(times), tuple(ids), by_campaigns=True)
 
 
-def _wait_and_fetch(
-    account_id: str,
-    request_id: str,
-    poll_interval: float | None,
-    timeout: float,
-    started: float,
-    clock: Callable[[], float],
-) -> Generator[Step, Any, AccountSync]:
+def _wait_and_fetch(job: _Job, request_id: str) -> Generator[Step, Any, AccountSync]:
+    account_id, timeout = job.account_id, job.timeout
     status: BulkStatus = yield Status(request_id)
     while not status.done:
-        waited = clock() - started
+        waited = job.clock() - job.started
         if waited > timeout:
             raise BulkError(
                 f"Bulk download {request_id} (account {account_id}) was not ready after {waited:.0f} s "
@@ -227,7 +211,7 @@ def _wait_and_fetch(
                 "five or ten minutes).",
                 retryable=True,
             )
-        yield Wait(poll_delay(waited, poll_interval))
+        yield Wait(poll_delay(waited, job.poll_interval))
         status = yield Status(request_id)
     for renewal in range(LINK_RENEWALS + 1):
         if status.status != "Completed":

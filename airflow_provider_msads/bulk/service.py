@@ -30,20 +30,17 @@ from airflow_provider_msads.errors import (
     ApiError,
     MicrosoftAdsError,
     TransientApiError,
-    api_error_from_fault,
     fault_code,
-    fault_codes,
     fault_items,
 )
 from airflow_provider_msads.errors.catalogue import BULK_CATALOGUE
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
-    parse_retry_after,
     read_json,
     retrying,
 )
-from airflow_provider_msads.tokens.rest import RestService
+from airflow_provider_msads.tokens.rest import Refusal, RestService
 
 ACCOUNT_PATH = "Campaigns/DownloadByAccountIds"
 CAMPAIGNS_PATH = "Campaigns/DownloadByCampaignIds"
@@ -89,13 +86,11 @@ def _campaign_ids(details: str) -> tuple[str, ...]:
 
 def bulk_error(response: httpx.Response, *, operation: str, account_id: str | None = None) -> MicrosoftAdsError:
     """The error for a refused download or status call, explained from the Bulk catalogue."""
-    status = response.status_code
-    body = read_json(response, operation)
-    tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    common: dict[str, Any] = {"codes": fault_codes(body), "http_status": status, "tracking_id": tracking}
+    refusal = Refusal.read(response, operation)
+    retry_after = refusal.retry_after
+    common = refusal.common
     where = f" (account {account_id})" if account_id else ""
-    for item in fault_items(body):
+    for item in fault_items(refusal.body):
         code = fault_code(item)
         entry = BULK_CATALOGUE.get(code) if code is not None else None
         if entry is None:
@@ -124,18 +119,8 @@ def bulk_error(response: httpx.Response, *, operation: str, account_id: str | No
         message = str(item.get("Message") or "").strip()
         if message and code in (3211, 3216, 3217, 3218, 3228, 4201):
             text += f" Microsoft's message: {message[:300]}"
-        return BulkError(
-            text,
-            field=entry.field,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            retry_once=entry.retry_once,
-            retry_after=retry_after,
-            **common,
-        )
-    if 117 in common["codes"] and retry_after is None:
-        retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
-    return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+        return BulkError(text, retry_after=retry_after, **entry.advice(), **common)
+    return refusal.fallback()
 
 
 @dataclass(frozen=True)
@@ -229,11 +214,7 @@ class Bulk(RestService):
         def parse(response: httpx.Response) -> str:
             if response.status_code >= 400:
                 raise bulk_error(response, operation=operation, account_id=account)
-            body = read_json(response, operation)
-            request_id = body.get("DownloadRequestId")
-            if request_id in (None, ""):
-                raise self.unreadable(response, f"{operation} answered without a DownloadRequestId.")
-            return str(request_id)
+            return self.answered_id(response, operation, "DownloadRequestId")
 
         path = CAMPAIGNS_PATH if by_campaigns else ACCOUNT_PATH
         return retrying(self._post(path, request), parse, what=operation, policy=self.retry)
@@ -261,18 +242,7 @@ class Bulk(RestService):
                 tracking_id=response.headers.get("TrackingId"),
             )
 
-        return retrying(
-            self._post(STATUS_PATH, {"RequestId": str(request_id)}),
-            parse,
-            what="GetBulkDownloadStatus",
-            policy=self.retry,
-        )
-
-    def submit(self, client: httpx.Client, request: Mapping[str, Any]) -> str:
-        return self.run(self.submit_flow(request), client)
-
-    async def asubmit(self, client: httpx.AsyncClient, request: Mapping[str, Any]) -> str:
-        return await self.arun(self.submit_flow(request), client)
+        return self.ask_after(STATUS_PATH, "RequestId", request_id, parse, what="GetBulkDownloadStatus")
 
     def status(self, client: httpx.Client, request_id: str) -> BulkStatus:
         return self.run(self.status_flow(request_id), client)

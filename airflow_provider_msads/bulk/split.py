@@ -34,13 +34,12 @@ import re
 import shutil
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from airflow_provider_msads.bulk._record_types import RECORD_COLUMNS
-from airflow_provider_msads.errors import ReportDownloadError
+from airflow_provider_msads.errors import DAMAGED_ZIP, ReportDownloadError
 from airflow_provider_msads.reporting.destinations import Publisher, is_url, output
 
 log = logging.getLogger(__name__)
@@ -153,12 +152,8 @@ class Splitter:
                 with archive.open(entry) as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                     return self.feed_text(text)
-        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-            raise BulkFileError(
-                f"The Bulk download zip is damaged ({type(exc).__name__}).",
-                remedy="Retried by the task's retries, which download the file again.",
-                retryable=True,
-            ) from exc
+        except DAMAGED_ZIP as exc:
+            raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc
 
     def feed_text(self, text: IO[str]) -> AccountSync:
         """Split one Bulk CSV (text, BOM already stripped) into the scratch files."""

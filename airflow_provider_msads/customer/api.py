@@ -13,16 +13,15 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_msads.errors import api_error_from_fault, fault_codes
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
     drive_async,
     drive_sync,
-    parse_retry_after,
     read_json,
     retrying,
 )
+from airflow_provider_msads.tokens.rest import Refusal
 
 OPERATIONS = {
     "GetUser": "User/Query",
@@ -33,15 +32,8 @@ OPERATIONS = {
 
 def _parse(operation: str) -> Callable[[httpx.Response], dict[str, Any]]:
     def parse(response: httpx.Response) -> dict[str, Any]:
-        tracking = response.headers.get("TrackingId")
         if response.status_code >= 400:
-            body = read_json(response, operation)
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after is None and 117 in fault_codes(body):
-                retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
-            raise api_error_from_fault(
-                response.status_code, body, operation=operation, tracking_id=tracking, retry_after=retry_after
-            )
+            raise Refusal.read(response, operation).fallback()
         return read_json(response, operation)
 
     return parse

@@ -13,8 +13,10 @@ and matched to it. The bottom room of the house: imports nothing of the package 
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_msads.errors.catalogue import (
     AADSTS_CATALOGUE,
@@ -196,6 +198,22 @@ class ReportRequestError(ReportingError, ValueError):
 class ReportDownloadError(ReportingError):
     """The download link answered something that is not the report's zip."""
 
+    @classmethod
+    def damaged_zip(cls: type[_Download], what: str, exc: BaseException, retry: str) -> _Download:
+        """A zip that cannot be read (one of :data:`DAMAGED_ZIP`) was most likely cut short on the way:
+        retryable, since the retry fetches it again."""
+        return cls(
+            f"The {what} zip is damaged ({type(exc).__name__}).",
+            remedy=f"Retried by the task's retries, which {retry}.",
+            retryable=True,
+        )
+
+
+_Download = TypeVar("_Download", bound=ReportDownloadError)
+
+#: What reading a cut-short or corrupt zip raises.
+DAMAGED_ZIP: tuple[type[Exception], ...] = (zipfile.BadZipFile, EOFError, zlib.error)
+
 
 class LinkExpiredError(ReportDownloadError):
     """The pre-signed link is dead (403/404): poll again for a fresh one."""
@@ -279,16 +297,7 @@ def token_error_from_body(status: int, body: Mapping[str, Any], *, retry_after: 
             cls = InvalidGrantError
         else:
             cls = TokenError
-        return cls(
-            message,
-            field=entry.field,
-            step=entry.step,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            retry_once=entry.retry_once,
-            reauthorize=entry.reauthorize,
-            **common,
-        )
+        return cls(message, **entry.advice(), **common)
     if error in TRANSIENT_OAUTH_ERRORS or status == 429 or status >= 500:
         return _TransientTokenError(
             f"The token endpoint is temporarily unavailable ({error or f'HTTP {status}'}).",
@@ -345,12 +354,7 @@ def api_error_from_fault(
     if entry is not None:
         cls: type[ApiError] = TransientApiError if entry.retryable else ApiError
         return cls(
-            f"{operation} failed: Ads error {entry.code} {entry.name}. {entry.meaning}",
-            field=entry.field,
-            step=entry.step,
-            remedy=entry.remedy,
-            retryable=entry.retryable,
-            **common,
+            f"{operation} failed: Ads error {entry.code} {entry.name}. {entry.meaning}", **entry.advice(), **common
         )
     names = ", ".join(f"{item.get('Code')} {item.get('ErrorCode') or ''}".strip() for item in items)
     transient = status == 429 or status >= 500

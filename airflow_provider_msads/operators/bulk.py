@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
+from airflow_provider_msads.operators._task import raise_for_task, task_hook
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -124,18 +126,10 @@ class MicrosoftAdsBulkDownloadOperator(BaseOperator):
     # -- running -----------------------------------------------------------------------------
 
     def _hook(self) -> MicrosoftAdsHook:
-        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
-
-        return MicrosoftAdsHook(msads_conn_id=self.msads_conn_id)
+        return task_hook(self.msads_conn_id)
 
     def _raise(self, err: Exception) -> NoReturn:
-        from airflow_provider_msads.errors import MicrosoftAdsError
-
-        if isinstance(err, MicrosoftAdsError):
-            if err.retryable:
-                raise AirflowException(str(err)) from err
-            raise AirflowFailException(str(err)) from err
-        raise err
+        raise_for_task(err)
 
     def _check(self) -> tuple[list[str], list[str]]:
         from airflow_provider_msads.bulk.request import check_data_scope, check_entities

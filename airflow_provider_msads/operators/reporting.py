@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
 from airflow_provider_msads.operators._report_outputs import ReportOutputsMixin, request_dates
+from airflow_provider_msads.operators._task import raise_for_task, task_hook
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -292,18 +293,10 @@ class MicrosoftAdsReportOperator(ReportOutputsMixin, BaseOperator):
     # -- running ----------------------------------------------------------------------------
 
     def _hook(self) -> MicrosoftAdsHook:
-        from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
-
-        return MicrosoftAdsHook(msads_conn_id=self.msads_conn_id)
+        return task_hook(self.msads_conn_id)
 
     def _raise(self, err: Exception) -> NoReturn:
-        from airflow_provider_msads.errors import MicrosoftAdsError
-
-        if isinstance(err, MicrosoftAdsError):
-            if err.retryable:
-                raise AirflowException(str(err)) from err
-            raise AirflowFailException(str(err)) from err
-        raise err
+        raise_for_task(err)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_msads.errors import MicrosoftAdsError

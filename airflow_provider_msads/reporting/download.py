@@ -14,6 +14,7 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -21,8 +22,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-import zlib
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_msads.connection.endpoints import is_loopback_host
-from airflow_provider_msads.errors import LinkExpiredError, ReportDownloadError, ReportRequestError
+from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportDownloadError, ReportRequestError
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
 from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
@@ -419,12 +419,8 @@ def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[
             finally:
                 if writer is not out:
                     writer.close()
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise ReportDownloadError(
-            f"The report zip is damaged ({type(exc).__name__}).",
-            remedy="Retried by the task's retries, which poll for a fresh link.",
-            retryable=True,
-        ) from exc
+    except DAMAGED_ZIP as exc:
+        raise ReportDownloadError.damaged_zip("report", exc, "poll for a fresh link") from exc
     records = counter.close()
     rows = max(records - 1, 0)
     declared = frame.header.get("Rows", "").strip().replace(",", "")
@@ -475,14 +471,38 @@ def download_report(
     """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
     _check_compression(compression)
     destination = final_name(destination, compression)
+    with fetched_zip(url, "report.zip", timeout=timeout) as zip_path:
+        return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
+
+
+@contextlib.contextmanager
+def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
+    """The zip behind ``url``, downloaded as ``name`` into a new scratch folder removed on leaving
+    (reports and Bulk result files alike)."""
     scratch = _new_scratch()
     try:
-        zip_path = os.path.join(scratch, "report.zip")
+        zip_path = os.path.join(scratch, name)
         with open(zip_path, "wb") as target:
             _fetch_zip(url, target, timeout=timeout)
-        return _publish_csv(zip_path, destination, compression, publish, scratch)
+        yield zip_path
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[str]:
+    """Async twin of :func:`fetched_zip`: the network on the loop, file work in worker threads."""
+    scratch = await asyncio.to_thread(_new_scratch)
+    try:
+        zip_path = os.path.join(scratch, name)
+        target = await asyncio.to_thread(open, zip_path, "wb")
+        try:
+            await _afetch_zip(url, target, timeout=timeout)
+        finally:
+            await asyncio.to_thread(target.close)
+        yield zip_path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 def _new_scratch() -> str:
@@ -504,17 +524,9 @@ async def adownload_report(
     """Async twin: the network part on the loop, file work in worker threads."""
     _check_compression(compression)
     destination = final_name(destination, compression)
-    scratch = await asyncio.to_thread(_new_scratch)
-    try:
-        zip_path = os.path.join(scratch, "report.zip")
-        target = await asyncio.to_thread(open, zip_path, "wb")
-        try:
-            await _afetch_zip(url, target, timeout=timeout)
-        finally:
-            await asyncio.to_thread(target.close)
+    async with afetched_zip(url, "report.zip", timeout=timeout) as zip_path:
+        scratch = os.path.dirname(zip_path)
         return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish, scratch)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 def _publish_csv(

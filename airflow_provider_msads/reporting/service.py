@@ -20,9 +20,7 @@ from airflow_provider_msads.errors import (
     MicrosoftAdsError,
     ReportingError,
     ReportNotReadyError,
-    api_error_from_fault,
     fault_code,
-    fault_codes,
     fault_items,
 )
 from airflow_provider_msads.errors.catalogue import DEAD_REPORT_ID_CODES, REPORTING_CATALOGUE
@@ -30,11 +28,10 @@ from airflow_provider_msads.reporting.periods import DEFAULT_TIME_ZONE, MAX_ACCO
 from airflow_provider_msads.tokens.flow import (
     Flow,
     RetryPolicy,
-    parse_retry_after,
     read_json,
     retrying,
 )
-from airflow_provider_msads.tokens.rest import RestService
+from airflow_provider_msads.tokens.rest import Refusal, RestService
 
 SUBMIT_PATH = "GenerateReport/Submit"
 POLL_PATH = "GenerateReport/Poll"
@@ -87,13 +84,10 @@ def reporting_error(
     (name, meaning, argument, fix, retryability); 100 gets its column or path decoded, since
     Microsoft uses it for a misspelt enum value rather than a missing request.
     """
-    status = response.status_code
-    body = read_json(response, operation)
-    tracking = str(body.get("TrackingId") or response.headers.get("TrackingId") or "") or None
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    items = fault_items(body)
-    codes = fault_codes(body)
-    common: dict[str, Any] = {"codes": codes, "http_status": status, "tracking_id": tracking}
+    refusal = Refusal.read(response, operation)
+    retry_after = refusal.retry_after
+    items = fault_items(refusal.body)
+    common = refusal.common
     request = report_request or {}
     report_type = str(request.get("Type") or "this report type")
     for item, code in zip(items, map(fault_code, items), strict=True):
@@ -129,10 +123,8 @@ def reporting_error(
             return cls(
                 f"{operation} failed: error {code} {entry.name}: {entry.meaning.removeprefix('Reporting: ')}"
                 + _explain(entry.code or 0, details, request),
-                field=entry.field,
-                remedy=entry.remedy,
-                retryable=entry.retryable,
                 retry_after=COMPLETE_DATA_RETRY_AFTER if code == 2004 else retry_after,
+                **entry.advice(),
                 **common,
             )
         if code == 106:
@@ -143,9 +135,7 @@ def reporting_error(
                 remedy=REPORTING_CATALOGUE[2003].remedy,
                 **common,
             )
-        if code == 117 and retry_after is None:
-            retry_after = 60.0  # CallRateExceeded: Microsoft asks to wait about a minute
-    return api_error_from_fault(status, body, operation=operation, tracking_id=tracking, retry_after=retry_after)
+    return refusal.fallback()
 
 
 def is_dead_report_id(err: BaseException) -> bool:
@@ -205,11 +195,7 @@ class Reporting(RestService):
         def parse(response: httpx.Response) -> str:
             if response.status_code >= 400:
                 raise reporting_error(response, operation="SubmitGenerateReport", report_request=request)
-            body = read_json(response, "SubmitGenerateReport")
-            request_id = body.get("ReportRequestId")
-            if request_id in (None, ""):
-                raise self.unreadable(response, "SubmitGenerateReport answered without a ReportRequestId.")
-            return str(request_id)
+            return self.answered_id(response, "SubmitGenerateReport", "ReportRequestId")
 
         return retrying(
             self._post(SUBMIT_PATH, {"ReportRequest": request}), parse, what="SubmitGenerateReport", policy=self.retry
@@ -231,18 +217,7 @@ class Reporting(RestService):
                 tracking_id=response.headers.get("TrackingId"),
             )
 
-        return retrying(
-            self._post(POLL_PATH, {"ReportRequestId": str(request_id)}),
-            parse,
-            what="PollGenerateReport",
-            policy=self.retry,
-        )
-
-    def submit(self, client: httpx.Client, report_request: Mapping[str, Any]) -> str:
-        return self.run(self.submit_flow(report_request), client)
-
-    async def asubmit(self, client: httpx.AsyncClient, report_request: Mapping[str, Any]) -> str:
-        return await self.arun(self.submit_flow(report_request), client)
+        return self.ask_after(POLL_PATH, "ReportRequestId", request_id, parse, what="PollGenerateReport")
 
     def poll(self, client: httpx.Client, request_id: str) -> ReportStatus:
         return self.run(self.poll_flow(request_id), client)

@@ -457,31 +457,32 @@ def validation_flow(
     """
     b = _Builder(conn_id, clock(), secret_expiry_warning_days, rotation_warning_days)
     try:
-        credentials = yield Check(CHECK_CONNECTION)
-    except Exception as exc:
-        return b.fail(CHECK_CONNECTION, exc)
-    b.connection_ok(credentials)
-    try:
-        tokens = yield Check(CHECK_TOKEN)
-    except Exception as exc:
-        return b.fail(CHECK_TOKEN, exc)
-    b.token_ok(tokens)
-    try:
-        user = yield Check(CHECK_GET_USER)
-    except Exception as exc:
-        return b.fail(CHECK_GET_USER, exc)
-    b.user_ok(user)
-    try:
-        account = yield Check(CHECK_GET_ACCOUNT, account_id=credentials.account_id)
-    except Exception as exc:
-        return b.fail(CHECK_GET_ACCOUNT, exc)
-    if b.account_ok(account):
-        try:
-            listed = yield Check(CHECK_ACCOUNTS_INFO, customer_id=credentials.customer_id)
-        except Exception as exc:
-            return b.fail(CHECK_ACCOUNTS_INFO, exc)
-        b.accounts_info_ok(listed)
+        credentials = yield from _ask(b, Check(CHECK_CONNECTION))
+        b.connection_ok(credentials)
+        b.token_ok((yield from _ask(b, Check(CHECK_TOKEN))))
+        b.user_ok((yield from _ask(b, Check(CHECK_GET_USER))))
+        account = yield from _ask(b, Check(CHECK_GET_ACCOUNT, account_id=credentials.account_id))
+        if b.account_ok(account):
+            b.accounts_info_ok((yield from _ask(b, Check(CHECK_ACCOUNTS_INFO, customer_id=credentials.customer_id))))
+    except _Failed as failed:
+        return failed.report
     return b.finish()
+
+
+class _Failed(Exception):
+    """A check failed: carries the report that says so (nothing after that check is asked)."""
+
+    def __init__(self, report: CredentialsReport) -> None:
+        super().__init__(report)
+        self.report = report
+
+
+def _ask(b: _Builder, check: Check) -> Generator[Check, Any, Any]:
+    """The driver's answer to ``check``; the exception it throws in becomes the failing report."""
+    try:
+        return (yield check)
+    except Exception as exc:
+        raise _Failed(b.fail(check.name, exc)) from exc
 
 
 def run_validation(flow: ValidationFlow, perform: Callable[[Check], Any]) -> CredentialsReport:

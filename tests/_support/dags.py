@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def dagbag_class():
@@ -56,3 +57,21 @@ def report_dag_source(dag_id: str, *, tz: str = "UTC", **arguments: object) -> s
         f"{lines}"
         "    )\n"
     )
+
+
+def report_operator(destination: str, **changes: Any) -> Any:
+    """The report operator the integration tests run outside a DAG (``columns`` among ``changes``):
+    two October days, polled fast."""
+    from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
+
+    args: dict[str, Any] = {
+        "task_id": "report",
+        "report_type": "CampaignPerformanceReportRequest",
+        "date_from": "2026-10-01",
+        "date_to": "2026-10-02",
+        "destination": destination,
+        "poll_interval": 0.01,
+        "timeout": 30,
+    }
+    args.update(changes)
+    return MicrosoftAdsReportOperator(**args)

@@ -92,3 +92,19 @@ def aadsts(code: int, error: str = "invalid_grant", status: int = 400) -> httpx.
 
 def dumps(value: Any) -> str:
     return json.dumps(value)
+
+
+@dataclass
+class FakeTI:
+    """The task instance an operator's ``execute`` reads outside a DAG run: the names its saved
+    state is keyed by, and the XComs it pushes (kept in ``xcom``)."""
+
+    try_number: int = 1
+    dag_id: str = "d"
+    run_id: str = "r"
+    task_id: str = "t"
+    map_index: int = -1
+    xcom: dict[str, object] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value

@@ -4,6 +4,7 @@ service over a real socket, real files, the sealed Sync Time in real Airflow Var
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from _support.dags import load_dag
 from _support.emulator import FakeClock
+from _support.fakes import FakeTI as _FakeTI
 
 from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
 
@@ -20,15 +22,7 @@ pytestmark = pytest.mark.integration
 ENTITIES = ["Campaigns", "AdGroups", "Keywords", "Ads"]
 
 
-class FakeTI:
-    dag_id = "bulk_dag"
-    run_id = "r"
-    task_id = "entities"
-    map_index = -1
-    try_number = 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
+FakeTI = functools.partial(_FakeTI, dag_id="bulk_dag", task_id="entities")
 
 
 def _rows(path: str) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ through moto's server, the amazon provider's connection and ObjectStoragePath li
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import subprocess
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.fakes import FakeTI as _FakeTI
 from _support.s3 import S3Server
 
 from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
@@ -27,11 +29,7 @@ pytestmark = pytest.mark.integration
 ENTITIES = ["Campaigns", "AdGroups", "Keywords"]
 
 
-class FakeTI:
-    dag_id, run_id, task_id, map_index, try_number = "bulk_big", "r", "entities", -1, 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
+FakeTI = functools.partial(_FakeTI, dag_id="bulk_big", task_id="entities")
 
 
 _SPLITTER = """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import textwrap
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from _support.dags import load_dag
+from _support.fakes import FakeTI as _FakeTI
 
 from airflow_provider_msads.operators.bulk import MicrosoftAdsBulkDownloadOperator
 
@@ -47,14 +49,7 @@ DAG = textwrap.dedent(
 )
 
 
-class FakeTI:
-    dag_id, run_id, task_id, map_index = "bulk_dag", "r", "entities", -1
-
-    def __init__(self, try_number: int = 1) -> None:
-        self.try_number = try_number
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
+FakeTI = functools.partial(_FakeTI, dag_id="bulk_dag", task_id="entities")
 
 
 def _saved_requests() -> list[str]:

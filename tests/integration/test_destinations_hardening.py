@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.errors import ReportRequestError
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -29,13 +30,6 @@ from airflow_provider_msads.reporting import destinations
 pytestmark = pytest.mark.integration
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignName", "Impressions"]
-
-
-class FakeTI:
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
 
 
 def _operator(destination: str) -> MicrosoftAdsReportOperator:

@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 from _support import s3 as s3_support
+from _support.dags import report_operator
+from _support.fakes import FakeTI
 from _support.s3 import S3Server
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -40,26 +42,8 @@ HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","C
 BIG_ROWS = 2_700_000
 
 
-class FakeTI:
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
-
-
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "destination": destination,
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def _keys(s3: S3Server, bucket: str) -> dict[str, int]:

@@ -7,9 +7,11 @@ polls the same two requests and writes the file, submitting nothing.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
+from _support.fakes import FakeTI as _FakeTI
 
 from airflow_provider_msads.operators.reporting import STATE_VARIABLE_PREFIX, MicrosoftAdsReportOperator
 
@@ -18,14 +20,7 @@ pytestmark = pytest.mark.integration
 COLUMNS = ["TimePeriod", "AccountId", "CampaignName", "Impressions"]
 
 
-class FakeTI:
-    dag_id, run_id, task_id, map_index = "d", "r", "batches", -1
-
-    def __init__(self, try_number: int) -> None:
-        self.try_number = try_number
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
+FakeTI = functools.partial(_FakeTI, task_id="batches")
 
 
 def _operator(tmp_path: Path) -> MicrosoftAdsReportOperator:

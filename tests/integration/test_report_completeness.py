@@ -12,23 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
 pytestmark = pytest.mark.integration
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "Impressions", "Clicks"]
-
-
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-    try_number = 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
 
 
 def _run(tmp_path: Path, **changes: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _support.dags import report_operator
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
@@ -29,33 +31,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSADS_TOKEN_STORE", "memory")
 
 
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
-
-
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "destination": destination,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def _rows(path: Path) -> list[list[str]]:

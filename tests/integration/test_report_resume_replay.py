@@ -10,22 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
 
 pytestmark = pytest.mark.integration
 
 COLUMNS = ["TimePeriod", "AccountId", "CampaignName", "Impressions"]
-
-
-class FakeTI:
-    dag_id, run_id, task_id, map_index = "d", "r", "t", -1
-
-    def __init__(self, try_number: int) -> None:
-        self.try_number = try_number
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
 
 
 def _operator(tmp_path: Path, timeout: float) -> MicrosoftAdsReportOperator:

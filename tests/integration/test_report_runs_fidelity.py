@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from _support.dags import load_dag, report_dag_source
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.operators.reporting import STATE_VARIABLE_PREFIX, MicrosoftAdsReportOperator
 
@@ -118,20 +119,6 @@ def test_2004_fails_for_retry_then_succeeds(dags_folder: Path, msads_emulator, r
 
 
 # ------------------------------------------------------------------------------- resume state
-
-
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-
-    def __init__(self, try_number: int) -> None:
-        self.try_number = try_number
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
 
 
 def _operator(tmp_path: Path, **kw: Any) -> MicrosoftAdsReportOperator:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.dags import load_dag, report_dag_source
+from _support.dags import load_dag, report_dag_source, report_operator
+from _support.fakes import FakeTI
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
@@ -45,20 +46,6 @@ def _request(emulator, **changes: Any) -> dict[str, Any]:
 
 def _records(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-
-
-class FakeTI:
-    dag_id = "d"
-    run_id = "r"
-    task_id = "t"
-    map_index = -1
-    try_number = 1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
 
 
 # ------------------------------------------------------------------------------------ the hook
@@ -160,18 +147,8 @@ def test_link_renewal_gives_up_after_link_renewals(msads_emulator, report_conn, 
 
 
 def _operator(tmp_path: Path, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "destination": str(tmp_path / "out" / "campaign.csv"),
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    destination = changes.pop("destination", str(tmp_path / "out" / "campaign.csv"))
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def test_operator_init_only_stores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.triggerer import defer_run
 
 DAG_SOURCE = """
 from __future__ import annotations
@@ -45,56 +46,13 @@ pytestmark = pytest.mark.skipif(
 
 def _defer_all(dag_id: str, conn_ids: dict[int, str]) -> int:
     """A DAG run whose task instances are deferred on the sensor's trigger, as the sensor leaves them."""
-    from airflow import settings
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models.dagrun import DagRun, get_or_create_dagrun
-    from airflow.models.trigger import Trigger
-    from airflow.sdk import timezone
-    from airflow.serialization.serialized_objects import DagSerialization
-    from airflow.utils.state import TaskInstanceState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
     from airflow_provider_msads.triggers.msads import MicrosoftAdsCredentialsTrigger
 
-    session = settings.Session()
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db(session=session)
-    session.commit()
-    bundle = next(b for b in manager.get_all_dag_bundles() if b.name == "dags-folder")
-    if not bundle.is_initialized:
-        bundle.initialize()
-    bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
-    assert not bag.import_errors, bag.import_errors
-    sync_bag_to_db(bag, bundle.name, bundle.version)
-    dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(bag.get_dag(dag_id)))
-    now = timezone.utcnow()
-    run = get_or_create_dagrun(
-        dag=dag,
-        start_date=now,
-        logical_date=None,
-        data_interval=None,
-        run_after=now,
-        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
-        session=session,
-        conf=None,
-        triggered_by=DagRunTriggeredByType.TEST,
-        triggering_user_name="msads_test",
-    )
-    tis = run.get_task_instances(session=session)
-    for ti in tis:
-        index = int(ti.task_id.rsplit("_", 1)[1])
-        trigger = Trigger.from_object(MicrosoftAdsCredentialsTrigger(conn_ids[index], poke_interval=5.0, timeout=300))
-        session.add(trigger)
-        session.flush()
-        ti.try_number = 1
-        ti.state = TaskInstanceState.DEFERRED
-        ti.trigger_id = trigger.id
-        ti.next_method = "execute_complete"
-    session.commit()
-    run_id = run.id
-    session.close()
-    return run_id
+    def trigger(task_id: str) -> MicrosoftAdsCredentialsTrigger:
+        index = int(task_id.rsplit("_", 1)[1])
+        return MicrosoftAdsCredentialsTrigger(conn_ids[index], poke_interval=5.0, timeout=300)
+
+    return defer_run(dag_id, trigger)
 
 
 def _wait_all_fired(run_id: int, count: int, triggerer: subprocess.Popen, timeout: float) -> float:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.triggerer import defer_run
 
 pytestmark = pytest.mark.skipif(
     not __import__("airflow").__version__.startswith("3.3"), reason="metastore layout of Airflow 3.3"
@@ -69,60 +70,17 @@ with DAG("msads_probe_dag", schedule=None, start_date=pendulum.datetime(2026, 1,
 
 def _defer(probe_module: Path) -> int:
     """A DAG run whose two task instances wait on the probe trigger and the credential sensor's."""
-    from airflow import settings
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models.dagrun import DagRun, get_or_create_dagrun
-    from airflow.models.trigger import Trigger
-    from airflow.sdk import timezone
-    from airflow.serialization.serialized_objects import DagSerialization
-    from airflow.utils.state import TaskInstanceState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
     from airflow_provider_msads.triggers.msads import MicrosoftAdsCredentialsTrigger
 
     sys.path.insert(0, str(probe_module.parent))
     from msads_token_probe import TokenProbeTrigger  # type: ignore[import-not-found]
 
-    session = settings.Session()
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db(session=session)
-    session.commit()
-    bundle = next(b for b in manager.get_all_dag_bundles() if b.name == "dags-folder")
-    if not bundle.is_initialized:
-        bundle.initialize()
-    bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
-    assert not bag.import_errors, bag.import_errors
-    sync_bag_to_db(bag, bundle.name, bundle.version)
-    dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(bag.get_dag("msads_probe_dag")))
-    now = timezone.utcnow()
-    run = get_or_create_dagrun(
-        dag=dag,
-        start_date=now,
-        logical_date=None,
-        data_interval=None,
-        run_after=now,
-        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
-        session=session,
-        conf=None,
-        triggered_by=DagRunTriggeredByType.TEST,
-        triggering_user_name="msads_test",
-    )
-    for ti in run.get_task_instances(session=session):
-        if ti.task_id == "probe_0":
-            trigger = Trigger.from_object(TokenProbeTrigger("msads_probe"))
-        else:
-            trigger = Trigger.from_object(MicrosoftAdsCredentialsTrigger("msads_probe", poke_interval=5.0, timeout=300))
-        session.add(trigger)
-        session.flush()
-        ti.try_number = 1
-        ti.state = TaskInstanceState.DEFERRED
-        ti.trigger_id = trigger.id
-        ti.next_method = "execute_complete"
-    session.commit()
-    run_id = run.id
-    session.close()
-    return run_id
+    def trigger(task_id: str) -> object:
+        if task_id == "probe_0":
+            return TokenProbeTrigger("msads_probe")
+        return MicrosoftAdsCredentialsTrigger("msads_probe", poke_interval=5.0, timeout=300)
+
+    return defer_run("msads_probe_dag", trigger)
 
 
 def _wait_fired(run_id: int, triggerer: subprocess.Popen, timeout: float) -> None:

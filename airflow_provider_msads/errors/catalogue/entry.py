@@ -6,6 +6,7 @@ The vocabulary every per-service catalogue of this folder is written in. Imports
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Steps of the credentials guide that remedies point to.
 STEP_APP = "Step 1 (register the app: account types, redirect URI)"
@@ -37,3 +38,14 @@ class CatalogueEntry:
     retry_once: bool = False
     #: The refresh token is dead: only a new authorization helps.
     reauthorize: bool = False
+
+    def advice(self) -> dict[str, Any]:
+        """What an error explained by this entry carries (keywords of :class:`MicrosoftAdsError`)."""
+        return {
+            "field": self.field,
+            "step": self.step,
+            "remedy": self.remedy,
+            "retryable": self.retryable,
+            "retry_once": self.retry_once,
+            "reauthorize": self.reauthorize,
+        }
