@@ -359,10 +359,11 @@ def test_no_secret_in_any_output_of_a_bulk_run(
     captured = capfd.readouterr()
     texts = [captured.out, captured.err, caplog.text, json.dumps(result)]
     texts += [p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()]
-    learnt = msads_emulator.issued_access_tokens + msads_emulator.issued_refresh_tokens
+    typed_in = bulk_conn["conn"]["extra"]["refresh_token"]  # the connection's: Airflow's MaskSecret lines
+    learnt = [t for t in msads_emulator.issued_access_tokens + msads_emulator.issued_refresh_tokens if t != typed_in]
     assert msads_emulator.issued_access_tokens  # the run did learn tokens
     for text in texts:
         for token in learnt:
             assert token not in text
-        for secret in (msads_emulator.app.client_secret, bulk_conn["conn"]["extra"]["refresh_token"]):
+        for secret in (msads_emulator.app.client_secret, typed_in):
             assert all("MaskSecret(" in line for line in text.splitlines() if secret in line)
