@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _support.local_servers import free_port, wait_answering
+from _support.local_servers import free_port, stop_process, wait_answering
 
 PROJECT = "msads-test-project"
 
@@ -126,12 +126,7 @@ class GCSServer:
         return f"gs://{self.conn_id}@{bucket}/{key}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_gcs_server(timeout: float = 30.0) -> GCSServer:

@@ -11,7 +11,7 @@ import httpx
 
 from _support.api_server import free_port
 
-__all__ = ["free_port", "wait_answering"]
+__all__ = ["free_port", "stop_process", "wait_answering"]
 
 
 def wait_answering(
@@ -31,3 +31,13 @@ def wait_answering(
                 stop()
                 raise RuntimeError(f"{name} did not answer in time") from None
             time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server, killing it if it has not stopped after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from _support.local_servers import free_port, wait_answering
+from _support.local_servers import free_port, stop_process, wait_answering
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
@@ -77,12 +77,7 @@ class S3Server:
         return f"s3://{self.conn_id}@{bucket}/{key}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_s3_server(timeout: float = 30.0) -> S3Server:
