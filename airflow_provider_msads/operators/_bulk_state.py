@@ -13,6 +13,7 @@ rules in docs/architecture.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,20 @@ def variables() -> Any:
     from airflow_provider_msads.compat.versions import variable_api
 
     return variable_api()
+
+
+@dataclass(frozen=True)
+class BulkRun:
+    """What one run (or one return from the triggerer) works with, passed whole rather than as the
+    same five arguments to every step. ``plan`` (account -> ``request_id`` and ``last_sync``) is the
+    one part the steps change: a request id once submitted or resumed, ``last_sync`` dropped on 3603.
+    """
+
+    context: Context
+    hook: MicrosoftAdsHook
+    entities: list[str]
+    scope: list[str]
+    plan: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class BulkStateMixin:
@@ -47,39 +62,33 @@ class BulkStateMixin:
         ti = context["ti"]
         return state_key(ti.dag_id, ti.task_id, self.msads_conn_id, account, entities)
 
-    def _saved_sync(
-        self, context: Context, hook: MicrosoftAdsHook, account: str, entities: list[str], scope: list[str]
-    ) -> Any:
+    def _saved_sync(self, run: BulkRun, account: str) -> Any:
         from airflow_provider_msads.bulk.state import fingerprint
 
-        key = self._state(context, account, entities)
+        key = self._state(run.context, account, run.entities)
         try:
             saved = variables().get(key, None)
         except Exception:  # unreadable state: a full download, never a guess
             self.log.warning("Could not read the saved Sync Time of account %s; downloading in full.", account)
             return None
-        when, why = self._seal(hook, key).open(saved, fingerprint(self.msads_conn_id, account, entities, scope))
+        when, why = self._seal(run.hook, key).open(
+            saved, fingerprint(self.msads_conn_id, account, run.entities, run.scope)
+        )
         if when is None and saved:
             self.log.warning("Account %s: not using the saved Sync Time (%s); downloading in full.", account, why)
         return when
 
-    def _save_sync(
-        self,
-        context: Context,
-        hook: MicrosoftAdsHook,
-        account: str,
-        entities: list[str],
-        scope: list[str],
-        sync_time: str | None,
-    ) -> None:
+    def _save_sync(self, run: BulkRun, account: str, sync_time: str | None) -> None:
         from airflow_provider_msads.bulk.state import fingerprint
 
         if not sync_time:
             self.log.warning("Account %s: the file had no Account row Sync Time; the next run is full.", account)
             return
-        key = self._state(context, account, entities)
+        key = self._state(run.context, account, run.entities)
         try:
-            sealed = self._seal(hook, key).seal(sync_time, fingerprint(self.msads_conn_id, account, entities, scope))
+            sealed = self._seal(run.hook, key).seal(
+                sync_time, fingerprint(self.msads_conn_id, account, run.entities, run.scope)
+            )
             variables().set(
                 key,
                 sealed,
@@ -108,32 +117,31 @@ class BulkStateMixin:
     def _try_number(context: Context) -> int:
         return int(getattr(context["ti"], "try_number", 1) or 1)
 
-    def _request_fingerprint(self, account: str, info: dict[str, Any], entities: list[str], scope: list[str]) -> str:
+    @staticmethod
+    def _account_request(run: BulkRun, account: str) -> dict[str, Any]:
+        """The account's Bulk request body, as submitted and as fingerprinted for resuming."""
         import datetime
 
         from airflow_provider_msads.bulk.request import build_account_request
+
+        last = run.plan[account].get("last_sync")
+        when = datetime.datetime.fromisoformat(last) if last else None
+        return build_account_request(account, run.entities, data_scope=run.scope, last_sync=when)
+
+    def _request_fingerprint(self, run: BulkRun, account: str) -> str:
         from airflow_provider_msads.bulk.resume import fingerprint
 
-        last = datetime.datetime.fromisoformat(info["last_sync"]) if info.get("last_sync") else None
-        return fingerprint(
-            build_account_request(account, entities, data_scope=scope, last_sync=last), self.msads_conn_id
-        )
+        return fingerprint(self._account_request(run, account), self.msads_conn_id)
 
-    def _resume(
-        self,
-        context: Context,
-        hook: MicrosoftAdsHook,
-        plan: dict[str, dict[str, Any]],
-        entities: list[str],
-        scope: list[str],
-    ) -> None:
+    def _resume(self, run: BulkRun) -> None:
         """Take each account's request id the previous try saved (and seal it again as this try's)."""
         from airflow_provider_msads.bulk.resume import BULK_RESUME_MAX_AGE
 
+        context = run.context
         if self._try_number(context) <= 1:
             return
         resumed = 0
-        for account, info in plan.items():
+        for account, info in run.plan.items():
             key = self._resume_key(context, account)
             try:
                 saved = variables().get(key, None)
@@ -142,37 +150,28 @@ class BulkStateMixin:
                 continue
             if not saved:
                 continue
-            fp = self._request_fingerprint(account, info, entities, scope)
-            state, why = self._resume_seal(hook, key).open(
+            fp = self._request_fingerprint(run, account)
+            state, why = self._resume_seal(run.hook, key).open(
                 saved, fp, try_number=self._try_number(context), max_age=BULK_RESUME_MAX_AGE
             )
             if state is None:
                 self.log.warning("Account %s: not resuming the saved Bulk request (%s); submitting anew.", account, why)
                 continue
             info["request_id"] = state.request_id
-            self._remember(context, hook, account, info, entities, scope, submitted_at=state.submitted_at)
+            self._remember(run, account, submitted_at=state.submitted_at)
             resumed += 1
         if resumed:
             self.log.info("Resuming %d Bulk download(s) submitted by the previous try.", resumed)
 
-    def _remember(
-        self,
-        context: Context,
-        hook: MicrosoftAdsHook,
-        account: str,
-        info: dict[str, Any],
-        entities: list[str],
-        scope: list[str],
-        *,
-        submitted_at: float | None = None,
-    ) -> None:
-        key = self._resume_key(context, account)
+    def _remember(self, run: BulkRun, account: str, *, submitted_at: float | None = None) -> None:
+        info = run.plan[account]
+        key = self._resume_key(run.context, account)
         try:
-            sealed = self._resume_seal(hook, key).seal(
+            sealed = self._resume_seal(run.hook, key).seal(
                 str(info["request_id"]),
-                self._request_fingerprint(account, info, entities, scope),
+                self._request_fingerprint(run, account),
                 now=submitted_at,
-                try_number=self._try_number(context),
+                try_number=self._try_number(run.context),
             )
             variables().set(
                 key,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
-from airflow_provider_msads.operators._bulk_state import BulkStateMixin
+from airflow_provider_msads.operators._bulk_state import BulkRun, BulkStateMixin
 from airflow_provider_msads.operators._task import raise_for_task, task_hook
 
 if TYPE_CHECKING:
@@ -193,26 +193,26 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
             accounts = self._accounts(hook)
         except MicrosoftAdsError as err:
             self._raise(err)
-        plan: dict[str, dict[str, Any]] = {}
+        run = BulkRun(context, hook, entities, scope)
         for account in accounts:
-            last = self._saved_sync(context, hook, account, entities, scope) if self.delta else None
+            last = self._saved_sync(run, account) if self.delta else None
             self.log.info(
                 "Account %s: %s download of %s.",
                 account,
                 f"delta since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "full",
                 ", ".join(entities),
             )
-            plan[account] = {"last_sync": last.isoformat() if last else None, "request_id": None}
-        self._resume(context, hook, plan, entities, scope)
-        self._submit_all(context, hook, plan, entities, scope)
-        if self.deferrable and any(info["request_id"] for info in plan.values()):
+            run.plan[account] = {"last_sync": last.isoformat() if last else None, "request_id": None}
+        self._resume(run)
+        self._submit_all(run)
+        if self.deferrable and any(info["request_id"] for info in run.plan.values()):
             import time
 
             from airflow_provider_msads.triggers.bulk import MicrosoftAdsBulkDownloadTrigger
 
             self.defer(
                 trigger=MicrosoftAdsBulkDownloadTrigger(
-                    accounts=plan,
+                    accounts=run.plan,
                     msads_conn_id=self.msads_conn_id,
                     poll_interval=self.poll_interval,
                     timeout=self.timeout,
@@ -220,16 +220,9 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        return self._download_all(context, hook, plan, entities, scope)
+        return self._download_all(run)
 
-    def _submit_all(
-        self,
-        context: Context,
-        hook: MicrosoftAdsHook,
-        plan: dict[str, dict[str, Any]],
-        entities: list[str],
-        scope: list[str],
-    ) -> None:
+    def _submit_all(self, run: BulkRun) -> None:
         """Submit every account not resumed, ``max_concurrency`` at a time, sealing each id for a retry
         as soon as its group is answered (before anything is waited for).
 
@@ -240,23 +233,23 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
 
         from airflow_provider_msads.errors import MicrosoftAdsError
 
-        todo = [a for a, info in plan.items() if not info.get("request_id")]
+        todo = [a for a, info in run.plan.items() if not info.get("request_id")]
         for start in range(0, len(todo), self.max_concurrency):
             group = todo[start : start + self.max_concurrency]
             if len(group) == 1:
                 answers: list[Any] = []
                 try:
-                    answers.append(hook.submit_bulk_download(self._account_request(group[0], plan, entities, scope)))
+                    answers.append(run.hook.submit_bulk_download(self._account_request(run, group[0])))
                 except MicrosoftAdsError as err:
                     answers.append(err)
             else:
-                answers = asyncio.run(self._submit_group(hook, group, plan, entities, scope))
+                answers = asyncio.run(self._submit_group(run, group))
             failure: BaseException | None = None
             for account, answer in zip(group, answers, strict=True):
-                info = plan[account]
+                info = run.plan[account]
                 if isinstance(answer, str):
                     info["request_id"] = answer
-                    self._remember(context, hook, account, info, entities, scope)
+                    self._remember(run, account)
                 elif not self._left_to_download(account, info, answer):
                     failure = failure or answer
             if failure is not None:
@@ -264,30 +257,12 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
                     self._raise(failure)
                 raise failure
 
-    def _account_request(
-        self, account: str, plan: dict[str, dict[str, Any]], entities: list[str], scope: list[str]
-    ) -> dict[str, Any]:
-        import datetime
-
-        from airflow_provider_msads.bulk.request import build_account_request
-
-        last = plan[account].get("last_sync")
-        when = datetime.datetime.fromisoformat(last) if last else None
-        return build_account_request(account, entities, data_scope=scope, last_sync=when)
-
-    async def _submit_group(
-        self,
-        hook: MicrosoftAdsHook,
-        group: list[str],
-        plan: dict[str, dict[str, Any]],
-        entities: list[str],
-        scope: list[str],
-    ) -> list[Any]:
+    async def _submit_group(self, run: BulkRun, group: list[str]) -> list[Any]:
         import asyncio
 
         return list(
             await asyncio.gather(
-                *(hook.asubmit_bulk_download(self._account_request(a, plan, entities, scope)) for a in group),
+                *(run.hook.asubmit_bulk_download(self._account_request(run, a)) for a in group),
                 return_exceptions=True,
             )
         )
@@ -325,16 +300,9 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
         except MicrosoftAdsError as err:
             self._raise(err)
         plan = {str(a): dict(info) for a, info in (event.get("accounts") or {}).items()}
-        return self._download_all(context, hook, plan, entities, scope)
+        return self._download_all(BulkRun(context, hook, entities, scope, plan))
 
-    def _download_all(
-        self,
-        context: Context,
-        hook: MicrosoftAdsHook,
-        plan: dict[str, dict[str, Any]],
-        entities: list[str],
-        scope: list[str],
-    ) -> dict[str, Any]:
+    def _download_all(self, run: BulkRun) -> dict[str, Any]:
         """Each account's file (following a submitted request, or submitting), split; then publish."""
 
         from airflow_provider_msads.bulk.download import new_scratch
@@ -343,14 +311,15 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
 
         scratch = new_scratch()
         splitter = Splitter(scratch)
+        context, plan, entities = run.context, run.plan, run.entities
         done: dict[str, Any] = {}
         try:
             try:
                 if len(plan) == 1 or self.max_concurrency == 1:
                     for account, info in plan.items():
                         try:
-                            done[account] = hook.download_entities(
-                                account, entities, splitter, **self._download_args(info, scope)
+                            done[account] = run.hook.download_entities(
+                                account, entities, splitter, **self._download_args(info, run.scope)
                             )
                         except MicrosoftAdsError as err:
                             if self._dead(err):
@@ -361,9 +330,7 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
 
                     dead: list[str] = []
                     try:
-                        done.update(
-                            asyncio.run(self._download_concurrently(hook, plan, entities, scope, splitter, dead))
-                        )
+                        done.update(asyncio.run(self._download_concurrently(run, splitter, dead)))
                     finally:
                         self._forget(context, dead)  # outside the loop: Variables are blocking calls
             except MicrosoftAdsError as err:
@@ -376,7 +343,7 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
             splitter.close()
             shutil.rmtree(scratch, ignore_errors=True)
         for account, result in done.items():
-            self._save_sync(context, hook, account, entities, scope, result.sync_time)
+            self._save_sync(run, account, result.sync_time)
         self._forget(context, plan)  # the files are written: nothing left for a retry to resume
         outcome = {
             "files": files,
@@ -399,15 +366,7 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
             "request_id": info.get("request_id") or None,
         }
 
-    async def _download_concurrently(
-        self,
-        hook: MicrosoftAdsHook,
-        plan: dict[str, dict[str, Any]],
-        entities: list[str],
-        scope: list[str],
-        splitter: Any,
-        dead: list[str],
-    ) -> dict[str, Any]:
+    async def _download_concurrently(self, run: BulkRun, splitter: Any, dead: list[str]) -> dict[str, Any]:
         """Several accounts, ``max_concurrency`` at a time, on one event loop (the splitter takes one
         file at a time); the first failure cancels the others. An account whose saved request must
         not be resumed again is appended to ``dead``."""
@@ -421,8 +380,8 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
             async with gate:
                 self.log.info("Account %s: downloading.", account)
                 try:
-                    result = await hook.adownload_entities(
-                        account, entities, splitter, **self._download_args(info, scope)
+                    result = await run.hook.adownload_entities(
+                        account, run.entities, splitter, **self._download_args(info, run.scope)
                     )
                 except MicrosoftAdsError as err:
                     if self._dead(err):
@@ -430,7 +389,7 @@ class MicrosoftAdsBulkDownloadOperator(BulkStateMixin, BaseOperator):
                     raise
                 return account, result
 
-        tasks = [asyncio.ensure_future(one(a, i)) for a, i in plan.items()]
+        tasks = [asyncio.ensure_future(one(a, i)) for a, i in run.plan.items()]
         try:
             return dict(await asyncio.gather(*tasks))
         except BaseException:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,32 @@ def api_server(
         yield base_url
     finally:
         stop_group(process)
+
+
+@contextlib.contextmanager
+def simple_auth_server(
+    folder: Path, passwords: Mapping[str, str], env: Mapping[str, str], **kwargs: Any
+) -> Iterator[tuple[str, Path]]:
+    """:func:`api_server` behind Airflow's simple auth manager: each name in ``passwords`` is a user
+    whose role has the same name (``admin``, ``op``, ``user``, ``viewer``), with that password (the
+    passwords file is written in ``folder``, beside the server's log); "all admins" is off. Yields the
+    base URL and the log's path; ``env`` and ``kwargs`` go to :func:`api_server`."""
+    log_path = folder / "api-server.log"
+    passwords_file = folder / "passwords.json"
+    passwords_file.write_text(json.dumps(dict(passwords)))
+    auth_env = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{name}" for name in passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+    }
+    with api_server(log_path, {**auth_env, **env}, **kwargs) as base_url:
+        yield base_url, log_path
+
+
+def auth_token(base_url: str, user: str, password: str) -> str:
+    """A JWT for ``user`` from the server's ``/auth/token`` (what the login page sets as ``_token``)."""
+    import httpx
+
+    answer = httpx.post(f"{base_url}/auth/token", json={"username": user, "password": password}, timeout=30)
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["access_token"])

@@ -75,3 +75,24 @@ def report_operator(destination: str, **changes: Any) -> Any:
     }
     args.update(changes)
     return MicrosoftAdsReportOperator(**args)
+
+
+def report_link(emulator: Any, hook: Any, columns: list[str]) -> str:
+    """Submit a campaign report of three October days for the emulator's account and poll it until
+    Microsoft gives its download link (the emulator's reports are ready at once or after a poll)."""
+    from airflow_provider_msads.reporting import build_report_request
+
+    request_id = hook.submit_report(
+        build_report_request(
+            report_type="CampaignPerformanceReportRequest",
+            columns=columns,
+            account_ids=[emulator.account.id],
+            date_from="2026-10-01",
+            date_to="2026-10-03",
+        )
+    )
+    status = hook.poll_report(request_id)
+    while status.status == "Pending":
+        status = hook.poll_report(request_id)
+    assert status.download_url
+    return str(status.download_url)

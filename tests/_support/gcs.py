@@ -22,16 +22,16 @@ answer is "unknown" (``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false``).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+
+from _support.local_servers import free_port, stop_process, wait_answering
 
 PROJECT = "msads-test-project"
 
@@ -72,12 +72,6 @@ server.HANDLERS = (("^/_msads/uploads$", {"GET": open_uploads}), *handlers)
 host, port = sys.argv[1], int(sys.argv[2])
 server.create_server(host, port, in_memory=True).run()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -132,35 +126,20 @@ class GCSServer:
         return f"gs://{self.conn_id}@{bucket}/{key}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_gcs_server(timeout: float = 30.0) -> GCSServer:
     """Start the emulator on a free loopback port and wait until it answers."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", _LAUNCHER, "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     server = GCSServer(endpoint_url=f"http://127.0.0.1:{port}", process=process)
-    deadline = time.monotonic() + timeout
-    while True:  # readiness, not timing: the first answer ends the wait
-        if process.poll() is not None:
-            raise RuntimeError(f"gcp-storage-emulator exited with {process.returncode}")
-        try:
-            httpx.get(server.endpoint_url + "/", timeout=1.0)
-            return server
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError("gcp-storage-emulator did not answer in time") from None
-            time.sleep(0.05)
+    wait_answering(process, server.endpoint_url + "/", "gcp-storage-emulator", server.stop, timeout)
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -11,26 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
+
+from _support.local_servers import free_port, stop_process, wait_answering
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -84,17 +77,12 @@ class S3Server:
         return f"s3://{self.conn_id}@{bucket}/{key}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_s3_server(timeout: float = 30.0) -> S3Server:
     """Start ``moto.server`` on a free loopback port and wait until it answers."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -103,18 +91,8 @@ def start_s3_server(timeout: float = 30.0) -> S3Server:
         env=env,
     )
     server = S3Server(endpoint_url=f"http://127.0.0.1:{port}", process=process)
-    deadline = time.monotonic() + timeout
-    while True:  # readiness, not timing: the first answer ends the wait
-        if process.poll() is not None:
-            raise RuntimeError(f"moto.server exited with {process.returncode}")
-        try:
-            httpx.get(server.endpoint_url + "/moto-api/", timeout=1.0)
-            return server
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError("moto.server did not answer in time") from None
-            time.sleep(0.05)
+    wait_answering(process, server.endpoint_url + "/moto-api/", "moto.server", server.stop, timeout)
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from _support.api_server import api_server
+from _support.api_server import auth_token, simple_auth_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -42,31 +42,25 @@ def _shot(page: Any, name: str, output_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``airflow api-server`` (conftest's start and stop helpers) with two users and DEBUG logs."""
-    folder = tmp_path_factory.mktemp("ui-server")
-    log_path = folder / "api-server.log"
-    passwords = folder / "passwords.json"
-    passwords.write_text(json.dumps(PASSWORDS))
     # One JWT secret for the server and this process (which computes form tokens the way the pages
     # do): whatever an earlier test left in airflow.cfg or the environment cannot make them differ.
     secret = secrets.token_hex(32)
     previous_secret = os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET")
     os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secret
     env = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,user:user,op:op",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # Validate now (test_browser_ui_subpath: the default)
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
     }
     try:
         # The provider's hook module is loaded while the server starts.
-        with api_server(
-            log_path,
+        with simple_auth_server(
+            tmp_path_factory.mktemp("ui-server"),
+            PASSWORDS,
             env,
             workers=2,
             while_starting=lambda: importlib.import_module("airflow_provider_msads.hooks.msads"),
-        ) as base_url:
-            yield base_url, log_path
+        ) as server:
+            yield server
     finally:
         if previous_secret is None:
             os.environ.pop("AIRFLOW__API_AUTH__JWT_SECRET", None)
@@ -75,9 +69,7 @@ def ui_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def _jwt(base_url: str, user: str) -> str:
-    answer = httpx.post(f"{base_url}/auth/token", json={"username": user, "password": PASSWORDS[user]}, timeout=30)
-    assert answer.status_code in (200, 201), answer.text
-    return str(answer.json()["access_token"])
+    return auth_token(base_url, user, PASSWORDS[user])
 
 
 def _signed_in(chromium: Any, base_url: str, user: str) -> Any:

@@ -9,7 +9,6 @@ hidden. Driven with httpx (the pages have no script), so no browser is needed.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from _support.api_server import api_server
+from _support.api_server import auth_token, simple_auth_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -29,20 +28,13 @@ PASSWORDS = {"admin": "admin-pw-sub"}
 
 @pytest.fixture(scope="module")
 def sub_path_server(browser_airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("ui-sub-path")
-    log_path = folder / "api-server.log"
-    passwords = folder / "passwords.json"
-    passwords.write_text(json.dumps(PASSWORDS))
     env = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__CORE__TEST_CONNECTION": "Disabled",  # Airflow's default, whatever the environment says
     }
-    with api_server(log_path, env, sub_path=SUB_PATH) as base_url:
-        assert urlsplit(base_url).path == SUB_PATH
-        yield base_url, log_path
+    with simple_auth_server(tmp_path_factory.mktemp("ui-sub-path"), PASSWORDS, env, sub_path=SUB_PATH) as server:
+        assert urlsplit(server[0]).path == SUB_PATH
+        yield server
 
 
 @pytest.fixture
@@ -60,9 +52,8 @@ def sub_path_connection(browser_airflow_db: Path, msads_emulator: Any) -> Iterat
 
 
 def _client(base_url: str) -> httpx.Client:
-    token = httpx.post(f"{base_url}/auth/token", json={"username": "admin", "password": PASSWORDS["admin"]}, timeout=30)
-    assert token.status_code in (200, 201), token.text
-    return httpx.Client(cookies={"_token": token.json()["access_token"]}, timeout=60)
+    token = auth_token(base_url, "admin", PASSWORDS["admin"])
+    return httpx.Client(cookies={"_token": token}, timeout=60)
 
 
 def _csrf_of(html: str) -> str:

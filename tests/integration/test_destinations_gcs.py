@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 from _support import gcs as gcs_support
-from _support.dags import load_dag, report_dag_source
+from _support.dags import load_dag, report_dag_source, report_link, report_operator
+from _support.fakes import FakeTI
 from _support.gcs import GCSServer
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -42,26 +43,8 @@ HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","C
 BIG_ROWS = 400_000
 
 
-class FakeTI:
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "t", -1, 1
-
-    def xcom_push(self, key: str, value: object) -> None:
-        pass
-
-
 def _operator(destination: str, **changes: Any) -> MicrosoftAdsReportOperator:
-    args: dict[str, Any] = {
-        "task_id": "report",
-        "report_type": "CampaignPerformanceReportRequest",
-        "columns": COLUMNS,
-        "date_from": "2026-10-01",
-        "date_to": "2026-10-02",
-        "destination": destination,
-        "poll_interval": 0.01,
-        "timeout": 30,
-    }
-    args.update(changes)
-    return MicrosoftAdsReportOperator(**args)
+    return report_operator(destination, **{"columns": COLUMNS, **changes})
 
 
 def test_missing_bucket_fails_before_submit_and_is_not_created(msads_emulator, report_conn, gcs_conn: GCSServer):
@@ -167,28 +150,13 @@ def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_con
     looked at: the upload session is open, the final object does not exist; once the child is
     done, the object is there, whole."""
     bucket = gcs_conn.create_bucket("lake-big")
-    hook = MicrosoftAdsHook()
     msads_emulator.set_report_size(rows=BIG_ROWS)
-    from airflow_provider_msads.reporting import build_report_request
-
-    request_id = hook.submit_report(
-        build_report_request(
-            report_type="CampaignPerformanceReportRequest",
-            columns=COLUMNS,
-            account_ids=[msads_emulator.account.id],
-            date_from="2026-10-01",
-            date_to="2026-10-03",
-        )
-    )
-    status = hook.poll_report(request_id)
-    while status.status == "Pending":
-        status = hook.poll_report(request_id)
-    assert status.download_url
+    download_url = report_link(msads_emulator, MicrosoftAdsHook(), COLUMNS)
     key = "campaign/big.csv"
     errors = tmp_path / "child.err"
     with errors.open("wb") as stderr:
         child = subprocess.Popen(
-            [sys.executable, "-c", _UPLOADER, status.download_url, gcs_conn.url(bucket, key)],
+            [sys.executable, "-c", _UPLOADER, download_url, gcs_conn.url(bucket, key)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,

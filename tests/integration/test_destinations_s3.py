@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from _support import s3 as s3_support
-from _support.dags import report_operator
+from _support.dags import report_link, report_operator
 from _support.fakes import FakeTI
 from _support.s3 import S3Server
 
@@ -264,26 +264,11 @@ def test_big_report_appears_whole_with_bounded_memory(msads_emulator, report_con
     """~200 MB to S3 in a child process; meanwhile this process watches the bucket: the final key
     never exists while the multipart upload is open, and appears, whole, once the child is done."""
     bucket = s3_conn.create_bucket("lake-big")
-    hook = MicrosoftAdsHook()
     msads_emulator.set_report_size(rows=BIG_ROWS)
-    from airflow_provider_msads.reporting import build_report_request
-
-    request_id = hook.submit_report(
-        build_report_request(
-            report_type="CampaignPerformanceReportRequest",
-            columns=COLUMNS,
-            account_ids=[msads_emulator.account.id],
-            date_from="2026-10-01",
-            date_to="2026-10-03",
-        )
-    )
-    status = hook.poll_report(request_id)
-    while status.status == "Pending":
-        status = hook.poll_report(request_id)
-    assert status.download_url
+    download_url = report_link(msads_emulator, MicrosoftAdsHook(), COLUMNS)
     key = "campaign/big.csv"
     child = subprocess.Popen(
-        [sys.executable, "-c", _UPLOADER, status.download_url, s3_conn.url(bucket, key)],
+        [sys.executable, "-c", _UPLOADER, download_url, s3_conn.url(bucket, key)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(os.environ),

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.dags import report_link
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 from airflow_provider_msads.reporting import scratch as scratch_files
@@ -41,22 +42,7 @@ download.download_report(sys.argv[1], sys.argv[2])
 
 
 def _link(emulator, hook: MicrosoftAdsHook) -> str:
-    from airflow_provider_msads.reporting import build_report_request
-
-    request_id = hook.submit_report(
-        build_report_request(
-            report_type="CampaignPerformanceReportRequest",
-            columns=["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions"],
-            account_ids=[emulator.account.id],
-            date_from="2026-10-01",
-            date_to="2026-10-03",
-        )
-    )
-    status = hook.poll_report(request_id)
-    while status.status == "Pending":
-        status = hook.poll_report(request_id)
-    assert status.download_url
-    return status.download_url
+    return report_link(emulator, hook, ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions"])
 
 
 def test_the_next_run_sweeps_what_a_killed_one_left(
