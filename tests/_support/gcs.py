@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _support.local_servers import free_port, stop_process, wait_answering
+from .local_servers import free_port, stop_process, wait_answering
 
 PROJECT = "msads-test-project"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
-from _support.api_server import free_port
+from .api_server import free_port
 
 __all__ = ["free_port", "stop_process", "wait_answering"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from _support.local_servers import free_port, stop_process, wait_answering
+from .local_servers import free_port, stop_process, wait_answering
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
