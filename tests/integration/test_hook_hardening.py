@@ -30,6 +30,16 @@ def _run_with_threads(threads: int, main) -> object:
     return asyncio.run(wrapper())
 
 
+async def _until(condition, timeout: float = 30.0) -> None:
+    """Wait on the loop until ``condition()`` holds (a state, not a duration, decides)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached within %s s" % timeout)
+        await asyncio.sleep(0.005)
+
+
 def test_200_concurrent_async_callers_with_2_threads_one_token_request(msads_emulator, msads_conn, tmp_path: Path):
     msads_emulator.latency = 0.2  # every caller arrives while the first refresh is in flight
     store = FileTokenStore(tmp_path / "store")  # the cross-process file lock is taken too
@@ -49,8 +59,12 @@ def test_cancelled_waiters_leave_the_lock_free(msads_emulator, msads_conn, tmp_p
 
     async def main() -> str:
         first = asyncio.ensure_future(MicrosoftAdsHook(token_store=store).aget_access_token())
+        # Only once the first caller's refresh is at the emulator (it holds the lock) do the others
+        # start: started together, any of them may win the lock (their connection lookups run in
+        # the executor's threads), and a winner cancelled mid-request is a different test.
+        await _until(lambda: msads_emulator.counters["token.refresh_token"] == 1)
         waiters = [asyncio.ensure_future(MicrosoftAdsHook(token_store=store).aget_access_token()) for _ in range(50)]
-        await asyncio.sleep(0.1)  # all 50 are queued behind the first refresh
+        await asyncio.sleep(0.1)  # let them queue behind it (the assertions hold however far they got)
         for waiter in waiters:
             waiter.cancel()
         results = await asyncio.gather(*waiters, return_exceptions=True)
@@ -63,7 +77,7 @@ def test_cancelled_waiters_leave_the_lock_free(msads_emulator, msads_conn, tmp_p
         # And a cancelled holder releases it too.
         msads_emulator.expire_access_tokens()
         holder = asyncio.ensure_future(MicrosoftAdsHook(token_store=store).token_manager.aget_token(force_refresh=True))
-        await asyncio.sleep(0.2)  # it holds the lock and waits for the emulator
+        await _until(lambda: msads_emulator.counters["token.refresh_token"] == 2)  # holds the lock, waits for the answer
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):
             await holder
