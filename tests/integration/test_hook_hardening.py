@@ -36,7 +36,7 @@ async def _until(condition, timeout: float = 30.0) -> None:
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
-            raise AssertionError("condition not reached within %s s" % timeout)
+            raise AssertionError(f"condition not reached within {timeout} s")
         await asyncio.sleep(0.005)
 
 
