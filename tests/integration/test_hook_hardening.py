@@ -77,7 +77,8 @@ def test_cancelled_waiters_leave_the_lock_free(msads_emulator, msads_conn, tmp_p
         # And a cancelled holder releases it too.
         msads_emulator.expire_access_tokens()
         holder = asyncio.ensure_future(MicrosoftAdsHook(token_store=store).token_manager.aget_token(force_refresh=True))
-        await _until(lambda: msads_emulator.counters["token.refresh_token"] == 2)  # holds the lock, waits for the answer
+        # It holds the lock once its request is at the emulator (which answers only after latency).
+        await _until(lambda: msads_emulator.counters["token.refresh_token"] == 2)
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):
             await holder
