@@ -248,12 +248,16 @@ import json, sys
 import s3fs, aiobotocore, airflow.providers.amazon.aws.fs.s3  # imported before measuring
 from airflow_provider_msads import reporting
 from airflow_provider_msads.hooks.msads import publish_to_object_storage
+from airflow_provider_msads.reporting.destinations import check_destination
 
 def peak_kib() -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 url, destination = sys.argv[1], sys.argv[2]
+# As the operator does before submitting: the bucket check makes the S3 client (botocore loads its
+# service model, tens of MB on some versions), so what is measured next is the report's transfer.
+check_destination(destination)
 before = peak_kib()
 result = reporting.download_report(url, destination, publish=publish_to_object_storage, timeout=600)
 print(json.dumps({"growth_kib": peak_kib() - before, "rows": result.rows, "bytes": result.bytes}))
@@ -295,7 +299,9 @@ def test_big_report_appears_whole_with_bounded_memory(msads_emulator, report_con
     assert _open_uploads(s3_conn, bucket) == []
     # The local download alone grows by under 64 MB (test_reporting_memory); the upload adds its
     # 8 MiB parts a few times over (s3fs buffer, botocore's body and checksum), not the report.
-    assert figures["growth_kib"] < 96 * 1024, figures
+    # Seen 48-52 MB once the client exists (about 100 MB on Airflow 2.11's botocore when the child
+    # also counted making the client).
+    assert figures["growth_kib"] < 80 * 1024, figures
 
 
 def test_the_aws_connection_can_turn_checksums_off(s3_conn: S3Server, tmp_path: Path, monkeypatch):
