@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,10 @@ def test_failed_upload_leaves_no_blob(azure_conn: AzureServer, tmp_path: Path, m
         def read(self, size: int) -> bytes:
             nonlocal reads
             reads += 1
-            if reads > 2:
+            if reads > 2:  # once both blocks read before are at the store, the disk fails
+                deadline = time.monotonic() + 30
+                while len(azure_conn.uncommitted_blocks(container, "r.csv")) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # a readiness wait (the block in flight), not timing
                 raise OSError("disk went away")
             return self.handle.read(size)
 
