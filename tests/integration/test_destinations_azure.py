@@ -123,7 +123,7 @@ def test_failed_upload_leaves_no_blob(azure_conn: AzureServer, tmp_path: Path, m
         def __exit__(self, *exc: object) -> None:
             self.handle.close()
 
-        def read(self, size: int) -> bytes:
+        def readinto(self, buffer: bytearray) -> int:
             nonlocal reads
             reads += 1
             if reads > 2:  # once both blocks read before are at the store, the disk fails
@@ -131,7 +131,7 @@ def test_failed_upload_leaves_no_blob(azure_conn: AzureServer, tmp_path: Path, m
                 while len(azure_conn.uncommitted_blocks(container, "r.csv")) < 2 and time.monotonic() < deadline:
                     time.sleep(0.01)  # a readiness wait (the block in flight), not timing
                 raise OSError("disk went away")
-            return self.handle.read(size)
+            return self.handle.readinto(buffer)
 
     def open_breaking(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         handle = real_open(path, mode, *args, **kwargs)
