@@ -15,11 +15,14 @@ writes through ``wasb_default``.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -147,6 +150,57 @@ def test_failed_upload_leaves_no_blob(azure_conn: AzureServer, tmp_path: Path, m
     assert azure_conn.read(container, "r.csv") == b"yesterday's report"
     staged = azure_conn.uncommitted_blocks(container, "r.csv")
     assert staged == [destinations.UPLOAD_BLOCK_SIZE] * 2, staged
+
+
+def test_interrupted_upload_is_cancelled_before_the_commit(azure_conn: AzureServer, tmp_path: Path, monkeypatch):
+    """A task timeout or SIGTERM raises in the thread that waits for the upload (Airflow's signal
+    handlers) while the blocks go out on adlfs's loop: the upload must stop there, not commit the
+    blob later behind the failed task's back."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from azure.storage.blob.aio import BlobClient
+
+    class TaskTimeout(Exception):
+        pass
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise TaskTimeout("Timeout, PID: 1")
+
+    container = azure_conn.create_container("lake-interrupted")
+    local = tmp_path / "report.csv"
+    local.write_bytes(b"x" * (3 * destinations.UPLOAD_BLOCK_SIZE))
+    main_thread = threading.main_thread().ident
+    assert main_thread == threading.get_ident()
+    real_stage = BlobClient.stage_block
+    calls: list[str] = []
+    cancelled = threading.Event()
+
+    async def stage_block(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("stage_block")
+        if len(calls) == 2:  # the worker's timeout fires while block 2 is on its way
+            signal.pthread_kill(main_thread, signal.SIGUSR1)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        return await real_stage(self, *args, **kwargs)
+
+    async def commit_block_list(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("commit_block_list")
+        raise AssertionError("committed after the task was interrupted")
+
+    monkeypatch.setattr(BlobClient, "stage_block", stage_block)
+    monkeypatch.setattr(BlobClient, "commit_block_list", commit_block_list)
+    path = ObjectStoragePath(azure_conn.url(container, "r.csv"))
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        with pytest.raises(TaskTimeout):
+            destinations.upload_file(str(local), path.fs, path.path, path.protocol)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert cancelled.is_set()  # the block in flight was cancelled before the error was raised
+    assert "commit_block_list" not in calls
+    assert azure_conn.blobs(container) == {}
 
 
 @pytest.mark.parametrize("size", [0, 5, destinations.UPLOAD_BLOCK_SIZE, destinations.UPLOAD_BLOCK_SIZE + 1])
