@@ -60,9 +60,9 @@ test-gcs: $(GCS_STAMP)
 # folder. Azurite 3.35 is the newest that runs on Node.js 20 (3.36 wants 21+). Needs node and npm
 # (.ci/run installs Debian's when missing).
 AZURE_VENV := .venv-azure
-AZURE_STAMP := $(AZURE_VENV)/.installed-$(AIRFLOW_VERSION)
-AZURE_TESTS := tests/integration/test_destinations_azure.py
 AZURITE_VERSION := 3.35.0
+AZURE_STAMP := $(AZURE_VENV)/.installed-$(AIRFLOW_VERSION)-azurite-$(AZURITE_VERSION)
+AZURE_TESTS := tests/integration/test_destinations_azure.py
 
 $(AZURE_STAMP): $(UV) pyproject.toml
 	@command -v npm >/dev/null 2>&1 || { echo "!! npm is needed for Azurite: apt-get install -y nodejs npm" >&2; exit 1; }
@@ -90,8 +90,8 @@ browser:
 
 # The suite runs as two pytest sessions at once (scripts/run_side_by_side.py), each with its own
 # metastore: the browser and reliability tests (Airflow servers and child processes, mostly
-# waiting) beside the rest, which is followed by the gs:// and abfs:// tests in their own venvs and by the
-# quick run of the benchmarks (moved there from the reliability session to even out the two:
+# waiting) beside the rest, which is followed by the gs:// and abfs:// tests in their own venvs and
+# by the quick run of the benchmarks (moved there from the reliability session to even out the two:
 # about 11 and 13 minutes before). The second session's output is printed when both are done;
 # either failing fails the target.
 BENCH_TESTS := tests/reliability/test_rel_benchmarks_quick.py
