@@ -50,9 +50,11 @@ def is_forbidden(exc: BaseException) -> bool:
 def block_id(upload: str, number: int) -> str:
     """The block's ID: 32 characters, the upload's own prefix and the block's number.
 
-    Azure wants every block ID of one blob to have the same length (Put Block), uncommitted blocks
-    of an earlier, abandoned upload to that name included: 32 is what adlfs uses too. The random
-    prefix keeps two uploads to one name from taking each other's blocks.
+    Azure wants every block ID of one blob to have the same length
+    (https://learn.microsoft.com/rest/api/storageservices/put-block), uncommitted blocks of an
+    earlier, abandoned upload to that name included (Azurite answers another length with 400
+    InvalidBlobOrBlock): 32 is what adlfs uses too. The random prefix keeps two uploads to one name
+    from taking each other's blocks.
     """
     return f"{upload}{number:08d}"
 
