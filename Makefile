@@ -26,7 +26,7 @@ AS_OF_3.2.2 := 2026-06-15
 as_of = $(if $(AS_OF_$(1)),--exclude-newer $(AS_OF_$(1)) \
 	--exclude-newer-package apache-airflow-providers-common-compat=2100-01-01 --exclude-newer-package msads=2100-01-01)
 
-.PHONY: venv lint typecheck unit test test-gcs browser test-package test-celery test-matrix test-postgres demo clean
+.PHONY: venv lint typecheck unit test test-gcs test-azure browser test-package test-celery test-matrix test-postgres demo clean
 
 # Debian's python3 has no venv module without the python3-venv package: install it when root with
 # apt-get (as .ci/run installs what it needs), else say so.
@@ -55,6 +55,25 @@ $(GCS_STAMP): $(UV) pyproject.toml
 test-gcs: $(GCS_STAMP)
 	$(GCS_VENV)/bin/python -m pytest -q -p no:cacheprovider $(GCS_TESTS)
 
+# abfs:// (Azure Blob) destinations the same way: the azure provider in .venv-azure, and Microsoft's
+# Azurite (npm; the blob service, started by the tests on loopback) installed inside that venv's
+# folder. Azurite 3.35 is the newest that runs on Node.js 20 (3.36 wants 21+). Needs node and npm
+# (.ci/run installs Debian's when missing).
+AZURE_VENV := .venv-azure
+AZURITE_VERSION := 3.35.0
+AZURE_STAMP := $(AZURE_VENV)/.installed-$(AIRFLOW_VERSION)-azurite-$(AZURITE_VERSION)
+AZURE_TESTS := tests/integration/test_destinations_azure.py
+
+$(AZURE_STAMP): $(UV) pyproject.toml
+	@command -v npm >/dev/null 2>&1 || { echo "!! npm is needed for Azurite: apt-get install -y nodejs npm" >&2; exit 1; }
+	$(UV) venv --quiet --allow-existing --python $(BIN)/python $(AZURE_VENV)
+	$(UV) pip install --quiet --python $(AZURE_VENV)/bin/python -e ".[test,test-azure]" "apache-airflow==$(AIRFLOW_VERSION)"
+	npm install --prefix $(AZURE_VENV)/azurite --no-save --no-audit --no-fund --loglevel=error "azurite@$(AZURITE_VERSION)"
+	touch $(AZURE_STAMP)
+
+test-azure: $(AZURE_STAMP)
+	$(AZURE_VENV)/bin/python -m pytest -q -p no:cacheprovider $(AZURE_TESTS)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,14 +90,14 @@ browser:
 
 # The suite runs as two pytest sessions at once (scripts/run_side_by_side.py), each with its own
 # metastore: the browser and reliability tests (Airflow servers and child processes, mostly
-# waiting) beside the rest, which is followed by the gs:// tests in their own venv and by the
-# quick run of the benchmarks (moved there from the reliability session to even out the two:
+# waiting) beside the rest, which is followed by the gs:// and abfs:// tests in their own venvs and
+# by the quick run of the benchmarks (moved there from the reliability session to even out the two:
 # about 11 and 13 minutes before). The second session's output is printed when both are done;
 # either failing fails the target.
 BENCH_TESTS := tests/reliability/test_rel_benchmarks_quick.py
 test: lint typecheck browser
 	$(BIN)/python scripts/run_side_by_side.py \
-	  "$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment --ignore=tests/browser --ignore=tests/reliability --ignore=$(GCS_TESTS) && $(MAKE) --no-print-directory test-gcs && $(BIN)/python -m pytest -q -p no:cacheprovider $(BENCH_TESTS)" \
+	  "$(BIN)/python -m pytest -q --ignore=tests/package --ignore=tests/deployment --ignore=tests/browser --ignore=tests/reliability --ignore=$(GCS_TESTS) --ignore=$(AZURE_TESTS) && $(MAKE) --no-print-directory test-gcs && $(MAKE) --no-print-directory test-azure && $(BIN)/python -m pytest -q -p no:cacheprovider $(BENCH_TESTS)" \
 	  --beside $(VENV)/test-browser-reliability.log "$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=$(BENCH_TESTS) tests/browser tests/reliability"
 
 # The package as users install it: `uv build` (wheel + sdist), the wheel in a clean venv with
@@ -95,7 +114,7 @@ test-package: venv
 test-matrix: $(foreach v,$(MATRIX),.venv-$(v)/.installed)
 	@for v in $(MATRIX); do \
 	  echo "== Airflow $$v: $(MATRIX_TESTS)"; \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider --ignore=$(GCS_TESTS) $(MATRIX_TESTS) || exit 1; \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider --ignore=$(GCS_TESTS) --ignore=$(AZURE_TESTS) $(MATRIX_TESTS) || exit 1; \
 	done
 
 # A CeleryExecutor deployment (Debian's redis-server and postgresql, started on loopback and removed

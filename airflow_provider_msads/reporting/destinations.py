@@ -34,6 +34,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_msads.errors import ReportRequestError
+from airflow_provider_msads.reporting import azure
 from airflow_provider_msads.reporting.scratch import (
     owner_tag,
     sweep_stale,
@@ -218,7 +219,11 @@ def _listed(fs: Any, bucket: str) -> bool:
 def _check_bucket(final: str, destination: str) -> None:
     from airflow_provider_msads.compat.versions import object_storage_path
 
-    path = object_storage_path(final)
+    try:
+        path = object_storage_path(final)
+        path.fs  # noqa: B018 - some Airflow versions find the scheme's file system only here
+    except ValueError as exc:  # a scheme no installed provider serves (wasb://, …): before any submit
+        raise _refuse(destination, f"cannot be opened ({exc})", azure.SCHEME_REMEDY) from None
     # Airflow 2.11's ObjectStoragePath keeps the connection id in the bucket ("aws_default@bucket").
     bucket = str(getattr(path, "bucket", "") or "").rpartition("@")[2]
     if not bucket:  # a store without buckets (memory://, …): nothing to check
@@ -238,7 +243,7 @@ def _check_bucket(final: str, destination: str) -> None:
             "Fix the bucket's name, or create the bucket; reports never create buckets, so a typo "
             "cannot send data to a new one.",
         ) from None
-    except OSError as exc:
+    except Exception as exc:  # OSError (s3fs, gcsfs) or the Azure SDK's HttpResponseError (adlfs)
         if not is_forbidden(exc):
             raise
         # Not allowed to look (403). A mistyped name can be somebody else's bucket that lets anyone
@@ -261,15 +266,16 @@ def _check_bucket(final: str, destination: str) -> None:
             f"names bucket {bucket!r}, which this connection may not inspect (access denied), so nothing shows "
             "that it is the bucket you mean rather than somebody else's",
             "Fix the bucket's name; or allow the connection to look at the bucket (s3:ListBucket, "
-            "storage.buckets.get); or, for a bucket that is write-only on purpose, list its name in the storage "
-            f'connection\'s extra, e.g. {{"{WRITE_ONLY_BUCKETS_EXTRA}": ["{bucket}"]}} on connection '
-            f"{conn_id or '<conn_id>'!r} (the destination must then name it: s3://<conn_id>@{bucket}/...).",
+            "storage.buckets.get, read permission on an Azure container); or, for a bucket that is write-only on "
+            f'purpose, list its name in the storage connection\'s extra, e.g. {{"{WRITE_ONLY_BUCKETS_EXTRA}": '
+            f'["{bucket}"]}} on connection {conn_id or "<conn_id>"!r} (the destination must then name it: '
+            f"{path.protocol}://<conn_id>@{bucket}/...).",
         ) from None
 
 
 def is_forbidden(exc: BaseException) -> bool:
     """A store's "access denied": s3fs raises PermissionError, gcsfs a plain ``OSError("Forbidden: …")``."""
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) or azure.is_forbidden(exc):  # the Azure SDK's 403 (adlfs)
         return True
     return type(exc) is OSError and str(exc).startswith("Forbidden")
 
@@ -382,10 +388,14 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
     straight to the final key, committed only after the last byte and cancelled on failure: no
     partial object ever sits under the final key, and a killed worker leaves an incomplete upload
     (invisible; on S3 the bucket's lifecycle rule removes it, see the README; a GCS session
-    expires by itself). Other stores: a hidden sibling key, then a move.
+    expires by itself). Azure Blob (adlfs): staged blocks committed by one Put Block List
+    (:mod:`.azure`). Other stores: a hidden sibling key, then a move.
     Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`UPLOAD_CONCURRENCY` on S3), not
     s3fs's 50 MiB default.
     """
+    if azure.is_blob_fs(fs):  # Azure Blob: staged blocks, one Put Block List (reporting/azure.py)
+        azure.upload_blocks(local, fs, path, UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY)
+        return
     if protocol in ATOMIC_COMMIT_PROTOCOLS:
         if _is_s3fs(fs) and os.path.getsize(local) > UPLOAD_BLOCK_SIZE:
             _upload_s3_multipart(local, fs, path)

@@ -19,6 +19,9 @@ from _support.s3 import s3_conn, s3_server  # noqa: F401 - fixtures: ONE moto se
 # (.venv-gcs): `make test` runs that file there by name (a file named on the command line is never
 # ignored); elsewhere a plain `pytest tests/integration` leaves it out instead of failing to import.
 collect_ignore = [] if importlib.util.find_spec("gcp_storage_emulator") else ["test_destinations_gcs.py"]
+# abfs:// destinations likewise (.venv-azure, `make test-azure`: the azure provider, adlfs, Azurite).
+if importlib.util.find_spec("adlfs") is None:
+    collect_ignore.append("test_destinations_azure.py")
 
 
 @pytest.fixture

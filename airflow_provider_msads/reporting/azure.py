@@ -1,0 +1,147 @@
+"""Azure Blob Storage destinations (``abfs://conn_id@container/path``: ObjectStoragePath with the
+microsoft-azure provider, which hands out adlfs's file system): the report becomes a block blob
+made of staged blocks (Put Block) that one Put Block List commits, so the blob appears under its
+final name only whole, without the copy a staging name and a move would cost.
+
+Why not adlfs's own file object: fsspec closes a file on the way out of a failing ``with`` block
+too, and closing an adlfs file commits its blocks: half a report would become the blob. It also
+stages one buffer's blocks and waits for them before reading on.
+
+A failed or interrupted upload leaves only uncommitted blocks: no blob under the name (not
+listed, not readable), and the service discards them by itself after 7 days
+(https://learn.microsoft.com/rest/api/storageservices/put-block-list: "Uncommitted blocks will
+expire"; Azure has no call to drop them sooner, short of committing a blob under that name).
+
+Imports of the Azure SDK stay out of this module: the provider's core must import without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import uuid
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Most blocks one Put Block List commits (https://learn.microsoft.com/rest/api/storageservices/put-block-list):
+#: the block grows beyond the upload block only for a file larger than 50,000 of them.
+MAX_BLOCKS = 50_000
+#: How long an interrupted upload (task timeout, SIGTERM) waits for its blocks in flight to be
+#: cancelled before the error is raised anyway.
+CANCEL_WAIT = 60.0
+
+
+def is_blob_fs(fs: Any) -> bool:
+    """adlfs's ``AzureBlobFileSystem`` (what ObjectStoragePath gives for ``abfs://``/``abfss://``),
+    whose async Blob service client the blocks are sent with."""
+    return type(fs).__module__.split(".")[0] == "adlfs" and hasattr(fs, "service_client") and hasattr(fs, "loop")
+
+
+def is_forbidden(exc: BaseException) -> bool:
+    """The Azure SDK's 403 (``HttpResponseError`` or ``ClientAuthenticationError``, which adlfs lets
+    through unchanged when a container cannot be inspected)."""
+    return type(exc).__module__.split(".")[0] == "azure" and getattr(exc, "status_code", None) == 403
+
+
+def block_id(upload: str, number: int) -> str:
+    """The block's ID: 32 characters, the upload's own prefix and the block's number.
+
+    Azure wants every block ID of one blob to have the same length
+    (https://learn.microsoft.com/rest/api/storageservices/put-block), uncommitted blocks of an
+    earlier, abandoned upload to that name included (Azurite answers another length with 400
+    InvalidBlobOrBlock): 32 is what adlfs uses too. The random prefix keeps two uploads to one name
+    from taking each other's blocks.
+    """
+    return f"{upload}{number:08d}"
+
+
+def upload_blocks(local: str, fs: Any, path: str, block_size: int, concurrency: int) -> None:
+    """Upload the file ``local`` to ``path`` (``container/blob``) as staged blocks of ``block_size``
+    bytes, ``concurrency`` of them in flight (a new one is read only when one is done: memory holds
+    that many blocks), committed by one Put Block List after the last.
+
+    Runs on adlfs's event loop while this thread waits; interrupted (a task timeout or SIGTERM
+    raises here), the upload is cancelled before the commit, and the thread waits at most
+    :data:`CANCEL_WAIT` for that before raising.
+    """
+    container, blob, _ = fs.split_path(path)
+    ended = threading.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
+        task = asyncio.ensure_future(_put_blocks(fs, local, container, blob, block_size, concurrency))
+        task.add_done_callback(lambda _: ended.set())
+        tasks.append(task)
+
+    def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
+        tasks[0].cancel()
+
+    fs.loop.call_soon_threadsafe(start)
+    try:
+        while not ended.wait(1.0):  # short waits: a signal handler's exception (task timeout) gets in
+            pass
+    except BaseException:
+        fs.loop.call_soon_threadsafe(cancel)
+        if not ended.wait(CANCEL_WAIT):
+            log.warning("The Azure upload to %s was not cancelled within %.0f s.", blob, CANCEL_WAIT)
+        raise
+    tasks[0].result()  # the upload's own error, if any (nothing was committed)
+    with contextlib.suppress(Exception):  # adlfs caches listings: the new blob must show up
+        fs.invalidate_cache(path)
+
+
+async def _put_blocks(fs: Any, local: str, container: str, blob: str, block_size: int, concurrency: int) -> None:
+    client = fs.service_client.get_blob_client(container, blob)
+    size = os.path.getsize(local)
+    block_size = max(block_size, -(-size // MAX_BLOCKS))
+    upload = uuid.uuid4().hex[:24]
+    ids: list[str] = []
+    in_flight: set[asyncio.Task[bytearray]] = set()
+    # One buffer per block in flight, reused (read into, sent from): a fresh 8 MiB bytes object per
+    # block, read in a worker thread and freed on the loop's, left the process's heap several
+    # blocks larger than what was in flight (benchmark P12).
+    free: list[bytearray] = []  # at most ``concurrency`` buffers in all
+
+    async def stage(block: str, buffer: bytearray, length: int) -> bytearray:
+        await client.stage_block(block_id=block, data=memoryview(buffer)[:length], length=length)
+        return buffer  # the store has the block: the buffer may take the next one
+
+    try:
+        with open(local, "rb") as source:
+            while True:
+                while len(in_flight) < concurrency:
+                    if not free:
+                        free.append(bytearray(block_size))
+                    buffer = free.pop()
+                    length = await asyncio.to_thread(source.readinto, buffer)
+                    if not length:
+                        free.append(buffer)
+                        break
+                    ids.append(block_id(upload, len(ids)))
+                    in_flight.add(asyncio.ensure_future(stage(ids[-1], buffer, length)))
+                if not in_flight:
+                    break
+                ready, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in ready:
+                    free.append(task.result())  # a refused block raises here
+        # The blob appears now, whole (an empty list makes an empty blob). The SDK encodes the IDs.
+        await client.commit_block_list(ids)
+    except BaseException:  # also CancelledError: the waiting thread was interrupted
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        raise
+
+
+#: The fix for a destination whose scheme no installed Airflow file system serves (``wasb://``,
+#: the WasbHook's own name, is one: ObjectStoragePath knows Azure Blob only as ``abfs://``).
+SCHEME_REMEDY = (
+    "Use a scheme an installed provider serves: Azure Blob Storage is "
+    "'abfs://<conn_id>@<container>/<path>' (or abfss://; wasb:// is not one of them) with "
+    "apache-airflow-providers-microsoft-azure, S3 's3://<conn_id>@<bucket>/<key>' with the amazon "
+    "provider, Google Cloud Storage 'gs://<conn_id>@<bucket>/<key>' with the google provider."
+)
