@@ -58,14 +58,14 @@ test-gcs: $(GCS_STAMP)
 # abfs:// (Azure Blob) destinations the same way: the azure provider in .venv-azure, and Microsoft's
 # Azurite (npm; the blob service, started by the tests on loopback) installed inside that venv's
 # folder. Azurite 3.35 is the newest that runs on Node.js 20 (3.36 wants 21+). Needs node and npm
-# (.ci/run installs Debian's when missing).
+# (installed from Debian when missing and root, as .ci/run does; Debian's npm brings nodejs).
 AZURE_VENV := .venv-azure
 AZURITE_VERSION := 3.35.0
 AZURE_STAMP := $(AZURE_VENV)/.installed-$(AIRFLOW_VERSION)-azurite-$(AZURITE_VERSION)
 AZURE_TESTS := tests/integration/test_destinations_azure.py
 
 $(AZURE_STAMP): $(UV) pyproject.toml
-	@command -v npm >/dev/null 2>&1 || { echo "!! npm is needed for Azurite: apt-get install -y nodejs npm" >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || scripts/debian-deps.sh --package npm
 	$(UV) venv --quiet --allow-existing --python $(BIN)/python $(AZURE_VENV)
 	$(UV) pip install --quiet --python $(AZURE_VENV)/bin/python -e ".[test,test-azure]" "apache-airflow==$(AIRFLOW_VERSION)"
 	npm install --prefix $(AZURE_VENV)/azurite --no-save --no-audit --no-fund --loglevel=error "azurite@$(AZURITE_VERSION)"
