@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -29,8 +30,8 @@ import stat
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -60,6 +61,8 @@ UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024  # also a multiple of 256 KiB, as GCS wants 
 #: report goes straight to its final key, which appears only when the upload is finalized. Others
 #: get a hidden staging key, then a move.
 ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
+#: The S3 schemes: written while the report arrives (:func:`output`), parts going out as they fill.
+S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
 #: S3 parts in flight at once. One at a time leaves the store idle while the worker reads and
 #: sends the next part (benchmark P8: a 1 GB report took 48-64 s against moto, boto3's 10-thread
 #: transfer 18-33 s); two overlap both, and made up most of the gap there. Each part in flight
@@ -70,6 +73,8 @@ UPLOAD_CONCURRENCY = 2
 #: How long a cancelled S3 upload (task timeout, SIGTERM) may take to abort its multipart upload
 #: before the error is raised anyway (the lifecycle rule then removes the upload, see the README).
 ABORT_WAIT = 60.0
+#: S3's most parts in one multipart upload.
+MAX_PARTS = 10_000
 
 
 #: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
@@ -324,6 +329,11 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
             field="destination",
             remedy="Use the hook or the operator, which publish through ObjectStoragePath.",
         )
+    streamed = _streaming_output(destination, publish)
+    if streamed is not None:  # S3: the parts go out while the report is still being written
+        with streamed as handle:
+            yield handle
+        return
     name = os.path.basename(urlsplit(destination).path) or "report.csv"
     folder = scratch or tempfile.gettempdir()
     fd, temp = tempfile.mkstemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", suffix=f"-{name[-40:]}", dir=folder)
@@ -334,6 +344,21 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _streaming_output(destination: str, publish: Publisher) -> contextlib.AbstractContextManager[IO[bytes]] | None:
+    """A writer that uploads as it is written, for the stores that have one (else None: a temporary
+    file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
+    asked to be handed a finished file."""
+    if publish is not publish_to_object_storage or _scheme(destination) not in S3_PROTOCOLS:
+        return None
+    from airflow_provider_msads.compat.versions import object_storage_path
+
+    check_destination(destination)  # as publish_to_object_storage() would, before the first byte
+    final = object_storage_path(destination)
+    if not _is_s3fs(final.fs):
+        return None
+    return _s3_stream(final.fs, final.path)
 
 
 @contextlib.contextmanager
@@ -428,38 +453,172 @@ def _is_s3fs(fs: Any) -> bool:
 
 
 def _upload_s3_multipart(local: str, fs: Any, path: str) -> None:
-    """A multipart upload to the final key with :data:`UPLOAD_CONCURRENCY` parts in flight,
-    completed after the last part and aborted on any failure, including this thread being
-    interrupted (a task timeout or SIGTERM raises here while the parts go out on fsspec's loop).
+    """A multipart upload of the file ``local`` to the final key with :data:`UPLOAD_CONCURRENCY`
+    parts in flight, completed after the last part and aborted on any failure, including this
+    thread being interrupted (see :class:`_S3Upload`)."""
+    bucket, key, _ = fs.split_path(path)
+    size = os.path.getsize(local)
+    part_size = max(UPLOAD_BLOCK_SIZE, -(-size // MAX_PARTS))
+
+    async def parts() -> AsyncGenerator[bytes, None]:
+        with open(local, "rb") as source:
+            while data := await asyncio.to_thread(source.read, part_size):
+                yield data
+
+    upload = _S3Upload(fs, key, _s3_multipart(fs, parts(), bucket, key))
+    upload.wait()
+    _forget_listing(fs, path)
+
+
+class _S3Upload:
+    """A coroutine on fsspec's loop (an S3 upload) that a worker thread starts and waits for.
 
     fsspec's own ``sync()`` would leave the coroutine running on its loop when the waiting thread
-    is interrupted (the upload would then complete after the task failed); here the task is
-    cancelled, and this thread waits (at most :data:`ABORT_WAIT`) for the abort before raising.
+    is interrupted (a task timeout or SIGTERM raises in that thread while the parts go out on the
+    loop: the upload would then complete after the task failed). Here the thread's interruption
+    cancels the coroutine (which aborts its multipart upload), and the thread waits at most
+    :data:`ABORT_WAIT` for that before raising.
     """
-    bucket, key, _ = fs.split_path(path)
-    ended = threading.Event()
-    tasks: list[asyncio.Task[None]] = []
 
-    def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
-        task = asyncio.ensure_future(_s3_multipart(fs, local, bucket, key))
-        task.add_done_callback(lambda _: ended.set())
-        tasks.append(task)
+    def __init__(self, fs: Any, key: str, work: Coroutine[Any, Any, None]) -> None:
+        self.loop: asyncio.AbstractEventLoop = fs.loop
+        self.key = key
+        self.ended = threading.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[threading.Event] = [self.ended]
 
-    def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
-        tasks[0].cancel()  # nothing if the upload already ended (it then aborted itself)
+        def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
+            task = asyncio.ensure_future(work)
+            task.add_done_callback(self._ended)
+            self._tasks.append(task)
 
-    fs.loop.call_soon_threadsafe(start)
-    try:
-        while not ended.wait(1.0):  # short waits: a signal handler's exception (task timeout) gets in
-            pass
-    except BaseException:
-        fs.loop.call_soon_threadsafe(cancel)
-        if not ended.wait(ABORT_WAIT):
+        self.loop.call_soon_threadsafe(start)
+
+    def _ended(self, _: object) -> None:  # on the loop
+        for event in list(self._listeners):
+            event.set()
+
+    def wait(self, until: threading.Event | None = None) -> None:
+        """Wait for the upload to end, or only until ``until`` is set; raise the upload's error if it
+        ended. Interrupted (task timeout, SIGTERM, Ctrl-C), abort it, then raise."""
+        event = until if until is not None else self.ended
+        if until is not None:
+            self._listeners.append(until)  # the upload's end wakes this wait too
+            if self.ended.is_set():  # it ended before the line above
+                until.set()
+        try:
+            while not event.wait(1.0):
+                pass  # short waits: a signal handler's exception (task timeout) gets in
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if until is not None:
+                self._listeners.remove(until)
+        if self.ended.is_set():
+            self._tasks[0].result()  # the upload's own error, if any (it aborted itself)
+
+    def abort(self) -> None:
+        """Cancel the upload (its multipart upload is aborted) and wait up to :data:`ABORT_WAIT`."""
+
+        def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
+            self._tasks[0].cancel()  # nothing if the upload already ended
+
+        self.loop.call_soon_threadsafe(cancel)
+        if not self.ended.wait(ABORT_WAIT):
             log.warning(
-                "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.", key, ABORT_WAIT
+                "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.",
+                self.key,
+                ABORT_WAIT,
             )
+
+
+class _S3StreamWriter(io.RawIOBase):
+    """What :func:`output` hands the report pipeline for S3: each :data:`UPLOAD_BLOCK_SIZE` written
+    is sent as a part of a multipart upload to the final key as soon as it fills, while the rest is
+    still being written. ``write`` waits while :data:`UPLOAD_CONCURRENCY` parts are in flight and
+    one more is waiting: memory holds a few parts, never the report. The upload starts only once
+    more than one part has been written; a smaller report is one PUT at :meth:`commit`.
+    """
+
+    def __init__(self, fs: Any, path: str) -> None:
+        super().__init__()
+        self.fs = fs
+        self.path = path
+        self.bucket, self.key, _ = fs.split_path(path)
+        self.size = 0
+        self._buffer = bytearray()
+        self._upload: _S3Upload | None = None
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)  # the next part, waiting
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.size
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to a closed report writer")
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self.size += view.nbytes
+        while len(self._buffer) > UPLOAD_BLOCK_SIZE:  # a full part, and more after it: not the last
+            part = bytes(memoryview(self._buffer)[:UPLOAD_BLOCK_SIZE])
+            del self._buffer[:UPLOAD_BLOCK_SIZE]
+            self._hand(part)
+        return view.nbytes
+
+    def _hand(self, part: bytes) -> None:
+        """Give the upload its next part (``b""``: no more), waiting while it has enough."""
+        if self._upload is None:
+
+            async def parts() -> AsyncGenerator[bytes, None]:
+                while data := await self._queue.get():
+                    yield data
+
+            self._upload = _S3Upload(self.fs, self.key, _s3_multipart(self.fs, parts(), self.bucket, self.key))
+        taken = threading.Event()
+        put = asyncio.run_coroutine_threadsafe(self._queue.put(part), self._upload.loop)
+        put.add_done_callback(lambda _: taken.set())
+        try:
+            self._upload.wait(until=taken)  # raises the upload's error if it failed meanwhile
+        finally:
+            put.cancel()  # nothing if it is in the queue; else nobody will take it
+
+    def commit(self) -> None:
+        """The report is whole: send what remains and complete the upload (or PUT a small report)."""
+        if self._upload is None:
+            _S3Upload(self.fs, self.key, _s3_put(self.fs, bytes(self._buffer), self.bucket, self.key)).wait()
+        else:
+            if self._buffer:
+                self._hand(bytes(self._buffer))
+            self._buffer = bytearray()
+            self._hand(b"")
+            self._upload.wait()
+        _forget_listing(self.fs, self.path)
+
+    def discard(self) -> None:
+        """Abort the multipart upload, if one was started (nothing was completed: no key appears)."""
+        self._buffer = bytearray()
+        if self._upload is not None:
+            self._upload.abort()
+
+
+@contextlib.contextmanager
+def _s3_stream(fs: Any, path: str) -> Iterator[IO[bytes]]:
+    writer = _S3StreamWriter(fs, path)
+    try:
+        yield cast(IO[bytes], writer)
+        writer.commit()
+    except BaseException:
+        writer.discard()
         raise
-    tasks[0].result()  # the upload's own error, if any (it was aborted)
+    finally:
+        writer.close()
+
+
+def _forget_listing(fs: Any, path: str) -> None:
     with contextlib.suppress(Exception):  # s3fs caches listings: the new key must show up
         fs.invalidate_cache(path)
 
@@ -475,16 +634,16 @@ def _checksum_algorithm(fs: Any) -> str | None:
     return "CRC32" if getattr(config, "request_checksum_calculation", None) == "when_supported" else None
 
 
-async def _s3_multipart(fs: Any, local: str, bucket: str, key: str) -> None:
+async def _s3_multipart(fs: Any, parts: AsyncGenerator[bytes, None], bucket: str, key: str) -> None:
     await fs.set_session()
     algorithm = _checksum_algorithm(fs)
     declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
     mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **declared)
     upload_id = mpu["UploadId"]
     try:
-        parts = await _send_parts(fs, local, bucket, key, upload_id, algorithm)
+        sent = await _send_parts(fs, parts, bucket, key, upload_id, algorithm)
         await fs._call_s3(
-            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sent}
         )
     except BaseException:  # also CancelledError: the waiting thread was interrupted
         with contextlib.suppress(Exception):
@@ -492,13 +651,17 @@ async def _s3_multipart(fs: Any, local: str, bucket: str, key: str) -> None:
         raise
 
 
+async def _s3_put(fs: Any, data: bytes, bucket: str, key: str) -> None:
+    """One PUT: a report smaller than a part (S3 makes a PUT's object appear whole, or not at all)."""
+    await fs.set_session()
+    await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data)
+
+
 async def _send_parts(
-    fs: Any, local: str, bucket: str, key: str, upload_id: str, algorithm: str | None
+    fs: Any, parts: AsyncGenerator[bytes, None], bucket: str, key: str, upload_id: str, algorithm: str | None
 ) -> list[dict[str, Any]]:
-    """Send the file's parts, :data:`UPLOAD_CONCURRENCY` at a time (a new one is read only when one
-    is done: memory holds that many parts); on failure the others are cancelled, then it raises."""
-    size = os.path.getsize(local)
-    part_size = max(UPLOAD_BLOCK_SIZE, -(-size // 10_000))  # S3 allows 10,000 parts
+    """Send the parts, :data:`UPLOAD_CONCURRENCY` at a time (the next one is taken only when one is
+    done: memory holds that many parts); on failure the others are cancelled, then it raises."""
     checksum = f"Checksum{algorithm}" if algorithm else None
     extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
 
@@ -514,18 +677,20 @@ async def _send_parts(
     done: list[dict[str, Any]] = []
     in_flight: set[asyncio.Task[dict[str, Any]]] = set()
     number = 0
+    more = True
     try:
-        with open(local, "rb") as source:
-            while True:
-                while len(in_flight) < UPLOAD_CONCURRENCY:
-                    data = await asyncio.to_thread(source.read, part_size)
-                    if not data:
-                        break
-                    number += 1
-                    in_flight.add(asyncio.ensure_future(send(number, data)))
-                    del data  # the task holds the part until the store has it
-                if not in_flight:
+        while more or in_flight:
+            while more and len(in_flight) < UPLOAD_CONCURRENCY:
+                data = await anext(parts, b"")
+                if not data:
+                    more = False
                     break
+                number += 1
+                if number > MAX_PARTS:
+                    raise OSError(f"S3 takes at most {MAX_PARTS:,} parts; the report is larger than that.")
+                in_flight.add(asyncio.ensure_future(send(number, data)))
+                del data  # the task holds the part until the store has it
+            if in_flight:
                 ready, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 done.extend(task.result() for task in ready)  # a failed part raises here
     except BaseException:
@@ -533,6 +698,8 @@ async def _send_parts(
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
         raise
+    finally:
+        await parts.aclose()  # the file it reads is closed now, not when the generator is collected
     return sorted(done, key=lambda part: int(part["PartNumber"]))
 
 
