@@ -314,3 +314,137 @@ def test_the_aws_connection_can_turn_checksums_off(s3_conn: S3Server, tmp_path: 
 
     assert "ChecksumAlgorithm" not in spy.kwargs_of("create_multipart_upload")[0]
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
+
+
+# ------------------------------------------------------------- streaming while the report is written
+
+CHUNK = 1024 * 1024  # what the report pipeline writes at a time (an inflated block, a gzip flush)
+
+
+class WatchedQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """The writer's hand-over queue, noticing when the writer has to wait (the queue is full)."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=1)
+        self.writer_waits = asyncio.Event()
+
+    async def put(self, item: bytes) -> None:
+        if self.full():
+            self.writer_waits.set()
+        await super().put(item)
+
+
+def _stream(s3: S3Server, bucket: str, key: str, data: bytes, **hooks: Any) -> Any:
+    """Write ``data`` through ``output()`` in CHUNK pieces, as the report pipeline does."""
+    with destinations.output(s3.url(bucket, key), publish_to_object_storage) as out:
+        for start in range(0, len(data), CHUNK):
+            out.write(data[start : start + CHUNK])
+            if "after_write" in hooks:
+                hooks["after_write"](out)
+        return out
+
+
+def _parts_bytes(parts: int, tail: bytes = b"end") -> bytes:
+    return b"".join(bytes([65 + n]) * destinations.UPLOAD_BLOCK_SIZE for n in range(parts)) + tail
+
+
+def test_streamed_report_sends_parts_while_written_with_a_bounded_queue(s3_conn: S3Server, monkeypatch):
+    """Parts leave while the report is still being written; while two parts are in flight the
+    writer may fill one more and have one waiting, then it waits: memory holds four parts at most,
+    whatever the report's size. The final key appears, whole, only when the ``with`` block ends."""
+    bucket = s3_conn.create_bucket("lake-stream")
+    data = _parts_bytes(6)
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    seen: dict[str, Any] = {}
+    queue = WatchedQueue()
+
+    async def held() -> None:  # parts 1 and 2 stay in flight until the writer has had to wait
+        await asyncio.wait_for(queue.writer_waits.wait(), timeout=60)
+        seen.setdefault("written_when_waiting", writer.tell())
+        seen.setdefault("in_flight", spy.in_flight)
+
+    spy.hooks = {1: held, 2: held}
+    writer: Any = None
+
+    def first_write(out: Any) -> None:
+        nonlocal writer
+        if writer is None:
+            writer, out._queue = out, queue
+        if out.tell() == len(data) - 3 and "keys_before_end" not in seen:
+            seen["keys_before_end"] = _keys(s3_conn, bucket)
+            seen["uploads_before_end"] = _open_uploads(s3_conn, bucket)
+
+    _stream(s3_conn, bucket, "r.csv", data, after_write=first_write)
+
+    block = destinations.UPLOAD_BLOCK_SIZE
+    # Waiting to hand over part 4: parts 1-2 in flight, part 3 waiting, part 4 just filled.
+    assert seen["in_flight"] == 2
+    assert 4 * block < seen["written_when_waiting"] <= 4 * block + CHUNK
+    assert seen["keys_before_end"] == {} and seen["uploads_before_end"] == ["r.csv"]
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
+    assert _open_uploads(s3_conn, bucket) == []
+    assert [kwargs["PartNumber"] for kwargs in spy.kwargs_of("upload_part")] == [1, 2, 3, 4, 5, 6, 7]
+    assert spy.most_in_flight == destinations.UPLOAD_CONCURRENCY
+    (completion,) = spy.kwargs_of("complete_multipart_upload")
+    assert all(p.get("ChecksumCRC32") for p in completion["MultipartUpload"]["Parts"])
+
+
+class TaskTimeout(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failure", ["producer error", "KeyboardInterrupt", "part refused", "timeout while waiting"])
+def test_failed_stream_leaves_no_object_and_no_open_upload(s3_conn: S3Server, monkeypatch, failure: str):
+    """Whatever ends the report midway (the download failing, Ctrl-C, the store refusing a part, a
+    task timeout while the writer waits for the store), nothing appears under the final key and the
+    multipart upload is aborted, not left to the lifecycle rule."""
+    bucket = s3_conn.create_bucket(f"lake-stream-{failure.split()[0].lower()}")
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    main_thread = threading.get_ident()
+    interrupt: type[BaseException] = {"KeyboardInterrupt": KeyboardInterrupt}.get(failure, RuntimeError)
+
+    def after_write(out: Any) -> None:
+        if failure in ("producer error", "KeyboardInterrupt") and out.tell() >= 3 * destinations.UPLOAD_BLOCK_SIZE:
+            raise interrupt("the report broke off")
+
+    async def refuse() -> None:
+        raise OSError("connection reset by the store")
+
+    async def time_out() -> None:  # the task's timeout fires while the writer waits for the store
+        signal.pthread_kill(main_thread, signal.SIGUSR1)
+        await asyncio.Event().wait()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise TaskTimeout("Timeout, PID: 1")
+
+    spy.hooks = {"part refused": {2: refuse}, "timeout while waiting": {1: time_out}}.get(failure, {})
+    expected = {"part refused": OSError, "timeout while waiting": TaskTimeout}.get(failure, interrupt)
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        with pytest.raises(expected):
+            _stream(s3_conn, bucket, "r.csv", _parts_bytes(5), after_write=after_write)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert _keys(s3_conn, bucket) == {}
+    assert _open_uploads(s3_conn, bucket) == []
+    assert len(spy.kwargs_of("create_multipart_upload")) == len(spy.kwargs_of("abort_multipart_upload")) == 1
+    assert spy.kwargs_of("complete_multipart_upload") == []
+
+
+def test_report_of_one_part_is_one_put(s3_conn: S3Server, monkeypatch):
+    """Up to one part, no multipart upload at all: one PUT when the report is complete, nothing
+    when it fails."""
+    bucket = s3_conn.create_bucket("lake-stream-small")
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    data = b"x" * destinations.UPLOAD_BLOCK_SIZE  # exactly one part
+    out = _stream(s3_conn, bucket, "r.csv", data)
+    assert out.tell() == len(data)
+
+    def broken_write(out: Any) -> None:
+        raise RuntimeError("the report broke off")
+
+    with pytest.raises(RuntimeError):
+        _stream(s3_conn, bucket, "broken.csv", b"header\r\n", after_write=broken_write)
+    assert [name for name, _ in spy.calls if name != "head_bucket"] == ["put_object"]
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
+    assert _keys(s3_conn, bucket) == {"r.csv": len(data)}
