@@ -460,10 +460,12 @@ def _upload_s3_multipart(local: str, fs: Any, path: str) -> None:
     size = os.path.getsize(local)
     part_size = max(UPLOAD_BLOCK_SIZE, -(-size // MAX_PARTS))
 
-    async def parts() -> AsyncGenerator[bytes, None]:
+    async def parts() -> AsyncGenerator[io.BytesIO, None]:
         with open(local, "rb") as source:
             while data := await asyncio.to_thread(source.read, part_size):
-                yield data
+                body = io.BytesIO(data)  # what botocore would wrap it in; aiohttp copies it (then data is freed)
+                del data
+                yield body
 
     upload = _S3Upload(fs, key, _s3_multipart(fs, parts(), bucket, key))
     upload.wait()
@@ -535,10 +537,14 @@ class _S3Upload:
 
 class _S3StreamWriter(io.RawIOBase):
     """What :func:`output` hands the report pipeline for S3: each :data:`UPLOAD_BLOCK_SIZE` written
-    is sent as a part of a multipart upload to the final key as soon as it fills, while the rest is
-    still being written. ``write`` waits while :data:`UPLOAD_CONCURRENCY` parts are in flight and
-    one more is waiting: memory holds a few parts, never the report. The upload starts only once
-    more than one part has been written; a smaller report is one PUT at :meth:`commit`.
+    is sent as a part of a multipart upload to the final key as soon as it is full and more
+    follows, while the rest is still being written. A full part waits in ``write`` until the upload
+    takes it (when fewer than :data:`UPLOAD_CONCURRENCY` are in flight): memory holds the parts in
+    flight and the one being filled, never the report. A report of one part or less is one PUT at
+    :meth:`commit`.
+
+    Each part is filled in its own ``BytesIO``, which goes to botocore and aiohttp as it is: a
+    ``bytes`` body would be wrapped in a ``BytesIO`` sharing it, which aiohttp then copies.
     """
 
     def __init__(self, fs: Any, path: str) -> None:
@@ -547,9 +553,9 @@ class _S3StreamWriter(io.RawIOBase):
         self.path = path
         self.bucket, self.key, _ = fs.split_path(path)
         self.size = 0
-        self._buffer = bytearray()
+        self._part = io.BytesIO()
         self._upload: _S3Upload | None = None
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)  # the next part, waiting
+        self._queue: asyncio.Queue[io.BytesIO | None] = asyncio.Queue(maxsize=1)  # the hand-over
 
     def writable(self) -> bool:
         return True
@@ -561,46 +567,60 @@ class _S3StreamWriter(io.RawIOBase):
         if self.closed:
             raise ValueError("write to a closed report writer")
         view = memoryview(data).cast("B")
-        self._buffer += view
-        self.size += view.nbytes
-        while len(self._buffer) > UPLOAD_BLOCK_SIZE:  # a full part, and more after it: not the last
-            part = bytes(memoryview(self._buffer)[:UPLOAD_BLOCK_SIZE])
-            del self._buffer[:UPLOAD_BLOCK_SIZE]
-            self._hand(part)
-        return view.nbytes
+        size = view.nbytes
+        while view.nbytes:
+            room = UPLOAD_BLOCK_SIZE - self._part.tell()
+            if not room:  # a full part, and more after it: not the last one
+                self._hand(self._part)
+                self._part, room = io.BytesIO(), UPLOAD_BLOCK_SIZE
+            self._part.write(view[:room])
+            view = view[room:]
+        self.size += size
+        return size
 
-    def _hand(self, part: bytes) -> None:
-        """Give the upload its next part (``b""``: no more), waiting while it has enough."""
+    def _hand(self, part: io.BytesIO | None) -> None:
+        """Give the upload its next part (None: no more), and wait until it has taken it."""
         if self._upload is None:
+            queue = self._queue
 
-            async def parts() -> AsyncGenerator[bytes, None]:
-                while data := await self._queue.get():
-                    yield data
+            async def parts() -> AsyncGenerator[io.BytesIO, None]:
+                while (body := await queue.get()) is not None:
+                    queue.task_done()
+                    yield body
 
-            self._upload = _S3Upload(self.fs, self.key, _s3_multipart(self.fs, parts(), self.bucket, self.key))
+            work = _s3_multipart(self.fs, parts(), self.bucket, self.key)
+            self._upload = _S3Upload(self.fs, self.key, work)
+        if part is not None:
+            part.seek(0)
+
+        async def give() -> None:
+            await self._queue.put(part)
+            if part is not None:
+                await self._queue.join()  # taken: now in flight
+
         taken = threading.Event()
-        put = asyncio.run_coroutine_threadsafe(self._queue.put(part), self._upload.loop)
-        put.add_done_callback(lambda _: taken.set())
+        handed = asyncio.run_coroutine_threadsafe(give(), self._upload.loop)
+        handed.add_done_callback(lambda _: taken.set())
         try:
             self._upload.wait(until=taken)  # raises the upload's error if it failed meanwhile
         finally:
-            put.cancel()  # nothing if it is in the queue; else nobody will take it
+            handed.cancel()  # nothing if it was taken; else nobody will take it
 
     def commit(self) -> None:
         """The report is whole: send what remains and complete the upload (or PUT a small report)."""
+        part, self._part = self._part, io.BytesIO()
         if self._upload is None:
-            _S3Upload(self.fs, self.key, _s3_put(self.fs, bytes(self._buffer), self.bucket, self.key)).wait()
+            part.seek(0)
+            _S3Upload(self.fs, self.key, _s3_put(self.fs, part, self.bucket, self.key)).wait()
         else:
-            if self._buffer:
-                self._hand(bytes(self._buffer))
-            self._buffer = bytearray()
-            self._hand(b"")
+            self._hand(part)
+            self._hand(None)
             self._upload.wait()
         _forget_listing(self.fs, self.path)
 
     def discard(self) -> None:
         """Abort the multipart upload, if one was started (nothing was completed: no key appears)."""
-        self._buffer = bytearray()
+        self._part = io.BytesIO()
         if self._upload is not None:
             self._upload.abort()
 
@@ -634,7 +654,7 @@ def _checksum_algorithm(fs: Any) -> str | None:
     return "CRC32" if getattr(config, "request_checksum_calculation", None) == "when_supported" else None
 
 
-async def _s3_multipart(fs: Any, parts: AsyncGenerator[bytes, None], bucket: str, key: str) -> None:
+async def _s3_multipart(fs: Any, parts: AsyncGenerator[io.BytesIO, None], bucket: str, key: str) -> None:
     await fs.set_session()
     algorithm = _checksum_algorithm(fs)
     declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
@@ -651,21 +671,21 @@ async def _s3_multipart(fs: Any, parts: AsyncGenerator[bytes, None], bucket: str
         raise
 
 
-async def _s3_put(fs: Any, data: bytes, bucket: str, key: str) -> None:
+async def _s3_put(fs: Any, data: io.BytesIO, bucket: str, key: str) -> None:
     """One PUT: a report smaller than a part (S3 makes a PUT's object appear whole, or not at all)."""
     await fs.set_session()
     await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data)
 
 
 async def _send_parts(
-    fs: Any, parts: AsyncGenerator[bytes, None], bucket: str, key: str, upload_id: str, algorithm: str | None
+    fs: Any, parts: AsyncGenerator[io.BytesIO, None], bucket: str, key: str, upload_id: str, algorithm: str | None
 ) -> list[dict[str, Any]]:
     """Send the parts, :data:`UPLOAD_CONCURRENCY` at a time (the next one is taken only when one is
     done: memory holds that many parts); on failure the others are cancelled, then it raises."""
     checksum = f"Checksum{algorithm}" if algorithm else None
     extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
 
-    async def send(number: int, data: bytes) -> dict[str, Any]:
+    async def send(number: int, data: io.BytesIO) -> dict[str, Any]:
         out = await fs._call_s3(
             "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
         )
@@ -681,8 +701,8 @@ async def _send_parts(
     try:
         while more or in_flight:
             while more and len(in_flight) < UPLOAD_CONCURRENCY:
-                data = await anext(parts, b"")
-                if not data:
+                data = await anext(parts, None)
+                if data is None:
                     more = False
                     break
                 number += 1

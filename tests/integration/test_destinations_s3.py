@@ -322,15 +322,20 @@ CHUNK = 1024 * 1024  # what the report pipeline writes at a time (an inflated bl
 
 
 class WatchedQueue(asyncio.Queue):  # type: ignore[type-arg]
-    """The writer's hand-over queue, noticing when the writer has to wait (the queue is full)."""
+    """The writer's hand-over queue, noting what the writer had written when it handed part 3."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: Any) -> None:
         super().__init__(maxsize=1)
-        self.writer_waits = asyncio.Event()
+        self.writer = writer
+        self.parts = 0
+        self.third_handed = asyncio.Event()
+        self.written_at_third = 0
 
-    async def put(self, item: bytes) -> None:
-        if self.full():
-            self.writer_waits.set()
+    async def put(self, item: Any) -> None:
+        self.parts += 1
+        if self.parts == 3:  # the writer waits in its write() until the upload takes this part
+            self.written_at_third = self.writer.tell()
+            self.third_handed.set()
         await super().put(item)
 
 
@@ -348,38 +353,37 @@ def _parts_bytes(parts: int, tail: bytes = b"end") -> bytes:
     return b"".join(bytes([65 + n]) * destinations.UPLOAD_BLOCK_SIZE for n in range(parts)) + tail
 
 
-def test_streamed_report_sends_parts_while_written_with_a_bounded_queue(s3_conn: S3Server, monkeypatch):
+def test_streamed_report_sends_parts_while_written_holding_three_at_most(s3_conn: S3Server, monkeypatch):
     """Parts leave while the report is still being written; while two parts are in flight the
-    writer may fill one more and have one waiting, then it waits: memory holds four parts at most,
-    whatever the report's size. The final key appears, whole, only when the ``with`` block ends."""
+    writer may fill one more, then it waits until the upload takes it: memory holds three parts at
+    most, whatever the report's size. The final key appears, whole, only when the ``with`` block
+    ends."""
     bucket = s3_conn.create_bucket("lake-stream")
     data = _parts_bytes(6)
     spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
     seen: dict[str, Any] = {}
-    queue = WatchedQueue()
+    queues: list[WatchedQueue] = []
 
-    async def held() -> None:  # parts 1 and 2 stay in flight until the writer has had to wait
-        await asyncio.wait_for(queue.writer_waits.wait(), timeout=60)
-        seen.setdefault("written_when_waiting", writer.tell())
-        seen.setdefault("in_flight", spy.in_flight)
+    async def held() -> None:  # parts 1 and 2 stay in flight until part 3 is handed over
+        await asyncio.wait_for(queues[0].third_handed.wait(), timeout=60)
+        seen.setdefault("written_after_third", queues[0].writer.tell())  # the writer still waits
 
     spy.hooks = {1: held, 2: held}
-    writer: Any = None
 
-    def first_write(out: Any) -> None:
-        nonlocal writer
-        if writer is None:
-            writer, out._queue = out, queue
+    def watch(out: Any) -> None:
+        if not queues:
+            queues.append(WatchedQueue(out))
+            out._queue = queues[0]
         if out.tell() == len(data) - 3 and "keys_before_end" not in seen:
             seen["keys_before_end"] = _keys(s3_conn, bucket)
             seen["uploads_before_end"] = _open_uploads(s3_conn, bucket)
 
-    _stream(s3_conn, bucket, "r.csv", data, after_write=first_write)
+    _stream(s3_conn, bucket, "r.csv", data, after_write=watch)
 
     block = destinations.UPLOAD_BLOCK_SIZE
-    # Waiting to hand over part 4: parts 1-2 in flight, part 3 waiting, part 4 just filled.
-    assert seen["in_flight"] == 2
-    assert 4 * block < seen["written_when_waiting"] <= 4 * block + CHUNK
+    # Part 3 is handed over once full (and more follows), and the writer waits until one of
+    # parts 1-2 is done: it has written nothing more meanwhile.
+    assert queues[0].written_at_third == seen["written_after_third"] == 3 * block
     assert seen["keys_before_end"] == {} and seen["uploads_before_end"] == ["r.csv"]
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
     assert _open_uploads(s3_conn, bucket) == []
