@@ -134,12 +134,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, size_mb: int | None = None, rounds: int | None = None) -> dict[str, Any]:
     from tests._support.local_servers import free_port, stop_process, wait_answering
     from tests._support.s3 import start_s3_server
 
-    size = (32 if quick else 1024) * 1024 * 1024
-    rounds = 1 if quick else 2
+    size = (size_mb or (32 if quick else 1024)) * 1024 * 1024
+    rounds = rounds or (1 if quick else 2)
     server = start_s3_server()
     folder = tempfile.mkdtemp(prefix="msads-bench-p8-")
     served = os.path.join(folder, "served")
