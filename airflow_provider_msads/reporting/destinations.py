@@ -2,8 +2,10 @@
 
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
 URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
-temporary sibling and an atomic rename; object stores get the file uploaded by a publisher (the
-Airflow shell's, on ObjectStoragePath, which calls :func:`upload_file`).
+temporary sibling and an atomic rename; S3 gets the report as a multipart upload while it is
+written (:class:`_S3StreamWriter`), completed only when the report is whole; other object stores
+get the finished file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
+calls :func:`upload_file`).
 
 What is refused, and why (also in the README):
 
@@ -313,11 +315,14 @@ def write_only_buckets(conn_id: str | None) -> frozenset[str]:
 
 @contextlib.contextmanager
 def output(destination: str, publish: Publisher | None, *, scratch: str | None = None) -> Iterator[IO[bytes]]:
-    """A temporary file that becomes ``destination`` on success and disappears on failure.
+    """A binary writer (``write``, ``tell``) whose bytes become ``destination`` when the ``with``
+    block ends normally, and nothing at all when it raises.
 
-    Local destinations (plain path or local URL) get the temporary file next to the final one,
-    so the move is an atomic rename; object-store destinations are written in ``scratch`` (the
-    temp folder by default), then published.
+    Local destinations (plain path or local URL) get a temporary file next to the final one, so
+    the move is an atomic rename. S3 destinations published by :func:`publish_to_object_storage`
+    get a writer sending the parts of a multipart upload as they fill, completed at the end
+    (:class:`_S3StreamWriter`). Other object stores (and other publishers) get a temporary file in
+    ``scratch`` (the temp folder by default), then ``publish``.
     """
     if is_local(destination):
         with _local_output(destination) as handle:
