@@ -3,7 +3,7 @@
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
 URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
 temporary sibling and an atomic rename; S3 gets the report as a multipart upload while it is
-written (:class:`_S3StreamWriter`), completed only when the report is whole; other object stores
+written (:class:`.s3_multipart.S3StreamWriter`), completed only when the report is whole; other object stores
 get the finished file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
 calls :func:`upload_file`).
 
@@ -22,21 +22,19 @@ What is refused, and why (also in the README):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
 import logging
 import os
 import shutil
 import stat
 import tempfile
-import threading
 import uuid
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
-from typing import IO, Any, cast
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_msads.errors import ReportRequestError
+from airflow_provider_msads.reporting.s3_multipart import PART_SIZE, is_s3fs, s3_stream, upload_multipart
 from airflow_provider_msads.reporting.scratch import (
     owner_tag,
     sweep_stale,
@@ -54,10 +52,8 @@ REPORT_FILE_MODE = 0o640
 WRITE_ONLY_BUCKETS_EXTRA = "msads_write_only_buckets"
 #: Prefix of the worker's scratch folders and files in the temp folder (the zip being downloaded).
 SCRATCH_PREFIX = "msads-report-"
-#: Upload block for object stores: what the upload holds in memory (a few times over, as s3fs and
-#: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
-#: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
-UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024  # also a multiple of 256 KiB, as GCS wants its resumable chunks
+#: Upload block for object stores: what the upload holds in memory; S3's part size (see there).
+UPLOAD_BLOCK_SIZE = PART_SIZE
 #: Stores whose uploads commit atomically and can be abandoned (fsspec's ``autocommit=False`` with
 #: ``commit``/``discard``): S3's multipart upload (s3fs), GCS's resumable upload (gcsfs). The
 #: report goes straight to its final key, which appears only when the upload is finalized. Others
@@ -65,18 +61,6 @@ UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024  # also a multiple of 256 KiB, as GCS wants 
 ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
 #: The S3 schemes: written while the report arrives (:func:`output`), parts going out as they fill.
 S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
-#: S3 parts in flight at once. One at a time leaves the store idle while the worker reads and
-#: sends the next part (benchmark P8: a 1 GB report took 48-64 s against moto, boto3's 10-thread
-#: transfer 18-33 s); two overlap both, and made up most of the gap there. Each part in flight
-#: holds about twice :data:`UPLOAD_BLOCK_SIZE` (the part, and asyncio's copy of what the socket
-#: has not taken yet), so memory stays tens of MB; four held ~105 MB, with no clear gain over two
-#: on a 2-core machine.
-UPLOAD_CONCURRENCY = 2
-#: How long a cancelled S3 upload (task timeout, SIGTERM) may take to abort its multipart upload
-#: before the error is raised anyway (the lifecycle rule then removes the upload, see the README).
-ABORT_WAIT = 60.0
-#: S3's most parts in one multipart upload.
-MAX_PARTS = 10_000
 
 
 #: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
@@ -321,7 +305,7 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
     Local destinations (plain path or local URL) get a temporary file next to the final one, so
     the move is an atomic rename. S3 destinations published by :func:`publish_to_object_storage`
     get a writer sending the parts of a multipart upload as they fill, completed at the end
-    (:class:`_S3StreamWriter`). Other object stores (and other publishers) get a temporary file in
+    (:class:`.s3_multipart.S3StreamWriter`). Other object stores (and other publishers) get a temporary file in
     ``scratch`` (the temp folder by default), then ``publish``.
     """
     if is_local(destination):
@@ -361,9 +345,9 @@ def _streaming_output(destination: str, publish: Publisher) -> contextlib.Abstra
 
     check_destination(destination)  # as publish_to_object_storage() would, before the first byte
     final = object_storage_path(destination)
-    if not _is_s3fs(final.fs):
+    if not is_s3fs(final.fs):
         return None
-    return _s3_stream(final.fs, final.path)
+    return s3_stream(final.fs, final.path)
 
 
 @contextlib.contextmanager
@@ -413,12 +397,12 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
     partial object ever sits under the final key, and a killed worker leaves an incomplete upload
     (invisible; on S3 the bucket's lifecycle rule removes it, see the README; a GCS session
     expires by itself). Other stores: a hidden sibling key, then a move.
-    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`UPLOAD_CONCURRENCY` on S3), not
+    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`.s3_multipart.UPLOAD_CONCURRENCY` on S3), not
     s3fs's 50 MiB default.
     """
     if protocol in ATOMIC_COMMIT_PROTOCOLS:
-        if _is_s3fs(fs) and os.path.getsize(local) > UPLOAD_BLOCK_SIZE:
-            _upload_s3_multipart(local, fs, path)
+        if is_s3fs(fs) and os.path.getsize(local) > UPLOAD_BLOCK_SIZE:
+            upload_multipart(local, fs, path)
         else:  # GCS, another S3 implementation, or a file of one part (a single atomic PUT)
             _upload_committed(local, fs, path)
         return
@@ -447,285 +431,6 @@ def _upload_committed(local: str, fs: Any, path: str) -> None:
             target.discard()  # aborts the multipart upload, cancels the resumable session
         target.closed = True  # nothing to flush: a later close() (or __del__) must not upload
         raise
-
-
-def _is_s3fs(fs: Any) -> bool:
-    """s3fs's file system (ObjectStoragePath's S3), whose async client the parts are sent with.
-
-    Its file object (:func:`_upload_committed`) sends one part at a time and waits for each.
-    """
-    return type(fs).__module__.split(".")[0] == "s3fs" and hasattr(fs, "_call_s3") and hasattr(fs, "loop")
-
-
-def _upload_s3_multipart(local: str, fs: Any, path: str) -> None:
-    """A multipart upload of the file ``local`` to the final key with :data:`UPLOAD_CONCURRENCY`
-    parts in flight, completed after the last part and aborted on any failure, including this
-    thread being interrupted (see :class:`_S3Upload`)."""
-    bucket, key, _ = fs.split_path(path)
-    size = os.path.getsize(local)
-    part_size = max(UPLOAD_BLOCK_SIZE, -(-size // MAX_PARTS))
-
-    async def parts() -> AsyncGenerator[io.BytesIO, None]:
-        with open(local, "rb") as source:
-            while data := await asyncio.to_thread(source.read, part_size):
-                body = io.BytesIO(data)  # what botocore would wrap it in; aiohttp copies it (then data is freed)
-                del data
-                yield body
-
-    upload = _S3Upload(fs, key, _s3_multipart(fs, parts(), bucket, key))
-    upload.wait()
-    _forget_listing(fs, path)
-
-
-class _S3Upload:
-    """A coroutine on fsspec's loop (an S3 upload) that a worker thread starts and waits for.
-
-    fsspec's own ``sync()`` would leave the coroutine running on its loop when the waiting thread
-    is interrupted (a task timeout or SIGTERM raises in that thread while the parts go out on the
-    loop: the upload would then complete after the task failed). Here the thread's interruption
-    cancels the coroutine (which aborts its multipart upload), and the thread waits at most
-    :data:`ABORT_WAIT` for that before raising.
-    """
-
-    def __init__(self, fs: Any, key: str, work: Coroutine[Any, Any, None]) -> None:
-        self.loop: asyncio.AbstractEventLoop = fs.loop
-        self.key = key
-        self.ended = threading.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._listeners: list[threading.Event] = [self.ended]
-
-        def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
-            task = asyncio.ensure_future(work)
-            task.add_done_callback(self._ended)
-            self._tasks.append(task)
-
-        self.loop.call_soon_threadsafe(start)
-
-    def _ended(self, _: object) -> None:  # on the loop
-        for event in list(self._listeners):
-            event.set()
-
-    def wait(self, until: threading.Event | None = None) -> None:
-        """Wait for the upload to end, or only until ``until`` is set; raise the upload's error if it
-        ended. Interrupted (task timeout, SIGTERM, Ctrl-C), abort it, then raise."""
-        event = until if until is not None else self.ended
-        if until is not None:
-            self._listeners.append(until)  # the upload's end wakes this wait too
-            if self.ended.is_set():  # it ended before the line above
-                until.set()
-        try:
-            while not event.wait(1.0):
-                pass  # short waits: a signal handler's exception (task timeout) gets in
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            if until is not None:
-                self._listeners.remove(until)
-        if self.ended.is_set():
-            self._tasks[0].result()  # the upload's own error, if any (it aborted itself)
-
-    def abort(self) -> None:
-        """Cancel the upload (its multipart upload is aborted) and wait up to :data:`ABORT_WAIT`."""
-
-        def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
-            self._tasks[0].cancel()  # nothing if the upload already ended
-
-        self.loop.call_soon_threadsafe(cancel)
-        if not self.ended.wait(ABORT_WAIT):
-            log.warning(
-                "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.",
-                self.key,
-                ABORT_WAIT,
-            )
-
-
-class _S3StreamWriter(io.RawIOBase):
-    """What :func:`output` hands the report pipeline for S3: each :data:`UPLOAD_BLOCK_SIZE` written
-    is sent as a part of a multipart upload to the final key as soon as it is full and more
-    follows, while the rest is still being written. A full part waits in ``write`` until the upload
-    takes it (when fewer than :data:`UPLOAD_CONCURRENCY` are in flight): memory holds the parts in
-    flight and the one being filled, never the report. A report of one part or less is one PUT at
-    :meth:`commit`.
-
-    Each part is filled in its own ``BytesIO``, which goes to botocore and aiohttp as it is: a
-    ``bytes`` body would be wrapped in a ``BytesIO`` sharing it, which aiohttp then copies.
-    """
-
-    def __init__(self, fs: Any, path: str) -> None:
-        super().__init__()
-        self.fs = fs
-        self.path = path
-        self.bucket, self.key, _ = fs.split_path(path)
-        self.size = 0
-        self._part = io.BytesIO()
-        self._upload: _S3Upload | None = None
-        self._queue: asyncio.Queue[io.BytesIO | None] = asyncio.Queue(maxsize=1)  # the hand-over
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.size
-
-    def write(self, data: Any) -> int:
-        if self.closed:
-            raise ValueError("write to a closed report writer")
-        view = memoryview(data).cast("B")
-        size = view.nbytes
-        while view.nbytes:
-            room = UPLOAD_BLOCK_SIZE - self._part.tell()
-            if not room:  # a full part, and more after it: not the last one
-                self._hand(self._part)
-                self._part, room = io.BytesIO(), UPLOAD_BLOCK_SIZE
-            self._part.write(view[:room])
-            view = view[room:]
-        self.size += size
-        return size
-
-    def _hand(self, part: io.BytesIO | None) -> None:
-        """Give the upload its next part (None: no more), and wait until it has taken it."""
-        if self._upload is None:
-            queue = self._queue
-
-            async def parts() -> AsyncGenerator[io.BytesIO, None]:
-                while (body := await queue.get()) is not None:
-                    queue.task_done()
-                    yield body
-
-            work = _s3_multipart(self.fs, parts(), self.bucket, self.key)
-            self._upload = _S3Upload(self.fs, self.key, work)
-        if part is not None:
-            part.seek(0)
-
-        async def give() -> None:
-            await self._queue.put(part)
-            if part is not None:
-                await self._queue.join()  # taken: now in flight
-
-        taken = threading.Event()
-        handed = asyncio.run_coroutine_threadsafe(give(), self._upload.loop)
-        handed.add_done_callback(lambda _: taken.set())
-        try:
-            self._upload.wait(until=taken)  # raises the upload's error if it failed meanwhile
-        finally:
-            handed.cancel()  # nothing if it was taken; else nobody will take it
-
-    def commit(self) -> None:
-        """The report is whole: send what remains and complete the upload (or PUT a small report)."""
-        part, self._part = self._part, io.BytesIO()
-        if self._upload is None:
-            part.seek(0)
-            _S3Upload(self.fs, self.key, _s3_put(self.fs, part, self.bucket, self.key)).wait()
-        else:
-            self._hand(part)
-            self._hand(None)
-            self._upload.wait()
-        _forget_listing(self.fs, self.path)
-
-    def discard(self) -> None:
-        """Abort the multipart upload, if one was started (nothing was completed: no key appears)."""
-        self._part = io.BytesIO()
-        if self._upload is not None:
-            self._upload.abort()
-
-
-@contextlib.contextmanager
-def _s3_stream(fs: Any, path: str) -> Iterator[IO[bytes]]:
-    writer = _S3StreamWriter(fs, path)
-    try:
-        yield cast(IO[bytes], writer)
-        writer.commit()
-    except BaseException:
-        writer.discard()
-        raise
-    finally:
-        writer.close()
-
-
-def _forget_listing(fs: Any, path: str) -> None:
-    with contextlib.suppress(Exception):  # s3fs caches listings: the new key must show up
-        fs.invalidate_cache(path)
-
-
-def _checksum_algorithm(fs: Any) -> str | None:
-    """``CRC32`` when the client sends checksums by default (botocore's ``when_supported``), as
-    boto3's transfer does: the upload is declared with it and the completion lists each part's
-    checksum, so the store checks parts against the whole (and need not read the whole object
-    again to compute a full-object checksum). ``when_required`` (some S3-compatible stores
-    reject checksums): none, as before."""
-    client = getattr(fs, "s3", None)
-    config = getattr(getattr(client, "meta", None), "config", None)
-    return "CRC32" if getattr(config, "request_checksum_calculation", None) == "when_supported" else None
-
-
-async def _s3_multipart(fs: Any, parts: AsyncGenerator[io.BytesIO, None], bucket: str, key: str) -> None:
-    await fs.set_session()
-    algorithm = _checksum_algorithm(fs)
-    declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
-    mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **declared)
-    upload_id = mpu["UploadId"]
-    try:
-        sent = await _send_parts(fs, parts, bucket, key, upload_id, algorithm)
-        await fs._call_s3(
-            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sent}
-        )
-    except BaseException:  # also CancelledError: the waiting thread was interrupted
-        with contextlib.suppress(Exception):
-            await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-        raise
-
-
-async def _s3_put(fs: Any, data: io.BytesIO, bucket: str, key: str) -> None:
-    """One PUT: a report smaller than a part (S3 makes a PUT's object appear whole, or not at all)."""
-    await fs.set_session()
-    await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data)
-
-
-async def _send_parts(
-    fs: Any, parts: AsyncGenerator[io.BytesIO, None], bucket: str, key: str, upload_id: str, algorithm: str | None
-) -> list[dict[str, Any]]:
-    """Send the parts, :data:`UPLOAD_CONCURRENCY` at a time (the next one is taken only when one is
-    done: memory holds that many parts); on failure the others are cancelled, then it raises."""
-    checksum = f"Checksum{algorithm}" if algorithm else None
-    extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
-
-    async def send(number: int, data: io.BytesIO) -> dict[str, Any]:
-        out = await fs._call_s3(
-            "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
-        )
-        part = {"PartNumber": number, "ETag": out["ETag"]}
-        if checksum and checksum in out:
-            part[checksum] = out[checksum]
-        return part
-
-    done: list[dict[str, Any]] = []
-    in_flight: set[asyncio.Task[dict[str, Any]]] = set()
-    number = 0
-    more = True
-    try:
-        while more or in_flight:
-            while more and len(in_flight) < UPLOAD_CONCURRENCY:
-                data = await anext(parts, None)
-                if data is None:
-                    more = False
-                    break
-                number += 1
-                if number > MAX_PARTS:
-                    raise OSError(f"S3 takes at most {MAX_PARTS:,} parts; the report is larger than that.")
-                in_flight.add(asyncio.ensure_future(send(number, data)))
-                del data  # the task holds the part until the store has it
-            if in_flight:
-                ready, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                done.extend(task.result() for task in ready)  # a failed part raises here
-    except BaseException:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
-        raise
-    finally:
-        await parts.aclose()  # the file it reads is closed now, not when the generator is collected
-    return sorted(done, key=lambda part: int(part["PartNumber"]))
 
 
 def publish_to_object_storage(local: str, destination: str) -> None:

@@ -31,7 +31,7 @@ from _support.s3 import S3Server
 from airflow_provider_msads.errors import ReportRequestError
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, publish_to_object_storage
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
-from airflow_provider_msads.reporting import destinations
+from airflow_provider_msads.reporting import destinations, s3_multipart
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,7 @@ def test_parts_go_out_concurrently_and_arrive_whole_in_order(s3_conn: S3Server, 
     spy.hooks = {1: first, 2: second}
     destinations.upload_file(str(local), path.fs, path.path, path.protocol)
 
-    assert spy.most_in_flight == destinations.UPLOAD_CONCURRENCY == 2  # never more than the bound
+    assert spy.most_in_flight == s3_multipart.UPLOAD_CONCURRENCY == 2  # never more than the bound
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
     assert _open_uploads(s3_conn, bucket) == []
     # Declared and listed with CRC32, as boto3's transfer does (the store checks parts, not a re-read).
@@ -388,7 +388,7 @@ def test_streamed_report_sends_parts_while_written_holding_three_at_most(s3_conn
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
     assert _open_uploads(s3_conn, bucket) == []
     assert [kwargs["PartNumber"] for kwargs in spy.kwargs_of("upload_part")] == [1, 2, 3, 4, 5, 6, 7]
-    assert spy.most_in_flight == destinations.UPLOAD_CONCURRENCY
+    assert spy.most_in_flight == s3_multipart.UPLOAD_CONCURRENCY
     (completion,) = spy.kwargs_of("complete_multipart_upload")
     assert all(p.get("ChecksumCRC32") for p in completion["MultipartUpload"]["Parts"])
 
