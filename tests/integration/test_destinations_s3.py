@@ -452,3 +452,24 @@ def test_report_of_one_part_is_one_put(s3_conn: S3Server, monkeypatch):
     assert [name for name, _ in spy.calls if name != "head_bucket"] == ["put_object"]
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
     assert _keys(s3_conn, bucket) == {"r.csv": len(data)}
+
+
+def test_parquet_streams_through_the_writer(s3_conn: S3Server):
+    """pyarrow's ParquetWriter (Parquet reports and Bulk files) writes to the S3 writer as to a
+    file: a file of a few parts arrives whole and reads back."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bucket = s3_conn.create_bucket("lake-stream-parquet")
+    rows = 3 * destinations.UPLOAD_BLOCK_SIZE // 64
+    table = pa.table({"id": pa.array(range(rows)), "blob": pa.array([os.urandom(56) for _ in range(rows)])})
+    with destinations.output(s3_conn.url(bucket, "r.parquet"), publish_to_object_storage) as out:
+        with pq.ParquetWriter(out, table.schema, compression="none") as writer:
+            writer.write_table(table, row_group_size=rows // 4)
+        size = out.tell()
+    assert size > 2 * destinations.UPLOAD_BLOCK_SIZE  # a multipart upload, not one PUT
+    body = s3_conn.client().get_object(Bucket=bucket, Key="r.parquet")["Body"].read()
+    assert len(body) == size and pq.read_table(io.BytesIO(body)).equals(table)
+    assert _open_uploads(s3_conn, bucket) == []
