@@ -132,7 +132,7 @@ class S3Upload:
 
 
 class S3StreamWriter(io.RawIOBase):
-    """What :func:`output` hands the report pipeline for S3: each :data:`PART_SIZE` written
+    """What :func:`.destinations.output` hands the report pipeline for S3: each :data:`PART_SIZE` written
     is sent as a part of a multipart upload to the final key as soon as it is full and more
     follows, while the rest is still being written. A full part waits in ``write`` until the upload
     takes it (when fewer than :data:`UPLOAD_CONCURRENCY` are in flight): memory holds the parts in
@@ -223,6 +223,8 @@ class S3StreamWriter(io.RawIOBase):
 
 @contextlib.contextmanager
 def s3_stream(fs: Any, path: str) -> Iterator[IO[bytes]]:
+    """An :class:`S3StreamWriter` for ``path`` whose upload is completed when the ``with`` block
+    ends normally and aborted when anything escapes it (an exception, Ctrl-C, a task timeout)."""
     writer = S3StreamWriter(fs, path)
     try:
         yield cast(IO[bytes], writer)
