@@ -77,9 +77,7 @@ def test_cancelled_waiters_leave_the_lock_free(msads_emulator, msads_conn, tmp_p
         # And a cancelled holder releases it too.
         msads_emulator.expire_access_tokens()
         holder = asyncio.ensure_future(MicrosoftAdsHook(token_store=store).token_manager.aget_token(force_refresh=True))
-        await _until(
-            lambda: msads_emulator.counters["token.refresh_token"] == 2
-        )  # holds the lock, waits for the answer
+        await _until(lambda: msads_emulator.counters["token.refresh_token"] == 2)  # holds the lock, waits for the answer
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):
             await holder
