@@ -2,8 +2,10 @@
 
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
 URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
-temporary sibling and an atomic rename; object stores get the file uploaded by a publisher (the
-Airflow shell's, on ObjectStoragePath, which calls :func:`upload_file`).
+temporary sibling and an atomic rename; S3 gets the report as a multipart upload while it is
+written (:class:`.s3_multipart.S3StreamWriter`), completed only when the report is whole; other object stores
+get the finished file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
+calls :func:`upload_file`).
 
 What is refused, and why (also in the README):
 
@@ -20,14 +22,12 @@ What is refused, and why (also in the README):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import shutil
 import stat
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -35,6 +35,13 @@ from urllib.parse import urlsplit
 
 from airflow_provider_msads.errors import ReportRequestError
 from airflow_provider_msads.reporting import azure
+from airflow_provider_msads.reporting.s3_multipart import (
+    PART_SIZE,
+    UPLOAD_CONCURRENCY,
+    is_s3fs,
+    s3_stream,
+    upload_multipart,
+)
 from airflow_provider_msads.reporting.scratch import (
     owner_tag,
     sweep_stale,
@@ -52,25 +59,15 @@ REPORT_FILE_MODE = 0o640
 WRITE_ONLY_BUCKETS_EXTRA = "msads_write_only_buckets"
 #: Prefix of the worker's scratch folders and files in the temp folder (the zip being downloaded).
 SCRATCH_PREFIX = "msads-report-"
-#: Upload block for object stores: what the upload holds in memory (a few times over, as s3fs and
-#: botocore copy it). S3 needs at least 5 MiB per part and allows 10,000 parts: 8 MiB parts carry
-#: 78 GiB, beyond the largest report entry :mod:`.download` accepts (64 GiB).
-UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024  # also a multiple of 256 KiB, as GCS wants its resumable chunks
+#: Upload block for object stores: what the upload holds in memory; S3's part size (see there).
+UPLOAD_BLOCK_SIZE = PART_SIZE
 #: Stores whose uploads commit atomically and can be abandoned (fsspec's ``autocommit=False`` with
 #: ``commit``/``discard``): S3's multipart upload (s3fs), GCS's resumable upload (gcsfs). The
 #: report goes straight to its final key, which appears only when the upload is finalized. Others
 #: get a hidden staging key, then a move.
 ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
-#: S3 parts in flight at once. One at a time leaves the store idle while the worker reads and
-#: sends the next part (benchmark P8: a 1 GB report took 48-64 s against moto, boto3's 10-thread
-#: transfer 18-33 s); two overlap both, and made up most of the gap there. Each part in flight
-#: holds about twice :data:`UPLOAD_BLOCK_SIZE` (the part, and asyncio's copy of what the socket
-#: has not taken yet), so memory stays tens of MB; four held ~105 MB, with no clear gain over two
-#: on a 2-core machine.
-UPLOAD_CONCURRENCY = 2
-#: How long a cancelled S3 upload (task timeout, SIGTERM) may take to abort its multipart upload
-#: before the error is raised anyway (the lifecycle rule then removes the upload, see the README).
-ABORT_WAIT = 60.0
+#: The S3 schemes: written while the report arrives (:func:`output`), parts going out as they fill.
+S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
 
 
 #: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
@@ -314,11 +311,14 @@ def write_only_buckets(conn_id: str | None) -> frozenset[str]:
 
 @contextlib.contextmanager
 def output(destination: str, publish: Publisher | None, *, scratch: str | None = None) -> Iterator[IO[bytes]]:
-    """A temporary file that becomes ``destination`` on success and disappears on failure.
+    """A binary writer (``write``, ``tell``) whose bytes become ``destination`` when the ``with``
+    block ends normally, and nothing at all when it raises.
 
-    Local destinations (plain path or local URL) get the temporary file next to the final one,
-    so the move is an atomic rename; object-store destinations are written in ``scratch`` (the
-    temp folder by default), then published.
+    Local destinations (plain path or local URL) get a temporary file next to the final one, so
+    the move is an atomic rename. S3 destinations published by :func:`publish_to_object_storage`
+    get a writer sending the parts of a multipart upload as they fill, completed at the end
+    (:class:`.s3_multipart.S3StreamWriter`). Other object stores (and other publishers) get a temporary file in
+    ``scratch`` (the temp folder by default), then ``publish``.
     """
     if is_local(destination):
         with _local_output(destination) as handle:
@@ -330,6 +330,11 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
             field="destination",
             remedy="Use the hook or the operator, which publish through ObjectStoragePath.",
         )
+    streamed = _streaming_output(destination, publish)
+    if streamed is not None:  # S3: the parts go out while the report is still being written
+        with streamed as handle:
+            yield handle
+        return
     name = os.path.basename(urlsplit(destination).path) or "report.csv"
     folder = scratch or tempfile.gettempdir()
     fd, temp = tempfile.mkstemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", suffix=f"-{name[-40:]}", dir=folder)
@@ -340,6 +345,21 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _streaming_output(destination: str, publish: Publisher) -> contextlib.AbstractContextManager[IO[bytes]] | None:
+    """A writer that uploads as it is written, for the stores that have one (else None: a temporary
+    file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
+    asked to be handed a finished file."""
+    if publish is not publish_to_object_storage or _scheme(destination) not in S3_PROTOCOLS:
+        return None
+    from airflow_provider_msads.compat.versions import object_storage_path
+
+    check_destination(destination)  # as publish_to_object_storage() would, before the first byte
+    final = object_storage_path(destination)
+    if not is_s3fs(final.fs):
+        return None
+    return s3_stream(final.fs, final.path)
 
 
 @contextlib.contextmanager
@@ -390,15 +410,16 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
     (invisible; on S3 the bucket's lifecycle rule removes it, see the README; a GCS session
     expires by itself). Azure Blob (adlfs): staged blocks committed by one Put Block List
     (:mod:`.azure`). Other stores: a hidden sibling key, then a move.
-    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`UPLOAD_CONCURRENCY` on S3), not
+    Memory is bounded by :data:`UPLOAD_BLOCK_SIZE` (times :data:`.s3_multipart.UPLOAD_CONCURRENCY`
+    on S3 and Azure), not
     s3fs's 50 MiB default.
     """
     if azure.is_blob_fs(fs):  # Azure Blob: staged blocks, one Put Block List (reporting/azure.py)
         azure.upload_blocks(local, fs, path, UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY)
         return
     if protocol in ATOMIC_COMMIT_PROTOCOLS:
-        if _is_s3fs(fs) and os.path.getsize(local) > UPLOAD_BLOCK_SIZE:
-            _upload_s3_multipart(local, fs, path)
+        if is_s3fs(fs) and os.path.getsize(local) > UPLOAD_BLOCK_SIZE:
+            upload_multipart(local, fs, path)
         else:  # GCS, another S3 implementation, or a file of one part (a single atomic PUT)
             _upload_committed(local, fs, path)
         return
@@ -427,123 +448,6 @@ def _upload_committed(local: str, fs: Any, path: str) -> None:
             target.discard()  # aborts the multipart upload, cancels the resumable session
         target.closed = True  # nothing to flush: a later close() (or __del__) must not upload
         raise
-
-
-def _is_s3fs(fs: Any) -> bool:
-    """s3fs's file system (ObjectStoragePath's S3), whose async client the parts are sent with.
-
-    Its file object (:func:`_upload_committed`) sends one part at a time and waits for each.
-    """
-    return type(fs).__module__.split(".")[0] == "s3fs" and hasattr(fs, "_call_s3") and hasattr(fs, "loop")
-
-
-def _upload_s3_multipart(local: str, fs: Any, path: str) -> None:
-    """A multipart upload to the final key with :data:`UPLOAD_CONCURRENCY` parts in flight,
-    completed after the last part and aborted on any failure, including this thread being
-    interrupted (a task timeout or SIGTERM raises here while the parts go out on fsspec's loop).
-
-    fsspec's own ``sync()`` would leave the coroutine running on its loop when the waiting thread
-    is interrupted (the upload would then complete after the task failed); here the task is
-    cancelled, and this thread waits (at most :data:`ABORT_WAIT`) for the abort before raising.
-    """
-    bucket, key, _ = fs.split_path(path)
-    ended = threading.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
-        task = asyncio.ensure_future(_s3_multipart(fs, local, bucket, key))
-        task.add_done_callback(lambda _: ended.set())
-        tasks.append(task)
-
-    def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
-        tasks[0].cancel()  # nothing if the upload already ended (it then aborted itself)
-
-    fs.loop.call_soon_threadsafe(start)
-    try:
-        while not ended.wait(1.0):  # short waits: a signal handler's exception (task timeout) gets in
-            pass
-    except BaseException:
-        fs.loop.call_soon_threadsafe(cancel)
-        if not ended.wait(ABORT_WAIT):
-            log.warning(
-                "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.", key, ABORT_WAIT
-            )
-        raise
-    tasks[0].result()  # the upload's own error, if any (it was aborted)
-    with contextlib.suppress(Exception):  # s3fs caches listings: the new key must show up
-        fs.invalidate_cache(path)
-
-
-def _checksum_algorithm(fs: Any) -> str | None:
-    """``CRC32`` when the client sends checksums by default (botocore's ``when_supported``), as
-    boto3's transfer does: the upload is declared with it and the completion lists each part's
-    checksum, so the store checks parts against the whole (and need not read the whole object
-    again to compute a full-object checksum). ``when_required`` (some S3-compatible stores
-    reject checksums): none, as before."""
-    client = getattr(fs, "s3", None)
-    config = getattr(getattr(client, "meta", None), "config", None)
-    return "CRC32" if getattr(config, "request_checksum_calculation", None) == "when_supported" else None
-
-
-async def _s3_multipart(fs: Any, local: str, bucket: str, key: str) -> None:
-    await fs.set_session()
-    algorithm = _checksum_algorithm(fs)
-    declared = {"ChecksumAlgorithm": algorithm} if algorithm else {}
-    mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **declared)
-    upload_id = mpu["UploadId"]
-    try:
-        parts = await _send_parts(fs, local, bucket, key, upload_id, algorithm)
-        await fs._call_s3(
-            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
-    except BaseException:  # also CancelledError: the waiting thread was interrupted
-        with contextlib.suppress(Exception):
-            await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-        raise
-
-
-async def _send_parts(
-    fs: Any, local: str, bucket: str, key: str, upload_id: str, algorithm: str | None
-) -> list[dict[str, Any]]:
-    """Send the file's parts, :data:`UPLOAD_CONCURRENCY` at a time (a new one is read only when one
-    is done: memory holds that many parts); on failure the others are cancelled, then it raises."""
-    size = os.path.getsize(local)
-    part_size = max(UPLOAD_BLOCK_SIZE, -(-size // 10_000))  # S3 allows 10,000 parts
-    checksum = f"Checksum{algorithm}" if algorithm else None
-    extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
-
-    async def send(number: int, data: bytes) -> dict[str, Any]:
-        out = await fs._call_s3(
-            "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
-        )
-        part = {"PartNumber": number, "ETag": out["ETag"]}
-        if checksum and checksum in out:
-            part[checksum] = out[checksum]
-        return part
-
-    done: list[dict[str, Any]] = []
-    in_flight: set[asyncio.Task[dict[str, Any]]] = set()
-    number = 0
-    try:
-        with open(local, "rb") as source:
-            while True:
-                while len(in_flight) < UPLOAD_CONCURRENCY:
-                    data = await asyncio.to_thread(source.read, part_size)
-                    if not data:
-                        break
-                    number += 1
-                    in_flight.add(asyncio.ensure_future(send(number, data)))
-                    del data  # the task holds the part until the store has it
-                if not in_flight:
-                    break
-                ready, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                done.extend(task.result() for task in ready)  # a failed part raises here
-    except BaseException:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
-        raise
-    return sorted(done, key=lambda part: int(part["PartNumber"]))
 
 
 def publish_to_object_storage(local: str, destination: str) -> None:

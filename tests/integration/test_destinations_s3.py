@@ -31,7 +31,7 @@ from _support.s3 import S3Server
 from airflow_provider_msads.errors import ReportRequestError
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, publish_to_object_storage
 from airflow_provider_msads.operators.reporting import MicrosoftAdsReportOperator
-from airflow_provider_msads.reporting import destinations
+from airflow_provider_msads.reporting import destinations, s3_multipart
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,7 @@ def test_parts_go_out_concurrently_and_arrive_whole_in_order(s3_conn: S3Server, 
     spy.hooks = {1: first, 2: second}
     destinations.upload_file(str(local), path.fs, path.path, path.protocol)
 
-    assert spy.most_in_flight == destinations.UPLOAD_CONCURRENCY == 2  # never more than the bound
+    assert spy.most_in_flight == s3_multipart.UPLOAD_CONCURRENCY == 2  # never more than the bound
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
     assert _open_uploads(s3_conn, bucket) == []
     # Declared and listed with CRC32, as boto3's transfer does (the store checks parts, not a re-read).
@@ -320,3 +320,162 @@ def test_the_aws_connection_can_turn_checksums_off(s3_conn: S3Server, tmp_path: 
 
     assert "ChecksumAlgorithm" not in spy.kwargs_of("create_multipart_upload")[0]
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == local.read_bytes()
+
+
+# ------------------------------------------------------------- streaming while the report is written
+
+CHUNK = 1024 * 1024  # what the report pipeline writes at a time (an inflated block, a gzip flush)
+
+
+class WatchedQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """The writer's hand-over queue, noting what the writer had written when it handed part 3."""
+
+    def __init__(self, writer: Any) -> None:
+        super().__init__(maxsize=1)
+        self.writer = writer
+        self.parts = 0
+        self.third_handed = asyncio.Event()
+        self.written_at_third = 0
+
+    async def put(self, item: Any) -> None:
+        self.parts += 1
+        if self.parts == 3:  # the writer waits in its write() until the upload takes this part
+            self.written_at_third = self.writer.tell()
+            self.third_handed.set()
+        await super().put(item)
+
+
+def _stream(s3: S3Server, bucket: str, key: str, data: bytes, **hooks: Any) -> Any:
+    """Write ``data`` through ``output()`` in CHUNK pieces, as the report pipeline does."""
+    with destinations.output(s3.url(bucket, key), publish_to_object_storage) as out:
+        for start in range(0, len(data), CHUNK):
+            out.write(data[start : start + CHUNK])
+            if "after_write" in hooks:
+                hooks["after_write"](out)
+        return out
+
+
+def _parts_bytes(parts: int, tail: bytes = b"end") -> bytes:
+    return b"".join(bytes([65 + n]) * destinations.UPLOAD_BLOCK_SIZE for n in range(parts)) + tail
+
+
+def test_streamed_report_sends_parts_while_written_holding_three_at_most(s3_conn: S3Server, monkeypatch):
+    """Parts leave while the report is still being written; while two parts are in flight the
+    writer may fill one more, then it waits until the upload takes it: memory holds three parts at
+    most, whatever the report's size. The final key appears, whole, only when the ``with`` block
+    ends."""
+    bucket = s3_conn.create_bucket("lake-stream")
+    data = _parts_bytes(6)
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    seen: dict[str, Any] = {}
+    queues: list[WatchedQueue] = []
+
+    async def held() -> None:  # parts 1 and 2 stay in flight until part 3 is handed over
+        await asyncio.wait_for(queues[0].third_handed.wait(), timeout=60)
+        seen.setdefault("written_after_third", queues[0].writer.tell())  # the writer still waits
+
+    spy.hooks = {1: held, 2: held}
+
+    def watch(out: Any) -> None:
+        if not queues:
+            queues.append(WatchedQueue(out))
+            out._queue = queues[0]
+        if out.tell() == len(data) - 3 and "keys_before_end" not in seen:
+            seen["keys_before_end"] = _keys(s3_conn, bucket)
+            seen["uploads_before_end"] = _open_uploads(s3_conn, bucket)
+
+    _stream(s3_conn, bucket, "r.csv", data, after_write=watch)
+
+    block = destinations.UPLOAD_BLOCK_SIZE
+    # Part 3 is handed over once full (and more follows), and the writer waits until one of
+    # parts 1-2 is done: it has written nothing more meanwhile.
+    assert queues[0].written_at_third == seen["written_after_third"] == 3 * block
+    assert seen["keys_before_end"] == {} and seen["uploads_before_end"] == ["r.csv"]
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
+    assert _open_uploads(s3_conn, bucket) == []
+    assert [kwargs["PartNumber"] for kwargs in spy.kwargs_of("upload_part")] == [1, 2, 3, 4, 5, 6, 7]
+    assert spy.most_in_flight == s3_multipart.UPLOAD_CONCURRENCY
+    (completion,) = spy.kwargs_of("complete_multipart_upload")
+    assert all(p.get("ChecksumCRC32") for p in completion["MultipartUpload"]["Parts"])
+
+
+class TaskTimeout(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failure", ["producer error", "KeyboardInterrupt", "part refused", "timeout while waiting"])
+def test_failed_stream_leaves_no_object_and_no_open_upload(s3_conn: S3Server, monkeypatch, failure: str):
+    """Whatever ends the report midway (the download failing, Ctrl-C, the store refusing a part, a
+    task timeout while the writer waits for the store), nothing appears under the final key and the
+    multipart upload is aborted, not left to the lifecycle rule."""
+    bucket = s3_conn.create_bucket(f"lake-stream-{failure.split()[0].lower()}")
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    main_thread = threading.get_ident()
+    interrupt: type[BaseException] = {"KeyboardInterrupt": KeyboardInterrupt}.get(failure, RuntimeError)
+
+    def after_write(out: Any) -> None:
+        if failure in ("producer error", "KeyboardInterrupt") and out.tell() >= 3 * destinations.UPLOAD_BLOCK_SIZE:
+            raise interrupt("the report broke off")
+
+    async def refuse() -> None:
+        raise OSError("connection reset by the store")
+
+    async def time_out() -> None:  # the task's timeout fires while the writer waits for the store
+        signal.pthread_kill(main_thread, signal.SIGUSR1)
+        await asyncio.Event().wait()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise TaskTimeout("Timeout, PID: 1")
+
+    spy.hooks = {"part refused": {2: refuse}, "timeout while waiting": {1: time_out}}.get(failure, {})
+    expected = {"part refused": OSError, "timeout while waiting": TaskTimeout}.get(failure, interrupt)
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        with pytest.raises(expected):
+            _stream(s3_conn, bucket, "r.csv", _parts_bytes(5), after_write=after_write)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert _keys(s3_conn, bucket) == {}
+    assert _open_uploads(s3_conn, bucket) == []
+    assert len(spy.kwargs_of("create_multipart_upload")) == len(spy.kwargs_of("abort_multipart_upload")) == 1
+    assert spy.kwargs_of("complete_multipart_upload") == []
+
+
+def test_report_of_one_part_is_one_put(s3_conn: S3Server, monkeypatch):
+    """Up to one part, no multipart upload at all: one PUT when the report is complete, nothing
+    when it fails."""
+    bucket = s3_conn.create_bucket("lake-stream-small")
+    spy = PartSpy(_s3_path(s3_conn, bucket, "r.csv").fs, monkeypatch)
+    data = b"x" * destinations.UPLOAD_BLOCK_SIZE  # exactly one part
+    out = _stream(s3_conn, bucket, "r.csv", data)
+    assert out.tell() == len(data)
+
+    def broken_write(out: Any) -> None:
+        raise RuntimeError("the report broke off")
+
+    with pytest.raises(RuntimeError):
+        _stream(s3_conn, bucket, "broken.csv", b"header\r\n", after_write=broken_write)
+    assert [name for name, _ in spy.calls if name != "head_bucket"] == ["put_object"]
+    assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
+    assert _keys(s3_conn, bucket) == {"r.csv": len(data)}
+
+
+def test_parquet_streams_through_the_writer(s3_conn: S3Server):
+    """pyarrow's ParquetWriter (Parquet reports and Bulk files) writes to the S3 writer as to a
+    file: a file of a few parts arrives whole and reads back."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bucket = s3_conn.create_bucket("lake-stream-parquet")
+    rows = 3 * destinations.UPLOAD_BLOCK_SIZE // 64
+    table = pa.table({"id": pa.array(range(rows)), "blob": pa.array([os.urandom(56) for _ in range(rows)])})
+    with destinations.output(s3_conn.url(bucket, "r.parquet"), publish_to_object_storage) as out:
+        with pq.ParquetWriter(out, table.schema, compression="none") as writer:
+            writer.write_table(table, row_group_size=rows // 4)
+        size = out.tell()
+    assert size > 2 * destinations.UPLOAD_BLOCK_SIZE  # a multipart upload, not one PUT
+    body = s3_conn.client().get_object(Bucket=bucket, Key="r.parquet")["Body"].read()
+    assert len(body) == size and pq.read_table(io.BytesIO(body)).equals(table)
+    assert _open_uploads(s3_conn, bucket) == []

@@ -194,3 +194,18 @@ def test_access_denied_is_recognised_from_each_store():
     assert destinations.is_forbidden(OSError("Forbidden: b/lake\nAccess denied."))  # gcsfs 403
     assert not destinations.is_forbidden(ConnectionRefusedError("refused"))  # a store that is down: raised as is
     assert not destinations.is_forbidden(OSError("Bad Request"))
+
+
+@pytest.mark.parametrize("destination", ["s3://aws_default@lake/r.csv", "gs://gcp@lake/r.csv", "memory://lake/r.csv"])
+def test_a_publisher_of_ones_own_gets_a_finished_file(tmp_path: Path, destination: str):
+    """Only the provider's own publisher streams to S3; a publisher someone passes (a test's, a
+    user's), and any store but S3, is handed the finished file to publish, as before."""
+    handed: list[tuple[bytes, str]] = []
+
+    def publish(local: str, final: str) -> None:
+        handed.append((Path(local).read_bytes(), final))
+
+    with destinations.output(destination, publish, scratch=str(tmp_path)) as out:
+        out.write(b"header\r\nrow\r\n")
+    assert handed == [(b"header\r\nrow\r\n", destination)]
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone
