@@ -14,17 +14,20 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gzip
+import itertools
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,12 +37,26 @@ from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportD
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
 from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
+from airflow_provider_msads.reporting.zipstream import (
+    ChunkReader,
+    EntryCountError,
+    Limits,
+    LocalEntry,
+    Unstreamable,
+    ZipBombError,
+    entry_data,
+    read_local_header,
+)
 from airflow_provider_msads.tokens.flow import shared_tls_context
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-#: The download is read and written in pieces of this size: the only buffer that grows with it.
+#: The download is read and written in pieces of this size.
 CHUNK_SIZE = 1024 * 1024
+#: Chunks held between the download and the inflater (the pipeline's buffer: a few MiB, whatever
+#: the report's size). Enough to ride out a slow write or a slow packet, no more.
+PIPE_CHUNKS = 4
 #: A zip entry larger than this, or inflating more than MAX_RATIO times beyond SMALL_ENTRY, is a
 #: zip bomb rather than a report.
 MAX_ENTRY_BYTES = 64 * 1024**3
@@ -184,25 +201,43 @@ def _finish(sink: _Sink, host: str) -> int:
 def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     entries = [e for e in archive.infolist() if not e.is_dir()]
     if len(entries) != 1:
-        raise ReportDownloadError(
-            f"The report zip has {len(entries)} files; a Microsoft report has exactly one CSV.",
-            remedy="Check reporting_url; a Microsoft report zip holds one CSV file.",
-        )
+        raise _refuse_count(len(entries))
     entry = entries[0]
-    if not entry.filename.lower().endswith(".csv"):
+    _check_csv_entry(entry.filename, entry.file_size, entry.compress_size)
+    return entry
+
+
+def _refuse_count(count: int) -> ReportDownloadError:
+    return ReportDownloadError(
+        f"The report zip has {count} files; a Microsoft report has exactly one CSV.",
+        remedy="Check reporting_url; a Microsoft report zip holds one CSV file.",
+    )
+
+
+def _check_csv_entry(name: str, size: int | None, compressed: int | None) -> None:
+    """The one entry is a .csv whose declared size is no zip bomb (unknown sizes are checked as it inflates)."""
+    if not name.lower().endswith(".csv"):
         raise ReportDownloadError(
-            f"The report zip holds {entry.filename[:80]!r}, not a .csv file.",
+            f"The report zip holds {name[:80]!r}, not a .csv file.",
             remedy='Keep the request\'s "Format": "Csv" (report_request must not change it).',
         )
-    if entry.file_size > MAX_ENTRY_BYTES or (
-        entry.file_size > SMALL_ENTRY and entry.file_size > MAX_RATIO * max(entry.compress_size, 1)
-    ):
-        raise ReportDownloadError(
-            f"The report zip's entry would inflate to {entry.file_size} bytes from {entry.compress_size}: a zip "
-            f"bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
-            remedy="Refused without unpacking; check where reporting_url points.",
-        )
-    return entry
+    if size is not None and compressed is not None and _limits().exceeded(size, compressed):
+        raise _refuse_bomb(size, compressed, declared=True)
+
+
+def _refuse_bomb(size: int, compressed: int, *, declared: bool) -> ReportDownloadError:
+    return ReportDownloadError(
+        f"The report zip's entry {'would inflate' if declared else 'inflated beyond'} {size} bytes from "
+        f"{compressed}: a zip bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
+        remedy="Refused without unpacking; check where reporting_url points."
+        if declared
+        else "Refused while unpacking (nothing kept); check where reporting_url points.",
+    )
+
+
+def _limits() -> Limits:
+    """The bomb limits, read when used (tests lower them)."""
+    return Limits(max_bytes=MAX_ENTRY_BYTES, ratio=MAX_RATIO, small=SMALL_ENTRY)
 
 
 #: The report header's keys, as Microsoft writes them (Reports guide, "Report File Schema"; the
@@ -392,35 +427,38 @@ class RowCounter:
 
 
 def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int, ReportFrame]:
-    """Copy the single CSV entry into ``out`` (BOM, report header and footer stripped, gzipped if
-    asked): (rows, csv bytes, the frame with the header read).
+    """Copy the single CSV entry of a whole zip into ``out`` (the path taken when the zip cannot be
+    read as it arrives): see :func:`_write_csv`.
 
     A damaged zip (a cut connection, a truncated blob) is retryable: the task's next try polls for
     a fresh link. Disk errors (OSError) are not wrapped: they are the worker's, not Microsoft's.
     """
-    counter = RowCounter()
-    frame = ReportFrame()
-    written = 0
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entry = _the_csv_entry(archive)
-            writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
-            try:
-                with archive.open(entry) as source:
-                    while True:
-                        chunk = source.read(CHUNK_SIZE)
-                        data = frame.feed(chunk) if chunk else frame.close()
-                        if data:
-                            written += len(data)
-                            counter.feed(data)
-                            writer.write(data)
-                        if not chunk:
-                            break
-            finally:
-                if writer is not out:
-                    writer.close()
+            with archive.open(entry) as source:
+                return _write_csv(iter(lambda: source.read(CHUNK_SIZE), b""), out, compression=compression)
     except DAMAGED_ZIP as exc:
         raise ReportDownloadError.damaged_zip("report", exc, "poll for a fresh link") from exc
+
+
+def _write_csv(pieces: Iterable[bytes], out: IO[bytes], *, compression: str | None) -> tuple[int, int, ReportFrame]:
+    """Write the CSV entry's bytes into ``out`` (BOM, report header and footer stripped, gzipped if
+    asked): (rows, csv bytes, the frame with the header read)."""
+    counter = RowCounter()
+    frame = ReportFrame()
+    written = 0
+    writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
+    try:
+        for chunk in itertools.chain(pieces, [b""]):
+            data = frame.feed(chunk) if chunk else frame.close()
+            if data:
+                written += len(data)
+                counter.feed(data)
+                writer.write(data)
+    finally:
+        if writer is not out:
+            writer.close()
     records = counter.close()
     rows = max(records - 1, 0)
     declared = frame.header.get("Rows", "").strip().replace(",", "")
@@ -468,17 +506,275 @@ def download_report(
     publish: Publisher | None = None,
     timeout: float = 300.0,
 ) -> DownloadResult:
-    """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
+    """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404.
+
+    The download (a reader thread) and the inflating and writing (this thread) overlap, joined by
+    :data:`PIPE_CHUNKS` chunks: see :func:`_report_from_stream`.
+    """
     _check_compression(compression)
     destination = final_name(destination, compression)
-    with fetched_zip(url, "report.zip", timeout=timeout) as zip_path:
-        return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
+    with streamed(url, timeout=timeout) as (chunks, host):
+        return _report_from_stream(chunks, host, destination, compression, publish)
+
+
+async def adownload_report(
+    url: str,
+    destination: str,
+    *,
+    compression: str | None = None,
+    publish: Publisher | None = None,
+    timeout: float = 300.0,
+) -> DownloadResult:
+    """Async twin: the network on the loop, inflating and writing in a worker thread."""
+    _check_compression(compression)
+    destination = final_name(destination, compression)
+    return await astreamed(
+        url, lambda chunks, host: _report_from_stream(chunks, host, destination, compression, publish), timeout=timeout
+    )
+
+
+def _report_from_stream(
+    chunks: Iterator[bytes], host: str, destination: str, compression: str | None, publish: Publisher | None
+) -> DownloadResult:
+    """The report's zip as it arrives, inflated into ``destination`` (or, when it cannot be read
+    that way, spooled whole and unzipped: :func:`open_entry` says why in the log)."""
+    reader = ChunkReader(chunks)
+    entry = open_entry(reader, host, "report", damaged=lambda exc: _damaged("report", exc))
+    if entry is None:
+        with spooled(reader, "report.zip") as zip_path:
+            return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
+    _check_csv_entry(entry.name, entry.size, entry.compressed)
+    try:
+        with output(destination, publish) as out:
+            rows, csv_bytes, frame = _write_csv(entry_data(reader, entry, _limits()), out, compression=compression)
+            size = out.tell()
+    except DAMAGED_ZIP as exc:
+        raise _damaged("report", exc) from exc
+    except EntryCountError as exc:
+        raise _refuse_count(exc.count) from exc
+    except ZipBombError as exc:
+        raise _refuse_bomb(exc.size, exc.compressed, declared=False) from exc
+    return DownloadResult(
+        path=destination,
+        rows=rows,
+        bytes=size,
+        csv_bytes=csv_bytes,
+        compression=compression,
+        complete=frame.complete,
+        report_header=dict(frame.header),
+    )
+
+
+def _damaged(what: str, exc: BaseException) -> ReportDownloadError:
+    return ReportDownloadError.damaged_zip(what, exc, "poll for a fresh link")
+
+
+def open_entry(
+    reader: ChunkReader, host: str, what: str, *, damaged: Callable[[BaseException], Exception]
+) -> LocalEntry | None:
+    """The zip's first entry, once its local header is in; None (and one log line saying why) when
+    the zip must be read whole instead. An error page or a non-zip is refused as before."""
+    reader.fill(4)
+    _sniff(bytes(reader.buffer[:64]), host)
+    try:
+        return read_local_header(reader)
+    except Unstreamable as exc:
+        log.warning("The %s zip cannot be read as it arrives (%s): downloading it whole, then unzipping.", what, exc)
+        return None
+    except DAMAGED_ZIP as exc:
+        raise damaged(exc) from exc
+
+
+@contextlib.contextmanager
+def spooled(reader: ChunkReader, name: str) -> Iterator[str]:
+    """The rest of the zip (with what ``reader`` already holds) written as ``name`` into a new
+    scratch folder, removed on leaving."""
+    scratch = _new_scratch()
+    try:
+        zip_path = os.path.join(scratch, name)
+        with open(zip_path, "wb") as target:
+            for chunk in reader.rest():
+                target.write(chunk)
+        yield zip_path
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------- the pipe
+
+
+class _Stopped(Exception):
+    """The other side of the pipe gave up (an error, an interrupt, a cancelled task)."""
+
+
+class _Pipe:
+    """The download's chunks between the network and the inflater: at most ``size`` of them.
+
+    The network side puts (blocking in the sync reader thread, :meth:`try_put` on the event loop),
+    the inflater takes (:meth:`chunks`, in its thread). Either side stops it (:meth:`stop`) when it
+    gives up, which wakes the other: nothing waits forever on a side that has gone.
+    """
+
+    def __init__(self, size: int, on_space: Callable[[], None] | None = None) -> None:
+        self._items: collections.deque[bytes] = collections.deque()
+        self._size = size
+        self._cond = threading.Condition()
+        self._ended = False
+        self._error: BaseException | None = None
+        self.stopped = False
+        self._on_space = on_space
+
+    def put(self, chunk: bytes) -> bool:
+        """Wait for room, then add ``chunk``; False when the pipe was stopped."""
+        with self._cond:
+            while len(self._items) >= self._size and not self.stopped:
+                self._cond.wait()
+            if self.stopped:
+                return False
+            self._items.append(chunk)
+            self._cond.notify_all()
+            return True
+
+    def try_put(self, chunk: bytes) -> bool | None:
+        """Add ``chunk`` if there is room (True); False when stopped; None when full."""
+        with self._cond:
+            if self.stopped:
+                return False
+            if len(self._items) >= self._size:
+                return None
+            self._items.append(chunk)
+            self._cond.notify_all()
+            return True
+
+    def end(self, error: BaseException | None = None) -> None:
+        """No more chunks: the download is complete, or failed with ``error``."""
+        with self._cond:
+            self._ended = True
+            self._error = error
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._items.clear()
+            self._cond.notify_all()
+        if self._on_space is not None:
+            self._on_space()
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            with self._cond:
+                while not self._items and not self._ended and not self.stopped:
+                    self._cond.wait()
+                if self.stopped:
+                    raise _Stopped("The download was stopped.")
+                if not self._items:
+                    if self._error is not None:
+                        raise self._error
+                    return
+                chunk = self._items.popleft()
+                self._cond.notify_all()
+            if self._on_space is not None:
+                self._on_space()
+            yield chunk
+
+
+@contextlib.contextmanager
+def streamed(url: str, *, timeout: float) -> Iterator[tuple[Iterator[bytes], str]]:
+    """The zip behind ``url`` as chunks, downloaded by a reader thread while the caller consumes
+    them: (chunks, host). Leaving (normally, on an error or an interrupt) stops and joins the
+    reader; a network error is raised where the caller takes the next chunk."""
+    check_download_url(url)
+    pipe = _Pipe(PIPE_CHUNKS)
+    reader = threading.Thread(target=_read_link, args=(url, timeout, pipe), name="msads-download", daemon=True)
+    reader.start()
+    try:
+        yield pipe.chunks(), urlsplit(url).hostname or ""
+    finally:
+        pipe.stop()
+        reader.join()
+
+
+def _read_link(url: str, timeout: float, pipe: _Pipe) -> None:
+    try:
+        with _download_client(timeout) as client, client.stream("GET", url) as response:
+            _check_download_response(response)
+            for chunk in response.iter_bytes(CHUNK_SIZE):
+                if not pipe.put(chunk):
+                    return  # the consumer has gone: closing the response drops the connection
+    except BaseException as exc:  # handed to the consumer, raised there
+        pipe.end(exc)
+        return
+    pipe.end()
+
+
+async def astreamed(url: str, consume: Callable[[Iterator[bytes], str], _T], *, timeout: float) -> _T:
+    """Async twin of :func:`streamed`: the network on the loop, ``consume(chunks, host)`` in a
+    worker thread; returns what it returns. The loop never blocks: it waits for room in the pipe
+    on an event the worker sets. On an error or a cancellation the pipe is stopped and the worker
+    awaited (shielded) until it has cleaned up, so no part file outlives the task."""
+    check_download_url(url)
+    loop = asyncio.get_running_loop()
+    space = asyncio.Event()
+    pipe = _Pipe(PIPE_CHUNKS, on_space=lambda: _wake(loop, space))
+    host = urlsplit(url).hostname or ""
+
+    def work() -> _T:
+        try:
+            return consume(pipe.chunks(), host)
+        finally:
+            pipe.stop()
+
+    worker: asyncio.Future[_T] = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
+            _check_download_response(response)
+            async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                if not await _aput(pipe, space, chunk):
+                    break  # the worker has finished (with an error): its result says what
+        pipe.end()
+        return await asyncio.shield(worker)
+    except BaseException:
+        pipe.stop()
+        await _settle(worker)
+        raise
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+        loop.call_soon_threadsafe(event.set)
+
+
+async def _aput(pipe: _Pipe, space: asyncio.Event, chunk: bytes) -> bool:
+    while True:
+        space.clear()
+        placed = pipe.try_put(chunk)
+        if placed is not None:
+            return placed
+        await space.wait()
+
+
+async def _settle(worker: asyncio.Future[Any]) -> None:
+    """Wait until the worker thread is done, whatever cancellations arrive meanwhile (it removes
+    its part file and scratch); a cancellation received here is raised afterwards."""
+    cancelled = False
+    while not worker.done():
+        try:
+            await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException:  # noqa: S110 - the worker's own error: the caller raises its first one
+            pass
+    if not worker.cancelled():
+        worker.exception()  # retrieved, so asyncio does not log it as never retrieved
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 @contextlib.contextmanager
 def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
-    """The zip behind ``url``, downloaded as ``name`` into a new scratch folder removed on leaving
-    (reports and Bulk result files alike)."""
+    """The zip behind ``url``, downloaded whole as ``name`` into a new scratch folder removed on
+    leaving (Bulk files while another is being split)."""
     scratch = _new_scratch()
     try:
         zip_path = os.path.join(scratch, name)
@@ -511,22 +807,6 @@ def _new_scratch() -> str:
     folder = tempfile.gettempdir()
     sweep_stale(folder, SCRATCH_PREFIX)
     return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", dir=folder)
-
-
-async def adownload_report(
-    url: str,
-    destination: str,
-    *,
-    compression: str | None = None,
-    publish: Publisher | None = None,
-    timeout: float = 300.0,
-) -> DownloadResult:
-    """Async twin: the network part on the loop, file work in worker threads."""
-    _check_compression(compression)
-    destination = final_name(destination, compression)
-    async with afetched_zip(url, "report.zip", timeout=timeout) as zip_path:
-        scratch = os.path.dirname(zip_path)
-        return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish, scratch)
 
 
 def _publish_csv(
