@@ -710,7 +710,7 @@ def _read_link(url: str, timeout: float, pipe: _Pipe) -> None:
 
 async def astreamed(url: str, consume: Callable[[Iterator[bytes], str], _T], *, timeout: float) -> _T:
     """Async twin of :func:`streamed`: the network on the loop, ``consume(chunks, host)`` in a
-    worker thread; returns what it returns. The loop never blocks: it waits for room in the pipe
+    thread of its own; returns what it returns. The loop never blocks: it waits for room in the pipe
     on an event the worker sets. On an error or a cancellation the pipe is stopped and the worker
     awaited (shielded) until it has cleaned up, so no part file outlives the task."""
     check_download_url(url)
@@ -725,7 +725,7 @@ async def astreamed(url: str, consume: Callable[[Iterator[bytes], str], _T], *, 
         finally:
             pipe.stop()
 
-    worker: asyncio.Future[_T] = asyncio.ensure_future(asyncio.to_thread(work))
+    worker = _in_own_thread(loop, work)
     try:
         async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
             _check_download_response(response)
@@ -740,9 +740,38 @@ async def astreamed(url: str, consume: Callable[[Iterator[bytes], str], _T], *, 
         raise
 
 
-def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+def _in_own_thread(loop: asyncio.AbstractEventLoop, work: Callable[[], _T]) -> asyncio.Future[_T]:
+    """Run ``work`` in a thread of its own (not the loop's default pool: a download holds its
+    thread for as long as it lasts, and many at once would starve every other ``to_thread``)."""
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:
+            _call_soon(loop, settle, None, exc)
+        else:
+            _call_soon(loop, settle, result, None)
+
+    threading.Thread(target=run, name="msads-inflate", daemon=True).start()
+    return future
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
     with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-        loop.call_soon_threadsafe(event.set)
+        loop.call_soon_threadsafe(callback, *args)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    _call_soon(loop, event.set)
 
 
 async def _aput(pipe: _Pipe, space: asyncio.Event, chunk: bytes) -> bool:
