@@ -573,7 +573,11 @@ def open_entry(
     reader: ChunkReader, host: str, what: str, *, damaged: Callable[[BaseException], Exception]
 ) -> LocalEntry | None:
     """The zip's first entry, once its local header is in; None (and one log line saying why) when
-    the zip must be read whole instead. An error page or a non-zip is refused as before."""
+    the zip must be read whole instead. An error page or a non-zip is refused as before.
+
+    Sweeps first what killed runs left in the temp folder (their scratch zips), as
+    :func:`_new_scratch` does: a streamed download makes none, but the sweep is still due."""
+    sweep_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
     reader.fill(4)
     _sniff(bytes(reader.buffer[:64]), host)
     try:
