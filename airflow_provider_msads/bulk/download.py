@@ -23,15 +23,8 @@ from airflow_provider_msads.bulk.split import (
     refuse_count,
 )
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError
-from airflow_provider_msads.reporting.download import (
-    _limits,
-    _new_scratch,
-    afetched_zip,
-    astreamed,
-    open_entry,
-    spooled,
-    streamed,
-)
+from airflow_provider_msads.reporting.download import _limits, open_entry
+from airflow_provider_msads.reporting.fetch import _new_scratch, afetched_zip, astreamed, spooled, streamed
 from airflow_provider_msads.reporting.zipstream import ChunkReader, EntryCountError, ZipBombError, entry_data
 
 

@@ -1,10 +1,11 @@
-"""The report's file: the pre-signed link streamed to a zip, its one CSV unpacked into place.
+"""The report's file: the pre-signed link's zip inflated as it arrives, its one CSV put in place.
 
-The link gets a plain client without credentials, https only (loopback aside). The zip goes to a
-temporary file, its single CSV entry is read in chunks (BOM stripped, report header read and
-stripped, footer stripped, rows counted CSV-aware, optionally gzipped) into a temporary file next
-to the destination, which is then moved into place (:mod:`.destinations`): memory stays flat
-whatever the report's size.
+The link is fetched by :mod:`.fetch` (no credentials, https only, loopback aside) while its zip is
+read as a stream (:mod:`.zipstream`): the single CSV entry is inflated (BOM stripped, report
+header read and stripped, footer stripped, rows counted CSV-aware, optionally gzipped) into what
+:func:`.destinations.output` gives, which becomes the destination only once the zip is read to its
+end and verified (CRC-32, sizes, no other entry). Memory stays flat whatever the report's size. A
+zip that cannot be read that way is spooled whole to scratch and unzipped, as before (logged).
 
 The report header is requested on purpose: it carries Microsoft's only in-file signal that the
 last day may not be completely processed ("Potential Incomplete Data: true"), which becomes
@@ -13,29 +14,25 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
 import gzip
 import itertools
 import logging
 import os
 import re
-import shutil
 import tempfile
-import threading
 import zipfile
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit
 
-import httpx
-
-from airflow_provider_msads.connection.endpoints import is_loopback_host
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportDownloadError, ReportRequestError
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
-from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
+
+# CHUNK_SIZE and check_download_url are re-exported from where they always were.
+from airflow_provider_msads.reporting.fetch import CHUNK_SIZE as CHUNK_SIZE
+from airflow_provider_msads.reporting.fetch import _sniff, astreamed, spooled, streamed
+from airflow_provider_msads.reporting.fetch import check_download_url as check_download_url
+from airflow_provider_msads.reporting.scratch import sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
 from airflow_provider_msads.reporting.zipstream import (
     ChunkReader,
@@ -47,16 +44,10 @@ from airflow_provider_msads.reporting.zipstream import (
     entry_data,
     read_local_header,
 )
-from airflow_provider_msads.tokens.flow import shared_tls_context
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: The download is read and written in pieces of this size.
-CHUNK_SIZE = 1024 * 1024
-#: Chunks held between the download and the inflater (the pipeline's buffer: a few MiB, whatever
-#: the report's size). Enough to ride out a slow write or a slow packet, no more.
-PIPE_CHUNKS = 4
 #: A zip entry larger than this, or inflating more than MAX_RATIO times beyond SMALL_ENTRY, is a
 #: zip bomb rather than a report.
 MAX_ENTRY_BYTES = 64 * 1024**3
@@ -83,119 +74,6 @@ class DownloadResult:
     compression: str | None = None
     complete: bool | None = None
     report_header: dict[str, str] = field(default_factory=dict)
-
-
-def check_download_url(url: str) -> str:
-    """https, or http to loopback (the emulator); never credentials in the URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise ReportDownloadError("The report download URL is not a valid URL.", remedy="Poll again.") from exc
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-    if secure and parts.hostname and parts.username is None and parts.password is None:
-        return url
-    raise ReportDownloadError(
-        f"Refusing the report download link: it is not https ({parts.scheme or 'no scheme'}://{parts.hostname or ''}).",
-        remedy="Microsoft's links are https blob URLs; check reporting_url and any proxy in between.",
-    )
-
-
-def _download_client(timeout: float) -> httpx.Client:
-    # No auth, no cookies, no redirects to elsewhere: the link carries its own signature.
-    return httpx.Client(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
-
-
-def _adownload_client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
-
-
-def _check_download_response(response: httpx.Response) -> None:
-    host = response.request.url.host
-    if response.status_code in (403, 404, 410):
-        raise LinkExpiredError(
-            f"The report download link answered HTTP {response.status_code} (it lives 5 minutes).",
-            remedy="Polled again for a fresh link; if it persists, the report request expired (ids live one day).",
-            http_status=response.status_code,
-        )
-    if response.status_code >= 400:
-        raise ReportDownloadError(
-            f"The report download from {host} failed with HTTP {response.status_code}.",
-            remedy="Retried by the task's retries; check network access to the blob host.",
-            http_status=response.status_code,
-            retryable=response.status_code >= 500 or response.status_code == 429,
-        )
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if "html" in kind or "xml" in kind or "json" in kind:
-        raise ReportDownloadError(
-            f"The report download from {host} answered {kind} instead of a zip (an error page).",
-            remedy="A proxy or the blob store answered an error page; retried by the task's retries.",
-            http_status=response.status_code,
-            retryable=True,
-        )
-
-
-def _sniff(first: bytes, host: str) -> None:
-    if first.startswith(b"PK\x03\x04"):
-        return
-    stripped = first.lstrip(b"\xef\xbb\xbf \t\r\n")
-    page = stripped[:1] == b"<"
-    raise ReportDownloadError(
-        f"The report download from {host} is "
-        + ("an HTML/XML error page" if page else "not a zip file")
-        + " instead of the report's zip.",
-        remedy="A proxy or the blob store answered something else; retried by the task's retries.",
-        retryable=True,
-    )
-
-
-@dataclass
-class _Sink:
-    """The zip being downloaded into a temporary file."""
-
-    file: IO[bytes]
-    size: int = 0
-    first: bytes = b""
-
-
-def _fetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
-    check_download_url(url)
-    with _download_client(timeout) as client, client.stream("GET", url) as response:
-        _check_download_response(response)
-        sink = _Sink(target)
-        for chunk in response.iter_bytes(CHUNK_SIZE):
-            _take(sink, chunk, response.request.url.host)
-        return _finish(sink, response.request.url.host)
-
-
-async def _afetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
-    check_download_url(url)
-    async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
-        _check_download_response(response)
-        sink = _Sink(target)
-        pending = bytearray()
-        async for chunk in response.aiter_bytes(CHUNK_SIZE):
-            pending += chunk
-            if len(pending) >= 4 * CHUNK_SIZE:  # disk writes in a thread, in a few big pieces
-                data, pending = bytes(pending), bytearray()
-                await asyncio.to_thread(_take, sink, data, response.request.url.host)
-        if pending:
-            await asyncio.to_thread(_take, sink, bytes(pending), response.request.url.host)
-        return _finish(sink, response.request.url.host)
-
-
-def _take(sink: _Sink, chunk: bytes, host: str) -> None:
-    if len(sink.first) < 4:
-        sink.first += chunk[: 64 - len(sink.first)]
-        if len(sink.first) >= 4:
-            _sniff(sink.first, host)
-    sink.file.write(chunk)
-    sink.size += len(chunk)
-
-
-def _finish(sink: _Sink, host: str) -> int:
-    _sniff(sink.first, host)
-    sink.file.flush()
-    return sink.size
 
 
 def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
@@ -302,7 +180,7 @@ class ReportFrame:
             self._tail += chunk
             return b""
         if len(chunk) >= FOOTER_HOLD:  # the usual case: the held tail goes out, the chunk's end is held
-            out = bytes(self._tail) + chunk[:-FOOTER_HOLD]
+            out = bytes(self._tail) + memoryview(chunk)[:-FOOTER_HOLD]
             self._tail = bytearray(chunk[-FOOTER_HOLD:])
             return out
         self._tail += chunk
@@ -386,8 +264,9 @@ class RowCounter:
     chunk ended with CR (the LF starting the next one belongs to it) and whether a record has
     begun, so a single line of any length costs no memory. Each chunk is reduced in C: every byte
     but quotes and breaks is deleted and quote pairs removed, which leaves a lone quote exactly on
-    the lines with an odd number of quotes. Without one (the usual case) the count is one
-    ``bytes.count``; otherwise the reduced lines are walked, tracking whether a value is open.
+    the lines with an odd number of quotes. Without one the count is a few ``bytes.count``;
+    otherwise (a chunk cut inside a quoted value: most chunks, as Microsoft quotes every value)
+    the line ends between consecutive lone quotes are counted, tracking whether a value is open.
     """
 
     def __init__(self) -> None:
@@ -402,20 +281,30 @@ class RowCounter:
         if not chunk:
             return
         self._after_cr = chunk[-1] == 0x0D
-        if 0x0D in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK).replace(b'""', b"").replace(b"\r", b"\n")
-        if not self._in_quotes and b'"' not in reduced:
-            self.records += reduced.count(b"\n")
+        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK)  # a fraction of the chunk
+        crlf = chunk.count(b"\r\n")
+        if not self._in_quotes and b'"' not in reduced.replace(b'""', b""):
+            # every line end counts: LFs and CRs, a CRLF once (adjacent in the chunk itself)
+            self.records += reduced.count(b"\n") + reduced.count(b"\r") - crlf
         else:
-            lines = reduced.split(b"\n")
-            for line in lines[:-1]:
-                if line:  # one lone quote: this line opens or closes a quoted value
-                    self._in_quotes = not self._in_quotes
+            if crlf == reduced.count(b"\r\n"):  # no CR and LF made adjacent by the deletion
+                reduced = reduced.replace(b"\r\n", b"\n")
+            else:
+                reduced = chunk.replace(b"\r\n", b"\n").translate(None, _NOT_QUOTE_OR_BREAK)
+            reduced = reduced.replace(b'""', b"").replace(b"\r", b"\n")
+            # Each line holds at most one lone quote, which opens or closes a quoted value: the
+            # line ends between two of them count when outside quotes (a few quotes per chunk,
+            # not a walk over every line).
+            start = 0
+            quote = reduced.find(b'"')
+            while quote != -1:
                 if not self._in_quotes:
-                    self.records += 1
-            if lines[-1]:
+                    self.records += reduced.count(b"\n", start, quote)
                 self._in_quotes = not self._in_quotes
+                start = quote + 1
+                quote = reduced.find(b'"', start)
+            if not self._in_quotes:
+                self.records += reduced.count(b"\n", start)
         self._open = self._in_quotes or chunk[-1] not in (0x0A, 0x0D)
 
     def close(self) -> int:
@@ -509,7 +398,7 @@ def download_report(
     """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404.
 
     The download (a reader thread) and the inflating and writing (this thread) overlap, joined by
-    :data:`PIPE_CHUNKS` chunks: see :func:`_report_from_stream`.
+    :data:`.fetch.PIPE_CHUNKS` chunks: see :func:`_report_from_stream`.
     """
     _check_compression(compression)
     destination = final_name(destination, compression)
@@ -576,7 +465,7 @@ def open_entry(
     the zip must be read whole instead. An error page or a non-zip is refused as before.
 
     Sweeps first what killed runs left in the temp folder (their scratch zips), as
-    :func:`_new_scratch` does: a streamed download makes none, but the sweep is still due."""
+    :func:`.fetch._new_scratch` does: a streamed download makes none, but the sweep is still due."""
     sweep_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
     reader.fill(4)
     _sniff(bytes(reader.buffer[:64]), host)
@@ -587,259 +476,6 @@ def open_entry(
         return None
     except DAMAGED_ZIP as exc:
         raise damaged(exc) from exc
-
-
-@contextlib.contextmanager
-def spooled(reader: ChunkReader, name: str) -> Iterator[str]:
-    """The rest of the zip (with what ``reader`` already holds) written as ``name`` into a new
-    scratch folder, removed on leaving."""
-    scratch = _new_scratch()
-    try:
-        zip_path = os.path.join(scratch, name)
-        with open(zip_path, "wb") as target:
-            for chunk in reader.rest():
-                target.write(chunk)
-        yield zip_path
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------- the pipe
-
-
-class _Stopped(Exception):
-    """The other side of the pipe gave up (an error, an interrupt, a cancelled task)."""
-
-
-class _Pipe:
-    """The download's chunks between the network and the inflater: at most ``size`` of them.
-
-    The network side puts (blocking in the sync reader thread, :meth:`try_put` on the event loop),
-    the inflater takes (:meth:`chunks`, in its thread). Either side stops it (:meth:`stop`) when it
-    gives up, which wakes the other: nothing waits forever on a side that has gone.
-    """
-
-    def __init__(self, size: int, on_space: Callable[[], None] | None = None) -> None:
-        self._items: collections.deque[bytes] = collections.deque()
-        self._size = size
-        self._cond = threading.Condition()
-        self._ended = False
-        self._error: BaseException | None = None
-        self.stopped = False
-        self._on_space = on_space
-
-    def put(self, chunk: bytes) -> bool:
-        """Wait for room, then add ``chunk``; False when the pipe was stopped."""
-        with self._cond:
-            while len(self._items) >= self._size and not self.stopped:
-                self._cond.wait()
-            if self.stopped:
-                return False
-            self._items.append(chunk)
-            self._cond.notify_all()
-            return True
-
-    def try_put(self, chunk: bytes) -> bool | None:
-        """Add ``chunk`` if there is room (True); False when stopped; None when full."""
-        with self._cond:
-            if self.stopped:
-                return False
-            if len(self._items) >= self._size:
-                return None
-            self._items.append(chunk)
-            self._cond.notify_all()
-            return True
-
-    def end(self, error: BaseException | None = None) -> None:
-        """No more chunks: the download is complete, or failed with ``error``."""
-        with self._cond:
-            self._ended = True
-            self._error = error
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        with self._cond:
-            self.stopped = True
-            self._items.clear()
-            self._cond.notify_all()
-        if self._on_space is not None:
-            self._on_space()
-
-    def chunks(self) -> Iterator[bytes]:
-        while True:
-            with self._cond:
-                while not self._items and not self._ended and not self.stopped:
-                    self._cond.wait()
-                if self.stopped:
-                    raise _Stopped("The download was stopped.")
-                if not self._items:
-                    if self._error is not None:
-                        raise self._error
-                    return
-                chunk = self._items.popleft()
-                self._cond.notify_all()
-            if self._on_space is not None:
-                self._on_space()
-            yield chunk
-
-
-@contextlib.contextmanager
-def streamed(url: str, *, timeout: float) -> Iterator[tuple[Iterator[bytes], str]]:
-    """The zip behind ``url`` as chunks, downloaded by a reader thread while the caller consumes
-    them: (chunks, host). Leaving (normally, on an error or an interrupt) stops and joins the
-    reader; a network error is raised where the caller takes the next chunk."""
-    check_download_url(url)
-    pipe = _Pipe(PIPE_CHUNKS)
-    reader = threading.Thread(target=_read_link, args=(url, timeout, pipe), name="msads-download", daemon=True)
-    reader.start()
-    try:
-        yield pipe.chunks(), urlsplit(url).hostname or ""
-    finally:
-        pipe.stop()
-        reader.join()
-
-
-def _read_link(url: str, timeout: float, pipe: _Pipe) -> None:
-    try:
-        with _download_client(timeout) as client, client.stream("GET", url) as response:
-            _check_download_response(response)
-            for chunk in response.iter_bytes(CHUNK_SIZE):
-                if not pipe.put(chunk):
-                    return  # the consumer has gone: closing the response drops the connection
-    except BaseException as exc:  # handed to the consumer, raised there
-        pipe.end(exc)
-        return
-    pipe.end()
-
-
-async def astreamed(url: str, consume: Callable[[Iterator[bytes], str], _T], *, timeout: float) -> _T:
-    """Async twin of :func:`streamed`: the network on the loop, ``consume(chunks, host)`` in a
-    thread of its own; returns what it returns. The loop never blocks: it waits for room in the pipe
-    on an event the worker sets. On an error or a cancellation the pipe is stopped and the worker
-    awaited (shielded) until it has cleaned up, so no part file outlives the task."""
-    check_download_url(url)
-    loop = asyncio.get_running_loop()
-    space = asyncio.Event()
-    pipe = _Pipe(PIPE_CHUNKS, on_space=lambda: _wake(loop, space))
-    host = urlsplit(url).hostname or ""
-
-    def work() -> _T:
-        try:
-            return consume(pipe.chunks(), host)
-        finally:
-            pipe.stop()
-
-    worker = _in_own_thread(loop, work)
-    try:
-        async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
-            _check_download_response(response)
-            async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                if not await _aput(pipe, space, chunk):
-                    break  # the worker has finished (with an error): its result says what
-        pipe.end()
-        return await asyncio.shield(worker)
-    except BaseException:
-        pipe.stop()
-        await _settle(worker)
-        raise
-
-
-def _in_own_thread(loop: asyncio.AbstractEventLoop, work: Callable[[], _T]) -> asyncio.Future[_T]:
-    """Run ``work`` in a thread of its own (not the loop's default pool: a download holds its
-    thread for as long as it lasts, and many at once would starve every other ``to_thread``)."""
-    future: asyncio.Future[_T] = loop.create_future()
-
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        try:
-            result = work()
-        except BaseException as exc:
-            _call_soon(loop, settle, None, exc)
-        else:
-            _call_soon(loop, settle, result, None)
-
-    threading.Thread(target=run, name="msads-inflate", daemon=True).start()
-    return future
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-        loop.call_soon_threadsafe(callback, *args)
-
-
-def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
-    _call_soon(loop, event.set)
-
-
-async def _aput(pipe: _Pipe, space: asyncio.Event, chunk: bytes) -> bool:
-    while True:
-        space.clear()
-        placed = pipe.try_put(chunk)
-        if placed is not None:
-            return placed
-        await space.wait()
-
-
-async def _settle(worker: asyncio.Future[Any]) -> None:
-    """Wait until the worker thread is done, whatever cancellations arrive meanwhile (it removes
-    its part file and scratch); a cancellation received here is raised afterwards."""
-    cancelled = False
-    while not worker.done():
-        try:
-            await asyncio.shield(worker)
-        except asyncio.CancelledError:
-            cancelled = True
-        except BaseException:  # noqa: S110 - the worker's own error: the caller raises its first one
-            pass
-    if not worker.cancelled():
-        worker.exception()  # retrieved, so asyncio does not log it as never retrieved
-    if cancelled:
-        raise asyncio.CancelledError
-
-
-@contextlib.contextmanager
-def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
-    """The zip behind ``url``, downloaded whole as ``name`` into a new scratch folder removed on
-    leaving (Bulk files while another is being split)."""
-    scratch = _new_scratch()
-    try:
-        zip_path = os.path.join(scratch, name)
-        with open(zip_path, "wb") as target:
-            _fetch_zip(url, target, timeout=timeout)
-        yield zip_path
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[str]:
-    """Async twin of :func:`fetched_zip`: the network on the loop, file work in worker threads."""
-    scratch = await asyncio.to_thread(_new_scratch)
-    try:
-        zip_path = os.path.join(scratch, name)
-        target = await asyncio.to_thread(open, zip_path, "wb")
-        try:
-            await _afetch_zip(url, target, timeout=timeout)
-        finally:
-            await asyncio.to_thread(target.close)
-        yield zip_path
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-
-
-def _new_scratch() -> str:
-    """A private scratch folder for the zip, named after its owner (host, pid) so that the next run
-    can sweep what a killed one left (:func:`.destinations.sweep_stale`); sweeps first."""
-    folder = tempfile.gettempdir()
-    sweep_stale(folder, SCRATCH_PREFIX)
-    return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", dir=folder)
 
 
 def _publish_csv(
