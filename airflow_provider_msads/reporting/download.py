@@ -30,7 +30,7 @@ from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publis
 
 # CHUNK_SIZE and check_download_url are re-exported from where they always were.
 from airflow_provider_msads.reporting.fetch import CHUNK_SIZE as CHUNK_SIZE
-from airflow_provider_msads.reporting.fetch import _sniff, astreamed, spooled, streamed
+from airflow_provider_msads.reporting.fetch import _sniff, ahead, astreamed, spooled, streamed
 from airflow_provider_msads.reporting.fetch import check_download_url as check_download_url
 from airflow_provider_msads.reporting.scratch import sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
@@ -434,8 +434,8 @@ def _report_from_stream(
             return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
     _check_csv_entry(entry.name, entry.size, entry.compressed)
     try:
-        with output(destination, publish) as out:
-            rows, csv_bytes, frame = _write_csv(entry_data(reader, entry, _limits()), out, compression=compression)
+        with ahead(entry_data(reader, entry, _limits()), chunks) as pieces, output(destination, publish) as out:
+            rows, csv_bytes, frame = _write_csv(pieces, out, compression=compression)
             size = out.tell()
     except DAMAGED_ZIP as exc:
         raise _damaged("report", exc) from exc

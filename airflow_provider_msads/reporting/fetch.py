@@ -230,22 +230,74 @@ class _Pipe:
         if self._on_space is not None:
             self._on_space()
 
-    def chunks(self) -> Iterator[bytes]:
-        while True:
-            with self._cond:
-                while not self._items and not self._ended and not self.stopped:
-                    self._cond.wait()
-                if self.stopped:
-                    raise _Stopped("The download was stopped.")
-                if not self._items:
-                    if self._error is not None:
-                        raise self._error
+    def chunks(self) -> _Drain:
+        return _Drain(self)
+
+    def take(self) -> bytes | None:
+        """The next chunk, waiting for it; None at the end. Raises the producer's error, or
+        :class:`_Stopped` when the pipe was stopped."""
+        with self._cond:
+            while not self._items and not self._ended and not self.stopped:
+                self._cond.wait()
+            if self.stopped:
+                raise _Stopped("The download was stopped.")
+            if not self._items:
+                if self._error is not None:
+                    raise self._error
+                return None
+            chunk = self._items.popleft()
+            self._cond.notify_all()
+        if self._on_space is not None:
+            self._on_space()
+        return chunk
+
+
+class _Drain(Iterator[bytes]):
+    """What comes out of a pipe, as an iterator that can also stop the pipe (from any thread)."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+
+    def __next__(self) -> bytes:
+        chunk = self._pipe.take()
+        if chunk is None:
+            raise StopIteration
+        return chunk
+
+    def stop(self) -> None:
+        self._pipe.stop()
+
+
+@contextlib.contextmanager
+def ahead(pieces: Iterator[bytes], source: Iterator[bytes]) -> Iterator[Iterator[bytes]]:
+    """``pieces`` made in a thread of their own, at most :data:`PIPE_CHUNKS` ahead of the caller.
+
+    Inflating (zlib and CRC-32 release the GIL) then runs on one core while the caller counts rows
+    and writes on the other. ``source`` is what ``pieces`` read from (a pipe's :class:`_Drain`):
+    when the caller leaves early (an error, an interrupt) both pipes are stopped, which wakes the
+    thread wherever it waits, and it is joined before this returns.
+    """
+    pipe = _Pipe(PIPE_CHUNKS)
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                if not pipe.put(piece):
                     return
-                chunk = self._items.popleft()
-                self._cond.notify_all()
-            if self._on_space is not None:
-                self._on_space()
-            yield chunk
+        except BaseException as exc:  # handed to the caller, raised there
+            pipe.end(exc)
+            return
+        pipe.end()
+
+    thread = threading.Thread(target=produce, name="msads-inflate", daemon=True)
+    thread.start()
+    try:
+        yield pipe.chunks()
+    finally:
+        pipe.stop()
+        if thread.is_alive() and isinstance(source, _Drain):
+            source.stop()  # it may be waiting for the network
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -330,7 +382,7 @@ def _in_own_thread(loop: asyncio.AbstractEventLoop, work: Callable[[], _T]) -> a
         else:
             _call_soon(loop, settle, result, None)
 
-    threading.Thread(target=run, name="msads-inflate", daemon=True).start()
+    threading.Thread(target=run, name="msads-write", daemon=True).start()
     return future
 
 

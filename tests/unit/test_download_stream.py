@@ -66,9 +66,9 @@ def _leftovers(folder: Path) -> list[str]:
     mine = f"{download.SCRATCH_PREFIX}{owner_tag()}-"
     scratch = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(mine)]
     for thread in threading.enumerate():
-        if thread.name == "msads-inflate":  # its result is out as it returns: give it that instant
+        if thread.name == "msads-write":  # its result is out as it returns: give it that instant
             thread.join(timeout=10)
-    threads = [t.name for t in threading.enumerate() if t.name in ("msads-download", "msads-inflate")]
+    threads = [t.name for t in threading.enumerate() if t.name in ("msads-download", "msads-inflate", "msads-write")]
     return sorted(p.name for p in folder.iterdir()) + scratch + threads
 
 
