@@ -256,17 +256,32 @@ def _without_footer(tail: bytes) -> bytes:
 _NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in (0x22, 0x0A, 0x0D))
 
 
+def _balanced(reduced: bytes) -> bool:
+    """Whether every line of ``reduced`` (quotes and line breaks only) has an even number of quotes."""
+    end = reduced.find(b"\n") + 1
+    line = reduced[:end]
+    if end and b'"' not in line.replace(b'""', b"") and reduced.count(line) * end == len(reduced):
+        return True  # every line alike (Microsoft quotes every value): no pass removing the pairs
+    return b'"' not in reduced.replace(b'""', b"")
+
+
+#: At most this much of a partial last line is carried to the next chunk (:class:`RowCounter`).
+_CARRY_MAX = 64 * 1024
+
+
 class RowCounter:
     """Counts CSV records, not lines: a quoted value may hold a line break.
 
     Fed the CSV in arbitrary chunks; lines end with CRLF, LF or a lone CR (each counted once).
-    Nothing of a chunk is kept: the state is whether a quoted value is open, whether the last
-    chunk ended with CR (the LF starting the next one belongs to it) and whether a record has
+    Nothing of a chunk is kept but its partial last line (bounded): the state is whether a quoted
+    value is open, whether the last chunk ended with CR (the LF starting the next one belongs to
+    it) and whether a record has
     begun, so a single line of any length costs no memory. Each chunk is reduced in C: every byte
     but quotes and breaks is deleted and quote pairs removed, which leaves a lone quote exactly on
-    the lines with an odd number of quotes. Without one the count is a few ``bytes.count``;
-    otherwise (a chunk cut inside a quoted value: most chunks, as Microsoft quotes every value)
-    the line ends between consecutive lone quotes are counted, tracking whether a value is open.
+    the lines with an odd number of quotes. Without one (the usual case: a chunk's partial last
+    line is carried to the next, up to :data:`_CARRY_MAX`) the count is a few ``bytes.count``;
+    otherwise the line ends between consecutive lone quotes are counted, tracking whether a value
+    is open.
     """
 
     def __init__(self) -> None:
@@ -274,8 +289,21 @@ class RowCounter:
         self._in_quotes = False
         self._after_cr = False
         self._open = False
+        self._carry = b""
 
     def feed(self, chunk: bytes) -> None:
+        # The partial last line waits for the next chunk: chunks then start at a line start, so
+        # that a chunk cut inside a quoted value does not take the count off its fast path.
+        data = self._carry + chunk if self._carry else chunk
+        cut = data.rfind(b"\n")
+        if cut == -1 or len(data) - cut > _CARRY_MAX:  # no LF near the end (CR line ends, a long line)
+            self._carry = b""
+            self._count(data)
+            return
+        self._carry = data[cut + 1 :]
+        self._count(data[: cut + 1])
+
+    def _count(self, chunk: bytes) -> None:
         if self._after_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]  # the LF of a CRLF split between two chunks: counted with its CR
         if not chunk:
@@ -283,7 +311,7 @@ class RowCounter:
         self._after_cr = chunk[-1] == 0x0D
         reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK)  # a fraction of the chunk
         crlf = chunk.count(b"\r\n")
-        if not self._in_quotes and b'"' not in reduced.replace(b'""', b""):
+        if not self._in_quotes and _balanced(reduced):
             # every line end counts: LFs and CRs, a CRLF once (adjacent in the chunk itself)
             self.records += reduced.count(b"\n") + reduced.count(b"\r") - crlf
         else:
@@ -309,6 +337,9 @@ class RowCounter:
 
     def close(self) -> int:
         """Records seen, including a last one without a line break."""
+        if self._carry:
+            self._count(self._carry)
+            self._carry = b""
         if self._open:
             self.records += 1
             self._open = False
