@@ -130,17 +130,22 @@ def reset_hwm():
 
 curl, unzip = shutil.which("curl"), shutil.which("unzip")
 provider, baseline, growth, rows = [], [], [], 0
+provider_cpu, baseline_cpu = [], []
 for _ in range(3):
     destination = os.path.join(out_dir, "report.csv")
     reset_ok = reset_hwm()
     before = hwm_mb()
+    cpu = os.times()
     started = time.perf_counter()
     rows = download_report(url, destination).rows
     provider.append(time.perf_counter() - started)
+    after = os.times()
+    provider_cpu.append(after.user - cpu.user + after.system - cpu.system)
     growth.append(hwm_mb() - before)
     os.unlink(destination)
 
     zip_path, unzipped = os.path.join(out_dir, "baseline.zip"), os.path.join(out_dir, "unzipped")
+    cpu = os.times()
     started = time.perf_counter()
     if curl:
         subprocess.run([curl, "-sS", "-f", "-o", zip_path, url], check=True)
@@ -153,10 +158,14 @@ for _ in range(3):
     else:
         zipfile.ZipFile(zip_path).extractall(unzipped)
     baseline.append(time.perf_counter() - started)
+    after = os.times()
+    fields = ("user", "system", "children_user", "children_system")
+    baseline_cpu.append(sum(getattr(after, k) - getattr(cpu, k) for k in fields))
     shutil.rmtree(unzipped)
     os.unlink(zip_path)
 print(json.dumps({"rows": rows, "provider_s": statistics.median(provider), "baseline_s": statistics.median(baseline),
                   "provider_all": provider, "baseline_all": baseline, "rss_growth_mb": max(growth),
+                  "provider_cpu_s": statistics.median(provider_cpu), "baseline_cpu_s": statistics.median(baseline_cpu),
                   "hwm_reset": reset_ok, "curl": bool(curl), "unzip": bool(unzip)}))
 """
 
@@ -313,6 +322,11 @@ def _static_run(quick: bool) -> dict[str, Any]:
             ("speed-up baseline / provider", f"{speedup:.2f}x  (goal >= 1.2x)"),
             ("peak RSS growth during download", f"{figures['rss_growth_mb']:.1f} MB  (goal: < 64 MB)"),
             ("rounds (provider | baseline)", " ".join(f"{p:.2f}|{b:.2f}" for p, b in rounds)),
+            (
+                "CPU time (provider | baseline)",
+                f"{figures['provider_cpu_s']:.2f} s | {figures['baseline_cpu_s']:.2f} s  (load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+            ),
         ],
     )
     return {
@@ -327,6 +341,9 @@ def _static_run(quick: bool) -> dict[str, Any]:
         "static_speedup_goal_met": speedup >= 1.2,
         "static_rss_growth_mb": round(figures["rss_growth_mb"], 1),
         "static_rss_goal_met": figures["rss_growth_mb"] < 64,
+        "static_provider_cpu_s": round(figures["provider_cpu_s"], 2),
+        "static_baseline_cpu_s": round(figures["baseline_cpu_s"], 2),
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
