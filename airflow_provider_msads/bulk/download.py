@@ -24,7 +24,7 @@ from airflow_provider_msads.bulk.split import (
 )
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError
 from airflow_provider_msads.reporting.download import _limits, open_entry
-from airflow_provider_msads.reporting.fetch import _new_scratch, afetched_zip, ahead, astreamed, spooled, streamed
+from airflow_provider_msads.reporting.fetch import _new_scratch, afetched_zip, astreamed, spooled, streamed
 from airflow_provider_msads.reporting.zipstream import ChunkReader, EntryCountError, ZipBombError, entry_data
 
 
@@ -81,8 +81,9 @@ def _split_stream(chunks: Iterator[bytes], host: str, splitter: Splitter) -> Acc
             return splitter.feed(zip_path)
     check_entry(entry.name, entry.size, entry.compressed)
     try:
-        with ahead(entry_data(reader, entry, _limits()), chunks) as pieces:
-            return splitter.feed_pieces(pieces)
+        # Inflated in this thread (no :func:`.fetch.ahead`): splitting is Python work holding the
+        # GIL, far slower than inflating, so a thread ahead would add memory and gain little.
+        return splitter.feed_pieces(entry_data(reader, entry, _limits()))
     except DAMAGED_ZIP as exc:  # pragma: no cover - feed_pieces wraps these
         raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc
     except EntryCountError as exc:

@@ -39,6 +39,8 @@ CHUNK_SIZE = 1024 * 1024
 #: Chunks held between the download and the consumer (the pipeline's buffer: a few MiB, whatever
 #: the file's size). Enough to ride out a slow write or a slow packet, no more.
 PIPE_CHUNKS = 4
+#: Inflated pieces (up to 1 MiB each) made ahead of the consumer (:func:`ahead`).
+AHEAD_PIECES = 2
 
 
 def check_download_url(url: str) -> str:
@@ -277,7 +279,7 @@ def ahead(pieces: Iterator[bytes], source: Iterator[bytes]) -> Iterator[Iterator
     when the caller leaves early (an error, an interrupt) both pipes are stopped, which wakes the
     thread wherever it waits, and it is joined before this returns.
     """
-    pipe = _Pipe(PIPE_CHUNKS)
+    pipe = _Pipe(AHEAD_PIECES)
 
     def produce() -> None:
         try:
