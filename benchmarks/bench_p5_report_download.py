@@ -1,4 +1,4 @@
-"""P5: a report of about 1 GB of CSV from the emulator: throughput and peak RSS growth.
+"""P5: a report of about 1 GB of CSV from the emulator, and a 400 MB one served as a static file.
 
 The emulator (in this process) generates the report on the fly and streams its zip. A child
 process (so that its memory is the downloader's alone) polls the report and runs
@@ -10,14 +10,27 @@ The baseline, in the same run and the same child: download the same zip to disk 
 httpx stream, then ``unzip`` it to disk. The ratio is provider time / baseline time (1.0 = as fast
 as downloading and unzipping by hand). Goal: peak RSS growth under 64 MB.
 
+Both sides of that run are bound by the emulator generating and zipping the report on the fly. So
+the same child also downloads one pre-built zip (about 400 MB of report-like CSV, about 95 MB
+deflated; a few MB with ``--quick``) served as a static file from loopback by a small HTTP server
+in this process (``sendfile``): ``download_report()`` to a local file (the zip inflated as it
+arrives) against ``curl`` to disk, then ``unzip`` (httpx and zipfile when those tools are missing,
+and the table says so), three rounds alternating, medians. Goal: the provider at least 1.2x
+faster than curl + unzip, peak RSS growth under 64 MB.
+
 Run: ``python benchmarks/bench_p5_report_download.py [--quick]``.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import random
+import shutil
 import tempfile
+import threading
+import zipfile
 from typing import Any
 
 import _bench_common as common
@@ -92,7 +105,78 @@ print(json.dumps({"rows": result.rows, "csv_bytes": result.csv_bytes, "zip_bytes
 """
 
 
+STATIC_CHILD = r"""
+import json, os, shutil, statistics, subprocess, sys, time, zipfile
+import httpx
+from airflow_provider_msads.reporting.download import download_report
+
+url, out_dir = sys.argv[1], sys.argv[2]
+
+
+def hwm_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
+def reset_hwm():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+curl, unzip = shutil.which("curl"), shutil.which("unzip")
+provider, baseline, growth, rows = [], [], [], 0
+provider_cpu, baseline_cpu = [], []
+for _ in range(3):
+    destination = os.path.join(out_dir, "report.csv")
+    reset_ok = reset_hwm()
+    before = hwm_mb()
+    cpu = os.times()
+    started = time.perf_counter()
+    rows = download_report(url, destination).rows
+    provider.append(time.perf_counter() - started)
+    after = os.times()
+    provider_cpu.append(after.user - cpu.user + after.system - cpu.system)
+    growth.append(hwm_mb() - before)
+    os.unlink(destination)
+
+    zip_path, unzipped = os.path.join(out_dir, "baseline.zip"), os.path.join(out_dir, "unzipped")
+    cpu = os.times()
+    started = time.perf_counter()
+    if curl:
+        subprocess.run([curl, "-sS", "-f", "-o", zip_path, url], check=True)
+    else:
+        with httpx.Client(timeout=600) as client, client.stream("GET", url) as response, open(zip_path, "wb") as f:
+            for chunk in response.iter_bytes(1024 * 1024):
+                f.write(chunk)
+    if unzip:
+        subprocess.run([unzip, "-q", "-o", zip_path, "-d", unzipped], check=True)
+    else:
+        zipfile.ZipFile(zip_path).extractall(unzipped)
+    baseline.append(time.perf_counter() - started)
+    after = os.times()
+    fields = ("user", "system", "children_user", "children_system")
+    baseline_cpu.append(sum(getattr(after, k) - getattr(cpu, k) for k in fields))
+    shutil.rmtree(unzipped)
+    os.unlink(zip_path)
+print(json.dumps({"rows": rows, "provider_s": statistics.median(provider), "baseline_s": statistics.median(baseline),
+                  "provider_all": provider, "baseline_all": baseline, "rss_growth_mb": max(growth),
+                  "provider_cpu_s": statistics.median(provider_cpu), "baseline_cpu_s": statistics.median(baseline_cpu),
+                  "hwm_reset": reset_ok, "curl": bool(curl), "unzip": bool(unzip)}))
+"""
+
+
 def run(quick: bool = False) -> dict[str, Any]:
+    result = _emulator_run(quick)
+    result.update(_static_run(quick))
+    return result
+
+
+def _emulator_run(quick: bool) -> dict[str, Any]:
     target = (16 if quick else 1024) * 1024 * 1024
     with MicrosoftAdsEmulator() as emulator:
         conn = emulator.connection_dict()
@@ -154,6 +238,113 @@ def _child(emulator: MicrosoftAdsEmulator, rows: int) -> dict[str, Any]:
 
         shutil.rmtree(out_dir, ignore_errors=True)
     return dict(json.loads(line))
+
+
+def static_zip(csv_bytes: int) -> str:
+    """A report-like zip of about ``csv_bytes`` of CSV (built once, kept in the temp folder):
+    a column row, then rows with varied ids, names and figures, deflated at zip's usual level."""
+    path = os.path.join(tempfile.gettempdir(), f"msads-bench-p5-static-{csv_bytes}.zip")
+    if os.path.exists(path):
+        return path
+    rng = random.Random(5)
+    names = ["Shoes", "Boots", "Red", "Summer sale", "Brand", "Exact", "Running", "Kids", "Winter", "Outlet"]
+    rows = []
+    for i in range(40_000):
+        rows.append(
+            f'"2026-10-{i % 28 + 1:02d}","{rng.randrange(10**8)}","{rng.randrange(10**9)}",'
+            f'"{rng.choice(names)} {rng.choice(names)} {rng.randrange(1000)}","{rng.randrange(100000)}",'
+            f'"{rng.randrange(5000)}","{rng.randrange(10**6) / 100:.2f}"\r\n'
+        )
+    block = "".join(rows).encode()
+    header = ('"' + '","'.join(COLUMNS) + '"\r\n').encode()
+    partial = path + f".{os.getpid()}.part"
+    with (
+        zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+        archive.open("report.csv", "w", force_zip64=True) as entry,
+    ):
+        entry.write(b"\xef\xbb\xbf" + header)
+        for _ in range(max(csv_bytes // len(block), 1)):
+            entry.write(block)
+    os.replace(partial, path)
+    return path
+
+
+class _Static(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    path_on_disk = ""
+
+    def do_GET(self) -> None:
+        size = os.path.getsize(self.path_on_disk)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self.wfile.flush()
+        with open(self.path_on_disk, "rb") as handle:
+            self.connection.sendfile(handle)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def _static_run(quick: bool) -> dict[str, Any]:
+    zip_path = static_zip((8 if quick else 400) * 1024 * 1024)
+    handler = type("Static", (_Static,), {"path_on_disk": zip_path})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    out_dir = tempfile.mkdtemp(prefix="msads-bench-p5-")
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/report.zip?sig=static"
+        line = common.run_child(["-c", STATIC_CHILD, url, out_dir], common.child_env(), timeout=1800)
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(out_dir, ignore_errors=True)
+    figures = dict(json.loads(line))
+    with zipfile.ZipFile(zip_path) as archive:
+        csv_mb = archive.infolist()[0].file_size / 1024 / 1024
+    zip_mb = os.path.getsize(zip_path) / 1024 / 1024
+    speedup = figures["baseline_s"] / figures["provider_s"]
+    tools = (
+        ("curl" if figures["curl"] else "httpx (no curl here)")
+        + " + "
+        + ("unzip" if figures["unzip"] else "zipfile (no unzip here)")
+    )
+    rate = csv_mb / figures["provider_s"]
+    rounds = zip(figures["provider_all"], figures["baseline_all"], strict=True)
+    common.report(
+        f"P5 static zip from loopback, {csv_mb:.0f} MB of CSV (zip {zip_mb:.0f} MB), median of 3 rounds",
+        [
+            ("download_report() to a local file", f"{figures['provider_s']:.2f} s  = {rate:.0f} MB/s"),
+            (f"baseline: {tools} to disk", f"{figures['baseline_s']:.2f} s"),
+            ("speed-up baseline / provider", f"{speedup:.2f}x  (goal >= 1.2x)"),
+            ("peak RSS growth during download", f"{figures['rss_growth_mb']:.1f} MB  (goal: < 64 MB)"),
+            ("rounds (provider | baseline)", " ".join(f"{p:.2f}|{b:.2f}" for p, b in rounds)),
+            (
+                "CPU time (provider | baseline)",
+                f"{figures['provider_cpu_s']:.2f} s | {figures['baseline_cpu_s']:.2f} s  (load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+            ),
+        ],
+    )
+    return {
+        "static_csv_mb": round(csv_mb, 1),
+        "static_zip_mb": round(zip_mb, 1),
+        "static_rows": figures["rows"],
+        "static_provider_s": round(figures["provider_s"], 2),
+        "static_baseline_s": round(figures["baseline_s"], 2),
+        "static_baseline_tools": tools,
+        "static_speedup_baseline_to_provider": round(speedup, 2),
+        "static_goal_speedup": 1.2,
+        "static_speedup_goal_met": speedup >= 1.2,
+        "static_rss_growth_mb": round(figures["rss_growth_mb"], 1),
+        "static_rss_goal_met": figures["rss_growth_mb"] < 64,
+        "static_provider_cpu_s": round(figures["provider_cpu_s"], 2),
+        "static_baseline_cpu_s": round(figures["baseline_cpu_s"], 2),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
 
 
 if __name__ == "__main__":

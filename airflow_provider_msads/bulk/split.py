@@ -155,6 +155,15 @@ class Splitter:
         except DAMAGED_ZIP as exc:
             raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc
 
+    def feed_pieces(self, pieces: Iterator[bytes]) -> AccountSync:
+        """Split one Bulk CSV given as its bytes in pieces (the zip's entry inflated as it arrives,
+        :func:`.download.fetch_and_split`); the pieces end only once the zip is verified."""
+        try:
+            raw = io.BufferedReader(_PieceReader(pieces), CHUNK)
+            return self.feed_text(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        except DAMAGED_ZIP as exc:
+            raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc
+
     def feed_text(self, text: IO[str]) -> AccountSync:
         """Split one Bulk CSV (text, BOM already stripped) into the scratch files."""
         with self._lock:
@@ -231,25 +240,66 @@ class Splitter:
         return {t: (f.path, os.path.splitext(os.path.basename(f.path))[0], f.rows) for t, f in self._files.items()}
 
 
-def _the_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
-    from airflow_provider_msads.reporting.download import MAX_ENTRY_BYTES, MAX_RATIO, SMALL_ENTRY
+class _PieceReader(io.RawIOBase):
+    """A read-only binary stream over an iterator of byte pieces."""
 
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._left = piece
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+
+#: The buffer between the inflated pieces and the CSV reader.
+CHUNK = 1024 * 1024
+
+
+def _the_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     entries = [e for e in archive.infolist() if not e.is_dir()]
-    if len(entries) != 1 or not entries[0].filename.lower().endswith(".csv"):
-        raise BulkFileError(
-            f"The Bulk download zip holds {len(entries)} entries; Microsoft's holds one .csv file.",
-            remedy="Check bulk_url (leave it unset for Microsoft).",
-        )
+    if len(entries) != 1:
+        raise refuse_count(len(entries))
     entry = entries[0]
-    if entry.file_size > MAX_ENTRY_BYTES or (
-        entry.file_size > SMALL_ENTRY and entry.file_size > MAX_RATIO * max(entry.compress_size, 1)
-    ):
-        raise BulkFileError(
-            f"The Bulk download zip's entry would inflate to {entry.file_size} bytes from {entry.compress_size}: "
-            "a zip bomb.",
-            remedy="Refused without unpacking; check where bulk_url points.",
-        )
+    check_entry(entry.filename, entry.file_size, entry.compress_size)
     return entry
+
+
+def refuse_count(count: int) -> BulkFileError:
+    return BulkFileError(
+        f"The Bulk download zip holds {count} entries; Microsoft's holds one .csv file.",
+        remedy="Check bulk_url (leave it unset for Microsoft).",
+    )
+
+
+def check_entry(name: str, size: int | None, compressed: int | None) -> None:
+    """One .csv entry whose declared size is no zip bomb (unknown sizes are checked as it inflates)."""
+    from airflow_provider_msads.reporting.download import _limits
+
+    if not name.lower().endswith(".csv"):
+        raise refuse_count(1)
+    if size is not None and compressed is not None and _limits().exceeded(size, compressed):
+        raise refuse_bomb(size, compressed, declared=True)
+
+
+def refuse_bomb(size: int, compressed: int, *, declared: bool) -> BulkFileError:
+    return BulkFileError(
+        f"The Bulk download zip's entry {'would inflate' if declared else 'inflated beyond'} {size} bytes from "
+        f"{compressed}: a zip bomb.",
+        remedy="Refused without unpacking; check where bulk_url points."
+        if declared
+        else "Refused while unpacking (nothing kept); check where bulk_url points.",
+    )
 
 
 def _error_row(record_type: str, row: list[str], index: dict[str, int]) -> BulkFileError:

@@ -1,10 +1,11 @@
-"""The report's file: the pre-signed link streamed to a zip, its one CSV unpacked into place.
+"""The report's file: the pre-signed link's zip inflated as it arrives, its one CSV put in place.
 
-The link gets a plain client without credentials, https only (loopback aside). The zip goes to a
-temporary file, its single CSV entry is read in chunks (BOM stripped, report header read and
-stripped, footer stripped, rows counted CSV-aware, optionally gzipped) into a temporary file next
-to the destination, which is then moved into place (:mod:`.destinations`): memory stays flat
-whatever the report's size.
+The link is fetched by :mod:`.fetch` (no credentials, https only, loopback aside) while its zip is
+read as a stream (:mod:`.zipstream`): the single CSV entry is inflated (BOM stripped, report
+header read and stripped, footer stripped, rows counted CSV-aware, optionally gzipped) into what
+:func:`.destinations.output` gives, which becomes the destination only once the zip is read to its
+end and verified (CRC-32, sizes, no other entry). Memory stays flat whatever the report's size. A
+zip that cannot be read that way is spooled whole to scratch and unzipped, as before (logged).
 
 The report header is requested on purpose: it carries Microsoft's only in-file signal that the
 last day may not be completely processed ("Potential Incomplete Data: true"), which becomes
@@ -13,33 +14,40 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
+import itertools
 import logging
 import os
 import re
-import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import IO, Any, TypeVar
 
-import httpx
-
-from airflow_provider_msads.connection.endpoints import is_loopback_host
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportDownloadError, ReportRequestError
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
-from airflow_provider_msads.reporting.scratch import owner_tag, sweep_stale
+
+# CHUNK_SIZE and check_download_url are re-exported from where they always were.
+from airflow_provider_msads.reporting.fetch import CHUNK_SIZE as CHUNK_SIZE
+from airflow_provider_msads.reporting.fetch import _sniff, ahead, astreamed, spooled, streamed
+from airflow_provider_msads.reporting.fetch import check_download_url as check_download_url
+from airflow_provider_msads.reporting.scratch import sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
-from airflow_provider_msads.tokens.flow import shared_tls_context
+from airflow_provider_msads.reporting.zipstream import (
+    ChunkReader,
+    EntryCountError,
+    Limits,
+    LocalEntry,
+    Unstreamable,
+    ZipBombError,
+    entry_data,
+    read_local_header,
+)
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-#: The download is read and written in pieces of this size: the only buffer that grows with it.
-CHUNK_SIZE = 1024 * 1024
 #: A zip entry larger than this, or inflating more than MAX_RATIO times beyond SMALL_ENTRY, is a
 #: zip bomb rather than a report.
 MAX_ENTRY_BYTES = 64 * 1024**3
@@ -68,141 +76,46 @@ class DownloadResult:
     report_header: dict[str, str] = field(default_factory=dict)
 
 
-def check_download_url(url: str) -> str:
-    """https, or http to loopback (the emulator); never credentials in the URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise ReportDownloadError("The report download URL is not a valid URL.", remedy="Poll again.") from exc
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-    if secure and parts.hostname and parts.username is None and parts.password is None:
-        return url
-    raise ReportDownloadError(
-        f"Refusing the report download link: it is not https ({parts.scheme or 'no scheme'}://{parts.hostname or ''}).",
-        remedy="Microsoft's links are https blob URLs; check reporting_url and any proxy in between.",
-    )
-
-
-def _download_client(timeout: float) -> httpx.Client:
-    # No auth, no cookies, no redirects to elsewhere: the link carries its own signature.
-    return httpx.Client(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
-
-
-def _adownload_client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout, verify=shared_tls_context(), follow_redirects=False, trust_env=True)
-
-
-def _check_download_response(response: httpx.Response) -> None:
-    host = response.request.url.host
-    if response.status_code in (403, 404, 410):
-        raise LinkExpiredError(
-            f"The report download link answered HTTP {response.status_code} (it lives 5 minutes).",
-            remedy="Polled again for a fresh link; if it persists, the report request expired (ids live one day).",
-            http_status=response.status_code,
-        )
-    if response.status_code >= 400:
-        raise ReportDownloadError(
-            f"The report download from {host} failed with HTTP {response.status_code}.",
-            remedy="Retried by the task's retries; check network access to the blob host.",
-            http_status=response.status_code,
-            retryable=response.status_code >= 500 or response.status_code == 429,
-        )
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if "html" in kind or "xml" in kind or "json" in kind:
-        raise ReportDownloadError(
-            f"The report download from {host} answered {kind} instead of a zip (an error page).",
-            remedy="A proxy or the blob store answered an error page; retried by the task's retries.",
-            http_status=response.status_code,
-            retryable=True,
-        )
-
-
-def _sniff(first: bytes, host: str) -> None:
-    if first.startswith(b"PK\x03\x04"):
-        return
-    stripped = first.lstrip(b"\xef\xbb\xbf \t\r\n")
-    page = stripped[:1] == b"<"
-    raise ReportDownloadError(
-        f"The report download from {host} is "
-        + ("an HTML/XML error page" if page else "not a zip file")
-        + " instead of the report's zip.",
-        remedy="A proxy or the blob store answered something else; retried by the task's retries.",
-        retryable=True,
-    )
-
-
-@dataclass
-class _Sink:
-    """The zip being downloaded into a temporary file."""
-
-    file: IO[bytes]
-    size: int = 0
-    first: bytes = b""
-
-
-def _fetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
-    check_download_url(url)
-    with _download_client(timeout) as client, client.stream("GET", url) as response:
-        _check_download_response(response)
-        sink = _Sink(target)
-        for chunk in response.iter_bytes(CHUNK_SIZE):
-            _take(sink, chunk, response.request.url.host)
-        return _finish(sink, response.request.url.host)
-
-
-async def _afetch_zip(url: str, target: IO[bytes], *, timeout: float) -> int:
-    check_download_url(url)
-    async with _adownload_client(timeout) as client, client.stream("GET", url) as response:
-        _check_download_response(response)
-        sink = _Sink(target)
-        pending = bytearray()
-        async for chunk in response.aiter_bytes(CHUNK_SIZE):
-            pending += chunk
-            if len(pending) >= 4 * CHUNK_SIZE:  # disk writes in a thread, in a few big pieces
-                data, pending = bytes(pending), bytearray()
-                await asyncio.to_thread(_take, sink, data, response.request.url.host)
-        if pending:
-            await asyncio.to_thread(_take, sink, bytes(pending), response.request.url.host)
-        return _finish(sink, response.request.url.host)
-
-
-def _take(sink: _Sink, chunk: bytes, host: str) -> None:
-    if len(sink.first) < 4:
-        sink.first += chunk[: 64 - len(sink.first)]
-        if len(sink.first) >= 4:
-            _sniff(sink.first, host)
-    sink.file.write(chunk)
-    sink.size += len(chunk)
-
-
-def _finish(sink: _Sink, host: str) -> int:
-    _sniff(sink.first, host)
-    sink.file.flush()
-    return sink.size
-
-
 def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     entries = [e for e in archive.infolist() if not e.is_dir()]
     if len(entries) != 1:
-        raise ReportDownloadError(
-            f"The report zip has {len(entries)} files; a Microsoft report has exactly one CSV.",
-            remedy="Check reporting_url; a Microsoft report zip holds one CSV file.",
-        )
+        raise _refuse_count(len(entries))
     entry = entries[0]
-    if not entry.filename.lower().endswith(".csv"):
+    _check_csv_entry(entry.filename, entry.file_size, entry.compress_size)
+    return entry
+
+
+def _refuse_count(count: int) -> ReportDownloadError:
+    return ReportDownloadError(
+        f"The report zip has {count} files; a Microsoft report has exactly one CSV.",
+        remedy="Check reporting_url; a Microsoft report zip holds one CSV file.",
+    )
+
+
+def _check_csv_entry(name: str, size: int | None, compressed: int | None) -> None:
+    """The one entry is a .csv whose declared size is no zip bomb (unknown sizes are checked as it inflates)."""
+    if not name.lower().endswith(".csv"):
         raise ReportDownloadError(
-            f"The report zip holds {entry.filename[:80]!r}, not a .csv file.",
+            f"The report zip holds {name[:80]!r}, not a .csv file.",
             remedy='Keep the request\'s "Format": "Csv" (report_request must not change it).',
         )
-    if entry.file_size > MAX_ENTRY_BYTES or (
-        entry.file_size > SMALL_ENTRY and entry.file_size > MAX_RATIO * max(entry.compress_size, 1)
-    ):
-        raise ReportDownloadError(
-            f"The report zip's entry would inflate to {entry.file_size} bytes from {entry.compress_size}: a zip "
-            f"bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
-            remedy="Refused without unpacking; check where reporting_url points.",
-        )
-    return entry
+    if size is not None and compressed is not None and _limits().exceeded(size, compressed):
+        raise _refuse_bomb(size, compressed, declared=True)
+
+
+def _refuse_bomb(size: int, compressed: int, *, declared: bool) -> ReportDownloadError:
+    return ReportDownloadError(
+        f"The report zip's entry {'would inflate' if declared else 'inflated beyond'} {size} bytes from "
+        f"{compressed}: a zip bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
+        remedy="Refused without unpacking; check where reporting_url points."
+        if declared
+        else "Refused while unpacking (nothing kept); check where reporting_url points.",
+    )
+
+
+def _limits() -> Limits:
+    """The bomb limits, read when used (tests lower them)."""
+    return Limits(max_bytes=MAX_ENTRY_BYTES, ratio=MAX_RATIO, small=SMALL_ENTRY)
 
 
 #: The report header's keys, as Microsoft writes them (Reports guide, "Report File Schema"; the
@@ -267,7 +180,7 @@ class ReportFrame:
             self._tail += chunk
             return b""
         if len(chunk) >= FOOTER_HOLD:  # the usual case: the held tail goes out, the chunk's end is held
-            out = bytes(self._tail) + chunk[:-FOOTER_HOLD]
+            out = bytes(self._tail) + memoryview(chunk)[:-FOOTER_HOLD]
             self._tail = bytearray(chunk[-FOOTER_HOLD:])
             return out
         self._tail += chunk
@@ -343,16 +256,32 @@ def _without_footer(tail: bytes) -> bytes:
 _NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in (0x22, 0x0A, 0x0D))
 
 
+def _balanced(reduced: bytes) -> bool:
+    """Whether every line of ``reduced`` (quotes and line breaks only) has an even number of quotes."""
+    end = reduced.find(b"\n") + 1
+    line = reduced[:end]
+    if end and b'"' not in line.replace(b'""', b"") and reduced.count(line) * end == len(reduced):
+        return True  # every line alike (Microsoft quotes every value): no pass removing the pairs
+    return b'"' not in reduced.replace(b'""', b"")
+
+
+#: At most this much of a partial last line is carried to the next chunk (:class:`RowCounter`).
+_CARRY_MAX = 64 * 1024
+
+
 class RowCounter:
     """Counts CSV records, not lines: a quoted value may hold a line break.
 
     Fed the CSV in arbitrary chunks; lines end with CRLF, LF or a lone CR (each counted once).
-    Nothing of a chunk is kept: the state is whether a quoted value is open, whether the last
-    chunk ended with CR (the LF starting the next one belongs to it) and whether a record has
+    Nothing of a chunk is kept but its partial last line (bounded): the state is whether a quoted
+    value is open, whether the last chunk ended with CR (the LF starting the next one belongs to
+    it) and whether a record has
     begun, so a single line of any length costs no memory. Each chunk is reduced in C: every byte
     but quotes and breaks is deleted and quote pairs removed, which leaves a lone quote exactly on
-    the lines with an odd number of quotes. Without one (the usual case) the count is one
-    ``bytes.count``; otherwise the reduced lines are walked, tracking whether a value is open.
+    the lines with an odd number of quotes. Without one (the usual case: a chunk's partial last
+    line is carried to the next, up to :data:`_CARRY_MAX`) the count is a few ``bytes.count``;
+    otherwise the line ends between consecutive lone quotes are counted, tracking whether a value
+    is open.
     """
 
     def __init__(self) -> None:
@@ -360,31 +289,57 @@ class RowCounter:
         self._in_quotes = False
         self._after_cr = False
         self._open = False
+        self._carry = b""
 
     def feed(self, chunk: bytes) -> None:
+        # The partial last line waits for the next chunk: chunks then start at a line start, so
+        # that a chunk cut inside a quoted value does not take the count off its fast path.
+        data = self._carry + chunk if self._carry else chunk
+        cut = data.rfind(b"\n")
+        if cut == -1 or len(data) - cut > _CARRY_MAX:  # no LF near the end (CR line ends, a long line)
+            self._carry = b""
+            self._count(data)
+            return
+        self._carry = data[cut + 1 :]
+        self._count(data[: cut + 1])
+
+    def _count(self, chunk: bytes) -> None:
         if self._after_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]  # the LF of a CRLF split between two chunks: counted with its CR
         if not chunk:
             return
         self._after_cr = chunk[-1] == 0x0D
-        if 0x0D in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK).replace(b'""', b"").replace(b"\r", b"\n")
-        if not self._in_quotes and b'"' not in reduced:
-            self.records += reduced.count(b"\n")
+        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK)  # a fraction of the chunk
+        crlf = chunk.count(b"\r\n")
+        if not self._in_quotes and _balanced(reduced):
+            # every line end counts: LFs and CRs, a CRLF once (adjacent in the chunk itself)
+            self.records += reduced.count(b"\n") + reduced.count(b"\r") - crlf
         else:
-            lines = reduced.split(b"\n")
-            for line in lines[:-1]:
-                if line:  # one lone quote: this line opens or closes a quoted value
-                    self._in_quotes = not self._in_quotes
+            if crlf == reduced.count(b"\r\n"):  # no CR and LF made adjacent by the deletion
+                reduced = reduced.replace(b"\r\n", b"\n")
+            else:
+                reduced = chunk.replace(b"\r\n", b"\n").translate(None, _NOT_QUOTE_OR_BREAK)
+            reduced = reduced.replace(b'""', b"").replace(b"\r", b"\n")
+            # Each line holds at most one lone quote, which opens or closes a quoted value: the
+            # line ends between two of them count when outside quotes (a few quotes per chunk,
+            # not a walk over every line).
+            start = 0
+            quote = reduced.find(b'"')
+            while quote != -1:
                 if not self._in_quotes:
-                    self.records += 1
-            if lines[-1]:
+                    self.records += reduced.count(b"\n", start, quote)
                 self._in_quotes = not self._in_quotes
+                start = quote + 1
+                quote = reduced.find(b'"', start)
+            if not self._in_quotes:
+                self.records += reduced.count(b"\n", start)
         self._open = self._in_quotes or chunk[-1] not in (0x0A, 0x0D)
 
     def close(self) -> int:
         """Records seen, including a last one without a line break."""
+        if self._carry:
+            self._count(self._carry)
+            self._carry = b""
         if self._open:
             self.records += 1
             self._open = False
@@ -392,35 +347,38 @@ class RowCounter:
 
 
 def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[int, int, ReportFrame]:
-    """Copy the single CSV entry into ``out`` (BOM, report header and footer stripped, gzipped if
-    asked): (rows, csv bytes, the frame with the header read).
+    """Copy the single CSV entry of a whole zip into ``out`` (the path taken when the zip cannot be
+    read as it arrives): see :func:`_write_csv`.
 
     A damaged zip (a cut connection, a truncated blob) is retryable: the task's next try polls for
     a fresh link. Disk errors (OSError) are not wrapped: they are the worker's, not Microsoft's.
     """
-    counter = RowCounter()
-    frame = ReportFrame()
-    written = 0
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entry = _the_csv_entry(archive)
-            writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
-            try:
-                with archive.open(entry) as source:
-                    while True:
-                        chunk = source.read(CHUNK_SIZE)
-                        data = frame.feed(chunk) if chunk else frame.close()
-                        if data:
-                            written += len(data)
-                            counter.feed(data)
-                            writer.write(data)
-                        if not chunk:
-                            break
-            finally:
-                if writer is not out:
-                    writer.close()
+            with archive.open(entry) as source:
+                return _write_csv(iter(lambda: source.read(CHUNK_SIZE), b""), out, compression=compression)
     except DAMAGED_ZIP as exc:
         raise ReportDownloadError.damaged_zip("report", exc, "poll for a fresh link") from exc
+
+
+def _write_csv(pieces: Iterable[bytes], out: IO[bytes], *, compression: str | None) -> tuple[int, int, ReportFrame]:
+    """Write the CSV entry's bytes into ``out`` (BOM, report header and footer stripped, gzipped if
+    asked): (rows, csv bytes, the frame with the header read)."""
+    counter = RowCounter()
+    frame = ReportFrame()
+    written = 0
+    writer: Any = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compression else out
+    try:
+        for chunk in itertools.chain(pieces, [b""]):
+            data = frame.feed(chunk) if chunk else frame.close()
+            if data:
+                written += len(data)
+                counter.feed(data)
+                writer.write(data)
+    finally:
+        if writer is not out:
+            writer.close()
     records = counter.close()
     rows = max(records - 1, 0)
     declared = frame.header.get("Rows", "").strip().replace(",", "")
@@ -468,49 +426,15 @@ def download_report(
     publish: Publisher | None = None,
     timeout: float = 300.0,
 ) -> DownloadResult:
-    """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404."""
+    """Stream the report behind ``url`` to ``destination``; raises LinkExpiredError on 403/404.
+
+    The download (a reader thread) and the inflating and writing (this thread) overlap, joined by
+    :data:`.fetch.PIPE_CHUNKS` chunks: see :func:`_report_from_stream`.
+    """
     _check_compression(compression)
     destination = final_name(destination, compression)
-    with fetched_zip(url, "report.zip", timeout=timeout) as zip_path:
-        return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
-
-
-@contextlib.contextmanager
-def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
-    """The zip behind ``url``, downloaded as ``name`` into a new scratch folder removed on leaving
-    (reports and Bulk result files alike)."""
-    scratch = _new_scratch()
-    try:
-        zip_path = os.path.join(scratch, name)
-        with open(zip_path, "wb") as target:
-            _fetch_zip(url, target, timeout=timeout)
-        yield zip_path
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[str]:
-    """Async twin of :func:`fetched_zip`: the network on the loop, file work in worker threads."""
-    scratch = await asyncio.to_thread(_new_scratch)
-    try:
-        zip_path = os.path.join(scratch, name)
-        target = await asyncio.to_thread(open, zip_path, "wb")
-        try:
-            await _afetch_zip(url, target, timeout=timeout)
-        finally:
-            await asyncio.to_thread(target.close)
-        yield zip_path
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-
-
-def _new_scratch() -> str:
-    """A private scratch folder for the zip, named after its owner (host, pid) so that the next run
-    can sweep what a killed one left (:func:`.destinations.sweep_stale`); sweeps first."""
-    folder = tempfile.gettempdir()
-    sweep_stale(folder, SCRATCH_PREFIX)
-    return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-", dir=folder)
+    with streamed(url, timeout=timeout) as (chunks, host):
+        return _report_from_stream(chunks, host, destination, compression, publish)
 
 
 async def adownload_report(
@@ -521,12 +445,68 @@ async def adownload_report(
     publish: Publisher | None = None,
     timeout: float = 300.0,
 ) -> DownloadResult:
-    """Async twin: the network part on the loop, file work in worker threads."""
+    """Async twin: the network on the loop, inflating and writing in a worker thread."""
     _check_compression(compression)
     destination = final_name(destination, compression)
-    async with afetched_zip(url, "report.zip", timeout=timeout) as zip_path:
-        scratch = os.path.dirname(zip_path)
-        return await asyncio.to_thread(_publish_csv, zip_path, destination, compression, publish, scratch)
+    return await astreamed(
+        url, lambda chunks, host: _report_from_stream(chunks, host, destination, compression, publish), timeout=timeout
+    )
+
+
+def _report_from_stream(
+    chunks: Iterator[bytes], host: str, destination: str, compression: str | None, publish: Publisher | None
+) -> DownloadResult:
+    """The report's zip as it arrives, inflated into ``destination`` (or, when it cannot be read
+    that way, spooled whole and unzipped: :func:`open_entry` says why in the log)."""
+    reader = ChunkReader(chunks)
+    entry = open_entry(reader, host, "report", damaged=lambda exc: _damaged("report", exc))
+    if entry is None:
+        with spooled(reader, "report.zip") as zip_path:
+            return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
+    _check_csv_entry(entry.name, entry.size, entry.compressed)
+    try:
+        with ahead(entry_data(reader, entry, _limits()), chunks) as pieces, output(destination, publish) as out:
+            rows, csv_bytes, frame = _write_csv(pieces, out, compression=compression)
+            size = out.tell()
+    except DAMAGED_ZIP as exc:
+        raise _damaged("report", exc) from exc
+    except EntryCountError as exc:
+        raise _refuse_count(exc.count) from exc
+    except ZipBombError as exc:
+        raise _refuse_bomb(exc.size, exc.compressed, declared=False) from exc
+    return DownloadResult(
+        path=destination,
+        rows=rows,
+        bytes=size,
+        csv_bytes=csv_bytes,
+        compression=compression,
+        complete=frame.complete,
+        report_header=dict(frame.header),
+    )
+
+
+def _damaged(what: str, exc: BaseException) -> ReportDownloadError:
+    return ReportDownloadError.damaged_zip(what, exc, "poll for a fresh link")
+
+
+def open_entry(
+    reader: ChunkReader, host: str, what: str, *, damaged: Callable[[BaseException], Exception]
+) -> LocalEntry | None:
+    """The zip's first entry, once its local header is in; None (and one log line saying why) when
+    the zip must be read whole instead. An error page or a non-zip is refused as before.
+
+    Sweeps first what killed runs left in the temp folder (their scratch zips), as
+    :func:`.fetch._new_scratch` does: a streamed download makes none, but the sweep is still due."""
+    sweep_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
+    reader.fill(4)
+    _sniff(bytes(reader.buffer[:64]), host)
+    try:
+        return read_local_header(reader)
+    except Unstreamable as exc:
+        log.warning("The %s zip cannot be read as it arrives (%s): downloading it whole, then unzipping.", what, exc)
+        return None
+    except DAMAGED_ZIP as exc:
+        raise damaged(exc) from exc
 
 
 def _publish_csv(

@@ -51,7 +51,9 @@ def _records(data: bytes) -> list[list[str]]:
 # ------------------------------------------------------------------------------------ the hook
 
 
-def test_hook_submit_poll_download_without_credentials_on_the_link(msads_emulator, report_conn, tmp_path: Path):
+def test_hook_submit_poll_download_without_credentials_on_the_link(
+    msads_emulator, report_conn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
     msads_emulator.configure_next_report(pending_polls=2)
     hook = MicrosoftAdsHook()
     request_id = hook.submit_report(_request(msads_emulator))
@@ -66,6 +68,8 @@ def test_hook_submit_poll_download_without_credentials_on_the_link(msads_emulato
     assert result.bytes == len(data)
     assert msads_emulator.report_downloads >= 1 and msads_emulator.downloads_with_credentials == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
+    # the zip (written as a stream, with a data descriptor) was inflated as it arrived
+    assert not [r for r in caplog.records if "cannot be read as it arrives" in r.getMessage()]
 
 
 def test_hook_async_twins(msads_emulator, report_conn, tmp_path: Path):

@@ -1,8 +1,8 @@
 """What a killed download leaves behind is swept by the next run (issue 18 item 7).
 
 A child process downloads a report from the emulator and is SIGKILLed in the middle of unpacking
-it: its scratch folder (with ``report.zip``) stays in the temp folder and its ``.part`` file next
-to the destination. The next run removes both, and only those: a live process's files, another
+it: its ``.part`` file stays next to the destination and, on the whole-zip path (the fallback
+when a zip cannot be read as it arrives), its scratch folder with ``report.zip`` in the temp folder. The next run removes both, and only those: a live process's files, another
 host's fresh ones and another user's are left alone.
 """
 
@@ -37,6 +37,10 @@ def feed_then_die(self, chunk):
         os.kill(os.getpid(), signal.SIGKILL)
 
 download.RowCounter.feed = feed_then_die
+if sys.argv[3] == "whole":  # the whole-zip path (the fallback), which keeps the zip in scratch
+    def unstreamable(reader):
+        raise download.Unstreamable("forced by the test")
+    download.read_local_header = unstreamable
 download.download_report(sys.argv[1], sys.argv[2])
 """
 
@@ -56,14 +60,22 @@ def test_the_next_run_sweeps_what_a_killed_one_left(
     hook = MicrosoftAdsHook()
     url = _link(msads_emulator, hook)
 
-    child = subprocess.run(
-        [sys.executable, "-c", _KILLED, url, str(destination)],
-        env={**os.environ, "TMPDIR": str(scratch_root)},
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    def killed(how: str) -> None:
+        child = subprocess.run(
+            [sys.executable, "-c", _KILLED, url, str(destination), how],
+            env={**os.environ, "TMPDIR": str(scratch_root)},
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+
+    killed("streamed")  # the zip is inflated as it arrives: only the .part file is left
+    assert list(scratch_root.iterdir()) == []
+    assert [p.name.endswith(".part") for p in out.iterdir()] == [True]
+    for part in out.iterdir():
+        part.unlink()
+    killed("whole")
     scratch = list(scratch_root.iterdir())
     parts = list(out.iterdir())
     assert [p.name.startswith("msads-report-") for p in scratch] == [True]

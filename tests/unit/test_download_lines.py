@@ -94,3 +94,13 @@ def test_a_256_mib_line_with_cr_endings_streams(tmp_path: Path):
     assert figures["rows"] == 3
     assert figures["bytes"] == target.stat().st_size > LONG
     assert figures["growth_kib"] < 64 * 1024, figures
+
+
+def test_a_cr_and_an_lf_apart_stay_two_line_ends():
+    """A CR line end, an unquoted value, then an LF: two line ends, even though deleting the value
+    makes CR and LF adjacent in the counter's reduced chunk (the quoted line break after them
+    takes the counter off its fast path)."""
+    data = b'a\rb\n"x\ny",c\r\nd'
+    assert len(list(csv.reader(io.StringIO(data.decode(), newline="")))) == 4
+    for size in (1, 2, 5, len(data)):
+        assert _count(data, size) == 4, size
