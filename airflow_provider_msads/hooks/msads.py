@@ -77,20 +77,20 @@ class MicrosoftAdsHook(BaseHook):
     async def aget_credentials(self) -> MicrosoftAdsCredentials:
         """Async twin for the triggerer: reads the connection without blocking the event loop."""
         if "credentials" not in self.__dict__:
-            import asyncio
-
             from airflow_provider_msads.connection.credentials import credentials_from_connection
             from airflow_provider_msads.tokens.masking import prepare_masking
 
             prepare_masking()
+            from airflow_provider_msads.compat.channel import to_thread_on_channel
+
             aget = getattr(self, "aget_connection", None)
             if aget is not None:
                 conn = await aget(self.msads_conn_id)
             else:  # Airflow 2 and 3.0: no async API, read in a worker thread
-                conn = await asyncio.to_thread(self.get_connection, self.msads_conn_id)
-            # Parsing reads ``extra_dejson``, which registers the extra's secrets with Airflow's
-            # masker: a regex recompile that grows with every secret the triggerer has seen.
-            self.__dict__["credentials"] = await asyncio.to_thread(credentials_from_connection, conn)
+                conn = await to_thread_on_channel(self.get_connection, self.msads_conn_id)
+            # Parsing reads ``extra_dejson``: its secrets go to Airflow's masker (a growing regex
+            # recompile in a triggerer; on Airflow 3 a MaskSecret request to the supervisor).
+            self.__dict__["credentials"] = await to_thread_on_channel(credentials_from_connection, conn)
         return self.credentials
 
     @cached_property

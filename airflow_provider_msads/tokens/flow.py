@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from airflow_provider_msads.compat.channel import to_thread_on_channel
 from airflow_provider_msads.errors import MicrosoftAdsError, ProtocolError, TransientError
 
 T = TypeVar("T")
@@ -390,8 +391,8 @@ async def drive_async(
     made: list[httpx.AsyncClient] = []
 
     async def perform(op: Op) -> Any:
-        if isinstance(op, StoreCall):
-            return await asyncio.to_thread(op.fn, *op.args)
+        if isinstance(op, StoreCall):  # the token store may be a Variable: a supervisor request
+            return await to_thread_on_channel(op.fn, *op.args)
         if not isinstance(op, httpx.Request):
             return await sleep(op)
         if isinstance(client, httpx.AsyncClient):
