@@ -455,7 +455,10 @@ def test_report_of_one_part_is_one_put(s3_conn: S3Server, monkeypatch):
 
     with pytest.raises(RuntimeError):
         _stream(s3_conn, bucket, "broken.csv", b"header\r\n", after_write=broken_write)
-    assert [name for name, _ in spy.calls if name != "head_bucket"] == ["put_object"]
+    # Only writes counted: the bucket check before it reads with head_bucket, or with
+    # list_buckets/list_objects_v2 on older s3fs (Airflow 3.0's pins).
+    writes = {"put_object", "create_multipart_upload", "upload_part", "complete_multipart_upload"}
+    assert [name for name, _ in spy.calls if name in writes or "multipart" in name] == ["put_object"]
     assert s3_conn.client().get_object(Bucket=bucket, Key="r.csv")["Body"].read() == data
     assert _keys(s3_conn, bucket) == {"r.csv": len(data)}
 
