@@ -21,18 +21,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import uuid
 from typing import Any
+
+from airflow_provider_msads.reporting.loop_upload import LoopUpload
 
 log = logging.getLogger(__name__)
 
 #: Most blocks one Put Block List commits (https://learn.microsoft.com/rest/api/storageservices/put-block-list):
 #: the block grows beyond the upload block only for a file larger than 50,000 of them.
 MAX_BLOCKS = 50_000
-#: How long an interrupted upload (task timeout, SIGTERM) waits for its blocks in flight to be
-#: cancelled before the error is raised anyway.
-CANCEL_WAIT = 60.0
 
 
 def is_blob_fs(fs: Any) -> bool:
@@ -66,30 +64,11 @@ def upload_blocks(local: str, fs: Any, path: str, block_size: int, concurrency: 
 
     Runs on adlfs's event loop while this thread waits; interrupted (a task timeout or SIGTERM
     raises here), the upload is cancelled before the commit, and the thread waits at most
-    :data:`CANCEL_WAIT` for that before raising.
+    :data:`.loop_upload.ABORT_WAIT` for that before raising (:class:`.loop_upload.LoopUpload`).
     """
     container, blob, _ = fs.split_path(path)
-    ended = threading.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
-        task = asyncio.ensure_future(_put_blocks(fs, local, container, blob, block_size, concurrency))
-        task.add_done_callback(lambda _: ended.set())
-        tasks.append(task)
-
-    def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
-        tasks[0].cancel()
-
-    fs.loop.call_soon_threadsafe(start)
-    try:
-        while not ended.wait(1.0):  # short waits: a signal handler's exception (task timeout) gets in
-            pass
-    except BaseException:
-        fs.loop.call_soon_threadsafe(cancel)
-        if not ended.wait(CANCEL_WAIT):
-            log.warning("The Azure upload to %s was not cancelled within %.0f s.", blob, CANCEL_WAIT)
-        raise
-    tasks[0].result()  # the upload's own error, if any (nothing was committed)
+    work = _put_blocks(fs, local, container, blob, block_size, concurrency)
+    LoopUpload(fs.loop, work, f"The Azure upload to {blob}", "its uncommitted blocks expire in 7 days").wait()
     with contextlib.suppress(Exception):  # adlfs caches listings: the new blob must show up
         fs.invalidate_cache(path)
 

@@ -4,8 +4,8 @@
 Both send :data:`PART_SIZE` parts to the final key, :data:`UPLOAD_CONCURRENCY` in flight, and
 complete the upload only after the last one; any failure, or the waiting thread being interrupted
 (a task timeout, SIGTERM, Ctrl-C), aborts it: no object appears and no upload stays open. One
-coroutine (:func:`_s3_multipart`) does the S3 calls; one waiter (:class:`S3Upload`) runs it from the
-worker's thread. Used by :mod:`.destinations`, which decides what goes where.
+coroutine (:func:`_s3_multipart`) does the S3 calls; one waiter (:class:`.loop_upload.LoopUpload`) runs it from
+the worker's thread. Used by :mod:`.destinations`, which decides what goes where.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import os
 import threading
 from collections.abc import AsyncGenerator, Coroutine, Iterator
 from typing import IO, Any, cast
+
+from airflow_provider_msads.reporting.loop_upload import LoopUpload
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,6 @@ PART_SIZE = 8 * 1024 * 1024
 #: :class:`S3StreamWriter` on copies); four showed no gain over two beyond the noise of a shared
 #: 2-core machine (benchmarks/README.md, P8).
 UPLOAD_CONCURRENCY = 2
-#: How long a cancelled S3 upload (task timeout, SIGTERM) may take to abort its multipart upload
-#: before the error is raised anyway (the lifecycle rule then removes the upload, see the README).
-ABORT_WAIT = 60.0
 #: S3's most parts in one multipart upload.
 MAX_PARTS = 10_000
 
@@ -51,7 +50,7 @@ def is_s3fs(fs: Any) -> bool:
 def upload_multipart(local: str, fs: Any, path: str) -> None:
     """A multipart upload of the file ``local`` to the final key with :data:`UPLOAD_CONCURRENCY`
     parts in flight, completed after the last part and aborted on any failure, including this
-    thread being interrupted (see :class:`S3Upload`)."""
+    thread being interrupted (see :class:`.loop_upload.LoopUpload`)."""
     bucket, key, _ = fs.split_path(path)
     size = os.path.getsize(local)
     part_size = max(PART_SIZE, -(-size // MAX_PARTS))
@@ -63,72 +62,14 @@ def upload_multipart(local: str, fs: Any, path: str) -> None:
                 del data
                 yield body
 
-    upload = S3Upload(fs, key, _s3_multipart(fs, parts(), bucket, key))
+    upload = _upload(fs, key, _s3_multipart(fs, parts(), bucket, key))
     upload.wait()
     _forget_listing(fs, path)
 
 
-class S3Upload:
-    """A coroutine on fsspec's loop (an S3 upload) that a worker thread starts and waits for.
-
-    fsspec's own ``sync()`` would leave the coroutine running on its loop when the waiting thread
-    is interrupted (a task timeout or SIGTERM raises in that thread while the parts go out on the
-    loop: the upload would then complete after the task failed). Here the thread's interruption
-    cancels the coroutine (which aborts its multipart upload), and the thread waits at most
-    :data:`ABORT_WAIT` for that before raising.
-    """
-
-    def __init__(self, fs: Any, key: str, work: Coroutine[Any, Any, None]) -> None:
-        self.loop: asyncio.AbstractEventLoop = fs.loop
-        self.key = key
-        self.ended = threading.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._listeners: list[threading.Event] = [self.ended]
-
-        def start() -> None:  # on the loop; a done callback fires even if cancelled before its first step
-            task = asyncio.ensure_future(work)
-            task.add_done_callback(self._ended)
-            self._tasks.append(task)
-
-        self.loop.call_soon_threadsafe(start)
-
-    def _ended(self, _: object) -> None:  # on the loop
-        for event in list(self._listeners):
-            event.set()
-
-    def wait(self, until: threading.Event | None = None) -> None:
-        """Wait for the upload to end, or only until ``until`` is set; raise the upload's error if it
-        ended. Interrupted (task timeout, SIGTERM, Ctrl-C), abort it, then raise."""
-        event = until if until is not None else self.ended
-        if until is not None:
-            self._listeners.append(until)  # the upload's end wakes this wait too
-            if self.ended.is_set():  # it ended before the line above
-                until.set()
-        try:
-            while not event.wait(1.0):
-                pass  # short waits: a signal handler's exception (task timeout) gets in
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            if until is not None:
-                self._listeners.remove(until)
-        if self.ended.is_set():
-            self._tasks[0].result()  # the upload's own error, if any (it aborted itself)
-
-    def abort(self) -> None:
-        """Cancel the upload (its multipart upload is aborted) and wait up to :data:`ABORT_WAIT`."""
-
-        def cancel() -> None:  # on the loop, after start() (its callbacks run in order)
-            self._tasks[0].cancel()  # nothing if the upload already ended
-
-        self.loop.call_soon_threadsafe(cancel)
-        if not self.ended.wait(ABORT_WAIT):
-            log.warning(
-                "The S3 upload to %s was not aborted within %.0f s; the lifecycle rule will remove it.",
-                self.key,
-                ABORT_WAIT,
-            )
+def _upload(fs: Any, key: str, work: Coroutine[Any, Any, None]) -> LoopUpload:
+    """``work`` on s3fs's loop, waited for by this thread (an interruption aborts the upload)."""
+    return LoopUpload(fs.loop, work, f"The S3 upload to {key}", "the lifecycle rule will remove it")
 
 
 class S3StreamWriter(io.RawIOBase):
@@ -150,7 +91,7 @@ class S3StreamWriter(io.RawIOBase):
         self.bucket, self.key, _ = fs.split_path(path)
         self.size = 0
         self._part = io.BytesIO()
-        self._upload: S3Upload | None = None
+        self._upload: LoopUpload | None = None
         self._queue: asyncio.Queue[io.BytesIO | None] = asyncio.Queue(maxsize=1)  # the hand-over
 
     def writable(self) -> bool:
@@ -185,7 +126,7 @@ class S3StreamWriter(io.RawIOBase):
                     yield body
 
             work = _s3_multipart(self.fs, parts(), self.bucket, self.key)
-            self._upload = S3Upload(self.fs, self.key, work)
+            self._upload = _upload(self.fs, self.key, work)
         if part is not None:
             part.seek(0)
 
@@ -207,7 +148,7 @@ class S3StreamWriter(io.RawIOBase):
         part, self._part = self._part, io.BytesIO()
         if self._upload is None:
             part.seek(0)
-            S3Upload(self.fs, self.key, _s3_put(self.fs, part, self.bucket, self.key)).wait()
+            _upload(self.fs, self.key, _s3_put(self.fs, part, self.bucket, self.key)).wait()
         else:
             self._hand(part)
             self._hand(None)
