@@ -59,6 +59,11 @@ def report_dag_source(dag_id: str, *, tz: str = "UTC", **arguments: object) -> s
     )
 
 
+#: The columns most report tests ask for, and the column row Microsoft writes for them.
+CAMPAIGN_COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
+CAMPAIGN_HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+
+
 def report_operator(destination: str, **changes: Any) -> Any:
     """The report operator the integration tests run outside a DAG (``columns`` among ``changes``):
     two October days, polled fast."""

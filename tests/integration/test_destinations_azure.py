@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from _support import azurite
 from _support.azurite import AzureServer
-from _support.dags import load_dag, report_dag_source, report_link, report_operator
+from _support.dags import CAMPAIGN_COLUMNS, CAMPAIGN_HEADER, load_dag, report_dag_source, report_link, report_operator
 from _support.fakes import FakeTI
 
 from airflow_provider_msads.errors import ReportRequestError
@@ -42,8 +42,8 @@ pytestmark = pytest.mark.integration
 azure_server = azurite.azure_server  # fixtures: Azurite (one per session) and wasb_default
 azure_conn = azurite.azure_conn
 
-COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
-HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+COLUMNS = CAMPAIGN_COLUMNS
+HEADER = CAMPAIGN_HEADER
 #: About 30 MB of CSV (the emulator's rows are ~75 bytes): several 8 MiB blocks.
 BIG_ROWS = 400_000
 

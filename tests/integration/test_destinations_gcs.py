@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from _support import gcs as gcs_support
-from _support.dags import load_dag, report_dag_source, report_link, report_operator
+from _support.dags import CAMPAIGN_COLUMNS, CAMPAIGN_HEADER, load_dag, report_dag_source, report_link, report_operator
 from _support.fakes import FakeTI
 from _support.gcs import GCSServer
 
@@ -36,8 +36,8 @@ pytestmark = pytest.mark.integration
 gcs_server = gcs_support.gcs_server  # fixtures: the emulator (one per session) and google_cloud_default
 gcs_conn = gcs_support.gcs_conn
 
-COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
-HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+COLUMNS = CAMPAIGN_COLUMNS
+HEADER = CAMPAIGN_HEADER
 #: About 30 MB of CSV (the emulator's rows are ~75 bytes): several 8 MiB upload chunks, kept quick
 #: (the GCS emulator appends each chunk by rewriting the whole upload so far).
 BIG_ROWS = 400_000

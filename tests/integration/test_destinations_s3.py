@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from _support import s3 as s3_support
-from _support.dags import report_link, report_operator
+from _support.dags import CAMPAIGN_COLUMNS, CAMPAIGN_HEADER, report_link, report_operator
 from _support.fakes import FakeTI
 from _support.s3 import S3Server
 
@@ -36,8 +36,8 @@ from airflow_provider_msads.reporting import destinations, s3_multipart
 pytestmark = pytest.mark.integration
 
 
-COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
-HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+COLUMNS = CAMPAIGN_COLUMNS
+HEADER = CAMPAIGN_HEADER
 #: About 200 MB of CSV (the emulator's rows are ~75 bytes): a few hundred MB, kept quick.
 BIG_ROWS = 2_700_000
 

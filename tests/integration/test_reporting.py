@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.dags import load_dag, report_dag_source, report_operator
+from _support.dags import CAMPAIGN_COLUMNS, CAMPAIGN_HEADER, load_dag, report_dag_source, report_operator
 from _support.fakes import FakeTI
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
@@ -21,8 +21,8 @@ from airflow_provider_msads.triggers.reporting import MicrosoftAdsReportTrigger
 
 pytestmark = pytest.mark.integration
 
-COLUMNS = ["TimePeriod", "AccountId", "CampaignId", "CampaignName", "Impressions", "Clicks", "Spend"]
-HEADER = b'"TimePeriod","AccountId","CampaignId","CampaignName","Impressions","Clicks","Spend"\r\n'
+COLUMNS = CAMPAIGN_COLUMNS
+HEADER = CAMPAIGN_HEADER
 
 
 @pytest.fixture(autouse=True)
