@@ -39,22 +39,7 @@ from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
 conn_id, account, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 entities = json.loads(sys.argv[4])
-
-
-def hwm_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+from benchmarks._bench_memory import hwm_mb, reset_hwm
 
 
 hook = MicrosoftAdsHook(msads_conn_id=conn_id)

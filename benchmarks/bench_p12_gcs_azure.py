@@ -43,20 +43,7 @@ CONTAINER = "bench-p12"
 
 _MEASURE = r"""
 import json, os, sys, time
-
-def hwm_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+from benchmarks._bench_memory import hwm_mb, reset_hwm
 
 def measure(upload):
     reset_ok = reset_hwm()

@@ -47,22 +47,7 @@ import s3fs, aiobotocore, boto3  # imported before measuring: the upload's memor
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow_provider_msads import reporting
 from airflow_provider_msads.hooks.msads import publish_to_object_storage
-
-
-def hwm_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+from benchmarks._bench_memory import hwm_mb, reset_hwm
 
 
 def cpu():
