@@ -15,17 +15,15 @@ import asyncio
 from collections.abc import Iterator
 
 from airflow_provider_msads.bulk.split import (
+    BULK_ZIP,
     AccountSync,
     BulkFileError,
     Splitter,
-    check_entry,
-    refuse_bomb,
-    refuse_count,
 )
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError
 from airflow_provider_msads.reporting.download import _limits, open_entry
 from airflow_provider_msads.reporting.fetch import _new_scratch, afetched_zip, astreamed, spooled, streamed
-from airflow_provider_msads.reporting.zipstream import ChunkReader, EntryCountError, ZipBombError, entry_data
+from airflow_provider_msads.reporting.zipstream import ChunkReader, entry_data
 
 
 def _bulk_link_expired(err: LinkExpiredError) -> LinkExpiredError:
@@ -79,14 +77,11 @@ def _split_stream(chunks: Iterator[bytes], host: str, splitter: Splitter) -> Acc
     if entry is None:
         with spooled(reader, "bulk.zip") as zip_path:
             return splitter.feed(zip_path)
-    check_entry(entry.name, entry.size, entry.compressed)
+    BULK_ZIP.check(entry.name, entry.size, entry.compressed)
     try:
         # Inflated in this thread (no :func:`.fetch.ahead`): splitting is Python work holding the
         # GIL, far slower than inflating, so a thread ahead would add memory and gain little.
-        return splitter.feed_pieces(entry_data(reader, entry, _limits()))
+        with BULK_ZIP.refusing():
+            return splitter.feed_pieces(entry_data(reader, entry, _limits()))
     except DAMAGED_ZIP as exc:  # pragma: no cover - feed_pieces wraps these
         raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc
-    except EntryCountError as exc:
-        raise refuse_count(exc.count) from exc
-    except ZipBombError as exc:
-        raise refuse_bomb(exc.size, exc.compressed, declared=False) from exc

@@ -41,6 +41,7 @@ from typing import IO, Any
 from airflow_provider_msads.bulk._record_types import RECORD_COLUMNS
 from airflow_provider_msads.errors import DAMAGED_ZIP, ReportDownloadError
 from airflow_provider_msads.reporting.destinations import Publisher, is_url, output
+from airflow_provider_msads.reporting.zipstream import EntryRules, Limits
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class Splitter:
         """Split one downloaded zip (its single CSV entry) into the scratch files."""
         try:
             with zipfile.ZipFile(zip_path) as archive:
-                entry = _the_entry(archive)
+                entry = BULK_ZIP.the_entry(archive)
                 with archive.open(entry) as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                     return self.feed_text(text)
@@ -266,15 +267,6 @@ class _PieceReader(io.RawIOBase):
 CHUNK = 1024 * 1024
 
 
-def _the_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
-    entries = [e for e in archive.infolist() if not e.is_dir()]
-    if len(entries) != 1:
-        raise refuse_count(len(entries))
-    entry = entries[0]
-    check_entry(entry.filename, entry.file_size, entry.compress_size)
-    return entry
-
-
 def refuse_count(count: int) -> BulkFileError:
     return BulkFileError(
         f"The Bulk download zip holds {count} entries; Microsoft's holds one .csv file.",
@@ -282,17 +274,7 @@ def refuse_count(count: int) -> BulkFileError:
     )
 
 
-def check_entry(name: str, size: int | None, compressed: int | None) -> None:
-    """One .csv entry whose declared size is no zip bomb (unknown sizes are checked as it inflates)."""
-    from airflow_provider_msads.reporting.download import _limits
-
-    if not name.lower().endswith(".csv"):
-        raise refuse_count(1)
-    if size is not None and compressed is not None and _limits().exceeded(size, compressed):
-        raise refuse_bomb(size, compressed, declared=True)
-
-
-def refuse_bomb(size: int, compressed: int, *, declared: bool) -> BulkFileError:
+def refuse_bomb(size: int, compressed: int, declared: bool) -> BulkFileError:
     return BulkFileError(
         f"The Bulk download zip's entry {'would inflate' if declared else 'inflated beyond'} {size} bytes from "
         f"{compressed}: a zip bomb.",
@@ -300,6 +282,18 @@ def refuse_bomb(size: int, compressed: int, *, declared: bool) -> BulkFileError:
         if declared
         else "Refused while unpacking (nothing kept); check where bulk_url points.",
     )
+
+
+def _limits() -> Limits:
+    from airflow_provider_msads.reporting.download import _limits as report_limits
+
+    return report_limits()  # the report's bomb limits, read when used (tests lower them)
+
+
+#: A Bulk result zip: one .csv entry (anything else is refused as the wrong count), no zip bomb.
+BULK_ZIP = EntryRules(
+    limits=_limits, refuse_count=refuse_count, refuse_name=lambda _: refuse_count(1), refuse_bomb=refuse_bomb
+)
 
 
 def _error_row(record_type: str, row: list[str], index: dict[str, int]) -> BulkFileError:

@@ -36,11 +36,10 @@ from airflow_provider_msads.reporting.scratch import sweep_stale
 from airflow_provider_msads.reporting.service import ReportStatus
 from airflow_provider_msads.reporting.zipstream import (
     ChunkReader,
-    EntryCountError,
+    EntryRules,
     Limits,
     LocalEntry,
     Unstreamable,
-    ZipBombError,
     entry_data,
     read_local_header,
 )
@@ -76,15 +75,6 @@ class DownloadResult:
     report_header: dict[str, str] = field(default_factory=dict)
 
 
-def _the_csv_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
-    entries = [e for e in archive.infolist() if not e.is_dir()]
-    if len(entries) != 1:
-        raise _refuse_count(len(entries))
-    entry = entries[0]
-    _check_csv_entry(entry.filename, entry.file_size, entry.compress_size)
-    return entry
-
-
 def _refuse_count(count: int) -> ReportDownloadError:
     return ReportDownloadError(
         f"The report zip has {count} files; a Microsoft report has exactly one CSV.",
@@ -92,18 +82,14 @@ def _refuse_count(count: int) -> ReportDownloadError:
     )
 
 
-def _check_csv_entry(name: str, size: int | None, compressed: int | None) -> None:
-    """The one entry is a .csv whose declared size is no zip bomb (unknown sizes are checked as it inflates)."""
-    if not name.lower().endswith(".csv"):
-        raise ReportDownloadError(
-            f"The report zip holds {name[:80]!r}, not a .csv file.",
-            remedy='Keep the request\'s "Format": "Csv" (report_request must not change it).',
-        )
-    if size is not None and compressed is not None and _limits().exceeded(size, compressed):
-        raise _refuse_bomb(size, compressed, declared=True)
+def _refuse_name(name: str) -> ReportDownloadError:
+    return ReportDownloadError(
+        f"The report zip holds {name[:80]!r}, not a .csv file.",
+        remedy='Keep the request\'s "Format": "Csv" (report_request must not change it).',
+    )
 
 
-def _refuse_bomb(size: int, compressed: int, *, declared: bool) -> ReportDownloadError:
+def _refuse_bomb(size: int, compressed: int, declared: bool) -> ReportDownloadError:
     return ReportDownloadError(
         f"The report zip's entry {'would inflate' if declared else 'inflated beyond'} {size} bytes from "
         f"{compressed}: a zip bomb (limits: {MAX_ENTRY_BYTES} bytes, ratio {MAX_RATIO}).",
@@ -116,6 +102,10 @@ def _refuse_bomb(size: int, compressed: int, *, declared: bool) -> ReportDownloa
 def _limits() -> Limits:
     """The bomb limits, read when used (tests lower them)."""
     return Limits(max_bytes=MAX_ENTRY_BYTES, ratio=MAX_RATIO, small=SMALL_ENTRY)
+
+
+#: A report zip: one .csv entry, no zip bomb.
+REPORT_ZIP = EntryRules(limits=_limits, refuse_count=_refuse_count, refuse_name=_refuse_name, refuse_bomb=_refuse_bomb)
 
 
 #: The report header's keys, as Microsoft writes them (Reports guide, "Report File Schema"; the
@@ -355,7 +345,7 @@ def _unpack(zip_path: str, out: IO[bytes], *, compression: str | None) -> tuple[
     """
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            entry = _the_csv_entry(archive)
+            entry = REPORT_ZIP.the_entry(archive)
             with archive.open(entry) as source:
                 return _write_csv(iter(lambda: source.read(CHUNK_SIZE), b""), out, compression=compression)
     except DAMAGED_ZIP as exc:
@@ -463,17 +453,17 @@ def _report_from_stream(
     if entry is None:
         with spooled(reader, "report.zip") as zip_path:
             return _publish_csv(zip_path, destination, compression, publish, os.path.dirname(zip_path))
-    _check_csv_entry(entry.name, entry.size, entry.compressed)
+    REPORT_ZIP.check(entry.name, entry.size, entry.compressed)
     try:
-        with ahead(entry_data(reader, entry, _limits()), chunks) as pieces, output(destination, publish) as out:
+        with (
+            REPORT_ZIP.refusing(),
+            ahead(entry_data(reader, entry, _limits()), chunks) as pieces,
+            output(destination, publish) as out,
+        ):
             rows, csv_bytes, frame = _write_csv(pieces, out, compression=compression)
             size = out.tell()
     except DAMAGED_ZIP as exc:
         raise _damaged("report", exc) from exc
-    except EntryCountError as exc:
-        raise _refuse_count(exc.count) from exc
-    except ZipBombError as exc:
-        raise _refuse_bomb(exc.size, exc.compressed, declared=False) from exc
     return DownloadResult(
         path=destination,
         rows=rows,

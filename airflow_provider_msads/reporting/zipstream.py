@@ -14,10 +14,11 @@ Damage (a cut download, a bad CRC, sizes that disagree) raises :class:`zipfile.B
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 #: Signatures (APPNOTE 4.3.7, 4.3.9, 4.3.12, 4.3.14-16).
@@ -75,6 +76,46 @@ class Limits:
 
     def exceeded(self, size: int, compressed: int) -> bool:
         return size > self.max_bytes or (size > self.small and size > self.ratio * max(compressed, 1))
+
+
+@dataclass(frozen=True)
+class EntryRules:
+    """One kind of zip's rules (a report, a Bulk file: exactly one .csv entry, no zip bomb) and how
+    that kind says no: the same checks for a whole zip (:meth:`the_entry`) and for one read as it
+    arrives (:meth:`check` on its local header, :meth:`refusing` around its data)."""
+
+    limits: Callable[[], Limits]
+    refuse_count: Callable[[int], Exception]
+    refuse_name: Callable[[str], Exception]
+    #: (size, compressed, declared): declared sizes refused before unpacking, else while unpacking
+    refuse_bomb: Callable[[int, int, bool], Exception]
+
+    def check(self, name: str, size: int | None, compressed: int | None) -> None:
+        """The one entry is a .csv whose declared size is no zip bomb (unknown sizes are checked as
+        it inflates)."""
+        if not name.lower().endswith(".csv"):
+            raise self.refuse_name(name)
+        if size is not None and compressed is not None and self.limits().exceeded(size, compressed):
+            raise self.refuse_bomb(size, compressed, True)
+
+    def the_entry(self, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+        """The single CSV entry of a whole zip."""
+        entries = [e for e in archive.infolist() if not e.is_dir()]
+        if len(entries) != 1:
+            raise self.refuse_count(len(entries))
+        entry = entries[0]
+        self.check(entry.filename, entry.file_size, entry.compress_size)
+        return entry
+
+    @contextlib.contextmanager
+    def refusing(self) -> Iterator[None]:
+        """What the streamed reader finds on the way (a second entry, a bomb), said as this kind's errors."""
+        try:
+            yield
+        except EntryCountError as exc:
+            raise self.refuse_count(exc.count) from exc
+        except ZipBombError as exc:
+            raise self.refuse_bomb(exc.size, exc.compressed, False) from exc
 
 
 @dataclass(frozen=True)
