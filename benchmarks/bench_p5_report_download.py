@@ -4,7 +4,9 @@ The emulator (in this process) generates the report on the fly and streams its z
 process (so that its memory is the downloader's alone) polls the report and runs
 ``hook.download_report()``: zip to a temporary file, the CSV entry read in chunks, BOM stripped,
 rows counted, written next to the destination and moved into place. It reports the time and its
-peak RSS growth during the download (Linux ``VmHWM`` after resetting it with ``clear_refs``).
+peak RSS growth during the download (Linux ``VmHWM`` after resetting it with ``clear_refs``), plus
+the peak of the child process that inflates a big zip (its ``VmHWM``, sampled while it runs:
+``_bench_memory.ChildPeak``).
 
 The baseline, in the same run and the same child: download the same zip to disk with a plain
 httpx stream, then ``unzip`` it to disk. The ratio is provider time / baseline time (1.0 = as fast
@@ -16,7 +18,8 @@ deflated; a few MB with ``--quick``) served as a static file from loopback by a 
 in this process (``sendfile``): ``download_report()`` to a local file (the zip inflated as it
 arrives) against ``curl`` to disk, then ``unzip`` (httpx and zipfile when those tools are missing,
 and the table says so), three rounds alternating, medians. Goal: the provider at least 1.2x
-faster than curl + unzip, peak RSS growth under 64 MB.
+faster than curl + unzip, peak RSS growth plus the inflating child's peak under 64 MB; CPU time
+counts the child's too.
 
 Run: ``python benchmarks/bench_p5_report_download.py [--quick]``.
 """
@@ -48,7 +51,7 @@ from airflow_provider_msads.reporting import build_report_request
 
 conn_id, account, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 columns = json.loads(sys.argv[4])
-from benchmarks._bench_memory import hwm_mb, reset_hwm
+from benchmarks._bench_memory import ChildPeak, hwm_mb, reset_hwm
 
 
 hook = MicrosoftAdsHook(msads_conn_id=conn_id)
@@ -62,9 +65,11 @@ destination = os.path.join(out_dir, "report.csv")
 reset_ok = reset_hwm()
 before = hwm_mb()
 started = time.perf_counter()
-result = hook.download_report(status.download_url, destination, request_id=request_id)
+with ChildPeak() as inflating:
+    result = hook.download_report(status.download_url, destination, request_id=request_id)
 provider_s = time.perf_counter() - started
 growth = hwm_mb() - before
+child_peak = inflating.peak_mb
 os.unlink(destination)
 
 status = hook.poll_report(request_id)  # a fresh link for the baseline
@@ -86,7 +91,8 @@ else:
 unzip_s = time.perf_counter() - started
 print(json.dumps({"rows": result.rows, "csv_bytes": result.csv_bytes, "zip_bytes": zip_bytes,
                   "provider_s": provider_s, "download_s": download_s, "unzip_s": unzip_s,
-                  "rss_growth_mb": growth, "hwm_reset": reset_ok, "unzip_tool": bool(unzip)}))
+                  "rss_growth_mb": growth, "child_peak_mb": child_peak, "hwm_reset": reset_ok,
+                  "unzip_tool": bool(unzip)}))
 """
 
 
@@ -96,11 +102,11 @@ import httpx
 from airflow_provider_msads.reporting.download import download_report
 
 url, out_dir = sys.argv[1], sys.argv[2]
-from benchmarks._bench_memory import hwm_mb, reset_hwm
+from benchmarks._bench_memory import ChildPeak, hwm_mb, reset_hwm
 
 
 curl, unzip = shutil.which("curl"), shutil.which("unzip")
-provider, baseline, growth, rows = [], [], [], 0
+provider, baseline, growth, rows, child_peak = [], [], [], 0, 0.0
 provider_cpu, baseline_cpu = [], []
 for _ in range(3):
     destination = os.path.join(out_dir, "report.csv")
@@ -108,11 +114,14 @@ for _ in range(3):
     before = hwm_mb()
     cpu = os.times()
     started = time.perf_counter()
-    rows = download_report(url, destination).rows
+    with ChildPeak() as inflating:
+        rows = download_report(url, destination).rows
     provider.append(time.perf_counter() - started)
     after = os.times()
-    provider_cpu.append(after.user - cpu.user + after.system - cpu.system)
+    fields = ("user", "system", "children_user", "children_system")  # the inflating child's too
+    provider_cpu.append(sum(getattr(after, k) - getattr(cpu, k) for k in fields))
     growth.append(hwm_mb() - before)
+    child_peak = max(child_peak, inflating.peak_mb)
     os.unlink(destination)
 
     zip_path, unzipped = os.path.join(out_dir, "baseline.zip"), os.path.join(out_dir, "unzipped")
@@ -136,6 +145,7 @@ for _ in range(3):
     os.unlink(zip_path)
 print(json.dumps({"rows": rows, "provider_s": statistics.median(provider), "baseline_s": statistics.median(baseline),
                   "provider_all": provider, "baseline_all": baseline, "rss_growth_mb": max(growth),
+                  "child_peak_mb": child_peak,
                   "provider_cpu_s": statistics.median(provider_cpu), "baseline_cpu_s": statistics.median(baseline_cpu),
                   "hwm_reset": reset_ok, "curl": bool(curl), "unzip": bool(unzip)}))
 """
@@ -175,8 +185,9 @@ def _emulator_run(quick: bool) -> dict[str, Any]:
         "baseline_unzip_s": round(figures["unzip_s"], 2),
         "ratio_provider_to_download_plus_unzip": round(ratio, 2),
         "rss_growth_mb": round(figures["rss_growth_mb"], 1),
+        "child_peak_mb": round(figures["child_peak_mb"], 1),
         "goal_rss_growth_mb": 64,
-        "goal_met": figures["rss_growth_mb"] < 64,
+        "goal_met": figures["rss_growth_mb"] + figures["child_peak_mb"] < 64,
         "hwm_reset": figures["hwm_reset"],
         "unzip_tool": figures["unzip_tool"],
     }
@@ -189,7 +200,10 @@ def _emulator_run(quick: bool) -> dict[str, Any]:
                 f"{baseline:.2f} s  ({figures['download_s']:.2f} + {figures['unzip_s']:.2f})",
             ),
             ("ratio provider / baseline", f"{ratio:.2f}"),
-            ("peak RSS growth during download", f"{figures['rss_growth_mb']:.1f} MB  (goal: < 64 MB)"),
+            (
+                "peak RSS growth + inflating child's peak",
+                f"{figures['rss_growth_mb']:.1f} + {figures['child_peak_mb']:.1f} MB  (goal: < 64 MB)",
+            ),
         ],
     )
     return result
@@ -291,7 +305,10 @@ def _static_run(quick: bool) -> dict[str, Any]:
             ("download_report() to a local file", f"{figures['provider_s']:.2f} s  = {rate:.0f} MB/s"),
             (f"baseline: {tools} to disk", f"{figures['baseline_s']:.2f} s"),
             ("speed-up baseline / provider", f"{speedup:.2f}x  (goal >= 1.2x)"),
-            ("peak RSS growth during download", f"{figures['rss_growth_mb']:.1f} MB  (goal: < 64 MB)"),
+            (
+                "peak RSS growth + inflating child's peak",
+                f"{figures['rss_growth_mb']:.1f} + {figures['child_peak_mb']:.1f} MB  (goal: < 64 MB)",
+            ),
             ("rounds (provider | baseline)", " ".join(f"{p:.2f}|{b:.2f}" for p, b in rounds)),
             (
                 "CPU time (provider | baseline)",
@@ -311,7 +328,8 @@ def _static_run(quick: bool) -> dict[str, Any]:
         "static_goal_speedup": 1.2,
         "static_speedup_goal_met": speedup >= 1.2,
         "static_rss_growth_mb": round(figures["rss_growth_mb"], 1),
-        "static_rss_goal_met": figures["rss_growth_mb"] < 64,
+        "static_child_peak_mb": round(figures["child_peak_mb"], 1),
+        "static_rss_goal_met": figures["rss_growth_mb"] + figures["child_peak_mb"] < 64,
         "static_provider_cpu_s": round(figures["provider_cpu_s"], 2),
         "static_baseline_cpu_s": round(figures["baseline_cpu_s"], 2),
         "load_average": round(os.getloadavg()[0], 2),

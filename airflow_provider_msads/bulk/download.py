@@ -12,6 +12,7 @@ scratch and split from there (one log line says why).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 from airflow_provider_msads.bulk.split import (
@@ -21,6 +22,7 @@ from airflow_provider_msads.bulk.split import (
     Splitter,
 )
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError
+from airflow_provider_msads.reporting import inflate_child
 from airflow_provider_msads.reporting.download import _limits, open_entry
 from airflow_provider_msads.reporting.fetch import _new_scratch, afetched_zip, astreamed, spooled, streamed
 from airflow_provider_msads.reporting.zipstream import ChunkReader, entry_data
@@ -79,9 +81,13 @@ def _split_stream(chunks: Iterator[bytes], host: str, splitter: Splitter) -> Acc
             return splitter.feed(zip_path)
     BULK_ZIP.check(entry.name, entry.size, entry.compressed)
     try:
-        # Inflated in this thread (no :func:`.fetch.ahead`): splitting is Python work holding the
-        # GIL, far slower than inflating, so a thread ahead would add memory and gain little.
-        with BULK_ZIP.refusing():
-            return splitter.feed_pieces(entry_data(reader, entry, _limits()))
+        # Not in a thread ahead (:func:`.fetch.ahead`): splitting is Python work holding the GIL,
+        # far slower than inflating, so a thread would add memory and gain little. A big file is
+        # inflated by a child process instead (:mod:`.inflate_child`), off this process's GIL.
+        with (
+            BULK_ZIP.refusing(),
+            contextlib.closing(entry_data(reader, entry, _limits(), inflate_child.inflate)) as pieces,
+        ):
+            return splitter.feed_pieces(pieces)
     except DAMAGED_ZIP as exc:  # pragma: no cover - feed_pieces wraps these
         raise BulkFileError.damaged_zip("Bulk download", exc, "download the file again") from exc

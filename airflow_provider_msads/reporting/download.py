@@ -14,6 +14,7 @@ last day may not be completely processed ("Potential Incomplete Data: true"), wh
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import logging
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
 from airflow_provider_msads.errors import DAMAGED_ZIP, LinkExpiredError, ReportDownloadError, ReportRequestError
+from airflow_provider_msads.reporting import inflate_child
 from airflow_provider_msads.reporting.destinations import SCRATCH_PREFIX, Publisher, final_name, output
 
 # CHUNK_SIZE and check_download_url are re-exported from where they always were.
@@ -457,7 +459,7 @@ def _report_from_stream(
     try:
         with (
             REPORT_ZIP.refusing(),
-            ahead(entry_data(reader, entry, _limits()), chunks) as pieces,
+            _inflated(reader, entry, chunks) as pieces,
             output(destination, publish) as out,
         ):
             rows, csv_bytes, frame = _write_csv(pieces, out, compression=compression)
@@ -473,6 +475,16 @@ def _report_from_stream(
         complete=frame.complete,
         report_header=dict(frame.header),
     )
+
+
+def _inflated(
+    reader: ChunkReader, entry: LocalEntry, chunks: Iterator[bytes]
+) -> contextlib.AbstractContextManager[Iterator[bytes]]:
+    """The entry's bytes: a big one inflated by a child process (:mod:`.inflate_child`), a small one
+    in a thread ahead of the caller (:func:`.fetch.ahead`); closed on leaving either way."""
+    if inflate_child.wanted(entry):
+        return contextlib.closing(entry_data(reader, entry, _limits(), inflate_child.inflate))
+    return ahead(entry_data(reader, entry, _limits()), chunks)
 
 
 def _damaged(what: str, exc: BaseException) -> ReportDownloadError:

@@ -18,7 +18,7 @@ import contextlib
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 #: Signatures (APPNOTE 4.3.7, 4.3.9, 4.3.12, 4.3.14-16).
@@ -173,6 +173,12 @@ class ChunkReader:
     def unread(self, data: bytes) -> None:
         self.buffer[:0] = data
 
+    def stop(self) -> None:
+        """Stop the source, when it can be stopped (a download's pipe): whoever waits on it wakes."""
+        stop = getattr(self._chunks, "stop", None)
+        if stop is not None:
+            stop()
+
     def rest(self) -> Iterator[bytes]:
         """Everything not yet taken: the buffer, then the remaining chunks."""
         if self.buffer:
@@ -248,57 +254,86 @@ def _zip64_sizes(extra: bytes) -> list[int] | None:
     return None
 
 
-def entry_data(reader: ChunkReader, entry: LocalEntry, limits: Limits) -> Iterator[bytes]:
+#: How a deflated entry is inflated: ``inflate(reader, entry, limits)`` yields the entry's bytes and
+#: returns (crc, compressed, size) once the deflate stream has ended, with every byte read past it
+#: given back to ``reader`` (:meth:`ChunkReader.unread`). :func:`inflate_here`, or a child process
+#: (:mod:`.inflate_child`). It raises what :func:`entry_data` says.
+Inflate = Callable[[ChunkReader, LocalEntry, Limits], "_Inflating"]
+_Inflating = Generator[bytes, None, tuple[int, int, int]]
+
+
+def entry_data(
+    reader: ChunkReader, entry: LocalEntry, limits: Limits, inflate: Inflate | None = None
+) -> Generator[bytes, None, None]:
     """The entry's bytes, inflated piece by piece; the zip is read to its end and verified
     (CRC-32, both sizes, the central directory naming this entry alone) before this returns.
 
     Raises :class:`zipfile.BadZipFile` on damage, :class:`ZipBombError` when an entry of unknown
     size inflates beyond ``limits``, :class:`EntryCountError` when another entry follows.
     """
-    crc = 0
-    size = 0
     if entry.method == zipfile.ZIP_STORED:
-        assert entry.compressed is not None  # read_local_header refused a stored entry of unknown size
-        left = entry.compressed
-        while left:
-            piece = reader.some(min(left, PIECE))
-            if not piece:
-                raise zipfile.BadZipFile("The zip ends inside its entry's data (a cut download).")
-            left -= len(piece)
-            size += len(piece)
-            crc = zlib.crc32(piece, crc)
-            yield piece
-        compressed = entry.compressed
+        crc, compressed, size = yield from _stored(reader, entry)
     else:
-        inflater = zlib.decompressobj(-15)
-        fed = 0
-        pending = b""
-        while not inflater.eof:
-            if not pending:
-                pending = reader.some()
-                if not pending:
-                    raise zipfile.BadZipFile("The zip ends inside its entry's data (a cut download).")
-                fed += len(pending)
-            piece = inflater.decompress(pending, PIECE)
-            pending = inflater.unconsumed_tail
-            if not piece:
-                continue
-            size += len(piece)
-            if entry.size is not None:
-                if size > entry.size:
-                    raise zipfile.BadZipFile(f"The entry {entry.name!r} inflates beyond its declared size.")
-            elif limits.exceeded(size, fed - len(pending)):
-                raise ZipBombError(size, fed - len(pending))
-            crc = zlib.crc32(piece, crc)
-            yield piece
-        unused = inflater.unused_data
-        reader.unread(unused)
-        compressed = fed - len(unused)
+        crc, compressed, size = yield from (inflate or inflate_here)(reader, entry, limits)
     if entry.has_descriptor:
         _read_descriptor(reader, entry, crc, compressed, size)
     elif (crc, compressed, size) != (entry.crc, entry.compressed, entry.size):
         raise zipfile.BadZipFile(f"Bad CRC-32 or sizes for {entry.name!r}.")
     _read_central_directory(reader, entry)
+
+
+def _stored(reader: ChunkReader, entry: LocalEntry) -> _Inflating:
+    assert entry.compressed is not None  # read_local_header refused a stored entry of unknown size
+    crc = 0
+    left = entry.compressed
+    while left:
+        piece = reader.some(min(left, PIECE))
+        if not piece:
+            raise zipfile.BadZipFile(CUT)
+        left -= len(piece)
+        crc = zlib.crc32(piece, crc)
+        yield piece
+    return crc, entry.compressed, entry.compressed
+
+
+def inflate_here(
+    reader: ChunkReader, entry: LocalEntry, limits: Limits
+) -> Generator[bytes, None, tuple[int, int, int]]:
+    """:data:`Inflate` in this thread: at most :data:`PIECE` out of each call, so a bomb never fills memory."""
+    crc = 0
+    size = 0
+    inflater = zlib.decompressobj(-15)
+    fed = 0
+    pending = b""
+    while not inflater.eof:
+        if not pending:
+            pending = reader.some()
+            if not pending:
+                raise zipfile.BadZipFile(CUT)
+            fed += len(pending)
+        piece = inflater.decompress(pending, PIECE)
+        pending = inflater.unconsumed_tail
+        if not piece:
+            continue
+        size += len(piece)
+        if entry.size is not None:
+            if size > entry.size:
+                raise zipfile.BadZipFile(beyond_declared(entry))
+        elif limits.exceeded(size, fed - len(pending)):
+            raise ZipBombError(size, fed - len(pending))
+        crc = zlib.crc32(piece, crc)
+        yield piece
+    unused = inflater.unused_data
+    reader.unread(unused)
+    return crc, fed - len(unused), size
+
+
+#: Why a zip is damaged when it ends inside its entry's data.
+CUT = "The zip ends inside its entry's data (a cut download)."
+
+
+def beyond_declared(entry: LocalEntry) -> str:
+    return f"The entry {entry.name!r} inflates beyond its declared size."
 
 
 def _read_descriptor(reader: ChunkReader, entry: LocalEntry, crc: int, compressed: int, size: int) -> None:

@@ -1,11 +1,13 @@
 """The download overlapped with inflating and writing (issue 29), over a real loopback socket:
-damage, bombs, the whole-zip fallback, and interruptions that must leave nothing behind."""
+damage, bombs, the whole-zip fallback, and interruptions that must leave nothing behind.
+
+Every test runs twice: inflating in the task's process, and in a child process (what a big zip
+gets: :mod:`airflow_provider_msads.reporting.inflate_child`, here for every size)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import io
 import logging
 import os
@@ -18,62 +20,45 @@ from typing import IO, Any
 
 import httpx
 import pytest
-from _support.zips import zip_bytes
+from _support.zips import inflating_children, serving, zip_bytes
 
 from airflow_provider_msads import reporting as rp
 from airflow_provider_msads.bulk import download as bulk_download
 from airflow_provider_msads.bulk.split import BulkFileError, Splitter
-from airflow_provider_msads.reporting import download
+from airflow_provider_msads.reporting import download, inflate_child
 from airflow_provider_msads.reporting.scratch import owner_tag
 
 CSV = b"\xef\xbb\xbf" + b'"TimePeriod","CampaignName","Clicks"\r\n' + b'"2026-10-01","a\r\nb","1"\r\n' * 50_000
 BODY = CSV[3:]
 
 
-class _Blob(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    routes: dict[str, bytes] = {}
-
-    def do_GET(self) -> None:
-        body = type(self).routes[self.path]
-        cut = self.path.startswith("/cut")  # the connection drops half-way through the body
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(OSError):  # the client may hang up mid-way: that is what is tested
-            for start in range(0, len(body) // 2 if cut else len(body), 65536):
-                self.wfile.write(body[start : start + 65536])
-        if cut:
-            self.close_connection = True
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
 def blob() -> Iterator[tuple[str, dict[str, bytes]]]:
     routes: dict[str, bytes] = {}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("B", (_Blob,), {"routes": routes}))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", routes
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(routes) as base:
+        yield base, routes
+
+
+@pytest.fixture(autouse=True, params=["here", "child"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "child":
+        monkeypatch.setattr(inflate_child, "CHILD_MIN", 0)
+    else:
+        monkeypatch.setattr(inflate_child, "ENABLED", False)
+    return str(request.param)
 
 
 def _leftovers(folder: Path) -> list[str]:
-    """Part files in ``folder``, this process's scratch in the temp folder, live reader threads."""
+    """Part files in ``folder``, this process's scratch in the temp folder, live reader threads,
+    inflating children."""
     mine = f"{download.SCRATCH_PREFIX}{owner_tag()}-"
     scratch = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(mine)]
     for thread in threading.enumerate():
         if thread.name == "msads-write":  # its result is out as it returns: give it that instant
             thread.join(timeout=10)
-    threads = [t.name for t in threading.enumerate() if t.name in ("msads-download", "msads-inflate", "msads-write")]
-    return sorted(p.name for p in folder.iterdir()) + scratch + threads
+    names = ("msads-download", "msads-inflate", "msads-write", "msads-inflate-feed")
+    threads = [t.name for t in threading.enumerate() if t.name in names]
+    return sorted(p.name for p in folder.iterdir()) + scratch + threads + inflating_children()
 
 
 @pytest.mark.parametrize(
