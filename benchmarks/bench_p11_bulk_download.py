@@ -39,7 +39,7 @@ from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
 conn_id, account, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 entities = json.loads(sys.argv[4])
-from benchmarks._bench_memory import hwm_mb, reset_hwm
+from benchmarks._bench_memory import ChildPeak, hwm_mb, reset_hwm
 
 
 hook = MicrosoftAdsHook(msads_conn_id=conn_id)
@@ -54,7 +54,8 @@ started = time.perf_counter()
 scratch = new_scratch()
 splitter = Splitter(scratch)
 try:
-    result = hook.download_entities(account, entities, splitter, request_id=request_id, poll_interval=0.01)
+    with ChildPeak() as inflating:  # the child process that inflates a big zip: its memory counts too
+        result = hook.download_entities(account, entities, splitter, request_id=request_id, poll_interval=0.01)
     files = publish_files(splitter, folder, scratch=scratch)
 finally:
     splitter.close()
@@ -78,7 +79,7 @@ unzipped = os.path.join(out_dir, "unzipped")
 union_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(unzipped) for f in fs)
 print(json.dumps({"rows": rows, "csv_bytes": csv_bytes, "union_bytes": union_bytes, "zip_bytes": zip_bytes,
                   "provider_s": provider_s, "download_s": download_s, "unzip_s": unzip_s,
-                  "rss_growth_mb": growth, "hwm_reset": reset_ok}))
+                  "rss_growth_mb": growth, "child_peak_mb": inflating.peak_mb, "hwm_reset": reset_ok}))
 """
 
 
@@ -120,8 +121,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "baseline_unzip_s": round(figures["unzip_s"], 2),
         "ratio_provider_to_curl_plus_unzip": round(ratio, 2),
         "rss_growth_mb": round(figures["rss_growth_mb"], 1),
+        "inflating_child_peak_mb": round(figures["child_peak_mb"], 1),
         "goal_rss_growth_mb": 64,
-        "goal_met": figures["rss_growth_mb"] < 64,
+        "goal_met": figures["rss_growth_mb"] + figures["child_peak_mb"] < 64,
         "hwm_reset": figures["hwm_reset"],
     }
     common.report(
@@ -137,7 +139,10 @@ def run(quick: bool = False) -> dict[str, Any]:
                 f"{baseline:.2f} s  ({figures['download_s']:.2f} + {figures['unzip_s']:.2f})",
             ),
             ("ratio provider / baseline", f"{ratio:.2f}"),
-            ("peak RSS growth during download+split", f"{figures['rss_growth_mb']:.1f} MB  (goal: < 64 MB)"),
+            (
+                "peak RSS growth during download+split + inflating child",
+                f"{figures['rss_growth_mb']:.1f} + {figures['child_peak_mb']:.1f} MB  (goal: < 64 MB)",
+            ),
         ],
     )
     return result
