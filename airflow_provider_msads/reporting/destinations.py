@@ -347,11 +347,17 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
             os.unlink(temp)
 
 
+def uploads_while_written(destination: str, publish: Publisher | None) -> bool:
+    """Whether :func:`output` may upload ``destination`` as it is written (S3 through the provider's
+    publisher) rather than write it to a file first; decided from the name alone."""
+    return publish is publish_to_object_storage and _scheme(destination) in S3_PROTOCOLS
+
+
 def _streaming_output(destination: str, publish: Publisher) -> contextlib.AbstractContextManager[IO[bytes]] | None:
     """A writer that uploads as it is written, for the stores that have one (else None: a temporary
     file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
     asked to be handed a finished file."""
-    if publish is not publish_to_object_storage or _scheme(destination) not in S3_PROTOCOLS:
+    if not uploads_while_written(destination, publish):
         return None
     from airflow_provider_msads.compat.versions import object_storage_path
 

@@ -316,3 +316,26 @@ def test_many_async_downloads_each_with_a_child(blob: Any, tmp_path: Path) -> No
 
     assert asyncio.run(main()) == [ROWS] * count
     _nothing_left(tmp_path)
+
+
+def test_a_report_streamed_to_s3_is_inflated_here(blob: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed to S3 the upload is the bound and three parts are held already: no child (P8).
+    Written to a file first (a local path, another store's scratch file), a child."""
+    from airflow_provider_msads.reporting.destinations import publish_to_object_storage
+
+    base, routes = blob
+    routes["/r.zip"] = zip_bytes(CSV)
+    started = _started(monkeypatch)
+    sunk = tmp_path / "sunk.csv"
+
+    @contextlib.contextmanager
+    def output(destination: str, publish: Any, *, scratch: str | None = None) -> Iterator[Any]:
+        with open(sunk, "wb") as out:  # stands in for the S3 writer: only the decision is tested
+            yield out
+
+    monkeypatch.setattr(download, "output", output)
+    result = rp.download_report(f"{base}/r.zip", "s3://aws_default@lake/r.csv", publish=publish_to_object_storage)
+    assert result.rows == ROWS and sunk.read_bytes() == CSV and started == []
+    rp.download_report(f"{base}/r.zip", "gs://google_cloud_default@lake/r.csv", publish=publish_to_object_storage)
+    rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
+    assert len(started) == 2
