@@ -3,7 +3,8 @@
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
 URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
 temporary sibling and an atomic rename; S3 gets the report as a multipart upload while it is
-written (:class:`.s3_multipart.S3StreamWriter`), completed only when the report is whole; other object stores
+written (:class:`.s3_multipart.S3StreamWriter`), GCS as gcsfs's resumable upload while it is
+written (:func:`_committed`), each completed only when the report is whole; other object stores
 get the finished file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
 calls :func:`upload_file`).
 
@@ -68,6 +69,9 @@ UPLOAD_BLOCK_SIZE = PART_SIZE
 ATOMIC_COMMIT_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
 #: The S3 schemes: written while the report arrives (:func:`output`), parts going out as they fill.
 S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
+#: The GCS schemes: written while the report arrives too, into gcsfs's resumable upload (one chunk
+#: of :data:`UPLOAD_BLOCK_SIZE` sent whenever its buffer is full, finalized at the end).
+GCS_PROTOCOLS = frozenset({"gs", "gcs"})
 
 
 #: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
@@ -317,8 +321,10 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
     Local destinations (plain path or local URL) get a temporary file next to the final one, so
     the move is an atomic rename. S3 destinations published by :func:`publish_to_object_storage`
     get a writer sending the parts of a multipart upload as they fill, completed at the end
-    (:class:`.s3_multipart.S3StreamWriter`). Other object stores (and other publishers) get a temporary file in
-    ``scratch`` (the temp folder by default), then ``publish``.
+    (:class:`.s3_multipart.S3StreamWriter`); GCS destinations, gcsfs's resumable upload, a chunk
+    sent whenever one is full, finalized at the end (:func:`_committed`). Other object stores (and
+    other publishers) get a temporary file in ``scratch`` (the temp folder by default), then
+    ``publish``.
     """
     if is_local(destination):
         with _local_output(destination) as handle:
@@ -350,12 +356,12 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
 def uploads_while_written(destination: str, publish: Publisher | None) -> bool:
     """Whether :func:`output` may upload ``destination`` as it is written (S3 through the provider's
     publisher) rather than write it to a file first; decided from the name alone."""
-    return publish is publish_to_object_storage and _scheme(destination) in S3_PROTOCOLS
+    return publish is publish_to_object_storage and _scheme(destination) in S3_PROTOCOLS | GCS_PROTOCOLS
 
 
 def _streaming_output(destination: str, publish: Publisher) -> contextlib.AbstractContextManager[IO[bytes]] | None:
-    """A writer that uploads as it is written, for the stores that have one (else None: a temporary
-    file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
+    """A writer that uploads as it is written, for the stores that have one (S3, GCS; else None: a
+    temporary file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
     asked to be handed a finished file."""
     if not uploads_while_written(destination, publish):
         return None
@@ -363,9 +369,11 @@ def _streaming_output(destination: str, publish: Publisher) -> contextlib.Abstra
 
     check_destination(destination)  # as publish_to_object_storage() would, before the first byte
     final = object_storage_path(destination)
-    if not is_s3fs(final.fs):
-        return None
-    return s3_stream(final.fs, final.path)
+    if is_s3fs(final.fs):
+        return s3_stream(final.fs, final.path)
+    if _scheme(destination) in GCS_PROTOCOLS:
+        return _committed(final.fs, final.path)
+    return None
 
 
 @contextlib.contextmanager
@@ -442,11 +450,19 @@ def upload_file(local: str, fs: Any, path: str, protocol: str) -> None:
 
 
 def _upload_committed(local: str, fs: Any, path: str) -> None:
+    with _committed(fs, path) as target, open(local, "rb") as source:
+        shutil.copyfileobj(source, target, UPLOAD_BLOCK_SIZE)
+
+
+@contextlib.contextmanager
+def _committed(fs: Any, path: str) -> Iterator[IO[bytes]]:
+    """fsspec's file with ``autocommit=False`` (s3fs's multipart, gcsfs's resumable upload): what
+    is written goes out in :data:`UPLOAD_BLOCK_SIZE` pieces, and the final key appears only when
+    the ``with`` block ends normally; on anything escaping it the upload is discarded."""
     # _open, not open: fsspec's open() would also enlist the file in a transaction it keeps.
     target = fs._open(path, mode="wb", block_size=UPLOAD_BLOCK_SIZE, autocommit=False)
     try:
-        with open(local, "rb") as source:
-            shutil.copyfileobj(source, target, UPLOAD_BLOCK_SIZE)
+        yield target
         target.close()  # uploads what it can; with autocommit=False the upload stays open
         target.commit()  # the final key appears now, whole
     except BaseException:

@@ -3,8 +3,9 @@ reached through the google provider's connection, ObjectStoragePath and gcsfs li
 
 Runs in its own venv (.venv-gcs: the google provider is large), which `make test` builds and runs.
 
-What is proven: a report of some tens of MB arrives whole; the final object appears only once the
-resumable upload is finalized (another client watches the bucket meanwhile); gzip; a bucket that
+What is proven: a report of some tens of MB arrives whole, its chunks sent while it is written (no
+local copy first); the final object appears only once the resumable upload is finalized (another
+client watches the bucket meanwhile); gzip; a bucket that
 does not exist fails before the report is submitted and is not created; a failed upload leaves
 neither an object nor an open upload session; a `dag.test()` run writes through
 ``google_cloud_default``.
@@ -116,10 +117,11 @@ def test_sizes_at_the_chunk_edges_arrive_whole(gcs_conn: GCSServer, tmp_path: Pa
 
 
 _UPLOADER = """
-import json, sys
+import json, os, sys, tempfile
 import gcsfs.core, airflow.providers.google.cloud.fs.gcs  # imported before measuring
 from airflow_provider_msads import reporting
 from airflow_provider_msads.hooks.msads import publish_to_object_storage
+from airflow_provider_msads.reporting.scratch import owner_tag  # this process's scratch, not others'
 
 # An observer, not a change: after each chunk of a resumable upload still open, say so and wait
 # for the parent to look at the bucket.
@@ -128,7 +130,8 @@ upload_chunk = gcsfs.core.GCSFile._upload_chunk
 def observed(self, final=False):
     sent = upload_chunk(self, final=final)
     if not self.autocommit and self.offset:
-        print(json.dumps({"chunk_end": self.offset}), flush=True)
+        scratch = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"msads-report-{owner_tag()}-")]
+        print(json.dumps({"chunk_end": self.offset, "scratch": scratch}), flush=True)
         sys.stdin.readline()
     return sent
 
@@ -164,6 +167,7 @@ def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_con
         )
         assert child.stdin is not None and child.stdout is not None
         looks: list[tuple[int, list[str], dict[str, int]]] = []
+        scratch: list[str] = []
         figures: dict[str, Any] = {}
         for line in child.stdout:
             if not line.startswith(b"{"):  # a library's own print, not ours
@@ -173,6 +177,7 @@ def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_con
                 figures = message
                 continue
             looks.append((message["chunk_end"], gcs_conn.open_uploads(), gcs_conn.objects(bucket)))
+            scratch += message["scratch"]
             child.stdin.write(b"go\n")
             child.stdin.flush()
         child.stdin.close()
@@ -184,6 +189,7 @@ def test_big_report_appears_whole_only_when_finalized(msads_emulator, report_con
     assert len(looks) >= 3, looks  # several 8 MiB chunks sent before the upload was finalized
     assert all(uploads == [f"{bucket}/{key}"] and objects == {} for _, uploads, objects in looks), looks
     assert looks[-1][0] < figures["bytes"]  # the last look came before the last byte
+    assert scratch == []  # sent while written (issue 29): no local copy of the report first
     assert gcs_conn.objects(bucket) == {key: figures["bytes"]}
     data = gcs_conn.read(bucket, key)
     assert data.startswith(HEADER) and data.count(b"\r\n") - 1 == figures["rows"] == BIG_ROWS
@@ -224,3 +230,39 @@ def test_dag_test_writes_through_google_cloud_default(
     assert gcs_conn.objects(bucket) == {key: result["bytes"]}
     data = gcs_conn.read(bucket, key)
     assert data.startswith(HEADER) and result["rows"] == data.count(b"\r\n") - 1 > 0
+
+
+def test_a_cut_download_streamed_to_gcs_leaves_no_object_and_no_open_session(
+    gcs_conn: GCSServer, tmp_path: Path, monkeypatch
+):
+    """Chunks go out while the report is written; the download then breaks: the resumable upload is
+    cancelled (nothing under the name, no session left to expire), and the error is the retryable
+    damaged zip."""
+    import zipfile
+
+    import gcsfs.core
+    from _support.zips import serving, zip_bytes
+
+    from airflow_provider_msads import reporting
+
+    bucket = gcs_conn.create_bucket("lake-cut")
+    data = zip_bytes(os.urandom(24 << 20), method=zipfile.ZIP_STORED)
+    sent: list[int] = []
+    upload_chunk = gcsfs.core.GCSFile._upload_chunk
+
+    def counted(self: Any, final: bool = False) -> Any:
+        answer = upload_chunk(self, final=final)
+        sent.append(self.offset)
+        return answer
+
+    monkeypatch.setattr(gcsfs.core.GCSFile, "_upload_chunk", counted)
+    destination = gcs_conn.url(bucket, "r.csv")
+    with (
+        serving({"/r.zip": data[: len(data) * 3 // 4]}) as base,
+        pytest.raises(reporting.ReportDownloadError, match="damaged") as caught,
+    ):
+        reporting.download_report(f"{base}/r.zip", destination, publish=publish_to_object_storage)
+    assert caught.value.retryable
+    assert max(sent) >= 2 * destinations.UPLOAD_BLOCK_SIZE  # two chunks were out before the break
+    assert gcs_conn.objects(bucket) == {}
+    assert gcs_conn.open_uploads() == []
