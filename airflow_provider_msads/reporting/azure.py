@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import uuid
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import IO, Any
 
 from airflow_provider_msads.reporting.loop_upload import LoopUpload
+from airflow_provider_msads.reporting.parts_writer import PartsWriter, send_all, streaming
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,51 @@ async def _put_blocks(fs: Any, local: str, container: str, blob: str, block_size
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
         raise
+
+
+def azure_stream(fs: Any, path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A writer for ``path`` (``container/blob``) whose 8 MiB blocks are staged as the report is
+    written (:class:`.parts_writer.PartsWriter`), two in flight, committed by one Put Block List
+    when the ``with`` block ends normally; when anything escapes it nothing is committed (the
+    staged blocks expire after 7 days)."""
+    container, blob, _ = fs.split_path(path)
+
+    async def one(part: io.BytesIO) -> AsyncGenerator[io.BytesIO, None]:
+        yield part
+
+    writer = PartsWriter(
+        fs.loop,
+        lambda parts: _stage_and_commit(fs, parts, container, blob),
+        lambda part: _stage_and_commit(fs, one(part), container, blob),
+        what=f"The Azure upload to {blob}",
+        left="its uncommitted blocks expire in 7 days",
+    )
+
+    def forget() -> None:
+        with contextlib.suppress(Exception):  # adlfs caches listings: the new blob must show up
+            fs.invalidate_cache(path)
+
+    return streaming(writer, forget)
+
+
+async def _stage_and_commit(fs: Any, parts: AsyncGenerator[io.BytesIO, None], container: str, blob: str) -> None:
+    client = fs.service_client.get_blob_client(container, blob)
+    upload = uuid.uuid4().hex[:24]
+
+    async def stage(number: int, part: io.BytesIO) -> str | None:
+        view = part.getbuffer()
+        try:
+            if not view.nbytes:  # an empty report: no block (Azure refuses empty ones), an empty blob
+                return None
+            block = block_id(upload, number - 1)
+            await client.stage_block(block_id=block, data=view, length=view.nbytes)
+            return block
+        finally:
+            view.release()
+
+    staged = await send_all(parts, stage, MAX_BLOCKS, "Azure Blob Storage")
+    # The blob appears now, whole (an empty list makes an empty blob). The SDK encodes the IDs.
+    await client.commit_block_list(sorted(block for block in staged if block is not None))
 
 
 #: The fix for a destination whose scheme no installed Airflow file system serves (``wasb://``,

@@ -3,8 +3,9 @@
 A file appears under its final name only when it is whole. Local destinations (a plain path or a
 URL of a local scheme, :data:`LOCAL_SCHEMES`, in any case: one code path for all) get a
 temporary sibling and an atomic rename; S3 gets the report as a multipart upload while it is
-written (:class:`.s3_multipart.S3StreamWriter`), GCS as gcsfs's resumable upload while it is
-written (:func:`_committed`), each completed only when the report is whole; other object stores
+written (:class:`.s3_multipart.S3StreamWriter`), Azure Blob as blocks staged while it is written
+(:func:`.azure.azure_stream`), GCS as gcsfs's resumable upload while it is written
+(:func:`_committed`), each completed only when the report is whole; other object stores
 get the finished file uploaded by a publisher (the Airflow shell's, on ObjectStoragePath, which
 calls :func:`upload_file`).
 
@@ -72,6 +73,10 @@ S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
 #: The GCS schemes: written while the report arrives too, into gcsfs's resumable upload (one chunk
 #: of :data:`UPLOAD_BLOCK_SIZE` sent whenever its buffer is full, finalized at the end).
 GCS_PROTOCOLS = frozenset({"gs", "gcs"})
+#: The Azure Blob schemes (adlfs): written while the report arrives, as staged blocks.
+AZURE_PROTOCOLS = frozenset({"abfs", "abfss"})
+#: Every scheme whose report is uploaded while it is written (:func:`output`).
+STREAMED_PROTOCOLS = S3_PROTOCOLS | GCS_PROTOCOLS | AZURE_PROTOCOLS
 
 
 #: URL schemes that name this machine's file system, compared in lower case (``FILE://`` is
@@ -321,8 +326,9 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
     Local destinations (plain path or local URL) get a temporary file next to the final one, so
     the move is an atomic rename. S3 destinations published by :func:`publish_to_object_storage`
     get a writer sending the parts of a multipart upload as they fill, completed at the end
-    (:class:`.s3_multipart.S3StreamWriter`); GCS destinations, gcsfs's resumable upload, a chunk
-    sent whenever one is full, finalized at the end (:func:`_committed`). Other object stores (and
+    (:class:`.s3_multipart.S3StreamWriter`); Azure Blob, blocks staged as they fill, one Put Block
+    List at the end (:func:`.azure.azure_stream`); GCS, gcsfs's resumable upload, a chunk sent
+    whenever one is full, finalized at the end (:func:`_committed`). Other object stores (and
     other publishers) get a temporary file in ``scratch`` (the temp folder by default), then
     ``publish``.
     """
@@ -356,13 +362,13 @@ def output(destination: str, publish: Publisher | None, *, scratch: str | None =
 def uploads_while_written(destination: str, publish: Publisher | None) -> bool:
     """Whether :func:`output` may upload ``destination`` as it is written (S3 through the provider's
     publisher) rather than write it to a file first; decided from the name alone."""
-    return publish is publish_to_object_storage and _scheme(destination) in S3_PROTOCOLS | GCS_PROTOCOLS
+    return publish is publish_to_object_storage and _scheme(destination) in STREAMED_PROTOCOLS
 
 
 def _streaming_output(destination: str, publish: Publisher) -> contextlib.AbstractContextManager[IO[bytes]] | None:
-    """A writer that uploads as it is written, for the stores that have one (S3, GCS; else None: a
-    temporary file, then ``publish``). Only for the provider's own publisher: another one (a test's, a user's)
-    asked to be handed a finished file."""
+    """A writer that uploads as it is written, for the stores that have one (S3, GCS, Azure Blob;
+    else None: a temporary file, then ``publish``). Only for the provider's own publisher: another
+    one (a test's, a user's) asked to be handed a finished file."""
     if not uploads_while_written(destination, publish):
         return None
     from airflow_provider_msads.compat.versions import object_storage_path
@@ -373,6 +379,8 @@ def _streaming_output(destination: str, publish: Publisher) -> contextlib.Abstra
         return s3_stream(final.fs, final.path)
     if _scheme(destination) in GCS_PROTOCOLS:
         return _committed(final.fs, final.path)
+    if azure.is_blob_fs(final.fs):
+        return azure.azure_stream(final.fs, final.path)
     return None
 
 

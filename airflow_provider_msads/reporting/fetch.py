@@ -440,7 +440,14 @@ def fetched_zip(url: str, name: str, *, timeout: float) -> Iterator[str]:
 @contextlib.asynccontextmanager
 async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[str]:
     """Async twin of :func:`fetched_zip`: the network on the loop, file work in worker threads."""
-    scratch = await asyncio.to_thread(_new_scratch)
+    making = asyncio.ensure_future(asyncio.to_thread(_new_scratch))
+    try:
+        scratch = await asyncio.shield(making)
+    except asyncio.CancelledError:
+        # Cancelled while the thread makes the folder (another account failed, say): it is made
+        # all the same, so it is removed once it exists, or it would outlive the task.
+        making.add_done_callback(_remove_made)
+        raise
     try:
         zip_path = os.path.join(scratch, name)
         target = await asyncio.to_thread(open, zip_path, "wb")
@@ -451,6 +458,11 @@ async def afetched_zip(url: str, name: str, *, timeout: float) -> AsyncIterator[
         yield zip_path
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+def _remove_made(making: asyncio.Future[str]) -> None:
+    if not making.cancelled() and making.exception() is None:
+        shutil.rmtree(making.result(), ignore_errors=True)  # an empty folder: one rmdir
 
 
 def _new_scratch() -> str:

@@ -228,6 +228,8 @@ from airflow_provider_msads.hooks.msads import publish_to_object_storage
 
 # An observer, not a change: after each block staged, say so and wait for the parent to look at
 # the container (the upload's event loop waits with it).
+import os, tempfile
+from airflow_provider_msads.reporting.scratch import owner_tag  # this process's scratch, not others'
 stage_block = BlobClient.stage_block
 staged = 0
 
@@ -235,7 +237,8 @@ async def observed(self, *args, **kwargs):
     global staged
     answer = await stage_block(self, *args, **kwargs)
     staged += 1
-    print(json.dumps({"staged": staged}), flush=True)
+    scratch = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"msads-report-{owner_tag()}-")]
+    print(json.dumps({"staged": staged, "scratch": scratch}), flush=True)
     sys.stdin.readline()
     return answer
 
@@ -273,6 +276,7 @@ def test_big_report_appears_whole_only_when_committed(
         )
         assert child.stdin is not None and child.stdout is not None
         looks: list[tuple[int, int, dict[str, int]]] = []
+        scratch: list[str] = []
         figures: dict[str, Any] = {}
         for line in child.stdout:
             if not line.startswith(b"{"):  # a library's own print, not ours
@@ -283,6 +287,7 @@ def test_big_report_appears_whole_only_when_committed(
                 continue
             staged = azure_conn.uncommitted_blocks(container, key)
             looks.append((message["staged"], len(staged), azure_conn.blobs(container)))
+            scratch += message["scratch"]
             child.stdin.write(b"go\n")
             child.stdin.flush()
         child.stdin.close()
@@ -293,6 +298,7 @@ def test_big_report_appears_whole_only_when_committed(
     )
     assert len(looks) >= 3, looks  # several 8 MiB blocks staged before the commit
     assert all(uncommitted >= staged and blobs == {} for staged, uncommitted, blobs in looks), looks
+    assert scratch == []  # staged while written (issue 29): no local copy of the report first
     assert azure_conn.blobs(container) == {key: figures["bytes"]}
     data = azure_conn.read(container, key)
     assert data.startswith(HEADER) and data.count(b"\r\n") - 1 == figures["rows"] == BIG_ROWS
@@ -331,3 +337,35 @@ def test_dag_test_writes_through_wasb_default(dags_folder: Path, msads_emulator,
     assert azure_conn.blobs(container) == {key: result["bytes"]}
     data = azure_conn.read(container, key)
     assert data.startswith(HEADER) and result["rows"] == data.count(b"\r\n") - 1 > 0
+
+
+def test_a_cut_download_streamed_to_azure_commits_nothing(azure_conn: AzureServer, monkeypatch):
+    """Blocks are staged while the report is written; the download then breaks: no Put Block List,
+    so no blob (only uncommitted blocks, which expire), and the error is the retryable damaged zip."""
+    import zipfile
+
+    from _support.zips import serving, zip_bytes
+    from azure.storage.blob.aio import BlobClient
+
+    from airflow_provider_msads import reporting
+
+    container = azure_conn.create_container("lake-cut")
+    data = zip_bytes(os.urandom(24 << 20), method=zipfile.ZIP_STORED)
+    staged: list[int] = []
+    stage_block = BlobClient.stage_block
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = await stage_block(self, *args, **kwargs)
+        staged.append(kwargs["length"])
+        return answer
+
+    monkeypatch.setattr(BlobClient, "stage_block", counted)
+    destination = azure_conn.url(container, "r.csv")
+    with (
+        serving({"/r.zip": data[: len(data) * 3 // 4]}) as base,
+        pytest.raises(reporting.ReportDownloadError, match="damaged") as caught,
+    ):
+        reporting.download_report(f"{base}/r.zip", destination, publish=publish_to_object_storage)
+    assert caught.value.retryable
+    assert staged  # blocks were out before the break
+    assert azure_conn.blobs(container) == {}

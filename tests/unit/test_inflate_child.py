@@ -319,8 +319,8 @@ def test_many_async_downloads_each_with_a_child(blob: Any, tmp_path: Path) -> No
 
 
 def test_a_report_streamed_to_s3_is_inflated_here(blob: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streamed to S3 or GCS the upload is the bound and parts are held already: no child (P8).
-    Written to a file first (a local path, Azure's scratch file), a child."""
+    """Streamed to S3, GCS or Azure the upload is the bound and parts are held already: no child
+    (P8). Written to a file first (a local path, another store's scratch file), a child."""
     from airflow_provider_msads.reporting.destinations import publish_to_object_storage
 
     base, routes = blob
@@ -337,7 +337,8 @@ def test_a_report_streamed_to_s3_is_inflated_here(blob: Any, tmp_path: Path, mon
     result = rp.download_report(f"{base}/r.zip", "s3://aws_default@lake/r.csv", publish=publish_to_object_storage)
     assert result.rows == ROWS and sunk.read_bytes() == CSV and started == []
     rp.download_report(f"{base}/r.zip", "gs://google_cloud_default@lake/r.csv", publish=publish_to_object_storage)
-    assert started == []
     rp.download_report(f"{base}/r.zip", "abfs://wasb_default@lake/r.csv", publish=publish_to_object_storage)
+    assert started == []
+    rp.download_report(f"{base}/r.zip", "memory://lake/r.csv", publish=publish_to_object_storage)
     rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
     assert len(started) == 2
