@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,30 @@ def _started(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
 
     monkeypatch.setattr(inflate_child.subprocess, "Popen", popen)
     return started
+
+
+def _calling_on_write(monkeypatch: pytest.MonkeyPatch, on_write: Callable[[int], None]) -> None:
+    """The report's writer calls ``on_write(n)`` before its n-th write (which may raise)."""
+    real = download.output
+
+    @contextlib.contextmanager
+    def output(destination: str, publish: Any, *, scratch: str | None = None) -> Iterator[Any]:
+        with real(destination, publish, scratch=scratch) as out:
+            writes = 0
+
+            class Calling:
+                def write(self, data: bytes) -> int:
+                    nonlocal writes
+                    writes += 1
+                    on_write(writes)
+                    return int(out.write(data))
+
+                def tell(self) -> int:
+                    return int(out.tell())
+
+            yield Calling()
+
+    monkeypatch.setattr(download, "output", output)
 
 
 def _nothing_left(folder: Path) -> None:
@@ -191,27 +215,12 @@ def test_an_interrupted_write_kills_the_child(
     base, routes = blob
     routes["/r.zip"] = zip_bytes(CSV * 4)
     started = _started(monkeypatch)
-    real = download.output
 
-    @contextlib.contextmanager
-    def output(destination: str, publish: Any, *, scratch: str | None = None) -> Iterator[Any]:
-        with real(destination, publish, scratch=scratch) as out:
-            writes = 0
+    def fail_second(writes: int) -> None:
+        if writes == 2:
+            raise error
 
-            class Failing:
-                def write(self, data: bytes) -> int:
-                    nonlocal writes
-                    writes += 1
-                    if writes == 2:
-                        raise error
-                    return out.write(data)
-
-                def tell(self) -> int:
-                    return out.tell()
-
-            yield Failing()
-
-    monkeypatch.setattr(download, "output", output)
+    _calling_on_write(monkeypatch, fail_second)
     with pytest.raises(type(error)):
         rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
     assert started[0].returncode == -signal.SIGKILL  # it was still inflating: killed, and waited for
@@ -249,23 +258,7 @@ def test_a_child_killed_from_outside_is_a_damaged_zip(
     base, routes = blob
     routes["/r.zip"] = zip_bytes(CSV * 4)
     started = _started(monkeypatch)
-    real = download.output
-
-    @contextlib.contextmanager
-    def output(destination: str, publish: Any, *, scratch: str | None = None) -> Iterator[Any]:
-        with real(destination, publish, scratch=scratch) as out:
-
-            class Killing:
-                def write(self, data: bytes) -> int:
-                    started[0].kill()  # the OOM killer, say, while it inflates
-                    return out.write(data)
-
-                def tell(self) -> int:
-                    return out.tell()
-
-            yield Killing()
-
-    monkeypatch.setattr(download, "output", output)
+    _calling_on_write(monkeypatch, lambda writes: started[0].kill())  # the OOM killer, say, while it inflates
     with pytest.raises(rp.ReportDownloadError, match="damaged") as raised:
         rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
     assert raised.value.retryable and "ended without a result" in str(raised.value.__cause__)
