@@ -75,7 +75,7 @@ def inflate(reader: ChunkReader, entry: LocalEntry, limits: Limits) -> Generator
         return (yield from inflate_here(reader, entry, limits))
     try:
         child = _Child(reader, entry, limits)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # no process, or no thread to feed it: inflate here
         log.warning("Could not start a process to inflate the zip (%s): inflating it in this process.", exc)
         return (yield from inflate_here(reader, entry, limits))
     try:
@@ -107,16 +107,23 @@ class _Child:
         assert self._proc.stdout is not None
         assert self._proc.stderr is not None
         self._stdin, self._stdout, self._stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
-        capacity = _widen(self._stdin.fileno(), _widen(self._stdout.fileno(), 0))
-        #: Bytes the feeder sent that the child may not have read when it ended: they are kept.
-        self._hold = capacity + _CHILD_READ
         self._kept: collections.deque[bytes] = collections.deque()
         self._kept_bytes = 0
         self._fed = 0
         self._error: BaseException | None = None
         self._size = 0
         self._feeder = threading.Thread(target=self._feed, name="msads-inflate-feed", daemon=True)
-        self._feeder.start()
+        try:
+            capacity = _widen(self._stdin.fileno(), _widen(self._stdout.fileno(), 0))
+            #: Bytes the feeder sent that the child may not have read when it ended: they are kept.
+            self._hold = capacity + _CHILD_READ
+            self._feeder.start()
+        except BaseException:  # no feeder (no thread to be had, an interrupt): no child either
+            self._proc.kill()
+            self._proc.wait()
+            for pipe in (self._stdin, self._stdout, self._stderr):
+                pipe.close()
+            raise
 
     # -- the feeder thread
 

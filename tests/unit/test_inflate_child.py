@@ -335,3 +335,27 @@ def test_a_report_streamed_to_s3_is_inflated_here(blob: Any, tmp_path: Path, mon
     rp.download_report(f"{base}/r.zip", "memory://lake/r.csv", publish=publish_to_object_storage)
     rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
     assert len(started) == 2
+
+
+def test_no_thread_for_the_feeder_kills_the_child_and_inflates_here(
+    blob: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, routes = blob
+    routes["/r.zip"] = zip_bytes(CSV)
+    started = _started(monkeypatch)
+
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name == "msads-inflate-feed":
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with caplog.at_level(logging.WARNING, logger=inflate_child.__name__):
+        result = rp.download_report(f"{base}/r.zip", str(tmp_path / "r.csv"))
+    assert result.rows == ROWS and (tmp_path / "r.csv").read_bytes() == CSV
+    assert "can't start new thread" in caplog.records[0].getMessage()
+    assert len(started) == 1 and started[0].returncode == -signal.SIGKILL  # started, then killed and reaped
+    monkeypatch.undo()
+    _nothing_left(tmp_path)
